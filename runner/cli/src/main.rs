@@ -1,0 +1,408 @@
+//! The `hatchery` command line.
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hatchery_report::{CaseResult, Level, Limits, Outcome};
+use hatchery_sandbox::policy::CgroupMode;
+use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
+
+/// Documented process exit codes.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const PROGRAM_FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const LIMIT: u8 = 3;
+    pub const POLICY: u8 = 4;
+    pub const SANDBOX_ERROR: u8 = 5;
+    pub const HOST_UNSUPPORTED: u8 = 6;
+    pub const BAD_PROGRAM: u8 = 7;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the case ran and its outcome is `ok`
+  1  the program failed: outcome `nonzero_exit` or `signaled`
+  2  bad command line or option value (e.g. a malformed duration or size)
+  3  a limit was hit: outcome `time_limit`, `memory_limit` or `output_limit`
+  4  outcome `policy_violation` (a system call the seccomp profile forbids)
+  5  outcome `sandbox_error`: hatchery itself failed (never the program's fault)
+  6  this host cannot provide the requested tier or layer (the message names the missing
+     kernel feature and the fix)
+  7  the program or the stdin file cannot be used: not found, not executable, not an ELF
+     binary or #! script, unreadable";
+
+#[derive(Parser)]
+#[command(name = "hatchery", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one program in the sandbox and report what happened.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Probe what this host can enforce, and how to fix what is missing.
+    Doctor {
+        /// Print the probes as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    #[command(name = "__zygote", hide = true)]
+    Zygote,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 500ms, 2s, 1m)"))
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s)
+        .map_err(|e| format!("invalid size `{s}`: {e} (use e.g. 512K, 64M, 1G)"))
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Isolation tier: none, hardened (user+pid+ipc namespaces) or lockdown (also mount+net,
+    /// read-only root).
+    #[arg(long, default_value = "hardened")]
+    tier: Tier,
+    /// CPU time limit of all processes of the case (e.g. 500ms, 2s).
+    #[arg(long, value_parser = parse_duration)]
+    cpu_time: Option<Duration>,
+    /// Wall-clock time limit.
+    #[arg(long, value_parser = parse_duration)]
+    wall_time: Option<Duration>,
+    /// Memory limit of all processes of the case (e.g. 64M, 1G).
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Limit on stdout+stderr bytes; beyond it the case is killed (default 64M).
+    #[arg(long, value_parser = parse_bytes, default_value = "64M")]
+    output: u64,
+    /// Largest file the case may write.
+    #[arg(long, value_parser = parse_bytes)]
+    file_size: Option<u64>,
+    /// Stack size limit.
+    #[arg(long, value_parser = parse_bytes)]
+    stack: Option<u64>,
+    /// Processes and threads alive at once.
+    #[arg(long)]
+    pids: Option<u64>,
+    /// Open file descriptors per process.
+    #[arg(long)]
+    open_files: Option<u64>,
+    /// File to use as stdin (default /dev/null).
+    #[arg(long)]
+    stdin: Option<PathBuf>,
+    /// Environment override, KEY=VALUE (repeatable). The environment is clean otherwise.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Start from hatchery's own environment instead of a clean one.
+    #[arg(long)]
+    inherit_env: bool,
+    /// Allow network access (host network, inet sockets).
+    #[arg(long)]
+    network: bool,
+    /// Seccomp profile: default (deny list), strict (allow list for compiled submissions), off.
+    #[arg(long, default_value = "default")]
+    seccomp: SeccompProfile,
+    /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
+    #[arg(long, default_value = "auto", value_parser = parse_cgroup_mode)]
+    cgroup: CgroupMode,
+    /// Working directory of the case (default: the current directory).
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    json: bool,
+    /// The program and its arguments.
+    #[arg(required = true, last = true, num_args = 1..)]
+    command: Vec<OsString>,
+}
+
+fn parse_cgroup_mode(s: &str) -> Result<CgroupMode, String> {
+    match s {
+        "auto" => Ok(CgroupMode::Auto),
+        "required" => Ok(CgroupMode::Required),
+        "off" => Ok(CgroupMode::Off),
+        _ => Err(format!(
+            "unknown cgroup mode `{s}` (expected auto, required or off)"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    // The zygote entry point must run before anything else creates threads.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__zygote")) {
+        hatchery_sandbox::zygote::main();
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match cli.cmd {
+        Cmd::Run(args) => run(args),
+        Cmd::Doctor { json } => doctor(json),
+        Cmd::Zygote => hatchery_sandbox::zygote::main(),
+    }
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("hatchery: cannot find its own executable: {e}");
+            return ExitCode::from(exit::SANDBOX_ERROR);
+        }
+    };
+    let mut env = Vec::new();
+    for kv in &a.env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => env.push((k.into(), v.into())),
+            _ => {
+                eprintln!("hatchery: invalid --env `{kv}`: expected KEY=VALUE");
+                return ExitCode::from(exit::USAGE);
+            }
+        }
+    }
+    let mut spec = CaseSpec::new(a.command.clone());
+    spec.env = env;
+    spec.inherit_env = a.inherit_env;
+    spec.stdin = a.stdin.clone();
+    spec.seccomp = a.seccomp;
+    if let Some(c) = &a.cwd {
+        spec.cwd = match std::path::absolute(c) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("hatchery: invalid --cwd {}: {e}", c.display());
+                return ExitCode::from(exit::USAGE);
+            }
+        };
+    }
+    spec.limits = Limits {
+        cpu_us: a.cpu_time.map(|d| d.as_micros() as u64),
+        wall_us: a.wall_time.map(|d| d.as_micros() as u64),
+        memory_bytes: a.memory,
+        output_bytes: Some(a.output),
+        file_size_bytes: a.file_size,
+        stack_bytes: a.stack,
+        pids: a.pids,
+        open_files: a.open_files,
+    };
+    let mut cfg = SandboxConfig::new(a.tier, exe);
+    cfg.network = a.network;
+    cfg.cgroup = a.cgroup;
+    let mut sandbox = match Sandbox::start(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hatchery: {}", error_chain(&e));
+            return ExitCode::from(if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            });
+        }
+    };
+    let prepared = match sandbox.prepare(&spec) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("hatchery: {e}");
+            return ExitCode::from(exit::BAD_PROGRAM);
+        }
+    };
+    let result = sandbox.run(prepared);
+    drop(sandbox);
+    if a.json {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &result);
+        let _ = writeln!(out);
+    } else {
+        let _ = std::io::stdout().write_all(&result.stdout.data);
+        let _ = std::io::stderr().write_all(&result.stderr.data);
+        eprint!("{}", human_summary(&result));
+    }
+    ExitCode::from(exit_code(result.outcome))
+}
+
+fn exit_code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Ok => exit::OK,
+        Outcome::NonzeroExit | Outcome::Signaled => exit::PROGRAM_FAILED,
+        Outcome::TimeLimit | Outcome::MemoryLimit | Outcome::OutputLimit => exit::LIMIT,
+        Outcome::PolicyViolation => exit::POLICY,
+        Outcome::SandboxError => exit::SANDBOX_ERROR,
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn fmt_us(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else if us < 1_000_000 {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.3} s", us as f64 / 1e6)
+    }
+}
+
+fn fmt_bytes(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = b as f64;
+    if f < K {
+        format!("{b} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.2} GiB", f / (K * K * K))
+    }
+}
+
+fn human_summary(r: &CaseResult) -> String {
+    let mut s = String::new();
+    let lim = r
+        .limit
+        .map(|l| format!(" [{} limit]", l.as_str()))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "── hatchery ── {}{lim}: {}\n",
+        r.outcome, r.reason
+    ));
+    if let Some(e) = &r.error {
+        s.push_str(&format!("   error   {e}\n"));
+    }
+    s.push_str(&format!(
+        "   cpu     {} (user {}, sys {})   wall {}\n",
+        fmt_us(r.usage.cpu_us),
+        fmt_us(r.usage.cpu_user_us),
+        fmt_us(r.usage.cpu_sys_us),
+        fmt_us(r.usage.wall_us)
+    ));
+    s.push_str(&format!(
+        "   memory  {} peak ({})\n",
+        fmt_bytes(r.usage.peak_memory_bytes),
+        r.usage
+            .memory_source
+            .map(|m| serde_json::to_value(m)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default())
+            .unwrap_or_default()
+    ));
+    s.push_str(&format!(
+        "   output  stdout {}{}, stderr {}{}\n",
+        fmt_bytes(r.stdout.bytes),
+        if r.stdout.truncated {
+            " (truncated)"
+        } else {
+            ""
+        },
+        fmt_bytes(r.stderr.bytes),
+        if r.stderr.truncated {
+            " (truncated)"
+        } else {
+            ""
+        },
+    ));
+    if r.leftover_processes > 0 {
+        s.push_str(&format!(
+            "   left    {} process(es) outlived the main process and were killed\n",
+            r.leftover_processes
+        ));
+    }
+    let weak: Vec<String> = r
+        .enforcement
+        .iter()
+        .filter(|(_, l)| l.level != Level::Full)
+        .map(|(k, l)| format!("{k}: {}", l.mechanism))
+        .collect();
+    s.push_str(&format!("   tier    {}", r.tier));
+    if weak.is_empty() {
+        s.push_str(" (every layer fully enforced)\n");
+    } else {
+        s.push_str(&format!("; not fully enforced: {}\n", weak.join("; ")));
+    }
+    s
+}
+
+fn doctor(json: bool) -> ExitCode {
+    let probes = hatchery_sandbox::probe::probe_host();
+    let userns = probes.iter().any(|p| p.name == "user namespaces" && p.ok);
+    let cgroup = probes.iter().any(|p| p.name == "cgroup" && p.ok);
+    let seccomp = probes.iter().any(|p| p.name == "seccomp" && p.ok);
+    let tiers = [
+        ("none", seccomp, "rlimits, cgroup, seccomp; no namespaces"),
+        (
+            "hardened",
+            seccomp && userns,
+            "user + PID + IPC namespaces, private /tmp and /proc",
+        ),
+        (
+            "lockdown",
+            seccomp && userns,
+            "hardened + network namespace, read-only root, minimal /dev",
+        ),
+    ];
+    if json {
+        let v = serde_json::json!({
+            "probes": probes,
+            "tiers": tiers.iter().map(|(t, ok, what)| serde_json::json!({
+                "tier": t, "available": ok, "what": what,
+                "memory_pids_cpu": if cgroup { "cgroup" } else { "rlimit only" },
+            })).collect::<Vec<_>>(),
+        });
+        println!("{v:#}");
+    } else {
+        for p in &probes {
+            println!(
+                "{:<3} {:<16} {}",
+                if p.ok { "ok" } else { "NO" },
+                p.name,
+                p.detail
+            );
+            if let Some(f) = &p.fix {
+                println!("    {:<16} fix: {f}", "");
+            }
+        }
+        println!();
+        for (t, ok, what) in tiers {
+            println!(
+                "tier {t:<9} {}  {what}; memory/pids/cpu via {}",
+                if ok { "available  " } else { "UNAVAILABLE" },
+                if cgroup { "cgroup" } else { "rlimits only" }
+            );
+        }
+    }
+    if tiers[1].1 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::HOST_UNSUPPORTED)
+    }
+}

@@ -1,0 +1,510 @@
+//! cgroups for cases, v1 and v2.
+//!
+//! Parent side ([`CgroupSlot`], in the supervisor): find the cgroup this process is in (per
+//! controller on v1), create one slot beneath it per zygote, hand the zygote directory
+//! descriptors, remove the slot when done. Discovery uses cgroups-rs.
+//!
+//! Zygote side ([`CgroupFiles`]): control files opened once (before any `pivot_root`), then per
+//! case: set limits, reset peaks, read counters; the case child attaches itself by writing `0`
+//! to `cgroup.procs` (so the zygote itself is never in the case's cgroup and its memory never
+//! counts).
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+
+use hatchery_sys::pread0;
+
+/// Which cgroup hierarchy a slot lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Failures of the parent side, naming the step and the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot find this process's cgroup: {0}")]
+    Discover(String),
+    #[error("no cgroup v1 hierarchy with the `{0}` controller is mounted")]
+    NoController(&'static str),
+    #[error("failed to create cgroup {path}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to open cgroup {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cgroup v2 at {path}: {reason}")]
+    V2Delegation { path: PathBuf, reason: String },
+}
+
+/// The v1 controllers a slot uses.
+pub const V1_CONTROLLERS: [&str; 3] = ["memory", "pids", "cpuacct"];
+
+/// One cgroup per zygote, created below our own cgroup, removed on drop.
+#[derive(Debug)]
+pub struct CgroupSlot {
+    pub version: Version,
+    /// v1: one directory per controller in [`V1_CONTROLLERS`] order; v2: one directory.
+    pub dirs: Vec<PathBuf>,
+    /// v2 only: the leaf we moved the supervisor into, to move back out on drop.
+    v2_supervisor_leaf: Option<(PathBuf, PathBuf)>,
+}
+
+fn own_v1_path(controller: &str) -> Result<PathBuf, CgroupError> {
+    use cgroups_rs::fs::hierarchies::V1;
+    use cgroups_rs::fs::Controllers;
+    let c = match controller {
+        "memory" => Controllers::Mem,
+        "pids" => Controllers::Pids,
+        "cpuacct" => Controllers::CpuAcct,
+        _ => return Err(CgroupError::NoController("unknown")),
+    };
+    let name: &'static str = V1_CONTROLLERS
+        .iter()
+        .find(|n| **n == controller)
+        .copied()
+        .unwrap_or("unknown");
+    let (mount_point, mount_root) = V1::new()
+        .get_mount_point(c)
+        .ok_or(CgroupError::NoController(name))?;
+    let rel = cgroups_rs::fs::cgroup::get_cgroups_relative_paths()
+        .map_err(|e| CgroupError::Discover(e.to_string()))?;
+    let own = rel.get(controller).ok_or_else(|| {
+        CgroupError::Discover(format!("no `{controller}` line in /proc/self/cgroup"))
+    })?;
+    let own = Path::new(own)
+        .strip_prefix(&mount_root)
+        .unwrap_or(Path::new(own))
+        .to_path_buf();
+    Ok(mount_point.join(own.strip_prefix("/").unwrap_or(&own)))
+}
+
+fn own_v2_path() -> Result<PathBuf, CgroupError> {
+    let s = fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| CgroupError::Discover(format!("/proc/self/cgroup: {e}")))?;
+    let rel = s
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| CgroupError::Discover("no `0::` line in /proc/self/cgroup".into()))?;
+    Ok(
+        Path::new(cgroups_rs::fs::hierarchies::UNIFIED_MOUNTPOINT)
+            .join(rel.trim_start_matches('/')),
+    )
+}
+
+/// Which cgroup version the host offers for our controllers.
+pub fn host_version() -> Version {
+    if cgroups_rs::fs::hierarchies::is_cgroup2_unified_mode() {
+        Version::V2
+    } else {
+        Version::V1
+    }
+}
+
+fn mkdir(path: &Path) -> Result<(), CgroupError> {
+    match fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(source) => Err(CgroupError::Create {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn controllers_of(dir: &Path, file: &str) -> Vec<String> {
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+impl CgroupSlot {
+    /// Creates the slot `name` beneath this process's own cgroup(s).
+    pub fn create(name: &str) -> Result<CgroupSlot, CgroupError> {
+        match host_version() {
+            Version::V1 => {
+                let mut dirs = Vec::new();
+                let mut slot = CgroupSlot {
+                    version: Version::V1,
+                    dirs: Vec::new(),
+                    v2_supervisor_leaf: None,
+                };
+                for c in V1_CONTROLLERS {
+                    let d = own_v1_path(c)?.join(name);
+                    mkdir(&d)?;
+                    dirs.push(d.clone());
+                    slot.dirs.push(d);
+                }
+                Ok(slot)
+            }
+            Version::V2 => Self::create_v2(name),
+        }
+    }
+
+    /// cgroup v2: controllers must be enabled in our cgroup's `cgroup.subtree_control`, which
+    /// the kernel refuses while our cgroup holds processes (the "no internal processes" rule).
+    /// When we are the only process in it (e.g. `systemd-run --scope -p Delegate=yes`), move
+    /// ourselves into a leaf and enable `memory` and `pids`; never move anyone else.
+    fn create_v2(name: &str) -> Result<CgroupSlot, CgroupError> {
+        let own = own_v2_path()?;
+        let need = ["memory", "pids"];
+        let mut leaf = None;
+        let enabled = controllers_of(&own, "cgroup.subtree_control");
+        if !need.iter().all(|c| enabled.iter().any(|e| e == c)) {
+            let available = controllers_of(&own, "cgroup.controllers");
+            if let Some(missing) = need.iter().find(|c| !available.iter().any(|a| a == *c)) {
+                return Err(CgroupError::V2Delegation {
+                    path: own,
+                    reason: format!(
+                        "the `{missing}` controller is not delegated to this cgroup (run \
+                         hatchery under `systemd-run --user --scope -p Delegate=yes`)"
+                    ),
+                });
+            }
+            let procs = fs::read_to_string(own.join("cgroup.procs")).unwrap_or_default();
+            let me = std::process::id().to_string();
+            let others = procs.lines().filter(|p| *p != me).count();
+            if others > 0 && own != Path::new(cgroups_rs::fs::hierarchies::UNIFIED_MOUNTPOINT) {
+                return Err(CgroupError::V2Delegation {
+                    path: own,
+                    reason: format!(
+                        "controllers memory,pids are not enabled for its children and {others} \
+                         other process(es) live in it (run hatchery under `systemd-run --user \
+                         --scope -p Delegate=yes`)"
+                    ),
+                });
+            }
+            if own != Path::new(cgroups_rs::fs::hierarchies::UNIFIED_MOUNTPOINT) {
+                let sup = own.join(format!("hatchery-supervisor-{}", std::process::id()));
+                if !sup.exists() {
+                    mkdir(&sup)?;
+                }
+                fs::write(sup.join("cgroup.procs"), "0").map_err(|source| CgroupError::Create {
+                    path: sup.clone(),
+                    source,
+                })?;
+                leaf = Some((sup, own.clone()));
+            }
+            fs::write(own.join("cgroup.subtree_control"), "+memory +pids").map_err(|source| {
+                CgroupError::Create {
+                    path: own.join("cgroup.subtree_control"),
+                    source,
+                }
+            })?;
+        }
+        let d = own.join(name);
+        mkdir(&d)?;
+        Ok(CgroupSlot {
+            version: Version::V2,
+            dirs: vec![d],
+            v2_supervisor_leaf: leaf,
+        })
+    }
+
+    /// Directory descriptors (O_PATH) to send to the zygote.
+    pub fn open_dirs(&self) -> Result<Vec<OwnedFd>, CgroupError> {
+        self.dirs
+            .iter()
+            .map(|d| {
+                File::options()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(d)
+                    .map(OwnedFd::from)
+                    .map_err(|source| CgroupError::Open {
+                        path: d.clone(),
+                        source,
+                    })
+            })
+            .collect()
+    }
+
+    /// Kills whatever is still in the slot (processes the zygote did not reap because it
+    /// died) and removes the directories.
+    pub fn remove(&mut self) {
+        for d in &self.dirs {
+            for _ in 0..100 {
+                let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                if procs.trim().is_empty() {
+                    break;
+                }
+                for p in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let _ = fs::remove_dir(d);
+        }
+        self.dirs.clear();
+        if let Some((leaf, own)) = self.v2_supervisor_leaf.take() {
+            // Only our own process lives in the leaf; move it back and remove the leaf.
+            let _ = fs::write(own.join("cgroup.procs"), "0");
+            let _ = fs::remove_dir(leaf);
+        }
+    }
+}
+
+impl Drop for CgroupSlot {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt as _;
+
+/// The control files of one slot, opened by the zygote once.
+#[derive(Debug)]
+pub struct CgroupFiles {
+    pub version: Version,
+    /// `cgroup.procs` of every hierarchy; the case child writes `0` to each.
+    pub procs: Vec<OwnedFd>,
+    mem_limit: Option<OwnedFd>,
+    memsw_limit: Option<OwnedFd>,
+    mem_peak: Option<OwnedFd>,
+    mem_usage: Option<OwnedFd>,
+    mem_failcnt: Option<OwnedFd>,
+    mem_events: Option<OwnedFd>,
+    pids_max: Option<OwnedFd>,
+    pids_events: Option<OwnedFd>,
+    pids_peak: Option<OwnedFd>,
+    cpu_usage: Option<OwnedFd>,
+    last_mem_limit: Option<u64>,
+    last_pids_max: Option<u64>,
+    /// Whether writing the peak file resets it (v1 always; v2 since Linux 6.12).
+    pub peak_resettable: bool,
+}
+
+/// Counters read before and after a case; the case's figures are the differences.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub cpu_ns: u64,
+    pub oom_kills: u64,
+    pub mem_hits: u64,
+    pub pids_hits: u64,
+}
+
+fn open_in(dir: &OwnedFd, name: &str, write: bool) -> Option<OwnedFd> {
+    let flags = if write {
+        OFlag::O_RDWR
+    } else {
+        OFlag::O_RDONLY
+    } | OFlag::O_CLOEXEC;
+    openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())
+        .ok()
+        .map(hatchery_sys::own_fd)
+}
+
+fn read_small<'a>(fd: &OwnedFd, buf: &'a mut [u8; 512]) -> Option<&'a str> {
+    let n = pread0(fd.as_fd(), buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+fn read_u64(fd: &Option<OwnedFd>) -> Option<u64> {
+    let mut buf = [0u8; 512];
+    read_small(fd.as_ref()?, &mut buf)?.trim().parse().ok()
+}
+
+fn read_key(fd: &Option<OwnedFd>, key: &str) -> Option<u64> {
+    let mut buf = [0u8; 512];
+    let s = read_small(fd.as_ref()?, &mut buf)?;
+    s.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next()? == key).then(|| it.next()?.parse().ok())?
+    })
+}
+
+fn write_str(fd: &Option<OwnedFd>, s: &str) -> io::Result<()> {
+    match fd {
+        Some(fd) => {
+            let mut f = File::from(fd.try_clone()?);
+            f.write_all(s.as_bytes())
+        }
+        None => Ok(()),
+    }
+}
+
+impl CgroupFiles {
+    /// Opens the control files below directory descriptors received from the supervisor.
+    pub fn open(version: Version, dirs: &[OwnedFd]) -> io::Result<CgroupFiles> {
+        let need = |fd: Option<OwnedFd>, what: &str| {
+            fd.ok_or_else(|| io::Error::other(format!("cannot open cgroup file {what}")))
+        };
+        match version {
+            Version::V1 => {
+                let [mem, pids, cpu] = dirs else {
+                    return Err(io::Error::other("cgroup v1 needs three directories"));
+                };
+                Ok(CgroupFiles {
+                    version,
+                    procs: vec![
+                        need(open_in(mem, "cgroup.procs", true), "memory/cgroup.procs")?,
+                        need(open_in(pids, "cgroup.procs", true), "pids/cgroup.procs")?,
+                        need(open_in(cpu, "cgroup.procs", true), "cpuacct/cgroup.procs")?,
+                    ],
+                    mem_limit: Some(need(
+                        open_in(mem, "memory.limit_in_bytes", true),
+                        "memory.limit_in_bytes",
+                    )?),
+                    memsw_limit: open_in(mem, "memory.memsw.limit_in_bytes", true),
+                    mem_peak: Some(need(
+                        open_in(mem, "memory.max_usage_in_bytes", true),
+                        "memory.max_usage_in_bytes",
+                    )?),
+                    mem_usage: open_in(mem, "memory.usage_in_bytes", false),
+                    mem_failcnt: open_in(mem, "memory.failcnt", false),
+                    mem_events: open_in(mem, "memory.oom_control", false),
+                    pids_max: Some(need(open_in(pids, "pids.max", true), "pids.max")?),
+                    pids_events: open_in(pids, "pids.events", false),
+                    pids_peak: open_in(pids, "pids.peak", false),
+                    cpu_usage: Some(need(open_in(cpu, "cpuacct.usage", false), "cpuacct.usage")?),
+                    last_mem_limit: None,
+                    last_pids_max: None,
+                    peak_resettable: true,
+                })
+            }
+            Version::V2 => {
+                let [dir] = dirs else {
+                    return Err(io::Error::other("cgroup v2 needs one directory"));
+                };
+                let mut f = CgroupFiles {
+                    version,
+                    procs: vec![need(open_in(dir, "cgroup.procs", true), "cgroup.procs")?],
+                    mem_limit: Some(need(open_in(dir, "memory.max", true), "memory.max")?),
+                    memsw_limit: open_in(dir, "memory.swap.max", true),
+                    mem_peak: open_in(dir, "memory.peak", true),
+                    mem_usage: open_in(dir, "memory.current", false),
+                    mem_failcnt: None,
+                    mem_events: open_in(dir, "memory.events", false),
+                    pids_max: Some(need(open_in(dir, "pids.max", true), "pids.max")?),
+                    pids_events: open_in(dir, "pids.events", false),
+                    pids_peak: open_in(dir, "pids.peak", false),
+                    cpu_usage: open_in(dir, "cpu.stat", false),
+                    last_mem_limit: None,
+                    last_pids_max: None,
+                    peak_resettable: false,
+                };
+                // Since Linux 6.12 writing memory.peak resets it for this descriptor.
+                f.peak_resettable = f.mem_peak.is_some() && write_str(&f.mem_peak, "0").is_ok();
+                Ok(f)
+            }
+        }
+    }
+
+    /// Whether the host can tell the case's peak memory from this slot.
+    pub fn has_peak(&self) -> bool {
+        self.mem_peak.is_some() && self.peak_resettable
+    }
+
+    /// Sets the memory and pids limits of the next case (only files whose value changed).
+    pub fn set_limits(&mut self, memory: Option<u64>, pids: Option<u64>) -> io::Result<()> {
+        let mem = memory.unwrap_or(u64::MAX);
+        if self.last_mem_limit != Some(mem) {
+            let val = match (self.version, memory) {
+                (_, Some(m)) => m.to_string(),
+                (Version::V1, None) => "-1".to_owned(),
+                (Version::V2, None) => "max".to_owned(),
+            };
+            let swap = match self.version {
+                Version::V1 => val.clone(),
+                Version::V2 => "0".to_owned(),
+            };
+            // v1 requires memsw >= memory at every moment: raise memsw first, lower it last.
+            let raising = self.last_mem_limit.is_none_or(|old| mem >= old);
+            if self.version == Version::V1 && raising {
+                write_str(&self.memsw_limit, &swap)?;
+                write_str(&self.mem_limit, &val)?;
+            } else {
+                write_str(&self.mem_limit, &val)?;
+                write_str(&self.memsw_limit, &swap)?;
+            }
+            self.last_mem_limit = Some(mem);
+        }
+        let p = pids.unwrap_or(u64::MAX);
+        if self.last_pids_max != Some(p) {
+            let val = pids.map_or_else(|| "max".to_owned(), |p| p.to_string());
+            write_str(&self.pids_max, &val)?;
+            self.last_pids_max = Some(p);
+        }
+        Ok(())
+    }
+
+    /// Resets the peak counters; returns the memory usage at that moment (the baseline the
+    /// case's peak is measured from).
+    pub fn reset_peaks(&self) -> u64 {
+        if self.peak_resettable {
+            let _ = write_str(&self.mem_peak, "0");
+        }
+        let _ = write_str(&self.pids_peak, "0");
+        read_u64(&self.mem_usage).unwrap_or(0)
+    }
+
+    pub fn memory_peak(&self) -> Option<u64> {
+        read_u64(&self.mem_peak)
+    }
+
+    pub fn pids_peak(&self) -> Option<u64> {
+        read_u64(&self.pids_peak)
+    }
+
+    /// CPU time of everything in the slot, nanoseconds.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        match self.version {
+            Version::V1 => read_u64(&self.cpu_usage),
+            Version::V2 => read_key(&self.cpu_usage, "usage_usec").map(|u| u * 1000),
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        let (oom, hits) = match self.version {
+            Version::V1 => (
+                read_key(&self.mem_events, "oom_kill").unwrap_or(0),
+                read_u64(&self.mem_failcnt).unwrap_or(0),
+            ),
+            Version::V2 => (
+                read_key(&self.mem_events, "oom_kill").unwrap_or(0),
+                read_key(&self.mem_events, "max").unwrap_or(0),
+            ),
+        };
+        Counters {
+            cpu_ns: self.cpu_ns().unwrap_or(0),
+            oom_kills: oom,
+            mem_hits: hits,
+            pids_hits: read_key(&self.pids_events, "max").unwrap_or(0),
+        }
+    }
+
+    /// Pids of the processes in the slot (tier `none` cleanup).
+    pub fn pids(&self) -> Vec<i32> {
+        let Some(fd) = self.procs.first() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        if let Ok(n) = pread0(fd.as_fd(), &mut buf) {
+            for l in String::from_utf8_lossy(&buf[..n]).lines() {
+                if let Ok(p) = l.trim().parse() {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,151 @@
+//! The case child: the ordered containment recipe that runs between `clone` and `exec`.
+//!
+//! Everything here runs in a `CLONE_VM | CLONE_VFORK` child that shares the zygote's memory:
+//! no allocation, no locks, no unwinding. Everything it needs was prepared by the zygote in
+//! [`ChildPlan`]. A failing step records itself in `plan.failure` (shared memory, read by the
+//! zygote once the child has exited) and the child exits with status 127.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::os::fd::RawFd;
+
+use hatchery_sys::{
+    close_range_cloexec, drop_all_capabilities, execveat_fd, set_parent_death_signal, setrlimit,
+    write_raw, CStrArray,
+};
+use nix::errno::Errno;
+use seccompiler::BpfProgram;
+
+/// The steps of the recipe, in order. Used to name the failing step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Session,
+    Stdio,
+    CloseFds,
+    Cwd,
+    Rlimits,
+    Cgroup,
+    Groups,
+    Gid,
+    Uid,
+    Capabilities,
+    NoNewPrivs,
+    Seccomp,
+    Exec,
+}
+
+impl Step {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Step::Session => "failed to start a new session (setsid)",
+            Step::Stdio => "failed to connect stdin/stdout/stderr",
+            Step::CloseFds => "failed to close inherited file descriptors",
+            Step::Cwd => "failed to enter the working directory",
+            Step::Rlimits => "failed to set resource limits",
+            Step::Cgroup => "failed to join the case cgroup",
+            Step::Groups => "failed to clear supplementary groups",
+            Step::Gid => "failed to switch to the case gid",
+            Step::Uid => "failed to switch to the case uid",
+            Step::Capabilities => "failed to drop capabilities",
+            Step::NoNewPrivs => "failed to set no_new_privs",
+            Step::Seccomp => "failed to install the seccomp filter",
+            Step::Exec => "failed to execute the program",
+        }
+    }
+}
+
+/// Everything the child needs, prepared by the zygote before clone.
+pub(crate) struct ChildPlan<'a> {
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub cwd: RawFd,
+    pub rlimits: &'a [(c_int, u64, u64)],
+    pub cgroup_procs: &'a [RawFd],
+    pub switch_ids: bool,
+    pub set_groups: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub filters: &'a [BpfProgram],
+    pub exec_fd: RawFd,
+    pub keep_exec_fd: bool,
+    pub argv: &'a CStrArray,
+    pub envp: &'a CStrArray,
+    pub failure: &'a Cell<Option<(Step, Errno)>>,
+}
+
+fn fail(plan: &ChildPlan<'_>, step: Step, e: Errno) -> c_int {
+    plan.failure.set(Some((step, e)));
+    127
+}
+
+macro_rules! step {
+    ($plan:expr, $step:expr, $e:expr) => {
+        if let Err(e) = $e {
+            return fail($plan, $step, e);
+        }
+    };
+}
+
+/// The recipe. Returns only on failure (the child's exit status).
+pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
+    use nix::unistd::{dup2, fchdir, setresgid, setresuid, setsid, Gid, Uid};
+
+    // The case dies with its zygote (matters for tier `none`, which has no PID namespace).
+    step!(plan, Step::Session, set_parent_death_signal(libc::SIGKILL));
+    // A new session: no controlling terminal, so no TIOCSTI into the user's shell.
+    step!(plan, Step::Session, setsid().map(drop));
+    step!(plan, Step::Stdio, dup2(plan.stdin, 0).map(drop));
+    step!(plan, Step::Stdio, dup2(plan.stdout, 1).map(drop));
+    step!(plan, Step::Stdio, dup2(plan.stderr, 2).map(drop));
+    // 1. every other descriptor is closed at exec
+    step!(plan, Step::CloseFds, close_range_cloexec(3));
+    if plan.keep_exec_fd {
+        step!(
+            plan,
+            Step::CloseFds,
+            nix::fcntl::fcntl(
+                plan.exec_fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())
+            )
+            .map(drop)
+        );
+    }
+    // 2. environment: `plan.envp` is already the clean one
+    // 3. working directory
+    step!(plan, Step::Cwd, fchdir(plan.cwd));
+    // 4. resource limits
+    for &(res, soft, hard) in plan.rlimits {
+        step!(plan, Step::Rlimits, setrlimit(res, soft, hard));
+    }
+    // 5. cgroup membership (before dropping privileges: the files belong to the zygote's user)
+    for &fd in plan.cgroup_procs {
+        step!(plan, Step::Cgroup, write_raw(fd, b"0").map(drop));
+    }
+    // 6. a non-zero uid and gid, no capabilities
+    if plan.switch_ids {
+        if plan.set_groups {
+            step!(
+                plan,
+                Step::Groups,
+                nix::unistd::setgroups(&[Gid::from_raw(plan.gid)])
+            );
+        }
+        let g = Gid::from_raw(plan.gid);
+        step!(plan, Step::Gid, setresgid(g, g, g));
+        let u = Uid::from_raw(plan.uid);
+        step!(plan, Step::Uid, setresuid(u, u, u));
+    }
+    step!(plan, Step::Capabilities, drop_all_capabilities());
+    // 7. no_new_privs: setuid binaries and file capabilities grant nothing from here on
+    step!(plan, Step::NoNewPrivs, nix::sys::prctl::set_no_new_privs());
+    // 8. seccomp, last
+    for f in plan.filters {
+        if seccompiler::apply_filter(f).is_err() {
+            return fail(plan, Step::Seccomp, Errno::last());
+        }
+    }
+    // 9. exec the descriptor opened before the case started
+    let e = execveat_fd(plan.exec_fd, plan.argv, plan.envp);
+    fail(plan, Step::Exec, e)
+}

@@ -1,0 +1,16 @@
+//! The hatchery sandbox: policy types, the ordered containment recipe that runs between
+//! `clone` and `exec`, cgroups (v1 and v2), seccomp profiles, and the zygote process with its
+//! wire protocol. The supervisor side ([`Sandbox`]) starts one zygote and runs cases on it.
+
+pub mod cgroup;
+mod child;
+mod mounts;
+pub mod policy;
+pub mod probe;
+pub mod seccomp;
+mod supervisor;
+pub mod wire;
+pub mod zygote;
+
+pub use policy::{CaseSpec, SandboxConfig, SeccompProfile, Tier};
+pub use supervisor::{PreparedCase, Sandbox, SandboxError, SpecError};

@@ -1,0 +1,177 @@
+//! The zygote's mount namespace, set up once.
+//!
+//! `hardened`: the host tree stays as it is, with a fresh `/proc` for the zygote's PID
+//! namespace and private tmpfs on `/tmp` and `/dev/shm`.
+//! `lockdown`: a new root: the host tree bound read-only and nosuid, a fresh `/proc`, a minimal
+//! `/dev` (null, zero, full, random, urandom; no tty), private size-capped tmpfs on `/tmp` and
+//! `/dev/shm`; then `pivot_root` and the old root detached.
+
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::statvfs;
+
+fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
+    move |e| io::Error::other(format!("{what}: {e}"))
+}
+
+fn tmpfs(target: &Path, size: u64, mode: &str) -> io::Result<()> {
+    let opts = format!("size={size},mode={mode}");
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(opts.as_str()),
+    )
+    .map_err(err(format!(
+        "failed to mount tmpfs on {}",
+        target.display()
+    )))
+}
+
+fn proc_at(target: &Path) -> io::Result<()> {
+    mount(
+        Some("proc"),
+        target,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(err(format!("failed to mount proc on {}", target.display())))
+}
+
+/// The writable scratch mounts of a case, wiped between cases when something was left there.
+pub(crate) struct Scratch {
+    pub mounts: Vec<(PathBuf, u64)>,
+    pub size: u64,
+}
+
+impl Scratch {
+    fn inodes_used(p: &Path) -> u64 {
+        statvfs(p)
+            .map(|s| s.files() as u64 - s.files_free() as u64)
+            .unwrap_or(u64::MAX)
+    }
+
+    fn new(paths: &[&str], size: u64) -> Scratch {
+        Scratch {
+            mounts: paths
+                .iter()
+                .map(|p| (PathBuf::from(p), Self::inodes_used(Path::new(p))))
+                .collect(),
+            size,
+        }
+    }
+
+    /// Replaces every scratch tmpfs the case wrote to with a fresh one. Returns how many were
+    /// replaced.
+    pub fn reset(&mut self) -> io::Result<usize> {
+        let mut n = 0;
+        for (p, baseline) in &mut self.mounts {
+            if Self::inodes_used(p) != *baseline {
+                umount2(p.as_path(), MntFlags::MNT_DETACH)
+                    .map_err(err(format!("failed to unmount {}", p.display())))?;
+                tmpfs(p, self.size, "1777")?;
+                *baseline = Self::inodes_used(p);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// hardened: fresh /proc, private /tmp and /dev/shm.
+pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(err("failed to make the mount tree private".into()))?;
+    proc_at(Path::new("/proc"))?;
+    tmpfs(Path::new("/tmp"), tmp_size, "1777")?;
+    if Path::new("/dev/shm").is_dir() {
+        tmpfs(Path::new("/dev/shm"), tmp_size, "1777")?;
+        Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size))
+    } else {
+        Ok(Scratch::new(&["/tmp"], tmp_size))
+    }
+}
+
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
+
+/// lockdown: new read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm.
+pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(err("failed to make the mount tree private".into()))?;
+    // A small tmpfs on /tmp holds the new root's mount point.
+    let base = Path::new("/tmp");
+    tmpfs(base, 1 << 20, "0755")?;
+    let root = base.join("root");
+    std::fs::create_dir(&root)?;
+    mount(
+        Some("/"),
+        &root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(err("failed to bind the host root".into()))?;
+    let c = CString::new(root.as_os_str().as_encoded_bytes()).expect("no NUL in path");
+    hatchery_sys::mount_setattr_readonly_recursive(&c).map_err(err(
+        "failed to make the new root read-only (mount_setattr, Linux 5.12+)".into(),
+    ))?;
+    proc_at(&root.join("proc"))?;
+    // Minimal /dev.
+    let dev = root.join("dev");
+    tmpfs(&dev, 1 << 20, "0755")?;
+    for d in DEVICES {
+        let target = dev.join(d);
+        std::fs::File::create(&target)?;
+        mount(
+            Some(Path::new("/dev").join(d).as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(err(format!("failed to bind /dev/{d}")))?;
+    }
+    for (name, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(to, dev.join(name))?;
+    }
+    std::fs::create_dir(dev.join("shm"))?;
+    tmpfs(&dev.join("shm"), tmp_size, "1777")?;
+    tmpfs(&root.join("tmp"), tmp_size, "1777")?;
+    // /dev was created read-write above; remount it read-only now that it is populated.
+    mount(
+        None::<&str>,
+        &dev,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
+        None::<&str>,
+    )
+    .map_err(err("failed to make /dev read-only".into()))?;
+    // Enter the new root; the old one is stacked on top by pivot_root(".", ".") and detached.
+    nix::unistd::chdir(&root).map_err(err("failed to enter the new root".into()))?;
+    nix::unistd::pivot_root(".", ".").map_err(err("pivot_root failed".into()))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(err("failed to detach the old root".into()))?;
+    nix::unistd::chdir("/").map_err(err("failed to chdir to /".into()))?;
+    Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size))
+}

@@ -1,0 +1,153 @@
+//! What a user asks for: the tier of a zygote and the spec of one case.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use hatchery_report::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Isolation tier of a zygote; namespaces are entered once per zygote, never per case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// No namespaces. rlimits, cgroup, uid drop (when root) and seccomp still apply.
+    None,
+    /// User + PID + IPC namespaces, plus a private mount namespace that gives the case a fresh
+    /// `/proc`, a private `/tmp` and `/dev/shm`. The host filesystem stays visible.
+    Hardened,
+    /// Hardened + network namespace, read-only root, minimal `/dev`.
+    Lockdown,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::None => "none",
+            Tier::Hardened => "hardened",
+            Tier::Lockdown => "lockdown",
+        }
+    }
+}
+
+impl FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Tier::None),
+            "hardened" => Ok(Tier::Hardened),
+            "lockdown" => Ok(Tier::Lockdown),
+            _ => Err(format!(
+                "unknown tier `{s}` (expected none, hardened or lockdown)"
+            )),
+        }
+    }
+}
+
+/// Seccomp profile applied last, just before exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeccompProfile {
+    /// Deny list for untrusted code (see `seccomp.rs`).
+    Default,
+    /// Allow list for compiled, single-process judge submissions.
+    Strict,
+    /// No filter.
+    Off,
+}
+
+impl FromStr for SeccompProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(SeccompProfile::Default),
+            "strict" => Ok(SeccompProfile::Strict),
+            "off" => Ok(SeccompProfile::Off),
+            _ => Err(format!(
+                "unknown seccomp profile `{s}` (expected default, strict or off)"
+            )),
+        }
+    }
+}
+
+/// Whether a cgroup must be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupMode {
+    /// Use one when the host lets us; otherwise fall back to rlimits and say so.
+    Auto,
+    /// Fail when no cgroup can be created.
+    Required,
+    /// Do not use cgroups (rlimit-only memory and pids enforcement).
+    Off,
+}
+
+/// Configuration of one zygote (one worker).
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub tier: Tier,
+    /// Share the host network and allow inet sockets. Off by default.
+    pub network: bool,
+    pub cgroup: CgroupMode,
+    /// Executable that contains the zygote entry point (`hatchery __zygote`).
+    pub zygote_exe: PathBuf,
+    /// Host uid/gid the case runs as when hatchery runs as root (default 65534, "nobody").
+    pub case_host_uid: u32,
+    pub case_host_gid: u32,
+    /// Size of the private `/tmp` (and `/dev/shm`) tmpfs, bytes.
+    pub tmp_size_bytes: u64,
+    /// Name used for this zygote's cgroup (unique per process).
+    pub worker_index: usize,
+}
+
+impl SandboxConfig {
+    pub fn new(tier: Tier, zygote_exe: PathBuf) -> Self {
+        SandboxConfig {
+            tier,
+            network: false,
+            cgroup: CgroupMode::Auto,
+            zygote_exe,
+            case_host_uid: 65534,
+            case_host_gid: 65534,
+            tmp_size_bytes: 64 << 20,
+            worker_index: 0,
+        }
+    }
+}
+
+/// One case: one program run with one input under one set of limits.
+#[derive(Debug, Clone)]
+pub struct CaseSpec {
+    /// Program path or name (looked up in `PATH` when it has no slash).
+    pub program: OsString,
+    /// Full argv, including argv\[0\].
+    pub argv: Vec<OsString>,
+    /// Explicit environment overrides (applied last).
+    pub env: Vec<(OsString, OsString)>,
+    /// Start from the supervisor's environment instead of a clean one.
+    pub inherit_env: bool,
+    /// Working directory of the case, as seen inside the sandbox.
+    pub cwd: PathBuf,
+    /// File to connect to stdin (default `/dev/null`).
+    pub stdin: Option<PathBuf>,
+    pub limits: Limits,
+    pub seccomp: SeccompProfile,
+}
+
+impl CaseSpec {
+    pub fn new(argv: Vec<OsString>) -> Self {
+        CaseSpec {
+            program: argv.first().cloned().unwrap_or_default(),
+            argv,
+            env: Vec::new(),
+            inherit_env: false,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            stdin: None,
+            limits: Limits::default(),
+            seccomp: SeccompProfile::Default,
+        }
+    }
+}
+
+/// uid and gid of the case inside the user namespace: never 0.
+pub const CASE_NS_ID: u32 = 1000;

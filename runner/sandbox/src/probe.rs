@@ -1,0 +1,187 @@
+//! Host probes: what this kernel and this user can enforce. Used by `hatchery doctor`.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// One probed feature.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    /// What to do when it is missing.
+    pub fix: Option<String>,
+}
+
+fn read(p: &str) -> Option<String> {
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned())
+}
+
+/// Probes the host. User namespaces are tested by really creating one in a child process.
+pub fn probe_host() -> Vec<Probe> {
+    let mut v = Vec::new();
+    let uname = nix::sys::utsname::uname().ok();
+    v.push(Probe {
+        name: "kernel",
+        ok: true,
+        detail: uname
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        fix: None,
+    });
+    let euid = nix::unistd::geteuid().as_raw();
+    v.push(Probe {
+        name: "user",
+        ok: true,
+        detail: if euid == 0 {
+            "root (cases run as uid 65534 on the host)".into()
+        } else {
+            format!("uid {euid} (unprivileged)")
+        },
+        fix: None,
+    });
+    let userns = userns_works();
+    let mut restrictions = Vec::new();
+    for (k, p) in [
+        (
+            "user.max_user_namespaces",
+            "/proc/sys/user/max_user_namespaces",
+        ),
+        (
+            "kernel.unprivileged_userns_clone",
+            "/proc/sys/kernel/unprivileged_userns_clone",
+        ),
+        (
+            "kernel.apparmor_restrict_unprivileged_userns",
+            "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        ),
+    ] {
+        if let Some(val) = read(p) {
+            restrictions.push(format!("{k}={val}"));
+        }
+    }
+    v.push(Probe {
+        name: "user namespaces",
+        ok: userns.is_ok(),
+        detail: match &userns {
+            Ok(()) => format!("usable ({})", restrictions.join(", ")),
+            Err(e) => format!("{e} ({})", restrictions.join(", ")),
+        },
+        fix: userns.err().map(|_| {
+            "enable unprivileged user namespaces: sysctl -w user.max_user_namespaces=15000; \
+             on Debian/Ubuntu also kernel.unprivileged_userns_clone=1 and \
+             kernel.apparmor_restrict_unprivileged_userns=0; tiers hardened and lockdown need them"
+                .to_owned()
+        }),
+    });
+    let version = crate::cgroup::host_version();
+    let cg = crate::cgroup::CgroupSlot::create(&format!("hatchery-doctor-{}", std::process::id()));
+    v.push(Probe {
+        name: "cgroup",
+        ok: cg.is_ok(),
+        detail: match &cg {
+            Ok(s) => format!(
+                "{:?}: created and removed a test cgroup at {}",
+                version,
+                s.dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(e) => format!("{version:?}: {e}"),
+        },
+        fix: cg.as_ref().err().map(|_| {
+            "run as root, or under a delegated cgroup v2 (`systemd-run --user --scope -p \
+             Delegate=yes hatchery ...`); without one, memory/pids/cpu fall back to rlimits"
+                .to_owned()
+        }),
+    });
+    let peak = match &cg {
+        Ok(s) if s.version == crate::cgroup::Version::V1 => {
+            Some(s.dirs[0].join("memory.max_usage_in_bytes").exists())
+        }
+        Ok(s) => Some(s.dirs[0].join("memory.peak").exists()),
+        Err(_) => None,
+    };
+    drop(cg);
+    v.push(Probe {
+        name: "memory peak",
+        ok: peak == Some(true),
+        detail: match peak {
+            Some(true) => "cgroup peak counter available".into(),
+            Some(false) => "no cgroup peak file (cgroup v2 memory.peak needs Linux 5.19)".into(),
+            None => "no cgroup: peak memory from ru_maxrss of the main process".into(),
+        },
+        fix: None,
+    });
+    let seccomp = read("/proc/self/status").and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Seccomp:"))
+            .map(str::to_owned)
+    });
+    let seccomp_ok = Path::new("/proc/sys/kernel/seccomp/actions_avail").exists();
+    v.push(Probe {
+        name: "seccomp",
+        ok: seccomp_ok,
+        detail: read("/proc/sys/kernel/seccomp/actions_avail")
+            .map(|a| format!("filter mode available; actions: {a}"))
+            .unwrap_or_else(|| format!("not available ({seccomp:?})")),
+        fix: (!seccomp_ok).then(|| "a kernel with CONFIG_SECCOMP_FILTER".to_owned()),
+    });
+    let ll = hatchery_sys::landlock_abi_version();
+    v.push(Probe {
+        name: "landlock",
+        ok: ll.is_ok(),
+        detail: match ll {
+            Ok(abi) => format!("ABI version {abi} (not used by this version of hatchery)"),
+            Err(e) => format!("unavailable: {e}"),
+        },
+        fix: None,
+    });
+    v.push(Probe {
+        name: "clone3",
+        ok: hatchery_sys::clone3_available(),
+        detail:
+            "cases see ENOSYS for clone3 so libc falls back to clone, whose flags seccomp checks"
+                .into(),
+        fix: None,
+    });
+    let pidfd = hatchery_sys::pidfd_open(nix::unistd::getpid());
+    v.push(Probe {
+        name: "pidfd",
+        ok: pidfd.is_ok(),
+        detail: match pidfd {
+            Ok(_) => "pidfd_open works".into(),
+            Err(e) => format!("pidfd_open failed: {e}"),
+        },
+        fix: Some("Linux 5.3 or newer".into()).filter(|_| false),
+    });
+    v
+}
+
+/// Creates a user namespace in a short-lived child.
+fn userns_works() -> Result<(), String> {
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--ipc",
+            "--fork",
+            "true",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "unshare --user failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run unshare(1) to test: {e}")),
+    }
+}

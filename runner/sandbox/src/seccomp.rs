@@ -1,0 +1,396 @@
+//! Seccomp profiles, compiled to BPF once per (profile, network) and installed in the case
+//! child as the last step before exec.
+//!
+//! A profile is a stack of small filters (the kernel applies the most restrictive answer):
+//! 1. the main filter (`default`: a deny list that kills; `strict`: an allow list, anything
+//!    else kills), preceded on x86_64 by a guard that kills x32-ABI calls — seccompiler's own
+//!    prologue already kills every foreign architecture (i386 `int 0x80` included);
+//! 2. `clone3` answered with ENOSYS, so libc falls back to `clone`, whose flags we can check;
+//! 3. without network, `socket`/`socketpair` for anything but AF_UNIX answered EAFNOSUPPORT.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op,
+    SeccompCondition as Cond, SeccompFilter, SeccompRule, TargetArch,
+};
+
+use crate::policy::SeccompProfile;
+
+/// Errors while building a filter (a bug in a profile, never the program's fault).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to compile the {profile} seccomp profile")]
+pub struct SeccompBuildError {
+    profile: &'static str,
+    #[source]
+    source: seccompiler::BackendError,
+}
+
+const NS_FLAGS: [u64; 6] = [
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+];
+const CLONE_NEWNET: u64 = libc::CLONE_NEWNET as u64;
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541C;
+
+/// System calls the default profile kills the process for.
+pub const DEFAULT_DENIED: &[(&str, i64)] = &[
+    ("ptrace", libc::SYS_ptrace),
+    ("process_vm_readv", libc::SYS_process_vm_readv),
+    ("process_vm_writev", libc::SYS_process_vm_writev),
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("chroot", libc::SYS_chroot),
+    ("unshare", libc::SYS_unshare),
+    ("setns", libc::SYS_setns),
+    ("open_tree", libc::SYS_open_tree),
+    ("move_mount", libc::SYS_move_mount),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("mount_setattr", libc::SYS_mount_setattr),
+    ("keyctl", libc::SYS_keyctl),
+    ("add_key", libc::SYS_add_key),
+    ("request_key", libc::SYS_request_key),
+    ("bpf", libc::SYS_bpf),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+    ("reboot", libc::SYS_reboot),
+    ("swapon", libc::SYS_swapon),
+    ("swapoff", libc::SYS_swapoff),
+    ("acct", libc::SYS_acct),
+    ("quotactl", libc::SYS_quotactl),
+    ("syslog", libc::SYS_syslog),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("name_to_handle_at", libc::SYS_name_to_handle_at),
+    ("lookup_dcookie", libc::SYS_lookup_dcookie),
+    ("iopl", libc::SYS_iopl),
+    ("ioperm", libc::SYS_ioperm),
+    ("settimeofday", libc::SYS_settimeofday),
+    ("clock_settime", libc::SYS_clock_settime),
+    ("clock_adjtime", libc::SYS_clock_adjtime),
+    ("adjtimex", libc::SYS_adjtimex),
+    ("vhangup", libc::SYS_vhangup),
+    ("fanotify_init", libc::SYS_fanotify_init),
+    ("pidfd_getfd", libc::SYS_pidfd_getfd),
+];
+
+/// System calls the strict profile allows (everything else kills the process).
+pub const STRICT_ALLOWED: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_lseek,
+    libc::SYS_close,
+    libc::SYS_fstat,
+    libc::SYS_stat,
+    libc::SYS_lstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_open,
+    libc::SYS_openat,
+    libc::SYS_access,
+    libc::SYS_faccessat,
+    libc::SYS_faccessat2,
+    libc::SYS_readlink,
+    libc::SYS_readlinkat,
+    libc::SYS_getcwd,
+    libc::SYS_getdents64,
+    libc::SYS_fcntl,
+    libc::SYS_dup,
+    libc::SYS_dup2,
+    libc::SYS_dup3,
+    libc::SYS_pipe,
+    libc::SYS_pipe2,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_select,
+    libc::SYS_pselect6,
+    libc::SYS_epoll_create1,
+    libc::SYS_epoll_ctl,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_mincore,
+    libc::SYS_membarrier,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_arch_prctl,
+    libc::SYS_set_tid_address,
+    libc::SYS_set_robust_list,
+    libc::SYS_get_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_futex,
+    libc::SYS_getrandom,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_gettimeofday,
+    libc::SYS_time,
+    libc::SYS_times,
+    libc::SYS_getrusage,
+    libc::SYS_sysinfo,
+    libc::SYS_getpid,
+    libc::SYS_getppid,
+    libc::SYS_gettid,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+    libc::SYS_uname,
+    libc::SYS_prlimit64,
+    libc::SYS_getrlimit,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_yield,
+    libc::SYS_tgkill,
+    libc::SYS_kill,
+    libc::SYS_execve,
+    libc::SYS_execveat,
+    libc::SYS_clone3,
+];
+
+fn arch() -> TargetArch {
+    std::env::consts::ARCH
+        .try_into()
+        .expect("hatchery builds only for architectures seccompiler supports")
+}
+
+fn cond(arg: u8, len: Len, op: Op, v: u64) -> Cond {
+    Cond::new(arg, len, op, v).expect("argument index below 6")
+}
+
+fn rule(conds: Vec<Cond>) -> SeccompRule {
+    SeccompRule::new(conds).expect("non-empty rule")
+}
+
+/// On x86_64, kill any call with the x32 bit (0x40000000) set. seccompiler validates the
+/// architecture but x32 calls arrive as AUDIT_ARCH_X86_64 with that bit in the number.
+fn x32_guard() -> Vec<sock_filter> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Vec::new();
+    }
+    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const JGE_K: u16 = 0x05 | 0x30;
+    const RET_K: u16 = 0x06;
+    vec![
+        sock_filter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0, // seccomp_data.nr
+        },
+        sock_filter {
+            code: JGE_K,
+            jt: 0,
+            jf: 1,
+            k: 0x4000_0000,
+        },
+        sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+    ]
+}
+
+fn compile(
+    name: &'static str,
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+) -> Result<BpfProgram, SeccompBuildError> {
+    let filter = SeccompFilter::new(rules, mismatch, matched, arch()).map_err(|source| {
+        SeccompBuildError {
+            profile: name,
+            source,
+        }
+    })?;
+    BpfProgram::try_from(filter).map_err(|source| SeccompBuildError {
+        profile: name,
+        source,
+    })
+}
+
+fn default_kill_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (_, nr) in DEFAULT_DENIED {
+        rules.insert(*nr, vec![]);
+    }
+    // clone with any namespace flag
+    let mut ns = NS_FLAGS.to_vec();
+    ns.push(CLONE_NEWNET);
+    rules.insert(
+        libc::SYS_clone,
+        ns.iter()
+            .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(*f), *f)]))
+            .collect(),
+    );
+    // terminal injection
+    rules.insert(
+        libc::SYS_ioctl,
+        [TIOCSTI, TIOCLINUX]
+            .iter()
+            .map(|r| rule(vec![cond(1, Len::Dword, Op::Eq, *r)]))
+            .collect(),
+    );
+    // personality: only queries, PER_LINUX and PER_LINUX32 (no ADDR_NO_RANDOMIZE & co.)
+    rules.insert(
+        libc::SYS_personality,
+        vec![rule(vec![
+            cond(0, Len::Dword, Op::Ne, 0),
+            cond(0, Len::Dword, Op::Ne, 0xffff_ffff),
+            cond(0, Len::Dword, Op::Ne, 0x0008), // PER_LINUX32
+        ])],
+    );
+    rules
+}
+
+fn strict_allow_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for nr in STRICT_ALLOWED {
+        rules.insert(*nr, vec![]);
+    }
+    // threads only: clone must carry CLONE_THREAD and no namespace flag
+    rules.insert(
+        libc::SYS_clone,
+        vec![rule(vec![
+            cond(
+                0,
+                Len::Qword,
+                Op::MaskedEq(libc::CLONE_THREAD as u64),
+                libc::CLONE_THREAD as u64,
+            ),
+            cond(0, Len::Qword, Op::MaskedEq(ns_mask()), 0),
+        ])],
+    );
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![rule(vec![
+            cond(1, Len::Dword, Op::Ne, TIOCSTI),
+            cond(1, Len::Dword, Op::Ne, TIOCLINUX),
+        ])],
+    );
+    rules
+}
+
+fn ns_mask() -> u64 {
+    NS_FLAGS.iter().fold(CLONE_NEWNET, |a, f| a | f)
+}
+
+/// The compiled filters of one profile, to install in order.
+pub fn build(profile: SeccompProfile, network: bool) -> Result<Vec<BpfProgram>, SeccompBuildError> {
+    let mut filters = Vec::new();
+    match profile {
+        SeccompProfile::Off => return Ok(filters),
+        SeccompProfile::Default => {
+            let mut main = x32_guard();
+            main.extend(compile(
+                "default",
+                default_kill_rules(),
+                SeccompAction::Allow,
+                SeccompAction::KillProcess,
+            )?);
+            filters.push(main);
+        }
+        SeccompProfile::Strict => {
+            let mut main = x32_guard();
+            main.extend(compile(
+                "strict",
+                strict_allow_rules(),
+                SeccompAction::KillProcess,
+                SeccompAction::Allow,
+            )?);
+            filters.push(main);
+        }
+    }
+    let mut enosys = BTreeMap::new();
+    enosys.insert(libc::SYS_clone3, vec![]);
+    filters.push(compile(
+        "clone3",
+        enosys,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+    )?);
+    if !network && profile == SeccompProfile::Default {
+        let not_unix = || rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)]);
+        let mut net = BTreeMap::new();
+        net.insert(libc::SYS_socket, vec![not_unix()]);
+        net.insert(libc::SYS_socketpair, vec![not_unix()]);
+        filters.push(compile(
+            "network",
+            net,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EAFNOSUPPORT as u32),
+        )?);
+    }
+    Ok(filters)
+}
+
+/// Name of a syscall number the default profile denies, for messages.
+pub fn denied_name(nr: i64) -> Option<&'static str> {
+    DEFAULT_DENIED
+        .iter()
+        .find(|(_, n)| *n == nr)
+        .map(|(name, _)| *name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_compiles() {
+        for p in [
+            SeccompProfile::Default,
+            SeccompProfile::Strict,
+            SeccompProfile::Off,
+        ] {
+            for net in [false, true] {
+                let f = build(p, net).unwrap();
+                for prog in &f {
+                    assert!(!prog.is_empty() && prog.len() < 4096);
+                }
+            }
+        }
+        assert_eq!(build(SeccompProfile::Default, false).unwrap().len(), 3);
+        assert_eq!(build(SeccompProfile::Default, true).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn x32_guard_comes_first_on_x86_64() {
+        let f = build(SeccompProfile::Default, false).unwrap();
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(f[0][1].k, 0x4000_0000);
+            assert_eq!(f[0][2].k, libc::SECCOMP_RET_KILL_PROCESS);
+        }
+    }
+}

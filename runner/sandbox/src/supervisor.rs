@@ -1,0 +1,528 @@
+//! The parent side: start a zygote, turn a [`CaseSpec`] into a request (resolving and pinning
+//! the program, opening stdin), send it, and turn the zygote's raw facts into a
+//! [`CaseResult`].
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Read as _;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hatchery_report::{decide, CaseResult, Enforcement, LayerState, RawFacts};
+
+use crate::cgroup::{CgroupSlot, Version};
+use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
+use crate::wire::{self, CaseReply, CaseRequest, Hello, ZygoteInit};
+use crate::zygote::DEFAULT_CAPTURE_BYTES;
+
+/// The sandbox could not be set up (our failure or the host's, never the program's).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("failed to start the zygote {exe}")]
+    Spawn {
+        exe: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the zygote failed to set up tier {tier}: {reason}")]
+    Setup { tier: &'static str, reason: String },
+    #[error("a cgroup is required but cannot be used here")]
+    Cgroup(#[source] crate::cgroup::CgroupError),
+    #[error("zygote protocol failure")]
+    Wire(#[from] wire::WireError),
+}
+
+impl SandboxError {
+    /// Whether the host lacks a kernel feature the policy needs (as opposed to a bug or a
+    /// transient failure).
+    pub fn is_missing_feature(&self) -> bool {
+        matches!(self, SandboxError::Setup { .. } | SandboxError::Cgroup(_))
+    }
+}
+
+/// The case cannot be started as specified (the user's input, reported before running).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("program `{0}` not found")]
+    NotFound(String),
+    #[error("program `{path}` is not executable: {reason}")]
+    NotExecutable { path: String, reason: String },
+    #[error("cannot read stdin file `{path}`: {reason}")]
+    Stdin { path: String, reason: String },
+    #[error("working directory `{path}`: {reason}")]
+    Cwd { path: String, reason: String },
+    #[error("empty argv")]
+    EmptyArgv,
+}
+
+/// A case whose program is resolved and pinned by a descriptor.
+pub struct PreparedCase {
+    request: CaseRequest,
+    exec: OwnedFd,
+    stdin: Option<OwnedFd>,
+    /// The resolved program path.
+    pub program: PathBuf,
+}
+
+/// One zygote and the cgroup slot it uses.
+pub struct Sandbox {
+    cfg: SandboxConfig,
+    launcher: Child,
+    sock: UnixStream,
+    slot: Option<CgroupSlot>,
+    enforcement: Enforcement,
+}
+
+/// Default `PATH` of a clean environment.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Sandbox {
+    /// Starts a zygote for `cfg`. Fails with a message naming the missing kernel feature when
+    /// the host cannot provide the tier.
+    pub fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let root = euid == 0;
+        let mut enforcement = Enforcement::new();
+
+        let slot = match cfg.cgroup {
+            CgroupMode::Off => {
+                enforcement.insert(
+                    "cgroup".into(),
+                    LayerState::none("disabled by configuration"),
+                );
+                None
+            }
+            mode => {
+                let name = format!("hatchery-{}-w{}", std::process::id(), cfg.worker_index);
+                match CgroupSlot::create(&name) {
+                    Ok(s) => Some(s),
+                    Err(e) if mode == CgroupMode::Required => return Err(SandboxError::Cgroup(e)),
+                    Err(e) => {
+                        enforcement.insert(
+                            "cgroup".into(),
+                            LayerState::none(format!("{e}; falling back to rlimits")),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let version = slot.as_ref().map(|s| s.version);
+        let dir_fds = match &slot {
+            Some(s) => s.open_dirs().map_err(SandboxError::Cgroup)?,
+            None => Vec::new(),
+        };
+        let (uid_map, gid_map, zygote_ns_id, case_uid, case_gid, switch_ids) =
+            match (cfg.tier, root) {
+                (Tier::None, true) => (
+                    String::new(),
+                    String::new(),
+                    0,
+                    cfg.case_host_uid,
+                    cfg.case_host_gid,
+                    true,
+                ),
+                (Tier::None, false) => (String::new(), String::new(), euid, euid, egid, false),
+                (_, true) => (
+                    format!("0 0 1\n{CASE_NS_ID} {} 1\n", cfg.case_host_uid),
+                    format!("0 0 1\n{CASE_NS_ID} {} 1\n", cfg.case_host_gid),
+                    0,
+                    CASE_NS_ID,
+                    CASE_NS_ID,
+                    true,
+                ),
+                (_, false) => (
+                    format!("{CASE_NS_ID} {euid} 1\n"),
+                    format!("{CASE_NS_ID} {egid} 1\n"),
+                    CASE_NS_ID,
+                    CASE_NS_ID,
+                    CASE_NS_ID,
+                    true,
+                ),
+            };
+        let init = ZygoteInit {
+            tier: cfg.tier,
+            network: cfg.network,
+            uid_map,
+            gid_map,
+            deny_setgroups: !root && cfg.tier != Tier::None,
+            zygote_ns_id,
+            case_uid,
+            case_gid,
+            switch_ids,
+            cgroup: version,
+            tmp_size_bytes: cfg.tmp_size_bytes,
+            supervisor_pid: std::process::id() as i32,
+        };
+
+        let (ours, theirs) = UnixStream::pair().map_err(|source| SandboxError::Spawn {
+            exe: cfg.zygote_exe.clone(),
+            source,
+        })?;
+        let launcher = Command::new(&cfg.zygote_exe)
+            .arg("__zygote")
+            .env_clear()
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| SandboxError::Spawn {
+                exe: cfg.zygote_exe.clone(),
+                source,
+            })?;
+        let raw: Vec<i32> = dir_fds.iter().map(|f| f.as_raw_fd()).collect();
+        let mut sb = Sandbox {
+            cfg,
+            launcher,
+            sock: ours,
+            slot,
+            enforcement,
+        };
+        wire::send(&sb.sock, &init, &raw)?;
+        drop(dir_fds);
+        sb.sock
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| SandboxError::Wire(e.into()))?;
+        let (mut hello, _) = wire::recv::<Hello>(&sb.sock, 1 << 20)?;
+        if let Hello::Unshared = hello {
+            let pid = sb.launcher.id();
+            if let Err(reason) = write_id_maps(pid, &init) {
+                return Err(SandboxError::Setup {
+                    tier: sb.cfg.tier.as_str(),
+                    reason,
+                });
+            }
+            wire::send(&sb.sock, &wire::MapsWritten, &[])?;
+            hello = wire::recv::<Hello>(&sb.sock, 1 << 20)?.0;
+        }
+        sb.sock
+            .set_read_timeout(None)
+            .map_err(|e| SandboxError::Wire(e.into()))?;
+        match hello {
+            Hello::Ready { enforcement, .. } => {
+                sb.enforcement.extend(enforcement);
+                sb.add_host_layers(root);
+                Ok(sb)
+            }
+            Hello::Unshared => Err(SandboxError::Setup {
+                tier: sb.cfg.tier.as_str(),
+                reason: "the zygote asked for its id maps twice".into(),
+            }),
+            Hello::Failed { error } => Err(SandboxError::Setup {
+                tier: sb.cfg.tier.as_str(),
+                reason: error,
+            }),
+        }
+    }
+
+    fn add_host_layers(&mut self, root: bool) {
+        let e = &mut self.enforcement;
+        if let Some(slot) = &self.slot {
+            let v = match slot.version {
+                Version::V1 => "cgroup v1",
+                Version::V2 => "cgroup v2",
+            };
+            e.insert(
+                "cgroup_memory".into(),
+                LayerState::full(format!("{v} memory limit, peak and OOM events")),
+            );
+            e.insert(
+                "cgroup_pids".into(),
+                LayerState::full(format!("{v} pids.max")),
+            );
+            e.insert(
+                "cgroup_cpu".into(),
+                LayerState::full(format!(
+                    "{v} CPU accounting of every process; the zygote kills at the limit"
+                )),
+            );
+            e.remove("cgroup");
+        } else {
+            e.insert(
+                "cgroup_memory".into(),
+                LayerState::partial("rlimit only (RLIMIT_AS per process); peak from rusage"),
+            );
+            e.insert(
+                "cgroup_pids".into(),
+                LayerState::partial("rlimit only (RLIMIT_NPROC)"),
+            );
+            e.insert(
+                "cgroup_cpu".into(),
+                LayerState::partial("rlimit only (RLIMIT_CPU per process, whole seconds)"),
+            );
+        }
+        e.insert(
+            "rlimits".into(),
+            LayerState::full("cpu backstop, fsize, stack, nofile, core=0"),
+        );
+        if self.cfg.tier == Tier::None {
+            e.insert(
+                "user".into(),
+                if root {
+                    LayerState::full(format!(
+                        "runs as host uid {} with no capabilities",
+                        self.cfg.case_host_uid
+                    ))
+                } else {
+                    LayerState::partial("runs as the invoking user (no uid switch without root)")
+                },
+            );
+        }
+        e.insert(
+            "landlock".into(),
+            LayerState::none("not used by this version"),
+        );
+    }
+
+    /// Layers enforced by this zygote (the seccomp layer is per case).
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    pub fn tier(&self) -> Tier {
+        self.cfg.tier
+    }
+
+    /// Resolves and pins the program, opens stdin, builds the environment.
+    pub fn prepare(&self, spec: &CaseSpec) -> Result<PreparedCase, SpecError> {
+        if spec.argv.is_empty() {
+            return Err(SpecError::EmptyArgv);
+        }
+        let program = resolve_program(&spec.program, &spec.cwd)?;
+        let (exec, script) = open_program(&program)?;
+        let stdin = match &spec.stdin {
+            None => None,
+            Some(p) => {
+                let path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    spec.cwd.join(p)
+                };
+                let f = File::options()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&path)
+                    .map_err(|e| SpecError::Stdin {
+                        path: p.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                let md = f.metadata().map_err(|e| SpecError::Stdin {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                if md.is_dir() {
+                    return Err(SpecError::Stdin {
+                        path: p.display().to_string(),
+                        reason: "is a directory".into(),
+                    });
+                }
+                Some(OwnedFd::from(f))
+            }
+        };
+        if !spec.cwd.is_absolute() {
+            return Err(SpecError::Cwd {
+                path: spec.cwd.display().to_string(),
+                reason: "must be absolute".into(),
+            });
+        }
+        let mut env: Vec<(OsString, OsString)> = if spec.inherit_env {
+            std::env::vars_os().collect()
+        } else {
+            vec![
+                ("PATH".into(), DEFAULT_PATH.into()),
+                ("HOME".into(), "/tmp".into()),
+            ]
+        };
+        for (k, v) in &spec.env {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
+        let request = CaseRequest {
+            argv: spec.argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| {
+                    let mut b = k.as_bytes().to_vec();
+                    b.push(b'=');
+                    b.extend_from_slice(v.as_bytes());
+                    b
+                })
+                .collect(),
+            cwd: spec.cwd.as_os_str().as_bytes().to_vec(),
+            limits: spec.limits.clone(),
+            seccomp: spec.seccomp,
+            script,
+            has_stdin: stdin.is_some(),
+        };
+        Ok(PreparedCase {
+            request,
+            exec,
+            stdin,
+            program,
+        })
+    }
+
+    /// Runs one prepared case and derives its outcome. Failures of the sandbox become
+    /// `sandbox_error` results.
+    pub fn run(&mut self, case: PreparedCase) -> CaseResult {
+        let limits = case.request.limits.clone();
+        let seccomp = case.request.seccomp;
+        let facts = self.exchange(&case).unwrap_or_else(|e| RawFacts {
+            error: Some(e),
+            ..Default::default()
+        });
+        let mut enforcement = self.enforcement.clone();
+        enforcement.insert("seccomp".into(), seccomp_layer(seccomp, self.cfg.network));
+        decide(facts, &limits, self.cfg.tier.as_str(), enforcement)
+    }
+
+    fn exchange(&mut self, case: &PreparedCase) -> Result<RawFacts, String> {
+        let mut fds = vec![case.exec.as_raw_fd()];
+        if let Some(s) = &case.stdin {
+            fds.push(s.as_raw_fd());
+        }
+        wire::send(&self.sock, &case.request, &fds)
+            .map_err(|e| format!("failed to send the case to the zygote: {e}"))?;
+        let out = case
+            .request
+            .limits
+            .output_bytes
+            .unwrap_or(DEFAULT_CAPTURE_BYTES);
+        // base64 and JSON escaping at most double the captured bytes.
+        let cap = (out as usize).saturating_mul(4).saturating_add(1 << 20);
+        let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
+            wire::WireError::Closed => {
+                let status = self.launcher.try_wait().ok().flatten();
+                format!("the zygote died during the case (launcher status: {status:?})")
+            }
+            e => format!("failed to read the zygote's answer: {e}"),
+        })?;
+        Ok(reply.facts)
+    }
+
+    /// Pid of the launcher process (the zygote's parent; for tier `none`, the zygote).
+    pub fn launcher_pid(&self) -> u32 {
+        self.launcher.id()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Closing the socket makes the zygote exit; the kill covers a zygote that hangs.
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.launcher.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.launcher.wait();
+        if let Some(mut s) = self.slot.take() {
+            s.remove();
+        }
+    }
+}
+
+/// Writes the uid/gid maps of the launcher, which has just unshared its user namespace.
+fn write_id_maps(pid: u32, init: &ZygoteInit) -> Result<(), String> {
+    let w = |file: &str, data: &str| {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, data).map_err(|e| format!("failed to write {path} ({data:?}): {e}"))
+    };
+    if init.deny_setgroups {
+        w("setgroups", "deny")?;
+    }
+    w("uid_map", &init.uid_map)?;
+    w("gid_map", &init.gid_map)
+}
+
+fn seccomp_layer(p: SeccompProfile, network: bool) -> LayerState {
+    match p {
+        SeccompProfile::Off => LayerState::none("seccomp off by request"),
+        SeccompProfile::Default => LayerState::full(format!(
+            "default deny list; foreign architectures and x32 killed; clone3 -> ENOSYS{}",
+            if network {
+                ""
+            } else {
+                "; inet sockets refused"
+            }
+        )),
+        SeccompProfile::Strict => {
+            LayerState::full("strict allow list; foreign architectures and x32 killed")
+        }
+    }
+}
+
+fn resolve_program(program: &OsStr, cwd: &Path) -> Result<PathBuf, SpecError> {
+    let p = Path::new(program);
+    if program.as_bytes().contains(&b'/') {
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
+        return Ok(full);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    for dir in std::env::split_paths(&path) {
+        let cand = dir.join(p);
+        if let Ok(md) = cand.metadata() {
+            if md.is_file() && md.permissions().mode() & 0o111 != 0 {
+                return Ok(cand);
+            }
+        }
+    }
+    Err(SpecError::NotFound(program.to_string_lossy().into_owned()))
+}
+
+/// Opens the program and checks that it can run: a regular file with an execute bit that is
+/// an ELF binary or a `#!` script. Returns the descriptor and whether it is a script.
+fn open_program(path: &Path) -> Result<(OwnedFd, bool), SpecError> {
+    let shown = path.display().to_string();
+    let not_exec = |reason: String| SpecError::NotExecutable {
+        path: shown.clone(),
+        reason,
+    };
+    let md = match path.metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SpecError::NotFound(shown.clone()))
+        }
+        Err(e) => return Err(not_exec(e.to_string())),
+    };
+    if !md.is_file() {
+        return Err(not_exec("not a regular file".into()));
+    }
+    if md.permissions().mode() & 0o111 == 0 {
+        return Err(not_exec("no execute permission (mode has no x bit)".into()));
+    }
+    let opened = File::options()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path);
+    match opened {
+        Ok(mut f) => {
+            let mut magic = [0u8; 4];
+            let n = f.read(&mut magic).unwrap_or(0);
+            let script = n >= 2 && &magic[..2] == b"#!";
+            if !(script || (n == 4 && &magic == b"\x7fELF")) {
+                return Err(not_exec("not an ELF binary or a #! script".into()));
+            }
+            Ok((OwnedFd::from(f), script))
+        }
+        // Execute-only binaries cannot be read; pin them with O_PATH.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let f = File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| not_exec(e.to_string()))?;
+            Ok((OwnedFd::from(f), false))
+        }
+        Err(e) => Err(not_exec(e.to_string())),
+    }
+}

@@ -1,0 +1,412 @@
+//! Thin wrappers over the Linux system calls hatchery needs and that `nix` does not offer in a
+//! form usable between `clone` and `exec` (no allocation, no locks). This is the only crate of
+//! the workspace allowed to use `unsafe`; every block says why it is sound.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+pub use nix;
+
+/// A `NULL`-terminated array of C strings, built before `clone` so the child only reads it.
+pub struct CStrArray {
+    _owned: Vec<std::ffi::CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CStrArray {
+    pub fn new(items: Vec<std::ffi::CString>) -> Self {
+        let mut ptrs: Vec<*const c_char> = items.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStrArray {
+            _owned: items,
+            ptrs,
+        }
+    }
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+    pub fn len(&self) -> usize {
+        self.ptrs.len() - 1
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+// SAFETY: the pointers point into `_owned`, which the array owns and never mutates; sending the
+// whole array to another thread moves the strings with it.
+unsafe impl Send for CStrArray {}
+
+extern "C" fn trampoline<F: FnMut() -> c_int>(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `&mut F` that `clone_vm_vfork` passed to clone; the parent is
+    // suspended (CLONE_VFORK) until this child execs or exits, so the borrow is exclusive.
+    let f = unsafe { &mut *(arg as *mut F) };
+    f()
+}
+
+/// Starts a child with `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` on `stack` and runs `f` in it.
+/// The caller is suspended until the child calls `execve` or exits, so the child may write into
+/// memory the closure borrows (to report a failed step) and the parent reads it afterwards.
+///
+/// `f` runs between clone and exec in a process that shares the caller's memory: it must not
+/// allocate, take locks or unwind. It returns the child's exit status if it does not exec.
+pub fn clone_vm_vfork<F: FnMut() -> c_int>(
+    stack: &mut [u8],
+    extra_flags: c_int,
+    f: &mut F,
+) -> io::Result<Pid> {
+    // The stack grows down on every architecture we build for; align its top to 16 bytes.
+    let top = stack.as_mut_ptr_range().end as usize & !15usize;
+    // SAFETY: `top` is inside (the end of) a live, exclusively borrowed buffer used as the child
+    // stack; `trampoline::<F>` receives a pointer to `f`, which outlives the child's use of it
+    // because CLONE_VFORK keeps us suspended until the child has exec'd or exited.
+    let pid = unsafe {
+        libc::clone(
+            trampoline::<F>,
+            top as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | extra_flags,
+            f as *mut F as *mut c_void,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Pid::from_raw(pid))
+}
+
+/// `fork()` for a process known to be single-threaded (the zygote launcher). Returns the
+/// child's pid in the parent and `None` in the child.
+pub fn fork_single_threaded() -> io::Result<Option<Pid>> {
+    // SAFETY: the callers are single-threaded processes (checked by `assert_single_threaded`),
+    // so the child inherits no lock held by another thread and may continue normally.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child)),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// Number of threads of this process, from `/proc/self/status`.
+pub fn thread_count() -> io::Result<usize> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: executes the file `fd` refers to. Only
+/// returns on failure. Async-signal-safe.
+pub fn execveat_fd(fd: RawFd, argv: &CStrArray, envp: &CStrArray) -> Errno {
+    const EMPTY: &CStr = c"";
+    // SAFETY: both arrays are NULL-terminated arrays of valid C strings that outlive the call;
+    // the path is a valid empty C string; the kernel copies everything before replacing the
+    // address space.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            EMPTY.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
+
+/// Marks every descriptor from `first` up close-on-exec (`close_range` with
+/// `CLOSE_RANGE_CLOEXEC`, Linux 5.11). They stay usable until `execve`. Async-signal-safe.
+pub fn close_range_cloexec(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes flags of this process's descriptor table.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Writes all of `buf` to `fd` with one `write(2)`. Async-signal-safe.
+pub fn write_raw(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` is a valid readable slice for its length.
+    let r = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+    Errno::result(r).map(|n| n as usize)
+}
+
+/// Drops every capability: effective, permitted, inheritable (capset), and the ambient set.
+/// Async-signal-safe.
+pub fn drop_all_capabilities() -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut hdr = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    // Kernels before 4.3 have no ambient set; nothing to clear there.
+    if r != 0 && Errno::last() != Errno::EINVAL {
+        return Err(Errno::last());
+    }
+    // SAFETY: header and the two-element data array have the layout capset(2) expects for
+    // _LINUX_CAPABILITY_VERSION_3 and live across the call.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) };
+    Errno::result(r).map(drop)
+}
+
+/// Returns the effective capability mask (low 64 bits) of this process.
+pub fn effective_capabilities() -> io::Result<u64> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| io::Error::other("no CapEff: line in /proc/self/status"))
+}
+
+/// `pidfd_open(pid, 0)` (Linux 5.3): a descriptor that becomes readable when `pid` exits.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the return value is a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// Result of `wait4`: the raw wait status and the child's resource usage.
+#[derive(Debug, Clone, Copy)]
+pub struct Waited {
+    pub pid: Pid,
+    pub status: c_int,
+    pub utime_us: u64,
+    pub stime_us: u64,
+    pub maxrss_kib: u64,
+}
+
+impl Waited {
+    pub fn exited(&self) -> Option<i32> {
+        libc::WIFEXITED(self.status).then(|| libc::WEXITSTATUS(self.status))
+    }
+    pub fn signaled(&self) -> Option<(i32, bool)> {
+        libc::WIFSIGNALED(self.status)
+            .then(|| (libc::WTERMSIG(self.status), libc::WCOREDUMP(self.status)))
+    }
+}
+
+fn tv_us(tv: libc::timeval) -> u64 {
+    (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64
+}
+
+/// `wait4(pid, &status, flags, &rusage)`. `Ok(None)` with `WNOHANG` when nothing is ready.
+pub fn wait4(pid: i32, flags: c_int) -> Result<Option<Waited>, Errno> {
+    let mut status: c_int = 0;
+    // SAFETY: rusage is plain old data; zeroed is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and ru are valid for writes for the duration of the call.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+        if r < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Errno::last());
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(Waited {
+            pid: Pid::from_raw(r),
+            status,
+            utime_us: tv_us(ru.ru_utime),
+            stime_us: tv_us(ru.ru_stime),
+            maxrss_kib: ru.ru_maxrss as u64,
+        }));
+    }
+}
+
+/// CPU time (user, system) in microseconds of all waited-for children of this process.
+pub fn children_cpu_us() -> (u64, u64) {
+    // SAFETY: rusage is plain old data; zeroed is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is valid for writes; RUSAGE_CHILDREN is a valid `who`.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    (tv_us(ru.ru_utime), tv_us(ru.ru_stime))
+}
+
+/// Makes the mount tree at `path` read-only and nosuid recursively (`mount_setattr` with
+/// `AT_RECURSIVE`, Linux 5.12).
+pub fn mount_setattr_readonly_recursive(path: &CStr) -> Result<(), Errno> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const MOUNT_ATTR_NOSUID: u64 = 0x2;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is a valid C string and `attr` a valid mount_attr of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// How many SysV IPC objects exist in this IPC namespace: (shared memory segments, message
+/// queues, semaphore sets). Cheap: three `*ctl(…_INFO)` calls.
+pub fn sysv_ipc_counts() -> (u64, u64, u64) {
+    // SAFETY: shm_info/msginfo/seminfo are plain old data; the *_INFO commands write at most
+    // one such struct through the pointer, which is valid for writes.
+    unsafe {
+        // struct shm_info starts with `int used_ids` and is smaller than shmid_ds.
+        const SHM_INFO: c_int = 14;
+        let mut shm: libc::shmid_ds = std::mem::zeroed();
+        let shm_n = if libc::shmctl(0, SHM_INFO, &mut shm) >= 0 {
+            *(&shm as *const libc::shmid_ds as *const c_int) as u64
+        } else {
+            0
+        };
+        let mut msg: libc::msginfo = std::mem::zeroed();
+        let msg_n =
+            if libc::msgctl(0, libc::MSG_INFO, &mut msg as *mut _ as *mut libc::msqid_ds) >= 0 {
+                msg.msgpool as u64
+            } else {
+                0
+            };
+        let mut sem: libc::seminfo = std::mem::zeroed();
+        let sem_n = if libc::semctl(0, 0, libc::SEM_INFO, &mut sem as *mut libc::seminfo) >= 0 {
+            sem.semusz as u64
+        } else {
+            0
+        };
+        (shm_n, msg_n, sem_n)
+    }
+}
+
+/// Kinds of SysV IPC object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcKind {
+    Shm,
+    Msg,
+    Sem,
+}
+
+/// Removes the SysV IPC object `id` (`IPC_RMID`).
+pub fn sysv_ipc_remove(kind: IpcKind, id: i32) -> Result<(), Errno> {
+    // SAFETY: IPC_RMID ignores the buffer argument; a null pointer is allowed.
+    let r = unsafe {
+        match kind {
+            IpcKind::Shm => libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            IpcKind::Msg => libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()),
+            IpcKind::Sem => libc::semctl(id, 0, libc::IPC_RMID),
+        }
+    };
+    Errno::result(r).map(drop)
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`. Async-signal-safe.
+pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    Errno::result(r).map(drop)
+}
+
+/// Sets one resource limit. Async-signal-safe.
+pub fn setrlimit(resource: c_int, soft: u64, hard: u64) -> Result<(), Errno> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    let r = unsafe { libc::setrlimit(resource as _, &lim) };
+    Errno::result(r).map(drop)
+}
+
+/// Reads at most `buf.len()` bytes from offset 0 of `fd` (`pread`), for small control files.
+pub fn pread0(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` is valid for writes of its length; fd is a live descriptor.
+    let r = unsafe {
+        libc::pread(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut c_void,
+            buf.len(),
+            0,
+        )
+    };
+    Errno::result(r).map(|n| n as usize)
+}
+
+/// Landlock ABI version of the running kernel, or the error that says why there is none.
+pub fn landlock_abi_version() -> Result<i32, Errno> {
+    const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+    // SAFETY: with the VERSION flag the attr pointer must be NULL and size 0; no memory is used.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    Errno::result(r).map(|v| v as i32)
+}
+
+/// Whether `clone3` exists: called with an invalid size it fails with EINVAL, not ENOSYS.
+pub fn clone3_available() -> bool {
+    // SAFETY: a NULL args pointer with size 0 is rejected by the kernel before anything happens.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<c_void>(), 0usize) };
+    !(r < 0 && Errno::last() == Errno::ENOSYS)
+}
+
+/// Takes ownership of a descriptor the kernel just gave us (for example through
+/// `SCM_RIGHTS`). The caller must not use `fd` otherwise.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass descriptors freshly received from the kernel that nothing else
+    // owns; ownership moves into the returned OwnedFd, which closes it once.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
