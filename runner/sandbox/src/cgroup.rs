@@ -427,7 +427,7 @@ impl CgroupFiles {
                 Version::V2 => "0".to_owned(),
             };
             // v1 requires memsw >= memory at every moment: raise memsw first, lower it last.
-            let raising = self.last_mem_limit.is_none_or(|old| mem >= old);
+            let raising = mem >= self.last_mem_limit.unwrap_or(u64::MAX);
             if self.version == Version::V1 && raising {
                 write_str(&self.memsw_limit, &swap)?;
                 write_str(&self.mem_limit, &val)?;

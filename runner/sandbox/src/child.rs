@@ -10,8 +10,8 @@ use std::ffi::c_int;
 use std::os::fd::RawFd;
 
 use hatchery_sys::{
-    close_range_cloexec, drop_all_capabilities, execveat_fd, set_parent_death_signal, setrlimit,
-    write_raw, CStrArray,
+    close_range_cloexec, drop_all_capabilities, drop_bounding_set, execveat_fd,
+    set_parent_death_signal, setrlimit, write_raw, CStrArray,
 };
 use nix::errno::Errno;
 use seccompiler::BpfProgram;
@@ -122,8 +122,9 @@ pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
     for &fd in plan.cgroup_procs {
         step!(plan, Step::Cgroup, write_raw(fd, b"0").map(drop));
     }
-    // 6. a non-zero uid and gid, no capabilities
+    // 6. a non-zero uid and gid, no capabilities (the bounding set while we may still drop it)
     if plan.switch_ids {
+        step!(plan, Step::Capabilities, drop_bounding_set());
         if plan.set_groups {
             step!(
                 plan,

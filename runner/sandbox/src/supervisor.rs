@@ -65,6 +65,7 @@ pub struct PreparedCase {
     request: CaseRequest,
     exec: OwnedFd,
     stdin: Option<OwnedFd>,
+    cwd: Option<OwnedFd>,
     /// The resolved program path.
     pub program: PathBuf,
 }
@@ -331,6 +332,21 @@ impl Sandbox {
                 reason: "must be absolute".into(),
             });
         }
+        // Without a new root the zygote sees the host tree, so the directory can be pinned
+        // here (and stays reachable even under the private /tmp).
+        let cwd = if self.cfg.tier == Tier::Lockdown {
+            None
+        } else {
+            let f = File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&spec.cwd)
+                .map_err(|e| SpecError::Cwd {
+                    path: spec.cwd.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            Some(OwnedFd::from(f))
+        };
         let mut env: Vec<(OsString, OsString)> = if spec.inherit_env {
             std::env::vars_os().collect()
         } else {
@@ -359,11 +375,13 @@ impl Sandbox {
             seccomp: spec.seccomp,
             script,
             has_stdin: stdin.is_some(),
+            has_cwd_fd: cwd.is_some(),
         };
         Ok(PreparedCase {
             request,
             exec,
             stdin,
+            cwd,
             program,
         })
     }
@@ -386,6 +404,9 @@ impl Sandbox {
         let mut fds = vec![case.exec.as_raw_fd()];
         if let Some(s) = &case.stdin {
             fds.push(s.as_raw_fd());
+        }
+        if let Some(c) = &case.cwd {
+            fds.push(c.as_raw_fd());
         }
         wire::send(&self.sock, &case.request, &fds)
             .map_err(|e| format!("failed to send the case to the zygote: {e}"))?;

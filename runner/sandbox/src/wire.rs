@@ -65,7 +65,9 @@ pub enum Hello {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MapsWritten;
 
-/// One case. Descriptors: the executable, then stdin when `has_stdin`.
+/// One case. Descriptors: the executable, then stdin when `has_stdin`, then the working
+/// directory when `has_cwd_fd` (tiers without a new root only: a directory descriptor from
+/// outside a `pivot_root` would be a way out of it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseRequest {
     pub argv: Vec<Vec<u8>>,
@@ -77,6 +79,7 @@ pub struct CaseRequest {
     /// interpreter can read it through `/dev/fd/N`.
     pub script: bool,
     pub has_stdin: bool,
+    pub has_cwd_fd: bool,
 }
 
 /// The zygote's answer to a [`CaseRequest`].

@@ -236,6 +236,7 @@ struct Zygote {
 /// How the main wait loop ended.
 struct Ran {
     main: Option<hatchery_sys::Waited>,
+    leftovers: u64,
     killed_for: Option<Limit>,
     wall: Duration,
     stdout: Captured,
@@ -310,13 +311,14 @@ impl Zygote {
     }
 
     fn run_case(&mut self, req: &CaseRequest, mut fds: Vec<OwnedFd>) -> RawFacts {
-        let want = 1 + req.has_stdin as usize;
-        if fds.len() != want {
+        let want = 1 + req.has_stdin as usize + req.has_cwd_fd as usize;
+        if fds.len() != want || (req.has_cwd_fd && self.init.tier == Tier::Lockdown) {
             return error_facts(format!(
                 "request carried {} descriptors, expected {want}",
                 fds.len()
             ));
         }
+        let cwd = if req.has_cwd_fd { fds.pop() } else { None };
         let stdin = if req.has_stdin {
             fds.pop().expect("length checked")
         } else {
@@ -330,7 +332,7 @@ impl Zygote {
             }
         };
         let exec_fd = fds.pop().expect("length checked");
-        match self.prepare_and_run(req, &exec_fd, &stdin) {
+        match self.prepare_and_run(req, &exec_fd, &stdin, cwd) {
             Ok(f) => f,
             Err(e) => {
                 // Never leave anything behind, even when we failed half-way.
@@ -345,22 +347,13 @@ impl Zygote {
         req: &CaseRequest,
         exec_fd: &OwnedFd,
         stdin: &OwnedFd,
+        cwd: Option<OwnedFd>,
     ) -> Result<RawFacts, String> {
         let limits = &req.limits;
-        let cwd_path =
-            CString::new(req.cwd.clone()).map_err(|_| "NUL byte in the working directory")?;
-        let cwd = open(
-            cwd_path.as_c_str(),
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map(hatchery_sys::own_fd)
-        .map_err(|e| {
-            format!(
-                "failed to open the working directory {} inside the sandbox: {e}",
-                String::from_utf8_lossy(&req.cwd)
-            )
-        })?;
+        let cwd = match cwd {
+            Some(fd) => fd,
+            None => open_cwd(&req.cwd)?,
+        };
         let argv = to_cstrings(&req.argv, "argument")?;
         let envp = to_cstrings(&req.env, "environment variable")?;
         let rlimits = self.rlimits(limits);
@@ -418,8 +411,7 @@ impl Zygote {
         }
         let ran = self.supervise(pid, start, limits, out_r, err_r, base.cpu_ns)?;
 
-        // Everything the case left behind dies now; only then are the counters final.
-        let leftovers = self.kill_everything();
+        // Everything the case started is dead and reaped (in `supervise`): counters are final.
         let cpu_after = hatchery_sys::children_cpu_us();
         let mut usage = Usage {
             cpu_user_us: cpu_after.0.saturating_sub(cpu_before.0),
@@ -475,7 +467,7 @@ impl Zygote {
             usage,
             memory_limit_hit,
             pids_limit_hit,
-            leftover_processes: leftovers,
+            leftover_processes: ran.leftovers,
             stdout: ran.stdout,
             stderr: ran.stderr,
             error: None,
@@ -620,9 +612,8 @@ impl Zygote {
         }
         let main =
             wait4(pid.as_raw(), 0).map_err(|e| format!("wait4 on the case process failed: {e}"))?;
-        // Stop the rest so the pipes reach EOF, then drain what is left.
-        self.kill_case(pid);
-        self.reap_all();
+        // Everything the case left behind dies now, so the pipes reach EOF; drain the rest.
+        let leftovers = self.kill_everything();
         for (fd, i) in [(&out_r, 0), (&err_r, 1)] {
             while open[i] {
                 let other = if i == 0 { 0 } else { out.data.len() as u64 };
@@ -643,6 +634,7 @@ impl Zygote {
         }
         Ok(Ran {
             main,
+            leftovers,
             killed_for,
             wall: exited_at - start,
             stdout: out,
@@ -720,6 +712,26 @@ impl Zygote {
             .map_err(|e| format!("failed to reset scratch space: {e}"))?;
         Ok(())
     }
+}
+
+/// Opens the working directory by path inside the sandbox's own root.
+fn open_cwd(path: &[u8]) -> Result<OwnedFd, String> {
+    let shown = String::from_utf8_lossy(path);
+    let c = CString::new(path.to_vec()).map_err(|_| "NUL byte in the working directory")?;
+    open(
+        c.as_c_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(hatchery_sys::own_fd)
+    .map_err(|e| {
+        let hint = if path.starts_with(b"/tmp/") || path == b"/tmp" {
+            " (the sandbox has its own empty /tmp; use a working directory outside /tmp)"
+        } else {
+            ""
+        };
+        format!("failed to open the working directory {shown} inside the sandbox: {e}{hint}")
+    })
 }
 
 fn remove_sysv_objects() -> Result<(), String> {

@@ -140,6 +140,22 @@ pub fn write_raw(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
     Errno::result(r).map(|n| n as usize)
 }
 
+/// Empties the capability bounding set. Needs CAP_SETPCAP, so call it before changing uid;
+/// without it (an unprivileged tier `none`) it fails with EPERM. Async-signal-safe.
+pub fn drop_bounding_set() -> Result<(), Errno> {
+    for cap in 0..64 {
+        // SAFETY: PR_CAPBSET_DROP takes plain integers.
+        let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        if r != 0 {
+            return match Errno::last() {
+                Errno::EINVAL => Ok(()), // past the last capability this kernel knows
+                e => Err(e),
+            };
+        }
+    }
+    Ok(())
+}
+
 /// Drops every capability: effective, permitted, inheritable (capset), and the ambient set.
 /// Async-signal-safe.
 pub fn drop_all_capabilities() -> Result<(), Errno> {
