@@ -47,7 +47,7 @@ struct Cli {
 enum Cmd {
     /// Run one program in the sandbox and report what happened.
     #[command(after_help = EXIT_CODES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Probe what this host can enforce, and how to fix what is missing.
     Doctor {
         /// Print the probes as JSON.
@@ -157,7 +157,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.cmd {
-        Cmd::Run(args) => run(args),
+        Cmd::Run(args) => run(*args),
         Cmd::Doctor { json } => doctor(json),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     }

@@ -396,7 +396,7 @@ pub fn decide(
         (
             o,
             Some(l),
-            format!("killed by hatchery: {} limit reached", l.as_str()),
+            format!("{} limit reached; the case was killed", l.as_str()),
         )
     } else if facts.usage.oom_kills > 0 {
         (

@@ -52,7 +52,7 @@ pub(crate) struct Scratch {
 impl Scratch {
     fn inodes_used(p: &Path) -> u64 {
         statvfs(p)
-            .map(|s| s.files() as u64 - s.files_free() as u64)
+            .map(|s| s.files() - s.files_free())
             .unwrap_or(u64::MAX)
     }
 

@@ -197,7 +197,7 @@ fn x32_guard() -> Vec<sock_filter> {
     if std::env::consts::ARCH != "x86_64" {
         return Vec::new();
     }
-    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
     const JGE_K: u16 = 0x05 | 0x30;
     const RET_K: u16 = 0x06;
     vec![
@@ -308,30 +308,12 @@ fn ns_mask() -> u64 {
 
 /// The compiled filters of one profile, to install in order.
 pub fn build(profile: SeccompProfile, network: bool) -> Result<Vec<BpfProgram>, SeccompBuildError> {
-    let mut filters = Vec::new();
-    match profile {
-        SeccompProfile::Off => return Ok(filters),
-        SeccompProfile::Default => {
-            let mut main = x32_guard();
-            main.extend(compile(
-                "default",
-                default_kill_rules(),
-                SeccompAction::Allow,
-                SeccompAction::KillProcess,
-            )?);
-            filters.push(main);
-        }
-        SeccompProfile::Strict => {
-            let mut main = x32_guard();
-            main.extend(compile(
-                "strict",
-                strict_allow_rules(),
-                SeccompAction::KillProcess,
-                SeccompAction::Allow,
-            )?);
-            filters.push(main);
-        }
+    if profile == SeccompProfile::Off {
+        return Ok(Vec::new());
     }
+    // The main filter is installed last: a strict allow list would otherwise forbid the
+    // prctl/seccomp calls that install the filters after it.
+    let mut filters = Vec::new();
     let mut enosys = BTreeMap::new();
     enosys.insert(libc::SYS_clone3, vec![]);
     filters.push(compile(
@@ -352,6 +334,22 @@ pub fn build(profile: SeccompProfile, network: bool) -> Result<Vec<BpfProgram>, 
             SeccompAction::Errno(libc::EAFNOSUPPORT as u32),
         )?);
     }
+    let mut main = x32_guard();
+    main.extend(match profile {
+        SeccompProfile::Strict => compile(
+            "strict",
+            strict_allow_rules(),
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+        )?,
+        _ => compile(
+            "default",
+            default_kill_rules(),
+            SeccompAction::Allow,
+            SeccompAction::KillProcess,
+        )?,
+    });
+    filters.push(main);
     Ok(filters)
 }
 
@@ -386,11 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn x32_guard_comes_first_on_x86_64() {
+    fn x32_guard_starts_the_main_filter_on_x86_64() {
         let f = build(SeccompProfile::Default, false).unwrap();
+        let main = f.last().unwrap();
         if std::env::consts::ARCH == "x86_64" {
-            assert_eq!(f[0][1].k, 0x4000_0000);
-            assert_eq!(f[0][2].k, libc::SECCOMP_RET_KILL_PROCESS);
+            assert_eq!(main[1].k, 0x4000_0000);
+            assert_eq!(main[2].k, libc::SECCOMP_RET_KILL_PROCESS);
         }
     }
 }

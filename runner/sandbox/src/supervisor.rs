@@ -107,7 +107,10 @@ impl Sandbox {
                     Err(e) => {
                         enforcement.insert(
                             "cgroup".into(),
-                            LayerState::none(format!("{e}; falling back to rlimits")),
+                            LayerState::none(format!(
+                                "{}; falling back to rlimits",
+                                error_chain(&e)
+                            )),
                         );
                         None
                     }
@@ -446,6 +449,17 @@ impl Drop for Sandbox {
             s.remove();
         }
     }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Writes the uid/gid maps of the launcher, which has just unshared its user namespace.
