@@ -19,7 +19,7 @@ fn stage(progs: &[&str]) -> PathBuf {
     dir
 }
 
-fn as_nobody(dir: &PathBuf, args: &[&str]) -> Run {
+fn as_nobody(dir: &std::path::Path, args: &[&str]) -> Run {
     let out = Command::new("setpriv")
         .args([
             "--reuid",
