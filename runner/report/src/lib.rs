@@ -6,13 +6,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub mod events;
+pub mod junit;
+
+pub use events::*;
 
 /// Version of the JSON shapes defined here. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The closed set of outcomes a case can have. Derived from raw facts by [`decide`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Exited with status 0 and hit no limit.
@@ -66,7 +74,7 @@ impl fmt::Display for Outcome {
 }
 
 /// Which limit ended the case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
     Cpu,
@@ -95,7 +103,7 @@ impl Limit {
 }
 
 /// Resource limits of one case. `None` means "not limited by this field".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Limits {
     /// CPU time of all processes of the case, microseconds.
     pub cpu_us: Option<u64>,
@@ -116,7 +124,7 @@ pub struct Limits {
 }
 
 /// Where the peak memory figure came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemorySource {
     /// cgroup v2 `memory.peak`, reset before the case.
@@ -128,7 +136,7 @@ pub enum MemorySource {
 }
 
 /// Resources the case used.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     /// User + system CPU time of every process of the case.
     pub cpu_us: u64,
@@ -154,7 +162,7 @@ pub struct Captured {
 }
 
 /// JSON form of [`Captured`]: `text` when the bytes are UTF-8, `base64` otherwise. Never lossy.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct CapturedJson {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     text: Option<String>,
@@ -183,6 +191,15 @@ impl Serialize for Captured {
     }
 }
 
+impl JsonSchema for Captured {
+    fn schema_name() -> String {
+        "Captured".to_owned()
+    }
+    fn json_schema(gen: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        CapturedJson::json_schema(gen)
+    }
+}
+
 impl<'de> Deserialize<'de> for Captured {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let j = CapturedJson::deserialize(d)?;
@@ -207,7 +224,7 @@ impl<'de> Deserialize<'de> for Captured {
 }
 
 /// How completely one isolation layer was enforced on this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Full,
@@ -216,7 +233,7 @@ pub enum Level {
 }
 
 /// One layer's enforcement: level plus the mechanism used (or why not).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LayerState {
     pub level: Level,
     pub mechanism: String,
@@ -248,14 +265,14 @@ impl LayerState {
 pub type Enforcement = BTreeMap<String, LayerState>;
 
 /// A terminating signal, by number and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SignalInfo {
     pub number: i32,
     pub name: String,
 }
 
 /// A seccomp violation, with the syscall when the kernel lets us know it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Violation {
     pub syscall: Option<String>,
     pub detail: String,
@@ -263,7 +280,7 @@ pub struct Violation {
 
 /// Everything known about one finished case. This is the object `hatchery run --json` prints
 /// and that `case_finished` events carry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CaseResult {
     pub outcome: Outcome,
     /// The raw fact that decided the outcome, in words.
@@ -288,7 +305,7 @@ pub struct CaseResult {
 }
 
 /// How the main process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Termination {
     Exited(i32),
@@ -296,7 +313,7 @@ pub enum Termination {
 }
 
 /// Raw facts the zygote collected about a case; [`decide`] turns them into an outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RawFacts {
     pub termination: Option<Termination>,
     /// A limit the supervisor enforced by killing the case (cpu, wall, output).

@@ -1,0 +1,208 @@
+//! Report format v1: a JSON Lines stream of events, each `{"type": ..., "data": {...}}`.
+//!
+//! `run_started` comes first and carries `schema_version`; then `case_started` /
+//! `case_finished` per attempt (finished events in job order); `run_finished` comes last, also
+//! when the run was interrupted.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{CaseResult, Enforcement, Limits, Outcome, SCHEMA_VERSION};
+
+/// One line of the event stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted(RunStarted),
+    CaseStarted(CaseStarted),
+    CaseFinished(Box<CaseFinished>),
+    RunFinished(RunFinished),
+}
+
+/// Facts about the host the run happened on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostFacts {
+    pub kernel: String,
+    /// `v1`, `v2` or `none` (no usable cgroup).
+    pub cgroup_version: String,
+    pub cpus: u32,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunStarted {
+    pub schema_version: u32,
+    pub hatchery_version: String,
+    /// Milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    pub host: HostFacts,
+    /// Default tier of the run (cases may override it).
+    pub tier: String,
+    /// What the default tier enforces on this host.
+    pub enforcement: Enforcement,
+    /// Default limits (cases may override them).
+    pub limits: Limits,
+    pub cases: u64,
+    pub workers: u32,
+}
+
+impl RunStarted {
+    pub fn schema_version() -> u32 {
+        SCHEMA_VERSION
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseStarted {
+    pub id: String,
+    /// Position of the case in the input (0-based).
+    pub index: u64,
+    /// 1 for the first attempt, 2.. for retries.
+    pub attempt: u32,
+    pub worker: u32,
+}
+
+/// A finished attempt: the same object `hatchery run --json` prints, plus where it ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseFinished {
+    pub id: String,
+    pub index: u64,
+    pub attempt: u32,
+    pub worker: u32,
+    /// The outcome the job expected (default `ok`).
+    pub expected: Outcome,
+    /// Whether the outcome is the expected one.
+    pub passed: bool,
+    /// Passed only after a failed attempt.
+    pub flaky: bool,
+    /// Whether another attempt follows this one.
+    pub will_retry: bool,
+    #[serde(flatten)]
+    pub result: CaseResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunFinished {
+    /// Final outcome counts (last attempt of each case that ran).
+    pub outcomes: BTreeMap<Outcome, u64>,
+    pub passed: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    /// Cases never started (fail-fast, interruption).
+    pub not_run: u64,
+    pub duration_us: u64,
+    /// SIGINT/SIGTERM stopped the run; cases that were running were killed and have no
+    /// `case_finished` event.
+    pub interrupted: bool,
+    /// Stopped early because `--max-fail` failures were reached.
+    pub fail_fast: bool,
+    /// Cases that were running when the run was interrupted (killed, no `case_finished`).
+    pub killed_running: u64,
+    /// Executors (zygotes) that could not be started or replaced.
+    pub worker_errors: Vec<String>,
+}
+
+/// Writes events as JSON Lines, flushing each line so a partial report is always valid.
+pub struct JsonLinesWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonLinesWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonLinesWriter { out }
+    }
+    pub fn write(&mut self, e: &Event) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, e)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Largest line the reader accepts.
+pub const MAX_EVENT_LINE: usize = 256 << 20;
+
+/// Errors reading a report.
+#[derive(Debug)]
+pub struct ReadError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads a JSON Lines report back. Checks that it starts with `run_started` of a schema
+/// version this reader knows.
+pub fn read_events<R: BufRead>(r: R) -> Result<Vec<Event>, ReadError> {
+    let mut out = Vec::new();
+    for (i, line) in r.split(b'\n').enumerate() {
+        let line = line.map_err(|e| ReadError {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push(parse_event_line(&line, i + 1, out.is_empty())?);
+    }
+    Ok(out)
+}
+
+/// Parses one line of a report (`first`: it must be `run_started`).
+pub fn parse_event_line(line: &[u8], n: usize, first: bool) -> Result<Event, ReadError> {
+    if line.len() > MAX_EVENT_LINE {
+        return Err(ReadError {
+            line: n,
+            message: format!("line longer than {MAX_EVENT_LINE} bytes"),
+        });
+    }
+    let e: Event = serde_json::from_slice(line).map_err(|e| ReadError {
+        line: n,
+        message: e.to_string(),
+    })?;
+    if first {
+        match &e {
+            Event::RunStarted(rs) if rs.schema_version == SCHEMA_VERSION => {}
+            Event::RunStarted(rs) => {
+                return Err(ReadError {
+                    line: n,
+                    message: format!(
+                        "schema version {} is not supported (this reader knows {SCHEMA_VERSION})",
+                        rs.schema_version
+                    ),
+                })
+            }
+            _ => {
+                return Err(ReadError {
+                    line: n,
+                    message: "the first event must be run_started".into(),
+                })
+            }
+        }
+    }
+    Ok(e)
+}
+
+/// The JSON Schema of one event line, as committed under `reports/schema/`.
+pub fn event_schema_json() -> String {
+    let schema = schemars::schema_for!(Event);
+    let mut s = serde_json::to_string_pretty(&schema).expect("schema serializes");
+    s.push('\n');
+    s
+}
+
+/// The JSON Schema of `hatchery run --json` output.
+pub fn case_result_schema_json() -> String {
+    let schema = schemars::schema_for!(CaseResult);
+    let mut s = serde_json::to_string_pretty(&schema).expect("schema serializes");
+    s.push('\n');
+    s
+}
