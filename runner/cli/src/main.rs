@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+mod batch;
 use hatchery_report::{CaseResult, Level, Limits, Outcome};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
 
 /// Documented process exit codes.
-mod exit {
+pub mod exit {
     pub const OK: u8 = 0;
     pub const PROGRAM_FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
@@ -21,6 +23,7 @@ mod exit {
     pub const SANDBOX_ERROR: u8 = 5;
     pub const HOST_UNSUPPORTED: u8 = 6;
     pub const BAD_PROGRAM: u8 = 7;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 const EXIT_CODES: &str = "\
@@ -34,7 +37,11 @@ Exit codes:
   6  this host cannot provide the requested tier or layer (the message names the missing
      kernel feature and the fix)
   7  the program or the stdin file cannot be used: not found, not executable, not an ELF
-     binary or #! script, unreadable";
+     binary or #! script, unreadable; for `batch`: a malformed jobs file (nothing ran)
+  130  `batch` was interrupted by SIGINT or SIGTERM (running cases were killed; the report
+     written so far is complete and ends with run_finished)
+For `batch`: 0 when every case had its expected outcome, 1 when some did not (or did not
+run), 6 when no zygote could be started.";
 
 #[derive(Parser)]
 #[command(name = "hatchery", version, about, after_help = EXIT_CODES)]
@@ -48,6 +55,9 @@ enum Cmd {
     /// Run one program in the sandbox and report what happened.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
+    /// Run every case of a JSON Lines jobs file on a pool of zygotes.
+    #[command(after_help = EXIT_CODES)]
+    Batch(Box<batch::BatchArgs>),
     /// Probe what this host can enforce, and how to fix what is missing.
     Doctor {
         /// Print the probes as JSON.
@@ -70,8 +80,9 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("invalid size `{s}`: {e} (use e.g. 512K, 64M, 1G)"))
 }
 
-#[derive(Args)]
-struct RunArgs {
+/// Options shared by `run` and `batch`: the tier, the default limits and the policy.
+#[derive(Args, Clone)]
+pub struct SandboxArgs {
     /// Isolation tier: none, hardened (user+pid+ipc namespaces) or lockdown (also mount+net,
     /// read-only root).
     #[arg(long, default_value = "hardened")]
@@ -85,7 +96,7 @@ struct RunArgs {
     /// Memory limit of all processes of the case (e.g. 64M, 1G).
     #[arg(long, value_parser = parse_bytes)]
     memory: Option<u64>,
-    /// Limit on stdout+stderr bytes; beyond it the case is killed (default 64M).
+    /// Limit on stdout+stderr bytes; beyond it the case is killed.
     #[arg(long, value_parser = parse_bytes, default_value = "64M")]
     output: u64,
     /// Largest file the case may write.
@@ -100,12 +111,9 @@ struct RunArgs {
     /// Open file descriptors per process.
     #[arg(long)]
     open_files: Option<u64>,
-    /// File to use as stdin (default /dev/null).
-    #[arg(long)]
-    stdin: Option<PathBuf>,
     /// Environment override, KEY=VALUE (repeatable). The environment is clean otherwise.
-    #[arg(long = "env", value_name = "K=V")]
-    env: Vec<String>,
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
     /// Start from hatchery's own environment instead of a clean one.
     #[arg(long)]
     inherit_env: bool,
@@ -118,6 +126,41 @@ struct RunArgs {
     /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
     #[arg(long, default_value = "auto", value_parser = parse_cgroup_mode)]
     cgroup: CgroupMode,
+}
+
+impl SandboxArgs {
+    fn limits(&self) -> Result<Limits, String> {
+        Ok(Limits {
+            cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
+            wall_us: self.wall_time.map(|d| d.as_micros() as u64),
+            memory_bytes: self.memory,
+            output_bytes: Some(self.output),
+            file_size_bytes: self.file_size,
+            stack_bytes: self.stack,
+            pids: self.pids,
+            open_files: self.open_files,
+        })
+    }
+
+    fn env_pairs(&self) -> impl Iterator<Item = (OsString, OsString)> + '_ {
+        self.env.iter().map(|(k, v)| (k.into(), v.into()))
+    }
+}
+
+fn parse_env(kv: &str) -> Result<(String, String), String> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("invalid `{kv}`: expected KEY=VALUE")),
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+    /// File to use as stdin (default /dev/null).
+    #[arg(long)]
+    stdin: Option<PathBuf>,
     /// Working directory of the case (default: the current directory).
     #[arg(long)]
     cwd: Option<PathBuf>,
@@ -158,6 +201,7 @@ fn main() -> ExitCode {
     };
     match cli.cmd {
         Cmd::Run(args) => run(*args),
+        Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     }
@@ -171,21 +215,12 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(exit::SANDBOX_ERROR);
         }
     };
-    let mut env = Vec::new();
-    for kv in &a.env {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => env.push((k.into(), v.into())),
-            _ => {
-                eprintln!("hatchery: invalid --env `{kv}`: expected KEY=VALUE");
-                return ExitCode::from(exit::USAGE);
-            }
-        }
-    }
+    let sa = &a.sandbox;
     let mut spec = CaseSpec::new(a.command.clone());
-    spec.env = env;
-    spec.inherit_env = a.inherit_env;
+    spec.env = sa.env_pairs().collect();
+    spec.inherit_env = sa.inherit_env;
     spec.stdin = a.stdin.clone();
-    spec.seccomp = a.seccomp;
+    spec.seccomp = sa.seccomp;
     if let Some(c) = &a.cwd {
         spec.cwd = match std::path::absolute(c) {
             Ok(p) => p,
@@ -195,19 +230,16 @@ fn run(a: RunArgs) -> ExitCode {
             }
         };
     }
-    spec.limits = Limits {
-        cpu_us: a.cpu_time.map(|d| d.as_micros() as u64),
-        wall_us: a.wall_time.map(|d| d.as_micros() as u64),
-        memory_bytes: a.memory,
-        output_bytes: Some(a.output),
-        file_size_bytes: a.file_size,
-        stack_bytes: a.stack,
-        pids: a.pids,
-        open_files: a.open_files,
+    spec.limits = match sa.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hatchery: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
     };
-    let mut cfg = SandboxConfig::new(a.tier, exe);
-    cfg.network = a.network;
-    cfg.cgroup = a.cgroup;
+    let mut cfg = SandboxConfig::new(sa.tier, exe);
+    cfg.network = sa.network;
+    cfg.cgroup = sa.cgroup;
     let mut sandbox = match Sandbox::start(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -250,7 +282,7 @@ fn exit_code(o: Outcome) -> u8 {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -261,7 +293,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn fmt_us(us: u64) -> String {
+pub(crate) fn fmt_us(us: u64) -> String {
     if us < 1000 {
         format!("{us} µs")
     } else if us < 1_000_000 {
@@ -271,7 +303,7 @@ fn fmt_us(us: u64) -> String {
     }
 }
 
-fn fmt_bytes(b: u64) -> String {
+pub(crate) fn fmt_bytes(b: u64) -> String {
     const K: f64 = 1024.0;
     let f = b as f64;
     if f < K {

@@ -77,6 +77,9 @@ pub struct Sandbox {
     sock: UnixStream,
     slot: Option<CgroupSlot>,
     enforcement: Enforcement,
+    broken: bool,
+    /// Set once the launcher was sent SIGKILL (it is reaped only on drop).
+    cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -187,6 +190,8 @@ impl Sandbox {
             sock: ours,
             slot,
             enforcement,
+            broken: false,
+            cancelled: Default::default(),
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -295,61 +300,13 @@ impl Sandbox {
 
     /// Resolves and pins the program, opens stdin, builds the environment.
     pub fn prepare(&self, spec: &CaseSpec) -> Result<PreparedCase, SpecError> {
-        if spec.argv.is_empty() {
-            return Err(SpecError::EmptyArgv);
-        }
-        let program = resolve_program(&spec.program, &spec.cwd)?;
-        let (exec, script) = open_program(&program)?;
-        let stdin = match &spec.stdin {
-            None => None,
-            Some(p) => {
-                let path = if p.is_absolute() {
-                    p.clone()
-                } else {
-                    spec.cwd.join(p)
-                };
-                let f = File::options()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                    .open(&path)
-                    .map_err(|e| SpecError::Stdin {
-                        path: p.display().to_string(),
-                        reason: e.to_string(),
-                    })?;
-                let md = f.metadata().map_err(|e| SpecError::Stdin {
-                    path: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                if md.is_dir() {
-                    return Err(SpecError::Stdin {
-                        path: p.display().to_string(),
-                        reason: "is a directory".into(),
-                    });
-                }
-                Some(OwnedFd::from(f))
-            }
-        };
-        if !spec.cwd.is_absolute() {
-            return Err(SpecError::Cwd {
-                path: spec.cwd.display().to_string(),
-                reason: "must be absolute".into(),
-            });
-        }
-        // Without a new root the zygote sees the host tree, so the directory can be pinned
-        // here (and stays reachable even under the private /tmp).
-        let cwd = if self.cfg.tier == Tier::Lockdown {
-            None
-        } else {
-            let f = File::options()
-                .read(true)
-                .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(&spec.cwd)
-                .map_err(|e| SpecError::Cwd {
-                    path: spec.cwd.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            Some(OwnedFd::from(f))
-        };
+        let Pinned {
+            program,
+            exec,
+            script,
+            stdin,
+            cwd,
+        } = pin(spec, self.cfg.tier)?;
         let mut env: Vec<(OsString, OsString)> = if spec.inherit_env {
             std::env::vars_os().collect()
         } else {
@@ -394,9 +351,19 @@ impl Sandbox {
     pub fn run(&mut self, case: PreparedCase) -> CaseResult {
         let limits = case.request.limits.clone();
         let seccomp = case.request.seccomp;
-        let facts = self.exchange(&case).unwrap_or_else(|e| RawFacts {
-            error: Some(e),
-            ..Default::default()
+        let facts = if self.broken {
+            Err("this zygote is no longer usable".to_owned())
+        } else {
+            self.exchange(&case)
+        };
+        let facts = facts.unwrap_or_else(|e| {
+            // A zygote that died, hung or answered garbage is not trusted again.
+            self.broken = true;
+            self.kill_launcher();
+            RawFacts {
+                error: Some(e),
+                ..Default::default()
+            }
         });
         let mut enforcement = self.enforcement.clone();
         enforcement.insert("seccomp".into(), seccomp_layer(seccomp, self.cfg.network));
@@ -420,10 +387,31 @@ impl Sandbox {
             .unwrap_or(DEFAULT_CAPTURE_BYTES);
         // base64 and JSON escaping at most double the captured bytes.
         let cap = (out as usize).saturating_mul(4).saturating_add(1 << 20);
+        // The zygote enforces the case's limits itself; if it does not answer well after
+        // them, it hangs.
+        let l = &case.request.limits;
+        let bound = l
+            .wall_us
+            .or(l.cpu_us.map(|c| c.saturating_mul(4)))
+            .map(|us| Duration::from_micros(us) + HANG_GRACE);
+        self.sock
+            .set_read_timeout(bound)
+            .map_err(|e| format!("failed to set the zygote read timeout: {e}"))?;
         let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
             wire::WireError::Closed => {
                 let status = self.launcher.try_wait().ok().flatten();
                 format!("the zygote died during the case (launcher status: {status:?})")
+            }
+            wire::WireError::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                format!(
+                    "the zygote did not answer within {:?} of the case's time limit",
+                    HANG_GRACE
+                )
             }
             e => format!("failed to read the zygote's answer: {e}"),
         })?;
@@ -434,16 +422,48 @@ impl Sandbox {
     pub fn launcher_pid(&self) -> u32 {
         self.launcher.id()
     }
+
+    /// False once the zygote died, hung or answered garbage: replace this sandbox.
+    pub fn is_healthy(&self) -> bool {
+        !self.broken
+    }
+
+    /// A handle that kills this zygote (and with it the running case) from another thread.
+    /// The launcher stays our unreaped child until this sandbox is dropped, so its pid cannot
+    /// be reused by another process meanwhile.
+    pub fn interrupter(&self) -> impl Fn() + Send + Sync + 'static {
+        let pid = nix::unistd::Pid::from_raw(self.launcher.id() as i32);
+        let cancelled = self.cancelled.clone();
+        move || {
+            if !cancelled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+
+    fn kill_launcher(&mut self) {
+        // Killing the launcher kills the zygote (parent-death signal), which as PID 1 takes
+        // every case process with it; tier `none` cases die with the zygote or the cgroup.
+        if !self
+            .cancelled
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.launcher.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
+
+/// How long past a case's time limit the supervisor waits before declaring the zygote hung.
+pub const HANG_GRACE: Duration = Duration::from_secs(5);
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Closing the socket makes the zygote exit; the kill covers a zygote that hangs.
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.launcher.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        self.kill_launcher();
         let _ = self.launcher.wait();
         if let Some(mut s) = self.slot.take() {
             s.remove();
@@ -473,6 +493,86 @@ fn write_id_maps(pid: u32, init: &ZygoteInit) -> Result<(), String> {
     }
     w("uid_map", &init.uid_map)?;
     w("gid_map", &init.gid_map)
+}
+
+/// A case's program, stdin and working directory, opened and checked.
+struct Pinned {
+    program: PathBuf,
+    exec: OwnedFd,
+    script: bool,
+    stdin: Option<OwnedFd>,
+    cwd: Option<OwnedFd>,
+}
+
+/// Checks a case before anything runs: the program resolves to an executable ELF binary or
+/// script, the stdin file is readable, the working directory exists. Returns the program path.
+pub fn check_spec(spec: &CaseSpec, tier: Tier) -> Result<PathBuf, SpecError> {
+    pin(spec, tier).map(|p| p.program)
+}
+
+fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
+    if spec.argv.is_empty() {
+        return Err(SpecError::EmptyArgv);
+    }
+    let program = resolve_program(&spec.program, &spec.cwd)?;
+    let (exec, script) = open_program(&program)?;
+    let stdin = match &spec.stdin {
+        None => None,
+        Some(p) => {
+            let path = if p.is_absolute() {
+                p.clone()
+            } else {
+                spec.cwd.join(p)
+            };
+            let f = File::options()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| SpecError::Stdin {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let md = f.metadata().map_err(|e| SpecError::Stdin {
+                path: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            if md.is_dir() {
+                return Err(SpecError::Stdin {
+                    path: p.display().to_string(),
+                    reason: "is a directory".into(),
+                });
+            }
+            Some(OwnedFd::from(f))
+        }
+    };
+    if !spec.cwd.is_absolute() {
+        return Err(SpecError::Cwd {
+            path: spec.cwd.display().to_string(),
+            reason: "must be absolute".into(),
+        });
+    }
+    // Without a new root the zygote sees the host tree, so the directory can be pinned
+    // here (and stays reachable even under the private /tmp).
+    let cwd = if tier == Tier::Lockdown {
+        None
+    } else {
+        let f = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&spec.cwd)
+            .map_err(|e| SpecError::Cwd {
+                path: spec.cwd.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Some(OwnedFd::from(f))
+    };
+    Ok(Pinned {
+        program,
+        exec,
+        script,
+        stdin,
+        cwd,
+    })
 }
 
 fn seccomp_layer(p: SeccompProfile, network: bool) -> LayerState {
