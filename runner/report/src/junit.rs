@@ -34,10 +34,9 @@ pub fn junit_xml(name: &str, attempts: &[CaseFinished]) -> String {
             s
         };
         for earlier in &tries[..tries.len() - 1] {
-            let kind = if last.passed {
-                NonSuccessKind::Failure
-            } else {
-                NonSuccessKind::Failure
+            let kind = match earlier.result.outcome {
+                crate::Outcome::SandboxError => NonSuccessKind::Error,
+                _ => NonSuccessKind::Failure,
             };
             let mut r = TestRerun::new(kind);
             r.set_message(format!(
