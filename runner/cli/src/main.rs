@@ -64,6 +64,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a JSON Schema of hatchery's output: `events` (a batch report line) or `case`
+    /// (the object `run --json` prints).
+    Schema {
+        #[arg(value_parser = ["events", "case"])]
+        which: String,
+    },
     #[command(name = "__zygote", hide = true)]
     Zygote,
 }
@@ -203,6 +209,17 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(*args),
         Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
+        Cmd::Schema { which } => {
+            print!(
+                "{}",
+                if which == "events" {
+                    hatchery_report::event_schema_json()
+                } else {
+                    hatchery_report::case_result_schema_json()
+                }
+            );
+            ExitCode::SUCCESS
+        }
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     }
 }

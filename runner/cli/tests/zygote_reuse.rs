@@ -108,3 +108,82 @@ fn a_zygote_serves_many_cases() {
         assert!(fds < 16, "{t:?}: launcher holds {fds} descriptors");
     }
 }
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn zombies_of(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// Soak, short form by default (HATCHERY_SOAK_CASES sets the count; 100000 for the long
+/// form): descriptors, memory and zombies of the supervisor and the zygote stay flat.
+#[test]
+fn soak_resources_stay_flat() {
+    if !tier_ok("hardened") {
+        return;
+    }
+    let n: usize = std::env::var("HATCHERY_SOAK_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let mut sb = start(Tier::Hardened);
+    let me = std::process::id();
+    let launcher = sb.launcher_pid();
+    let zygote: u32 = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let warm = 200.min(n / 2);
+    let mut base = None;
+    for i in 0..n {
+        let r = run_on(
+            &mut sb,
+            &["/bin/sh", "-c", "echo x > /tmp/f; (sleep 100 &) ; exit 0"],
+        );
+        assert_eq!(r.outcome.as_str(), "ok", "case {i}: {r:?}");
+        if i == warm {
+            base = Some((fd_count(me), status_kib(zygote, "VmRSS:"), fd_count(zygote)));
+        }
+    }
+    let (fds0, rss0, zfds0) = base.unwrap();
+    let (fds1, rss1, zfds1) = (fd_count(me), status_kib(zygote, "VmRSS:"), fd_count(zygote));
+    eprintln!(
+        "soak {n} cases: supervisor fds {fds0}->{fds1}; zygote fds {zfds0}->{zfds1}, rss {rss0}->{rss1} KiB"
+    );
+    assert!(fds1 <= fds0 + 2, "supervisor fds grew {fds0}->{fds1}");
+    assert_eq!(zfds0, zfds1, "zygote fds grew");
+    assert!(rss1 <= rss0 + 1024, "zygote RSS grew {rss0}->{rss1} KiB");
+    assert_eq!(zombies_of(zygote), 0);
+    assert_eq!(zombies_of(me), 0);
+}

@@ -600,3 +600,59 @@ mod tests {
         assert_eq!(signal_name(35), "SIGRTMIN+1");
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use std::path::PathBuf;
+
+    fn committed(name: &str) -> (PathBuf, String) {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../reports/schema")
+            .join(name);
+        let s = std::fs::read_to_string(&p).unwrap_or_default();
+        (p, s)
+    }
+
+    #[test]
+    fn committed_schemas_match_the_types() {
+        for (name, now) in [
+            ("events.schema.json", crate::event_schema_json()),
+            ("case-result.schema.json", crate::case_result_schema_json()),
+        ] {
+            let (path, old) = committed(name);
+            if std::env::var("HATCHERY_UPDATE_SCHEMA").is_ok() {
+                std::fs::write(&path, &now).unwrap();
+                continue;
+            }
+            assert!(
+                old == now,
+                "{} drifted from the Rust types; regenerate with `cargo run -p hatchery -- schema \
+                 events > reports/schema/events.schema.json` (and `schema case`), or run this test \
+                 with HATCHERY_UPDATE_SCHEMA=1",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_result_validates_against_its_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::case_result_schema_json()).unwrap();
+        let v = jsonschema::validator_for(&schema).unwrap();
+        let r = crate::decide(
+            crate::RawFacts {
+                termination: Some(crate::Termination::Exited(0)),
+                ..Default::default()
+            },
+            &crate::Limits::default(),
+            "none",
+            crate::Enforcement::new(),
+        );
+        let j = serde_json::to_value(&r).unwrap();
+        assert!(
+            v.is_valid(&j),
+            "{:?}",
+            v.iter_errors(&j).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
+    }
+}
