@@ -424,13 +424,13 @@ pub fn decide(
                 facts.usage.oom_kills
             ),
         )
-    } else if signal == Some(SIGXCPU) {
+    } else if signal == Some(SIGXCPU) && limits.cpu_us.is_some() {
         (
             Outcome::TimeLimit,
             Some(Limit::Cpu),
             "SIGXCPU: the CPU time rlimit was reached".to_owned(),
         )
-    } else if signal == Some(SIGXFSZ) {
+    } else if signal == Some(SIGXFSZ) && limits.file_size_bytes.is_some() {
         (
             Outcome::OutputLimit,
             Some(Limit::FileSize),
@@ -592,6 +592,21 @@ mod tests {
             let back: Captured = serde_json::from_value(j).unwrap();
             assert_eq!(back, c);
         }
+    }
+
+    #[test]
+    fn self_sent_limit_signals_without_a_limit_are_just_signals() {
+        let f = facts(Termination::Signaled {
+            signal: 24,
+            core_dumped: false,
+        });
+        assert_eq!(outcome(f.clone()).0, Outcome::Signaled);
+        let limits = Limits {
+            cpu_us: Some(1),
+            ..Default::default()
+        };
+        let r = decide(f, &limits, "none", Enforcement::new());
+        assert_eq!(r.outcome, Outcome::TimeLimit);
     }
 
     #[test]

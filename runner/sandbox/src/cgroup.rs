@@ -286,6 +286,8 @@ pub struct CgroupFiles {
     pids_events: Option<OwnedFd>,
     pids_peak: Option<OwnedFd>,
     cpu_usage: Option<OwnedFd>,
+    /// v1 `memory.force_empty` / v2 `memory.reclaim`: drops what earlier cases left charged.
+    mem_reclaim: Option<OwnedFd>,
     last_mem_limit: Option<u64>,
     last_pids_max: Option<u64>,
     /// Whether writing the peak file resets it (v1 always; v2 since Linux 6.12).
@@ -310,6 +312,17 @@ fn open_in(dir: &OwnedFd, name: &str, write: bool) -> Option<OwnedFd> {
     openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())
         .ok()
         .map(hatchery_sys::own_fd)
+}
+
+fn open_in_wo(dir: &OwnedFd, name: &str) -> Option<OwnedFd> {
+    openat(
+        Some(dir.as_raw_fd()),
+        name,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+    .map(hatchery_sys::own_fd)
 }
 
 fn read_small<'a>(fd: &OwnedFd, buf: &'a mut [u8; 512]) -> Option<&'a str> {
@@ -375,6 +388,7 @@ impl CgroupFiles {
                     pids_events: open_in(pids, "pids.events", false),
                     pids_peak: open_in(pids, "pids.peak", false),
                     cpu_usage: Some(need(open_in(cpu, "cpuacct.usage", false), "cpuacct.usage")?),
+                    mem_reclaim: open_in_wo(mem, "memory.force_empty"),
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: true,
@@ -397,6 +411,7 @@ impl CgroupFiles {
                     pids_events: open_in(dir, "pids.events", false),
                     pids_peak: open_in(dir, "pids.peak", false),
                     cpu_usage: open_in(dir, "cpu.stat", false),
+                    mem_reclaim: open_in_wo(dir, "memory.reclaim"),
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: false,
@@ -446,9 +461,20 @@ impl CgroupFiles {
         Ok(())
     }
 
+    /// Memory still charged to the (empty) slot above which it is reclaimed before a case, so
+    /// that page cache left by earlier cases neither counts against the limit nor skews the
+    /// peak when it is reclaimed during the case.
+    pub const RECLAIM_ABOVE: u64 = 1 << 20;
+
     /// Resets the peak counters; returns the memory usage at that moment (the baseline the
-    /// case's peak is measured from).
+    /// case's peak is measured from). Reclaims leftovers of earlier cases first.
     pub fn reset_peaks(&self) -> u64 {
+        if read_u64(&self.mem_usage).unwrap_or(0) > Self::RECLAIM_ABOVE {
+            let _ = match self.version {
+                Version::V1 => write_str(&self.mem_reclaim, "0"),
+                Version::V2 => write_str(&self.mem_reclaim, &u64::MAX.to_string()),
+            };
+        }
         if self.peak_resettable {
             let _ = write_str(&self.mem_peak, "0");
         }

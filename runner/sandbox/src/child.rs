@@ -10,7 +10,7 @@ use std::ffi::c_int;
 use std::os::fd::RawFd;
 
 use hatchery_sys::{
-    close_range_cloexec, drop_all_capabilities, drop_bounding_set, execveat_fd,
+    close_range_cloexec, drop_all_capabilities, drop_bounding_set, execveat_fd, reset_signals,
     set_parent_death_signal, setrlimit, write_raw, CStrArray,
 };
 use nix::errno::Errno;
@@ -19,6 +19,7 @@ use seccompiler::BpfProgram;
 /// The steps of the recipe, in order. Used to name the failing step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
+    Signals,
     Session,
     Stdio,
     CloseFds,
@@ -29,6 +30,7 @@ pub(crate) enum Step {
     Gid,
     Uid,
     Capabilities,
+    ParentDeath,
     NoNewPrivs,
     Seccomp,
     Exec,
@@ -37,6 +39,7 @@ pub(crate) enum Step {
 impl Step {
     pub(crate) fn describe(self) -> &'static str {
         match self {
+            Step::Signals => "failed to reset signal dispositions",
             Step::Session => "failed to start a new session (setsid)",
             Step::Stdio => "failed to connect stdin/stdout/stderr",
             Step::CloseFds => "failed to close inherited file descriptors",
@@ -47,6 +50,7 @@ impl Step {
             Step::Gid => "failed to switch to the case gid",
             Step::Uid => "failed to switch to the case uid",
             Step::Capabilities => "failed to drop capabilities",
+            Step::ParentDeath => "failed to tie the case to the zygote's lifetime",
             Step::NoNewPrivs => "failed to set no_new_privs",
             Step::Seccomp => "failed to install the seccomp filter",
             Step::Exec => "failed to execute the program",
@@ -72,6 +76,8 @@ pub(crate) struct ChildPlan<'a> {
     pub argv: &'a CStrArray,
     pub envp: &'a CStrArray,
     pub failure: &'a Cell<Option<(Step, Errno)>>,
+    /// Pid of the zygote as the child sees it (its parent).
+    pub parent_pid: i32,
 }
 
 fn fail(plan: &ChildPlan<'_>, step: Step, e: Errno) -> c_int {
@@ -91,8 +97,8 @@ macro_rules! step {
 pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
     use nix::unistd::{dup2, fchdir, setresgid, setresuid, setsid, Gid, Uid};
 
-    // The case dies with its zygote (matters for tier `none`, which has no PID namespace).
-    step!(plan, Step::Session, set_parent_death_signal(libc::SIGKILL));
+    // Default signal dispositions and an empty mask (the zygote ignores SIGPIPE).
+    step!(plan, Step::Signals, reset_signals());
     // A new session: no controlling terminal, so no TIOCSTI into the user's shell.
     step!(plan, Step::Session, setsid().map(drop));
     step!(plan, Step::Stdio, dup2(plan.stdin, 0).map(drop));
@@ -138,6 +144,16 @@ pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
         step!(plan, Step::Uid, setresuid(u, u, u));
     }
     step!(plan, Step::Capabilities, drop_all_capabilities());
+    // The case dies with its zygote (matters for tier `none`, which has no PID namespace).
+    // Set after the id switch, which clears it; then make sure the zygote is still there.
+    step!(
+        plan,
+        Step::ParentDeath,
+        set_parent_death_signal(libc::SIGKILL)
+    );
+    if nix::unistd::getppid().as_raw() != plan.parent_pid {
+        return fail(plan, Step::ParentDeath, Errno::ESRCH);
+    }
     // 7. no_new_privs: setuid binaries and file capabilities grant nothing from here on
     step!(plan, Step::NoNewPrivs, nix::sys::prctl::set_no_new_privs());
     // 8. seccomp, last

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::statvfs::statvfs;
+use std::os::unix::fs::OpenOptionsExt as _;
 
 fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
     move |e| io::Error::other(format!("{what}: {e}"))
@@ -43,10 +44,14 @@ fn proc_at(target: &Path) -> io::Result<()> {
     .map_err(err(format!("failed to mount proc on {}", target.display())))
 }
 
-/// The writable scratch mounts of a case, wiped between cases when something was left there.
+/// The writable scratch mounts of a case, wiped between cases when something was left there,
+/// and the POSIX message queues of the zygote's IPC namespace.
 pub(crate) struct Scratch {
     pub mounts: Vec<(PathBuf, u64)>,
     pub size: u64,
+    /// The mqueue filesystem of our IPC namespace, mounted once and detached at once: only the
+    /// zygote holds it, through this descriptor.
+    pub mqueue: Option<std::os::fd::OwnedFd>,
 }
 
 impl Scratch {
@@ -56,14 +61,47 @@ impl Scratch {
             .unwrap_or(u64::MAX)
     }
 
-    fn new(paths: &[&str], size: u64) -> Scratch {
+    fn new(paths: &[&str], size: u64, mqueue: Option<std::os::fd::OwnedFd>) -> Scratch {
         Scratch {
             mounts: paths
                 .iter()
                 .map(|p| (PathBuf::from(p), Self::inodes_used(Path::new(p))))
                 .collect(),
             size,
+            mqueue,
         }
+    }
+
+    /// Removes every POSIX message queue the case created. Returns how many.
+    pub fn clear_mqueues(&self) -> io::Result<usize> {
+        use nix::dir::Dir;
+        use nix::fcntl::OFlag;
+        use std::os::fd::AsRawFd;
+        let Some(fd) = &self.mqueue else {
+            return Ok(0);
+        };
+        let mut dir = Dir::openat(
+            Some(fd.as_raw_fd()),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(err("failed to open the mqueue filesystem".into()))?;
+        let names: Vec<std::ffi::CString> = dir
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
+        for n in &names {
+            nix::unistd::unlinkat(
+                Some(fd.as_raw_fd()),
+                n.as_c_str(),
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            )
+            .map_err(err(format!("failed to remove message queue {n:?}")))?;
+        }
+        Ok(names.len())
     }
 
     /// Replaces every scratch tmpfs the case wrote to with a fresh one. Returns how many were
@@ -83,8 +121,26 @@ impl Scratch {
     }
 }
 
-/// hardened: fresh /proc, private /tmp and /dev/shm.
-pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
+/// Mounts our IPC namespace's mqueue filesystem on `at`, keeps a descriptor, detaches it.
+fn private_mqueue(at: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    mount(
+        Some("mqueue"),
+        at,
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(err(format!("failed to mount mqueue on {}", at.display())))?;
+    let fd = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(at)
+        .map(std::os::fd::OwnedFd::from)?;
+    umount2(at, MntFlags::MNT_DETACH).map_err(err("failed to detach mqueue".into()))?;
+    Ok(fd)
+}
+
+fn make_private() -> io::Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -92,14 +148,20 @@ pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(err("failed to make the mount tree private".into()))?;
+    .map_err(err("failed to make the mount tree private".into()))
+}
+
+/// hardened: fresh /proc, private /tmp and /dev/shm.
+pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
+    make_private()?;
+    let mq = private_mqueue(Path::new("/tmp"))?;
     proc_at(Path::new("/proc"))?;
     tmpfs(Path::new("/tmp"), tmp_size, "1777")?;
     if Path::new("/dev/shm").is_dir() {
         tmpfs(Path::new("/dev/shm"), tmp_size, "1777")?;
-        Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size))
+        Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size, Some(mq)))
     } else {
-        Ok(Scratch::new(&["/tmp"], tmp_size))
+        Ok(Scratch::new(&["/tmp"], tmp_size, Some(mq)))
     }
 }
 
@@ -107,14 +169,8 @@ const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// lockdown: new read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm.
 pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(err("failed to make the mount tree private".into()))?;
+    make_private()?;
+    let mq = private_mqueue(Path::new("/tmp"))?;
     // A small tmpfs on /tmp holds the new root's mount point.
     let base = Path::new("/tmp");
     tmpfs(base, 1 << 20, "0755")?;
@@ -173,5 +229,5 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
     nix::unistd::pivot_root(".", ".").map_err(err("pivot_root failed".into()))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(err("failed to detach the old root".into()))?;
     nix::unistd::chdir("/").map_err(err("failed to chdir to /".into()))?;
-    Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size))
+    Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size, Some(mq)))
 }

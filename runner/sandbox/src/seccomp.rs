@@ -172,9 +172,11 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_sched_yield,
     libc::SYS_tgkill,
     libc::SYS_kill,
-    libc::SYS_execve,
+    // hatchery's own exec of the target is the last call under the filter.
     libc::SYS_execveat,
     libc::SYS_clone3,
+    libc::SYS_eventfd2,
+    libc::SYS_restart_syscall,
 ];
 
 fn arch() -> TargetArch {
@@ -298,6 +300,14 @@ fn strict_allow_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
             cond(1, Len::Dword, Op::Ne, TIOCSTI),
             cond(1, Len::Dword, Op::Ne, TIOCLINUX),
         ])],
+    );
+    // Thread names (Rust's thread::Builder::name, Go, Tokio): PR_SET_NAME and PR_GET_NAME only.
+    rules.insert(
+        libc::SYS_prctl,
+        vec![
+            rule(vec![cond(0, Len::Dword, Op::Eq, libc::PR_SET_NAME as u64)]),
+            rule(vec![cond(0, Len::Dword, Op::Eq, libc::PR_GET_NAME as u64)]),
+        ],
     );
     rules
 }

@@ -385,8 +385,8 @@ impl Sandbox {
             .limits
             .output_bytes
             .unwrap_or(DEFAULT_CAPTURE_BYTES);
-        // base64 and JSON escaping at most double the captured bytes.
-        let cap = (out as usize).saturating_mul(4).saturating_add(1 << 20);
+        // JSON escaping turns a control byte into six (`\u0001`); base64 needs 4/3.
+        let cap = (out as usize).saturating_mul(6).saturating_add(1 << 20);
         // The zygote enforces the case's limits itself; if it does not answer well after
         // them, it hangs.
         let l = &case.request.limits;
@@ -551,20 +551,23 @@ fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
             reason: "must be absolute".into(),
         });
     }
-    // Without a new root the zygote sees the host tree, so the directory can be pinned
-    // here (and stays reachable even under the private /tmp).
-    let cwd = if tier == Tier::Lockdown {
-        None
-    } else {
-        let f = File::options()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&spec.cwd)
-            .map_err(|e| SpecError::Cwd {
+    // Only tier `none` shares our mount namespace: there the directory is pinned here. With a
+    // mount namespace the zygote opens it by path in its own view: a descriptor from the host
+    // tree would lead (through `..`) to the host's /proc and /tmp, around the private ones.
+    let opened = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&spec.cwd)
+        .map(OwnedFd::from);
+    let cwd = match (tier, opened) {
+        (Tier::None, Ok(fd)) => Some(fd),
+        (Tier::Lockdown, _) | (Tier::Hardened, Ok(_)) => None,
+        (_, Err(e)) => {
+            return Err(SpecError::Cwd {
                 path: spec.cwd.display().to_string(),
                 reason: e.to_string(),
-            })?;
-        Some(OwnedFd::from(f))
+            })
+        }
     };
     Ok(Pinned {
         program,

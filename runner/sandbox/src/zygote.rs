@@ -102,6 +102,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         let scratch = Scratch {
             mounts: Vec::new(),
             size: 0,
+            mqueue: None,
         };
         return Zygote::new(sock, init, cgroup, scratch, enforcement).serve();
     }
@@ -114,7 +115,9 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNS;
-    if init.tier == Tier::Lockdown && !init.network {
+    // No network unless asked: an empty network namespace, which also keeps the case away
+    // from the host's abstract unix sockets.
+    if !init.network {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     if let Err(e) = nix::sched::unshare(flags) {
@@ -208,9 +211,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
                     if init.network {
                         LayerState::none("network requested: host network shared")
                     } else {
-                        LayerState::partial(
-                            "host network namespace; seccomp refuses non-unix sockets",
-                        )
+                        LayerState::full("empty network namespace (no interfaces up)")
                     },
                 )
             };
@@ -312,7 +313,7 @@ impl Zygote {
 
     fn run_case(&mut self, req: &CaseRequest, mut fds: Vec<OwnedFd>) -> RawFacts {
         let want = 1 + req.has_stdin as usize + req.has_cwd_fd as usize;
-        if fds.len() != want || (req.has_cwd_fd && self.init.tier == Tier::Lockdown) {
+        if fds.len() != want || (req.has_cwd_fd && self.init.tier != Tier::None) {
             return error_facts(format!(
                 "request carried {} descriptors, expected {want}",
                 fds.len()
@@ -396,6 +397,7 @@ impl Zygote {
             argv: &argv,
             envp: &envp,
             failure: &failure,
+            parent_pid: nix::unistd::getpid().as_raw(),
         };
         let start = Instant::now();
         let mut run_child = || child::run(&plan);
@@ -616,7 +618,11 @@ impl Zygote {
         let leftovers = self.kill_everything();
         for (fd, i) in [(&out_r, 0), (&err_r, 1)] {
             while open[i] {
-                let other = if i == 0 { 0 } else { out.data.len() as u64 };
+                let other = if i == 0 {
+                    err.data.len() as u64
+                } else {
+                    out.data.len() as u64
+                };
                 let c = if i == 0 { &mut out } else { &mut err };
                 match read_into(fd.as_fd(), &mut buf, c, cap, &other) {
                     ReadState::Open => {
@@ -710,6 +716,9 @@ impl Zygote {
         self.scratch
             .reset()
             .map_err(|e| format!("failed to reset scratch space: {e}"))?;
+        self.scratch
+            .clear_mqueues()
+            .map_err(|e| format!("failed to remove message queues: {e}"))?;
         Ok(())
     }
 }

@@ -372,6 +372,52 @@ pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
     Errno::result(r).map(drop)
 }
 
+/// Resets every signal to its default disposition and unblocks all signals, so the target
+/// does not inherit what the zygote ignores (Rust ignores SIGPIPE). Async-signal-safe.
+pub fn reset_signals() -> Result<(), Errno> {
+    // The kernel's struct sigaction (no restorer needed for SIG_DFL). The raw call also
+    // reaches signals 32 and 33, which glibc's wrapper refuses.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a valid kernel sigaction for SIG_DFL; the old-action pointer is
+        // NULL; 8 is the size of the kernel's signal set.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+        if r != 0 {
+            return Err(Errno::last());
+        }
+    }
+    // SAFETY: an empty set built by sigemptyset is a valid argument to sigprocmask.
+    let r = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    };
+    Errno::result(r).map(drop)
+}
+
 /// Sets one resource limit. Async-signal-safe.
 pub fn setrlimit(resource: c_int, soft: u64, hard: u64) -> Result<(), Errno> {
     let lim = libc::rlimit {

@@ -43,6 +43,7 @@ pub fn prog(name: &str) -> PathBuf {
             .args(["-O1", "-pthread", "-o"])
             .arg(&tmp)
             .arg(&src)
+            .arg("-lrt")
             .status()
             .expect("gcc is needed to build test programs");
         assert!(st.success(), "gcc failed for {}", src.display());
