@@ -315,13 +315,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         );
         return exit::BAD_PROGRAM;
     }
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("hatchery: cannot find its own executable: {e}");
-            return exit::SANDBOX_ERROR;
-        }
-    };
+    let exe = crate::own_exe();
     // One zygote up front: it proves the tier works here and gives run_started its facts.
     let mut cfg = SandboxConfig::new(args.tier, exe.clone());
     cfg.network = args.network;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod batch;
+mod selftest;
 use hatchery_report::{CaseResult, Level, Limits, Outcome};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
@@ -58,6 +59,8 @@ enum Cmd {
     /// Run every case of a JSON Lines jobs file on a pool of zygotes.
     #[command(after_help = EXIT_CODES)]
     Batch(Box<batch::BatchArgs>),
+    /// Run the hostile conformance suite (every known attack, as data) on this host.
+    Selftest(selftest::SelftestArgs),
     /// Probe what this host can enforce, and how to fix what is missing.
     Doctor {
         /// Print the probes as JSON.
@@ -209,6 +212,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(*args),
         Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
+        Cmd::Selftest(a) => ExitCode::from(selftest::selftest(a)),
         Cmd::Schema { which } => {
             print!(
                 "{}",
@@ -225,13 +229,7 @@ fn main() -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("hatchery: cannot find its own executable: {e}");
-            return ExitCode::from(exit::SANDBOX_ERROR);
-        }
-    };
+    let exe = own_exe();
     let sa = &a.sandbox;
     let mut spec = CaseSpec::new(a.command.clone());
     spec.env = sa.env_pairs().collect();
@@ -297,6 +295,12 @@ fn exit_code(o: Outcome) -> u8 {
         Outcome::PolicyViolation => exit::POLICY,
         Outcome::SandboxError => exit::SANDBOX_ERROR,
     }
+}
+
+/// The zygote is this very binary: `/proc/self/exe` stays valid even when the file was
+/// replaced on disk while we run (a rebuild, a package upgrade).
+pub(crate) fn own_exe() -> PathBuf {
+    PathBuf::from("/proc/self/exe")
 }
 
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

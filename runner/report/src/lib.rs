@@ -380,8 +380,9 @@ const SIGXFSZ: i32 = 25;
 const SIGSYS: i32 = 31;
 
 /// Derives the outcome from raw facts. The order of the checks is the contract:
-/// sandbox failure, then limits the supervisor enforced, then kernel-enforced limits, then
-/// policy, then how the program itself ended.
+/// sandbox failure, then an OOM kill in the case's cgroup (the memory limit was hit, even if a
+/// time limit ended the case later), then limits the supervisor enforced, then the other
+/// kernel-enforced limits, then policy, then how the program itself ended.
 pub fn decide(
     facts: RawFacts,
     limits: &Limits,
@@ -403,6 +404,15 @@ pub fn decide(
             None,
             format!("the sandbox failed: {err}"),
         )
+    } else if facts.usage.oom_kills > 0 {
+        (
+            Outcome::MemoryLimit,
+            Some(Limit::Memory),
+            format!(
+                "the kernel OOM-killed {} process(es) of the case at the memory limit",
+                facts.usage.oom_kills
+            ),
+        )
     } else if let Some(l) = facts.killed_for {
         let o = match l {
             Limit::Cpu | Limit::Wall => Outcome::TimeLimit,
@@ -414,15 +424,6 @@ pub fn decide(
             o,
             Some(l),
             format!("{} limit reached; the case was killed", l.as_str()),
-        )
-    } else if facts.usage.oom_kills > 0 {
-        (
-            Outcome::MemoryLimit,
-            Some(Limit::Memory),
-            format!(
-                "the kernel OOM-killed {} process(es) of the case at the memory limit",
-                facts.usage.oom_kills
-            ),
         )
     } else if signal == Some(SIGXCPU) && limits.cpu_us.is_some() {
         (

@@ -18,8 +18,10 @@ fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
     move |e| io::Error::other(format!("{what}: {e}"))
 }
 
+/// Inodes of a scratch tmpfs: one per 4 KiB of its size, at least 1024.
 fn tmpfs(target: &Path, size: u64, mode: &str) -> io::Result<()> {
-    let opts = format!("size={size},mode={mode}");
+    let inodes = (size / 4096).max(1024);
+    let opts = format!("size={size},nr_inodes={inodes},mode={mode}");
     mount(
         Some("tmpfs"),
         target,
@@ -156,14 +158,22 @@ pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
     make_private()?;
     let mq = private_mqueue(Path::new("/tmp"))?;
     proc_at(Path::new("/proc"))?;
-    tmpfs(Path::new("/tmp"), tmp_size, "1777")?;
-    if Path::new("/dev/shm").is_dir() {
-        tmpfs(Path::new("/dev/shm"), tmp_size, "1777")?;
-        Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size, Some(mq)))
-    } else {
-        Ok(Scratch::new(&["/tmp"], tmp_size, Some(mq)))
+    // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
+    // leaves nothing there for the host (or the next case) to find.
+    let mut scratch = Vec::new();
+    for dir in HARDENED_SCRATCH {
+        let p = Path::new(dir);
+        let real_dir = p.symlink_metadata().is_ok_and(|m| m.file_type().is_dir());
+        if real_dir {
+            tmpfs(p, tmp_size, "1777")?;
+            scratch.push(dir);
+        }
     }
+    Ok(Scratch::new(&scratch, tmp_size, Some(mq)))
 }
+
+/// Writable scratch directories replaced by private tmpfs in tier hardened (when present).
+pub(crate) const HARDENED_SCRATCH: [&str; 4] = ["/tmp", "/dev/shm", "/var/tmp", "/run/lock"];
 
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 

@@ -256,6 +256,12 @@ fn default_kill_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
             .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(*f), *f)]))
             .collect(),
     );
+    // kill(-1, sig) reaches every process of the uid: harmless in a PID namespace, fatal to
+    // the caller's own processes in tier `none`.
+    rules.insert(
+        libc::SYS_kill,
+        vec![rule(vec![cond(0, Len::Dword, Op::Eq, 0xffff_ffff)])],
+    );
     // terminal injection
     rules.insert(
         libc::SYS_ioctl,

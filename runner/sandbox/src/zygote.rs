@@ -96,6 +96,14 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             return fail_hello(&sock, format!("failed to become a child subreaper: {e}"));
         }
+        // Cases run as another uid when we are root; unprivileged they share ours: either
+        // way, /proc/<zygote>/{mem,environ,fd} stay closed to them.
+        if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+            return fail_hello(
+                &sock,
+                format!("failed to make the zygote non-dumpable: {e}"),
+            );
+        }
         for l in ["user_ns", "pid_ns", "ipc_ns", "mount_ns", "net_ns"] {
             enforcement.insert(l.into(), LayerState::none("tier none"));
         }
@@ -206,7 +214,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
             } else {
                 (
                     LayerState::partial(
-                        "fresh /proc, private /tmp and /dev/shm; host filesystem visible",
+                        "fresh /proc, private /tmp, /dev/shm, /var/tmp and /run/lock; host filesystem visible",
                     ),
                     if init.network {
                         LayerState::none("network requested: host network shared")
@@ -690,19 +698,52 @@ impl Zygote {
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
             return self.reap_all();
         }
+        // Tier none. Fast path: no child at all (ECHILD) means nothing is left, since every
+        // descendant of a case is our child or becomes one (we are the subreaper) before its
+        // parent can be reaped.
         let mut n = 0;
-        for _ in 0..10_000 {
-            let pids = self.tier_none_pids();
-            if pids.is_empty() {
+        loop {
+            match wait4(-1, libc::WNOHANG) {
+                Ok(Some(_)) => n += 1,
+                Err(_) => return n,
+                Ok(None) => break,
+            }
+        }
+        // Something is still running. Without a PID namespace a fork bomb can outrun a
+        // kill loop, so first stop the whole tree (stopped processes cannot fork) until a scan
+        // finds nothing new, then kill it all, then reap until no child is left.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stopped = std::collections::BTreeSet::new();
+        loop {
+            let mut tree = descendants_of_me();
+            tree.extend(self.cgroup.as_ref().map(|c| c.pids()).unwrap_or_default());
+            let fresh: Vec<i32> = tree.into_iter().filter(|p| stopped.insert(*p)).collect();
+            if fresh.is_empty() || Instant::now() > deadline {
                 break;
             }
-            for p in &pids {
-                let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+            for p in fresh {
+                let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
             }
-            n += self.reap_all();
-            std::thread::sleep(Duration::from_micros(200));
         }
-        n + self.reap_all()
+        for p in &stopped {
+            let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+        }
+        loop {
+            match wait4(-1, libc::WNOHANG) {
+                Ok(Some(_)) => n += 1,
+                Err(_) => break,
+                Ok(None) => {
+                    for p in descendants_of_me() {
+                        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                    }
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+        n
     }
 
     /// SysV IPC objects and scratch files of the case must not reach the next one.
@@ -741,6 +782,37 @@ fn open_cwd(path: &[u8]) -> Result<OwnedFd, String> {
         };
         format!("failed to open the working directory {shown} inside the sandbox: {e}{hint}")
     })
+}
+
+/// Every descendant of this process, from one scan of /proc/<pid>/stat (parent links).
+fn descendants_of_me() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+            // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+            if let Some(ppid) = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok())
+            {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![me];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn remove_sysv_objects() -> Result<(), String> {

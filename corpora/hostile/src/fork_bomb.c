@@ -1,0 +1,3 @@
+/* Fork bomb: every process forks forever. The pids limit and the wall limit end it. */
+#include "hostile.h"
+int main(void) { for (;;) fork(); }

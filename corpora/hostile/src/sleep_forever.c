@@ -1,0 +1,3 @@
+/* Burns wall time, no CPU. */
+#include "hostile.h"
+int main(void) { for (;;) pause(); }

@@ -1,0 +1,8 @@
+/* Calls bpf; the default seccomp profile kills the process. */
+#include "hostile.h"
+#include <sys/syscall.h>
+int main(void) {
+    long r = syscall(SYS_bpf, 0, 0, 0);
+    if (r == 0) _exit(0); /* a child of clone, or a call that worked */
+    SAFE("bpf returned %ld: %s", r, strerror(errno));
+}

@@ -1,0 +1,8 @@
+/* Calls io_uring_setup; the default seccomp profile kills the process. */
+#include "hostile.h"
+#include <sys/syscall.h>
+int main(void) {
+    long r = syscall(SYS_io_uring_setup, 4, 0);
+    if (r == 0) _exit(0); /* a child of clone, or a call that worked */
+    SAFE("io_uring_setup returned %ld: %s", r, strerror(errno));
+}

@@ -1,0 +1,8 @@
+/* Calls setns; the default seccomp profile kills the process. */
+#include "hostile.h"
+#include <sys/syscall.h>
+int main(void) {
+    long r = syscall(SYS_setns, 0, 0);
+    if (r == 0) _exit(0); /* a child of clone, or a call that worked */
+    SAFE("setns returned %ld: %s", r, strerror(errno));
+}
