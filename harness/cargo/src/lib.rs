@@ -1,0 +1,1 @@
+//! `cargo hatchery test` (see issue 7).

@@ -1,0 +1,1 @@
+//! Online-judge front end (see issue: hatchery judge).
