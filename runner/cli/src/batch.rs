@@ -50,7 +50,8 @@ struct PoolExec {
     exe: PathBuf,
     args: Arc<SandboxArgs>,
     base: PathBuf,
-    sandboxes: HashMap<&'static str, Sandbox>,
+    /// Keyed by tier and whether the zygote's base seccomp profile is `off`.
+    sandboxes: HashMap<(&'static str, bool), Sandbox>,
     interrupters: Arc<Mutex<Vec<Interrupt>>>,
     healthy: bool,
 }
@@ -60,13 +61,16 @@ fn tier_of(s: &str) -> Tier {
 }
 
 impl PoolExec {
-    fn sandbox(&mut self, tier: Tier) -> Result<&mut Sandbox, String> {
-        let key = tier.as_str();
-        if !self.sandboxes.contains_key(key) {
+    fn sandbox(&mut self, tier: Tier, seccomp_off: bool) -> Result<&mut Sandbox, String> {
+        let key = (tier.as_str(), seccomp_off);
+        if !self.sandboxes.contains_key(&key) {
             let mut cfg = SandboxConfig::new(tier, self.exe.clone());
             cfg.network = self.args.network;
             cfg.cgroup = self.args.cgroup;
-            cfg.worker_index = self.worker as usize * 4 + tier as usize;
+            cfg.worker_index = self.worker as usize * 8 + tier as usize * 2 + seccomp_off as usize;
+            if seccomp_off {
+                cfg.seccomp_base = SeccompProfile::Off;
+            }
             let sb = Sandbox::start(cfg).map_err(|e| crate::error_chain(&e))?;
             self.interrupters
                 .lock()
@@ -74,7 +78,7 @@ impl PoolExec {
                 .push(Arc::new(sb.interrupter()));
             self.sandboxes.insert(key, sb);
         }
-        Ok(self.sandboxes.get_mut(key).expect("inserted"))
+        Ok(self.sandboxes.get_mut(&key).expect("inserted"))
     }
 }
 
@@ -120,7 +124,7 @@ impl Executor for PoolExec {
     fn run(&mut self, job: &Job, limits: &Limits) -> CaseResult {
         let tier = job.tier.as_deref().map_or(self.args.tier, tier_of);
         let spec = spec_of(job, &self.base, &self.args, limits);
-        let sb = match self.sandbox(tier) {
+        let sb = match self.sandbox(tier, spec.seccomp == SeccompProfile::Off) {
             Ok(sb) => sb,
             Err(e) => {
                 self.healthy = false;
@@ -177,9 +181,12 @@ impl ExecutorFactory for Factory {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(Arc::new(sb.interrupter()));
-            e.sandboxes.insert(sb.tier().as_str(), sb);
+            e.sandboxes.insert(
+                (sb.tier().as_str(), self.args.seccomp == SeccompProfile::Off),
+                sb,
+            );
         } else {
-            e.sandbox(self.args.tier)?;
+            e.sandbox(self.args.tier, self.args.seccomp == SeccompProfile::Off)?;
         }
         Ok(e)
     }
@@ -320,6 +327,7 @@ pub fn batch(a: BatchArgs) -> u8 {
     let mut cfg = SandboxConfig::new(args.tier, exe.clone());
     cfg.network = args.network;
     cfg.cgroup = args.cgroup;
+    cfg.seccomp_base = args.seccomp;
     let probe = match Sandbox::start(cfg) {
         Ok(s) => s,
         Err(e) => {

@@ -255,6 +255,7 @@ fn run(a: RunArgs) -> ExitCode {
     let mut cfg = SandboxConfig::new(sa.tier, exe);
     cfg.network = sa.network;
     cfg.cgroup = sa.cgroup;
+    cfg.seccomp_base = sa.seccomp;
     let mut sandbox = match Sandbox::start(cfg) {
         Ok(s) => s,
         Err(e) => {

@@ -464,7 +464,7 @@ impl CgroupFiles {
     /// Memory still charged to the (empty) slot above which it is reclaimed before a case, so
     /// that page cache left by earlier cases neither counts against the limit nor skews the
     /// peak when it is reclaimed during the case.
-    pub const RECLAIM_ABOVE: u64 = 1 << 20;
+    pub const RECLAIM_ABOVE: u64 = 4 << 20;
 
     /// Resets the peak counters; returns the memory usage at that moment (the baseline the
     /// case's peak is measured from). Reclaims leftovers of earlier cases first.

@@ -10,8 +10,8 @@ use std::ffi::c_int;
 use std::os::fd::RawFd;
 
 use hatchery_sys::{
-    close_range_cloexec, drop_all_capabilities, drop_bounding_set, execveat_fd, reset_signals,
-    set_parent_death_signal, setrlimit, write_raw, CStrArray,
+    close_range_cloexec, drop_all_capabilities, execveat_fd, set_parent_death_signal, setrlimit,
+    write_raw, CStrArray,
 };
 use nix::errno::Errno;
 use seccompiler::BpfProgram;
@@ -19,8 +19,6 @@ use seccompiler::BpfProgram;
 /// The steps of the recipe, in order. Used to name the failing step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step {
-    Signals,
-    Session,
     Stdio,
     CloseFds,
     Cwd,
@@ -39,8 +37,6 @@ pub(crate) enum Step {
 impl Step {
     pub(crate) fn describe(self) -> &'static str {
         match self {
-            Step::Signals => "failed to reset signal dispositions",
-            Step::Session => "failed to start a new session (setsid)",
             Step::Stdio => "failed to connect stdin/stdout/stderr",
             Step::CloseFds => "failed to close inherited file descriptors",
             Step::Cwd => "failed to enter the working directory",
@@ -95,12 +91,10 @@ macro_rules! step {
 
 /// The recipe. Returns only on failure (the child's exit status).
 pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
-    use nix::unistd::{dup2, fchdir, setresgid, setresuid, setsid, Gid, Uid};
+    use nix::unistd::{dup2, fchdir, setresgid, setresuid, Gid, Uid};
 
-    // Default signal dispositions and an empty mask (the zygote ignores SIGPIPE).
-    step!(plan, Step::Signals, reset_signals());
-    // A new session: no controlling terminal, so no TIOCSTI into the user's shell.
-    step!(plan, Step::Session, setsid().map(drop));
+    // The session (without a controlling terminal), signal dispositions, the signal mask and
+    // the bounding set come from the zygote (`Zygote::enter_base`).
     step!(plan, Step::Stdio, dup2(plan.stdin, 0).map(drop));
     step!(plan, Step::Stdio, dup2(plan.stdout, 1).map(drop));
     step!(plan, Step::Stdio, dup2(plan.stderr, 2).map(drop));
@@ -128,9 +122,8 @@ pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
     for &fd in plan.cgroup_procs {
         step!(plan, Step::Cgroup, write_raw(fd, b"0").map(drop));
     }
-    // 6. a non-zero uid and gid, no capabilities (the bounding set while we may still drop it)
+    // 6. a non-zero uid and gid, no capabilities
     if plan.switch_ids {
-        step!(plan, Step::Capabilities, drop_bounding_set());
         if plan.set_groups {
             step!(
                 plan,
@@ -156,7 +149,7 @@ pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
     }
     // 7. no_new_privs: setuid binaries and file capabilities grant nothing from here on
     step!(plan, Step::NoNewPrivs, nix::sys::prctl::set_no_new_privs());
-    // 8. seccomp, last
+    // 8. seccomp, last (on top of the zygote's base filter, which the case inherits)
     for f in plan.filters {
         if seccompiler::apply_filter(f).is_err() {
             return fail(plan, Step::Seccomp, Errno::last());

@@ -50,7 +50,6 @@ fn proc_at(target: &Path) -> io::Result<()> {
 /// and the POSIX message queues of the zygote's IPC namespace.
 pub(crate) struct Scratch {
     pub mounts: Vec<(PathBuf, u64)>,
-    pub size: u64,
     /// The mqueue filesystem of our IPC namespace, mounted once and detached at once: only the
     /// zygote holds it, through this descriptor.
     pub mqueue: Option<std::os::fd::OwnedFd>,
@@ -63,13 +62,12 @@ impl Scratch {
             .unwrap_or(u64::MAX)
     }
 
-    fn new(paths: &[&str], size: u64, mqueue: Option<std::os::fd::OwnedFd>) -> Scratch {
+    fn new(paths: &[&str], mqueue: Option<std::os::fd::OwnedFd>) -> Scratch {
         Scratch {
             mounts: paths
                 .iter()
                 .map(|p| (PathBuf::from(p), Self::inodes_used(Path::new(p))))
                 .collect(),
-            size,
             mqueue,
         }
     }
@@ -106,20 +104,91 @@ impl Scratch {
         Ok(names.len())
     }
 
-    /// Replaces every scratch tmpfs the case wrote to with a fresh one. Returns how many were
-    /// replaced.
+    /// Empties every scratch tmpfs the case wrote to (the inode count tells). Deletion rather
+    /// than a fresh mount: the zygote runs under its base seccomp filter, which forbids
+    /// mount(2). Returns how many were emptied.
     pub fn reset(&mut self) -> io::Result<usize> {
         let mut n = 0;
         for (p, baseline) in &mut self.mounts {
             if Self::inodes_used(p) != *baseline {
-                umount2(p.as_path(), MntFlags::MNT_DETACH)
-                    .map_err(err(format!("failed to unmount {}", p.display())))?;
-                tmpfs(p, self.size, "1777")?;
+                clear_dir(p).map_err(|e| io::Error::other(format!("{}: {e}", p.display())))?;
                 *baseline = Self::inodes_used(p);
                 n += 1;
             }
         }
         Ok(n)
+    }
+}
+
+fn names_in(dir: std::os::fd::RawFd) -> io::Result<Vec<std::ffi::CString>> {
+    use nix::dir::Dir;
+    use nix::fcntl::OFlag;
+    let mut d = Dir::openat(
+        Some(dir),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    Ok(d.iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect())
+}
+
+/// Deletes everything below `p` without following symlinks and without recursion: a
+/// directory that is not empty has its entries moved up to `p` first, so any depth of nesting
+/// needs no more than two open directories. A case's scratch tmpfs has a bounded number of
+/// inodes, so this ends.
+fn clear_dir(p: &Path) -> io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{openat, renameat, OFlag};
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let root = hatchery_sys::own_fd(
+        nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).map_err(io::Error::from)?,
+    );
+    let r = root.as_raw_fd();
+    let mut counter = 0u64;
+    loop {
+        let names = names_in(r)?;
+        if names.is_empty() {
+            return Ok(());
+        }
+        for name in names {
+            match unlinkat(Some(r), name.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => continue,
+                Err(Errno::EISDIR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match unlinkat(Some(r), name.as_c_str(), UnlinkatFlags::RemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => continue,
+                Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let sub = hatchery_sys::own_fd(
+                openat(
+                    Some(r),
+                    name.as_c_str(),
+                    flags,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(io::Error::from)?,
+            );
+            for child in names_in(sub.as_raw_fd())? {
+                counter += 1;
+                let to = format!(".hatchery-clear-{counter}");
+                renameat(
+                    Some(sub.as_raw_fd()),
+                    child.as_c_str(),
+                    Some(r),
+                    to.as_str(),
+                )
+                .map_err(io::Error::from)?;
+            }
+        }
     }
 }
 
@@ -169,7 +238,7 @@ pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
             scratch.push(dir);
         }
     }
-    Ok(Scratch::new(&scratch, tmp_size, Some(mq)))
+    Ok(Scratch::new(&scratch, Some(mq)))
 }
 
 /// Writable scratch directories replaced by private tmpfs in tier hardened (when present).
@@ -239,5 +308,5 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
     nix::unistd::pivot_root(".", ".").map_err(err("pivot_root failed".into()))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(err("failed to detach the old root".into()))?;
     nix::unistd::chdir("/").map_err(err("failed to chdir to /".into()))?;
-    Ok(Scratch::new(&["/tmp", "/dev/shm"], tmp_size, Some(mq)))
+    Ok(Scratch::new(&["/tmp", "/dev/shm"], Some(mq)))
 }

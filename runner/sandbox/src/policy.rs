@@ -98,6 +98,13 @@ pub struct SandboxConfig {
     pub tmp_size_bytes: u64,
     /// Name used for this zygote's cgroup (unique per process).
     pub worker_index: usize,
+    /// Seccomp profile the zygote installs on itself once (cases inherit it at no cost):
+    /// `Default` serves cases asking for `default` or `strict`; `Off` serves every profile,
+    /// each case installing its own.
+    pub seccomp_base: SeccompProfile,
+    /// Pin the zygote (and so its cases) to this CPU: a supervisor thread and a zygote on one
+    /// CPU avoid a cross-CPU wake-up on every exchange.
+    pub cpu: Option<usize>,
 }
 
 impl SandboxConfig {
@@ -111,6 +118,8 @@ impl SandboxConfig {
             case_host_gid: 65534,
             tmp_size_bytes: 64 << 20,
             worker_index: 0,
+            seccomp_base: SeccompProfile::Default,
+            cpu: None,
         }
     }
 }

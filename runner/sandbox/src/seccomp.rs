@@ -242,7 +242,7 @@ fn compile(
     })
 }
 
-fn default_kill_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
+fn default_kill_rules(block_kill_all: bool) -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr) in DEFAULT_DENIED {
         rules.insert(*nr, vec![]);
@@ -256,12 +256,14 @@ fn default_kill_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
             .map(|f| rule(vec![cond(0, Len::Qword, Op::MaskedEq(*f), *f)]))
             .collect(),
     );
-    // kill(-1, sig) reaches every process of the uid: harmless in a PID namespace, fatal to
-    // the caller's own processes in tier `none`.
-    rules.insert(
-        libc::SYS_kill,
-        vec![rule(vec![cond(0, Len::Dword, Op::Eq, 0xffff_ffff)])],
-    );
+    // kill(-1, sig) reaches every process of the uid: harmless in a PID namespace (where the
+    // zygote itself needs it), fatal to the caller's own processes in tier `none`.
+    if block_kill_all {
+        rules.insert(
+            libc::SYS_kill,
+            vec![rule(vec![cond(0, Len::Dword, Op::Eq, 0xffff_ffff)])],
+        );
+    }
     // terminal injection
     rules.insert(
         libc::SYS_ioctl,
@@ -322,8 +324,26 @@ fn ns_mask() -> u64 {
     NS_FLAGS.iter().fold(CLONE_NEWNET, |a, f| a | f)
 }
 
-/// The compiled filters of one profile, to install in order.
-pub fn build(profile: SeccompProfile, network: bool) -> Result<Vec<BpfProgram>, SeccompBuildError> {
+/// The strict main filter alone, to stack on top of an inherited `default` stack (which
+/// already answers clone3 and inet sockets).
+pub fn strict_overlay() -> Result<BpfProgram, SeccompBuildError> {
+    let mut main = x32_guard();
+    main.extend(compile(
+        "strict",
+        strict_allow_rules(),
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+    )?);
+    Ok(main)
+}
+
+/// The compiled filters of one profile, to install in order. `pid_namespace`: the case runs
+/// in a PID namespace of its own (tiers hardened and lockdown), where `kill(-1)` is harmless.
+pub fn build(
+    profile: SeccompProfile,
+    network: bool,
+    pid_namespace: bool,
+) -> Result<Vec<BpfProgram>, SeccompBuildError> {
     if profile == SeccompProfile::Off {
         return Ok(Vec::new());
     }
@@ -360,7 +380,7 @@ pub fn build(profile: SeccompProfile, network: bool) -> Result<Vec<BpfProgram>, 
         )?,
         _ => compile(
             "default",
-            default_kill_rules(),
+            default_kill_rules(!pid_namespace),
             SeccompAction::Allow,
             SeccompAction::KillProcess,
         )?,
@@ -389,19 +409,22 @@ mod tests {
             SeccompProfile::Off,
         ] {
             for net in [false, true] {
-                let f = build(p, net).unwrap();
+                let f = build(p, net, false).unwrap();
                 for prog in &f {
                     assert!(!prog.is_empty() && prog.len() < 4096);
                 }
             }
         }
-        assert_eq!(build(SeccompProfile::Default, false).unwrap().len(), 3);
-        assert_eq!(build(SeccompProfile::Default, true).unwrap().len(), 2);
+        assert_eq!(
+            build(SeccompProfile::Default, false, true).unwrap().len(),
+            3
+        );
+        assert_eq!(build(SeccompProfile::Default, true, true).unwrap().len(), 2);
     }
 
     #[test]
     fn x32_guard_starts_the_main_filter_on_x86_64() {
-        let f = build(SeccompProfile::Default, false).unwrap();
+        let f = build(SeccompProfile::Default, false, false).unwrap();
         let main = f.last().unwrap();
         if std::env::consts::ARCH == "x86_64" {
             assert_eq!(main[1].k, 0x4000_0000);

@@ -58,6 +58,8 @@ pub enum SpecError {
     Cwd { path: String, reason: String },
     #[error("empty argv")]
     EmptyArgv,
+    #[error("seccomp profile `off` needs a zygote started with the `off` base profile")]
+    SeccompOff,
 }
 
 /// A case whose program is resolved and pinned by a descriptor.
@@ -166,6 +168,10 @@ impl Sandbox {
             cgroup: version,
             tmp_size_bytes: cfg.tmp_size_bytes,
             supervisor_pid: std::process::id() as i32,
+            seccomp_base: match cfg.seccomp_base {
+                SeccompProfile::Off => SeccompProfile::Off,
+                _ => SeccompProfile::Default,
+            },
         };
 
         let (ours, theirs) = UnixStream::pair().map_err(|source| SandboxError::Spawn {
@@ -300,6 +306,9 @@ impl Sandbox {
 
     /// Resolves and pins the program, opens stdin, builds the environment.
     pub fn prepare(&self, spec: &CaseSpec) -> Result<PreparedCase, SpecError> {
+        if spec.seccomp == SeccompProfile::Off && self.cfg.seccomp_base != SeccompProfile::Off {
+            return Err(SpecError::SeccompOff);
+        }
         let Pinned {
             program,
             exec,

@@ -42,6 +42,10 @@ pub struct ZygoteInit {
     pub cgroup: Option<Version>,
     pub tmp_size_bytes: u64,
     pub supervisor_pid: i32,
+    /// Seccomp profile the zygote installs on itself once, so cases inherit it for free.
+    /// `default`: cases get `default` (nothing to install) or `strict` (one filter stacked);
+    /// `off`: every case installs its whole profile.
+    pub seccomp_base: SeccompProfile,
 }
 
 /// The zygote's answers to [`ZygoteInit`]: `Unshared` (the launcher is in its new user

@@ -109,7 +109,6 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         }
         let scratch = Scratch {
             mounts: Vec::new(),
-            size: 0,
             mqueue: None,
         };
         return Zygote::new(sock, init, cgroup, scratch, enforcement).serve();
@@ -282,7 +281,36 @@ impl Zygote {
         }
     }
 
+    /// What every case inherits, set up once: its own session, default signal dispositions and an empty mask
+    /// (Rust ignores SIGPIPE), an empty capability bounding set (we keep our effective
+    /// capabilities), and the base seccomp filter. From here on the zygote itself lives under
+    /// that filter, so it must not need anything the filter forbids.
+    fn enter_base(&mut self) -> Result<(), String> {
+        hatchery_sys::reset_signals().map_err(|e| format!("failed to reset signals: {e}"))?;
+        // A session of our own, without a controlling terminal: no case can reach the
+        // caller's terminal (TIOCSTI, job control). Once here rather than per case: setsid
+        // also creates a scheduler autogroup, which is not cheap.
+        nix::unistd::setsid().map_err(|e| format!("failed to start a new session: {e}"))?;
+        // Unprivileged tier none has no CAP_SETPCAP: its cases keep the bounding set (they
+        // cannot use it: no_new_privs, no file capabilities).
+        let _ = hatchery_sys::drop_bounding_set();
+        if self.init.seccomp_base != SeccompProfile::Off {
+            let base =
+                crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
+                    .map_err(|e| e.to_string())?;
+            for f in &base {
+                seccompiler::apply_filter(f)
+                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     fn serve(mut self) -> i32 {
+        if let Err(error) = self.enter_base() {
+            let _ = wire::send(&self.sock, &Hello::Failed { error }, &[]);
+            return 79;
+        }
         let hello = Hello::Ready {
             enforcement: self.enforcement.clone(),
             zygote_pid: -1,
@@ -311,9 +339,24 @@ impl Zygote {
         }
     }
 
+    /// The filters a case installs on top of what it inherits from the zygote.
     fn filters(&mut self, profile: SeccompProfile) -> Result<&[BpfProgram], String> {
         if !self.filters.contains_key(&profile) {
-            let f = crate::seccomp::build(profile, self.init.network).map_err(|e| e.to_string())?;
+            let f = match (self.init.seccomp_base, profile) {
+                (SeccompProfile::Off, p) => {
+                    crate::seccomp::build(p, self.init.network, self.pid_ns)
+                        .map_err(|e| e.to_string())?
+                }
+                (_, SeccompProfile::Default) => Vec::new(),
+                (_, SeccompProfile::Strict) => {
+                    vec![crate::seccomp::strict_overlay().map_err(|e| e.to_string())?]
+                }
+                (base, SeccompProfile::Off) => {
+                    return Err(format!(
+                        "seccomp profile off was asked of a zygote whose base profile is {base:?}"
+                    ))
+                }
+            };
             self.filters.insert(profile, f);
         }
         Ok(&self.filters[&profile])

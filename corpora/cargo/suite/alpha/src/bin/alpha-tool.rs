@@ -1,0 +1,3 @@
+fn main() {
+    println!("alpha-tool says hi");
+}

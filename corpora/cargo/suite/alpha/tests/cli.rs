@@ -1,0 +1,18 @@
+//! Integration test: runs the package's binary.
+
+#[test]
+fn runs_the_binary() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-tool"))
+        .output()
+        .expect("run alpha-tool");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha-tool says hi\n");
+}
+
+#[test]
+fn target_tmpdir_is_set() {
+    assert_eq!(
+        std::env::var("CARGO_TARGET_TMPDIR").unwrap(),
+        env!("CARGO_TARGET_TMPDIR")
+    );
+}
