@@ -59,6 +59,9 @@ enum Cmd {
     /// Run every case of a JSON Lines jobs file on a pool of zygotes.
     #[command(after_help = EXIT_CODES)]
     Batch(Box<batch::BatchArgs>),
+    /// Judge a submission against a Kattis/ICPC problem package, or verify its submissions.
+    #[command(after_help = hatchery_judge::cli::EXIT_CODES)]
+    Judge(Box<hatchery_judge::cli::JudgeArgs>),
     /// Run the hostile conformance suite (every known attack, as data) on this host.
     Selftest(selftest::SelftestArgs),
     /// Probe what this host can enforce, and how to fix what is missing.
@@ -213,6 +216,7 @@ fn main() -> ExitCode {
         Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
         Cmd::Selftest(a) => ExitCode::from(selftest::selftest(a)),
+        Cmd::Judge(a) => ExitCode::from(hatchery_judge::cli::run(*a, own_exe())),
         Cmd::Schema { which } => {
             print!(
                 "{}",

@@ -1,0 +1,370 @@
+//! The command line of `hatchery judge` (and of the standalone `hatchery-judge`).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hatchery_sandbox::policy::CgroupMode;
+use hatchery_sandbox::Tier;
+
+use crate::engine::{Engine, EngineConfig, WorkDir};
+use crate::judge::{Judge, JudgeError, Submission, SubmissionKind};
+use crate::lang::LanguageTable;
+use crate::report::{self, EventLog};
+use crate::verdict::Verdict;
+use crate::verify;
+
+/// Documented exit codes of `hatchery judge`.
+pub mod exit {
+    /// The verdict is AC; with `--verify-submissions`: every submission matched.
+    pub const OK: u8 = 0;
+    /// Another verdict (WA, TLE, CE, ...); with `--verify-submissions`: a mismatch.
+    pub const REJECTED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    /// JE: the judge failed (a broken validator, a sandbox error).
+    pub const JUDGE_ERROR: u8 = 5;
+    pub const HOST_UNSUPPORTED: u8 = 6;
+    /// The problem package, the submission or the languages file cannot be used.
+    pub const BAD_INPUT: u8 = 7;
+}
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  verdict AC (with --verify-submissions: every submission got its expected verdict)
+  1  another verdict: WA, PE, TLE, MLE, OLE, RTE, SV or CE (--verify-submissions: a mismatch)
+  2  bad command line
+  5  JE: the judge failed (the output validator is broken or the sandbox failed)
+  6  this host cannot provide the requested tier (the message names the missing feature)
+  7  the problem package, the submission or the languages file cannot be used (the message
+     names the file and the field)";
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(x) = s.parse::<f64>() {
+        if x.is_finite() && x > 0.0 {
+            return Ok(Duration::from_secs_f64(x));
+        }
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 1.5, 500ms, 2s)"))
+}
+
+/// `hatchery judge` options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct JudgeArgs {
+    /// The problem package (Kattis/ICPC format: problem.yaml, data/, output_validators/ ...).
+    pub problem: PathBuf,
+    /// The submission: a source file, or a directory of source files of one language.
+    pub source: Option<PathBuf>,
+    /// Judge this executable instead of a source file.
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    pub binary: Option<PathBuf>,
+    /// Judge this command line (split like a shell, no shell involved; run in the current
+    /// directory).
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["source", "binary"])]
+    pub command: Option<String>,
+    /// Judge every submission under PROBLEM/submissions/ and check that each gets the verdict
+    /// its directory names (accepted, wrong_answer, time_limit_exceeded, ...).
+    #[arg(long, conflicts_with_all = ["source", "binary", "command"])]
+    pub verify_submissions: bool,
+    /// With --verify-submissions: only submissions whose path contains TEXT.
+    #[arg(long, value_name = "TEXT", requires = "verify_submissions")]
+    pub filter: Option<String>,
+    /// Language of the source (c, cpp, rust, python3, or a name from --languages); default:
+    /// from the file extension.
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    /// A TOML or JSON file that adds or overrides languages (see the README).
+    #[arg(long, value_name = "FILE", env = "HATCHERY_JUDGE_LANGUAGES")]
+    pub languages: Option<PathBuf>,
+    /// CPU time limit per test case (e.g. 1, 1.5s, 500ms); overrides the package's.
+    #[arg(long, value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// Write the JSON Lines event stream (hatchery's report format) here.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Test cases judged in parallel (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run every test case even after one failed (scoring problems always do).
+    #[arg(long)]
+    pub all_cases: bool,
+    /// Isolation tier of the submission's runs: none, hardened or lockdown.
+    #[arg(long, default_value = "hardened")]
+    pub tier: Tier,
+    /// Isolation tier of compilers and validators (they write executables and feedback into
+    /// the work directory, which lockdown's read-only root forbids). Default: hardened, or
+    /// none with --tier none.
+    #[arg(long, value_name = "TIER")]
+    pub tool_tier: Option<Tier>,
+    /// Where builds, outputs and feedback go (a fresh directory inside it, removed at the
+    /// end). Must be outside /tmp and reachable by the sandboxed user. Default: the current
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Keep the work directory.
+    #[arg(long)]
+    pub keep_workdir: bool,
+}
+
+/// Runs `hatchery judge`. `zygote_exe` is the executable with the zygote entry point
+/// (`/proc/self/exe` for `hatchery`).
+pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
+    let started = Instant::now();
+    let fail = |code: u8, msg: String| {
+        eprintln!("hatchery judge: {msg}");
+        code
+    };
+    if a.source.is_none() && a.binary.is_none() && a.command.is_none() && !a.verify_submissions {
+        return fail(
+            exit::USAGE,
+            "give a SOURCE_FILE, --binary FILE, --command CMD or --verify-submissions".into(),
+        );
+    }
+    let mut langs = LanguageTable::builtin();
+    if let Some(f) = &a.languages {
+        if let Err(e) = langs.load_file(f) {
+            return fail(exit::BAD_INPUT, e);
+        }
+    }
+    let problem = match crate::problem::load(&a.problem) {
+        Ok(p) => p,
+        Err(e) => return fail(exit::BAD_INPUT, crate::error_chain(&e)),
+    };
+    if !a.json {
+        for n in &problem.notes {
+            eprintln!("hatchery judge: note: {n}");
+        }
+    }
+    let (time_limit, tl_source) = match (a.time_limit, problem.limits.time_limit) {
+        (Some(t), _) => (t, "--time-limit".to_owned()),
+        (None, Some(t)) => (t, problem.limits.time_limit_source.clone()),
+        (None, None) => {
+            return fail(
+                exit::BAD_INPUT,
+                format!(
+                    "{}: no time limit: none in problem.yaml (limits.time_limit), .timelimit or \
+                     domjudge-problem.ini (timelimit); give one with --time-limit",
+                    problem.dir.display()
+                ),
+            )
+        }
+    };
+    // The submission, checked before any sandbox starts.
+    let submission = if a.verify_submissions {
+        None
+    } else if let Some(src) = &a.source {
+        match Submission::from_path(src, a.language.as_deref(), &langs) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(exit::BAD_INPUT, e),
+        }
+    } else if let Some(b) = &a.binary {
+        if !b.is_file() {
+            return fail(exit::BAD_INPUT, format!("{}: not a file", b.display()));
+        }
+        Some(Submission {
+            label: b.display().to_string(),
+            kind: SubmissionKind::Binary(b.clone()),
+        })
+    } else {
+        let cmd = a.command.clone().unwrap_or_default();
+        let argv = match shlex::split(&cmd) {
+            Some(v) if !v.is_empty() => v,
+            _ => {
+                return fail(
+                    exit::USAGE,
+                    format!("cannot split --command `{cmd}` into words"),
+                )
+            }
+        };
+        let cwd = match std::env::current_dir() {
+            Ok(c) => c,
+            Err(e) => return fail(exit::USAGE, format!("no current directory: {e}")),
+        };
+        Some(Submission {
+            label: cmd,
+            kind: SubmissionKind::Command { argv, cwd },
+        })
+    };
+    let planned = if a.verify_submissions {
+        match verify::list(&problem.dir, &langs, a.filter.as_deref()) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(exit::BAD_INPUT, e),
+        }
+    } else {
+        None
+    };
+
+    let base = a
+        .workdir
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")));
+    let work = match WorkDir::create(&base, a.keep_workdir) {
+        Ok(w) => w,
+        Err(e) => {
+            return fail(
+                exit::BAD_INPUT,
+                format!("{e}; choose a work directory with --workdir"),
+            )
+        }
+    };
+    if a.keep_workdir && !a.json {
+        eprintln!("hatchery judge: work directory {}", work.path().display());
+    }
+    let workers = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let tool_tier = a.tool_tier.unwrap_or(match a.tier {
+        Tier::None => Tier::None,
+        _ => Tier::Hardened,
+    });
+    let engine = match Engine::start(EngineConfig {
+        tier: a.tier,
+        tool_tier,
+        zygote_exe,
+        cgroup: CgroupMode::Auto,
+        workers,
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            return fail(
+                if e.is_missing_feature() {
+                    exit::HOST_UNSUPPORTED
+                } else {
+                    exit::JUDGE_ERROR
+                },
+                crate::error_chain(&e),
+            )
+        }
+    };
+    let mut judge = match Judge::new(&problem, &engine, &work, &langs, time_limit, tl_source) {
+        Ok(j) => j,
+        Err(e @ JudgeError::Validator { .. }) => return fail(exit::JUDGE_ERROR, e.to_string()),
+        Err(e) => return fail(exit::BAD_INPUT, e.to_string()),
+    };
+    judge.run_all_cases = a.all_cases;
+
+    let mut log = match &a.report {
+        Some(p) => {
+            let tl = time_limit.as_micros() as u64;
+            let limits = hatchery_report::Limits {
+                cpu_us: Some(tl),
+                wall_us: Some(2 * tl + 1_000_000),
+                memory_bytes: Some(problem.limits.memory_bytes),
+                output_bytes: Some(problem.limits.output_bytes),
+                ..Default::default()
+            };
+            let n = planned.as_ref().map_or(1, |p| p.0.len().max(1)) * problem.cases.len();
+            match EventLog::create(
+                p,
+                a.tier.as_str(),
+                engine.enforcement(),
+                limits,
+                n as u64,
+                workers as u32,
+            ) {
+                Ok(l) => Some(l),
+                Err(e) => return fail(exit::USAGE, e),
+            }
+        }
+        None => None,
+    };
+    let mut report_err = None;
+
+    let code = if let Some((planned, skipped)) = planned {
+        let json = a.json;
+        let vr = verify::verify(&judge, &planned, skipped, |v| {
+            if !json {
+                let score = match (v.score, v.max_score) {
+                    (Some(s), Some(m)) => format!(" score {s}/{m}"),
+                    _ => String::new(),
+                };
+                let detail = v
+                    .judgement
+                    .failed_case
+                    .as_ref()
+                    .map(|c| format!(" on {c}"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {:<48} {:<4} expected {:<10}{score}{detail} ({})",
+                    if v.matched { "ok  " } else { "FAIL" },
+                    v.path,
+                    v.verdict.as_str(),
+                    v.expected,
+                    crate::fmt_us(v.judgement.duration_us)
+                );
+                if !v.matched {
+                    for l in v.judgement.message.lines().take(5) {
+                        println!("       | {l}");
+                    }
+                }
+            }
+        });
+        if let Some(log) = &mut log {
+            for v in &vr.submissions {
+                if let Err(e) = log.judgement(&format!("{}:", v.path), &v.judgement) {
+                    report_err = Some(e);
+                }
+            }
+        }
+        if a.json {
+            print_json(&vr);
+        } else {
+            for s in &vr.skipped {
+                println!("skip {:<48} {}", s.path, s.reason);
+            }
+            println!(
+                "{} of {} submissions got their expected verdicts{} ({})",
+                vr.matched,
+                vr.total,
+                if vr.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} skipped", vr.skipped.len())
+                },
+                crate::fmt_us(started.elapsed().as_micros() as u64)
+            );
+        }
+        if vr.all_matched {
+            exit::OK
+        } else {
+            exit::REJECTED
+        }
+    } else {
+        let sub = submission.expect("checked above");
+        let r = judge.judge(&sub);
+        if let Some(log) = &mut log {
+            if let Err(e) = log.judgement("", &r) {
+                report_err = Some(e);
+            }
+        }
+        if a.json {
+            print_json(&r);
+        } else {
+            print!("{}", report::human(&r));
+        }
+        match r.verdict {
+            Verdict::AC => exit::OK,
+            Verdict::JE => exit::JUDGE_ERROR,
+            _ => exit::REJECTED,
+        }
+    };
+    if let Some(log) = log {
+        if let Err(e) = log.finish() {
+            report_err = Some(e);
+        }
+    }
+    if let Some(e) = report_err {
+        eprintln!("hatchery judge: {e}");
+    }
+    code
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, v);
+    let _ = writeln!(out);
+}

@@ -1,0 +1,1156 @@
+//! Judging: build the submission and the validator (sandboxed), run every test case
+//! (sandboxed, in parallel), check the output, and turn it all into verdicts and scores.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hatchery_report::{CaseResult, Limits, Outcome};
+use serde::Serialize;
+
+use crate::checker::{self, Check, TokenOptions};
+use crate::engine::{self, read_case_file, Engine, Resolver, Role, WorkDir, Worker};
+use crate::lang::{self, Language, LanguageTable};
+use crate::problem::{Problem, ValidatorProtocol};
+use crate::scoring::{CaseScore, Scorer};
+use crate::verdict::{run_verdict, Verdict};
+
+const MIB: u64 = 1 << 20;
+/// Compiler and validator messages kept in a verdict's message.
+const MESSAGE_CAP: usize = 4096;
+/// Processes and threads a submission may have at once.
+const RUN_PIDS: u64 = 64;
+/// Processes a compiler may have at once.
+const COMPILE_PIDS: u64 = 64;
+/// Without a cgroup: a failed run within this much of the memory limit is MLE.
+const RLIMIT_MLE_SLACK: u64 = 16 * MIB;
+
+/// A fatal problem with the judging setup (nothing was judged).
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("the output validator {path} could not be built: {message}")]
+    Validator { path: PathBuf, message: String },
+}
+
+/// What to judge.
+#[derive(Debug, Clone)]
+pub enum SubmissionKind {
+    /// Source files of one language (one file, or a directory's files); `main` is the entry.
+    Source {
+        files: Vec<PathBuf>,
+        main: PathBuf,
+        language: Language,
+    },
+    /// A ready executable (copied into the work directory first).
+    Binary(PathBuf),
+    /// A command line, run in `cwd`.
+    Command { argv: Vec<String>, cwd: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// How it is shown (its path, or the command).
+    pub label: String,
+    pub kind: SubmissionKind,
+}
+
+impl Submission {
+    /// A source file or a directory of sources; the language comes from `language` (a name,
+    /// alias or extension) or from the file extensions.
+    pub fn from_path(
+        path: &Path,
+        language: Option<&str>,
+        langs: &LanguageTable,
+    ) -> Result<Submission, String> {
+        let label = path.display().to_string();
+        let forced = match language {
+            Some(l) => Some(
+                langs
+                    .get(l)
+                    .ok_or_else(|| format!("unknown language `{l}`"))?
+                    .clone(),
+            ),
+            None => None,
+        };
+        let md = fs::metadata(path).map_err(|e| format!("{label}: {e}"))?;
+        if md.is_file() {
+            let language = match forced {
+                Some(l) => l,
+                None => langs.for_path(path).cloned().ok_or_else(|| {
+                    format!("{label}: unknown language (no known extension; use --language)")
+                })?,
+            };
+            let p = std::path::absolute(path).map_err(|e| format!("{label}: {e}"))?;
+            return Ok(Submission {
+                label,
+                kind: SubmissionKind::Source {
+                    files: vec![p.clone()],
+                    main: p,
+                    language,
+                },
+            });
+        }
+        let (files, main, language) = sources_in_dir(path, forced, langs)?;
+        Ok(Submission {
+            label,
+            kind: SubmissionKind::Source {
+                files,
+                main,
+                language,
+            },
+        })
+    }
+}
+
+/// The files of a multi-file program and its entry point.
+fn sources_in_dir(
+    dir: &Path,
+    forced: Option<Language>,
+    langs: &LanguageTable,
+) -> Result<(Vec<PathBuf>, PathBuf, Language), String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .map(|f| std::path::absolute(f).unwrap_or_default())
+        .collect();
+    for special in ["build", "run"] {
+        if files
+            .iter()
+            .any(|f| f.file_name().is_some_and(|n| n == special))
+        {
+            return Err(format!(
+                "{}: `{special}` scripts are not supported; give the sources only",
+                dir.display()
+            ));
+        }
+    }
+    let language = match forced {
+        Some(l) => l,
+        None => {
+            // The first language (in table order) that has a file here.
+            langs
+                .languages()
+                .iter()
+                .find(|l| {
+                    files.iter().any(|f| {
+                        f.extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| l.extensions.iter().any(|x| x == e))
+                    })
+                })
+                .cloned()
+                .ok_or_else(|| format!("{}: no source file of a known language", dir.display()))?
+        }
+    };
+    let srcs: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| {
+            f.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| language.extensions.iter().any(|x| x == e))
+        })
+        .collect();
+    let main = if srcs.len() == 1 {
+        srcs[0].clone()
+    } else {
+        let stems = [
+            "main",
+            "validate",
+            "validator",
+            "output_validator",
+            "checker",
+            "check",
+            "__main__",
+        ];
+        srcs.iter()
+            .find(|f| {
+                f.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| stems.contains(&s))
+            })
+            .map(|f| (*f).clone())
+            .or_else(|| srcs.first().map(|f| (*f).clone()))
+            .ok_or_else(|| format!("{}: no {} source file", dir.display(), language.name))?
+    };
+    Ok((files, main, language))
+}
+
+/// A program ready to run: argv (argv\[0\] resolved) and working directory.
+#[derive(Debug, Clone)]
+pub struct Runnable {
+    pub argv: Vec<OsString>,
+    pub cwd: PathBuf,
+    pub env: Vec<(OsString, OsString)>,
+    pub language: Option<String>,
+}
+
+/// How building went.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompileReport {
+    /// `AC` when the build succeeded, `CE` or `JE` otherwise.
+    pub verdict: Verdict,
+    pub message: String,
+    pub cpu_us: u64,
+    pub wall_us: u64,
+    pub peak_memory_bytes: u64,
+    #[serde(skip)]
+    pub result: Option<CaseResult>,
+}
+
+/// The result of a build: a runnable program, or the verdict that ends judging.
+pub struct Built {
+    pub runnable: Option<Runnable>,
+    pub compile: Option<CompileReport>,
+}
+
+/// One judged test case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub name: String,
+    pub verdict: Verdict,
+    pub cpu_us: u64,
+    pub wall_us: u64,
+    pub peak_memory_bytes: u64,
+    pub message: String,
+    /// The case's score (scoring problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    /// The submission's run as the engine saw it.
+    #[serde(skip)]
+    pub run: CaseResult,
+    /// The validator's run (custom validators).
+    #[serde(skip)]
+    pub checker: Option<CaseResult>,
+    #[serde(skip)]
+    pub worker: usize,
+    /// Validator score (`score.txt`, testlib points) before scaling.
+    #[serde(skip)]
+    pub raw_score: Option<f64>,
+}
+
+/// The judgement of one submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgeReport {
+    pub problem: String,
+    pub submission: String,
+    pub language: Option<String>,
+    pub verdict: Verdict,
+    /// Scoring problems: the score and the maximum; null otherwise.
+    pub score: Option<f64>,
+    pub max_score: Option<f64>,
+    /// The first failing case, in judging order.
+    pub failed_case: Option<String>,
+    /// Why the verdict: the failing case's message, the compiler's output, ...
+    pub message: String,
+    pub time_limit_us: u64,
+    pub time_limit_source: String,
+    pub compile: Option<CompileReport>,
+    pub cases: Vec<CaseReport>,
+    /// Cases not run because an earlier case failed.
+    pub skipped: usize,
+    pub duration_us: u64,
+}
+
+/// A validator ready to run.
+struct BuiltValidator {
+    runnable: Runnable,
+    protocol: ValidatorProtocol,
+}
+
+/// Judges submissions against one problem.
+pub struct Judge<'a> {
+    pub problem: &'a Problem,
+    pub engine: &'a Engine,
+    pub work: &'a WorkDir,
+    pub langs: &'a LanguageTable,
+    pub time_limit: Duration,
+    pub time_limit_source: String,
+    /// Run every case even after a failure (always so for scoring problems).
+    pub run_all_cases: bool,
+    /// Memory is limited by RLIMIT_AS only (no cgroup on this host).
+    rlimit_memory: bool,
+    resolver: Resolver,
+    validator: Option<BuiltValidator>,
+    /// Copies of test files the case uid cannot read in place.
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+}
+
+impl<'a> Judge<'a> {
+    /// Prepares judging: checks the work directory, builds the output validator.
+    pub fn new(
+        problem: &'a Problem,
+        engine: &'a Engine,
+        work: &'a WorkDir,
+        langs: &'a LanguageTable,
+        time_limit: Duration,
+        time_limit_source: String,
+    ) -> Result<Judge<'a>, JudgeError> {
+        let setup = |e: std::io::Error| JudgeError::Setup(format!("work directory: {e}"));
+        let data_dir = work.new_dir("data").map_err(setup)?;
+        let run_dir = work.new_dir("run").map_err(setup)?;
+        let mut j = Judge {
+            problem,
+            engine,
+            work,
+            langs,
+            time_limit,
+            time_limit_source,
+            run_all_cases: false,
+            rlimit_memory: engine
+                .enforcement()
+                .get("cgroup_memory")
+                .is_none_or(|l| l.level != hatchery_report::Level::Full),
+            resolver: Resolver::default(),
+            validator: None,
+            data_dir,
+            run_dir,
+        };
+        if let Some(v) = &problem.validator {
+            let (files, main, language) = if v.path.is_dir() {
+                sources_in_dir(&v.path, None, langs)
+            } else {
+                langs
+                    .for_path(&v.path)
+                    .cloned()
+                    .map(|l| (v.files.clone(), v.path.clone(), l))
+                    .ok_or_else(|| format!("{}: unknown language", v.path.display()))
+            }
+            .map_err(|message| JudgeError::Validator {
+                path: v.path.clone(),
+                message,
+            })?;
+            let limits = BuildLimits {
+                time: problem.limits.compilation_time,
+                memory_bytes: problem.limits.compilation_memory_bytes,
+                run_memory_mib: problem.limits.validation_memory_bytes / MIB,
+            };
+            let built = engine.map(
+                &[()],
+                |_| false,
+                |w, _, _| j.build_source(w, &files, &main, &language, &limits),
+            );
+            let built = built.into_iter().next().flatten();
+            match built {
+                Some(Built {
+                    runnable: Some(r), ..
+                }) => {
+                    j.validator = Some(BuiltValidator {
+                        runnable: r,
+                        protocol: v.protocol,
+                    })
+                }
+                Some(Built { compile, .. }) => {
+                    return Err(JudgeError::Validator {
+                        path: v.path.clone(),
+                        message: compile.map_or("no result".into(), |c| {
+                            format!("{}: {}", c.verdict.describe(), c.message)
+                        }),
+                    })
+                }
+                None => {
+                    return Err(JudgeError::Validator {
+                        path: v.path.clone(),
+                        message: "the build did not run".into(),
+                    })
+                }
+            }
+        }
+        Ok(j)
+    }
+
+    /// Builds a submission (compiles it, sandboxed) on a worker.
+    pub fn build(&self, w: &mut Worker, sub: &Submission) -> Built {
+        let limits = BuildLimits {
+            time: self.problem.limits.compilation_time,
+            memory_bytes: self.problem.limits.compilation_memory_bytes,
+            run_memory_mib: self.problem.limits.memory_bytes / MIB,
+        };
+        match &sub.kind {
+            SubmissionKind::Source {
+                files,
+                main,
+                language,
+            } => self.build_source(w, files, main, language, &limits),
+            SubmissionKind::Binary(p) => {
+                let r = (|| -> Result<Runnable, String> {
+                    let dir = self.work.new_dir("bin").map_err(|e| e.to_string())?;
+                    let name = p.file_name().ok_or("the binary has no file name")?;
+                    let dst = dir.join(name);
+                    fs::copy(p, &dst).map_err(|e| format!("cannot copy {}: {e}", p.display()))?;
+                    fs::set_permissions(&dst, fs::Permissions::from_mode(0o755))
+                        .map_err(|e| e.to_string())?;
+                    Ok(Runnable {
+                        argv: vec![dst.into_os_string()],
+                        cwd: self.run_dir.clone(),
+                        env: Vec::new(),
+                        language: None,
+                    })
+                })();
+                judge_error_build(r)
+            }
+            SubmissionKind::Command { argv, cwd } => {
+                let r = (|| -> Result<Runnable, String> {
+                    let first = argv.first().ok_or("empty command")?;
+                    let prog = if first.contains('/') {
+                        cwd.join(first)
+                    } else {
+                        self.resolver.resolve(first, self.work)?
+                    };
+                    self.work.check_reachable(cwd).map_err(|e| {
+                        format!("the command's working directory cannot be used: {e}")
+                    })?;
+                    let mut v: Vec<OsString> = vec![prog.into_os_string()];
+                    v.extend(argv[1..].iter().map(OsString::from));
+                    Ok(Runnable {
+                        argv: v,
+                        cwd: cwd.clone(),
+                        env: Vec::new(),
+                        language: None,
+                    })
+                })();
+                judge_error_build(r)
+            }
+        }
+    }
+
+    fn build_source(
+        &self,
+        w: &mut Worker,
+        files: &[PathBuf],
+        main: &Path,
+        language: &Language,
+        limits: &BuildLimits,
+    ) -> Built {
+        let setup = (|| -> Result<(PathBuf, Vec<PathBuf>, PathBuf), String> {
+            let dir = self.work.new_dir("build").map_err(|e| e.to_string())?;
+            let mut copied = Vec::new();
+            let mut main_copy = None;
+            for f in files {
+                let name = f.file_name().ok_or("a source has no file name")?;
+                let dst = dir.join(name);
+                fs::copy(f, &dst).map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
+                fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))
+                    .map_err(|e| e.to_string())?;
+                if f == main {
+                    main_copy = Some(dst.clone());
+                }
+                if f.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| language.extensions.iter().any(|x| x == e))
+                {
+                    copied.push(dst);
+                }
+            }
+            let main_copy = main_copy.ok_or("the main source is not among the files")?;
+            Ok((dir, copied, main_copy))
+        })();
+        let (dir, sources, main) = match setup {
+            Ok(x) => x,
+            Err(e) => return judge_error_build(Err(e)),
+        };
+        let binary = dir.join("prog");
+        let vars = lang::Vars {
+            source: &main,
+            sources: &sources,
+            binary: &binary,
+            dir: &dir,
+            memory_mib: limits.run_memory_mib,
+        };
+        let env: Vec<(OsString, OsString)> = language
+            .env
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let resolve = |argv: Vec<OsString>| -> Result<Vec<OsString>, String> {
+            let mut argv = argv;
+            let first = argv
+                .first()
+                .ok_or("empty command")?
+                .to_string_lossy()
+                .into_owned();
+            if !first.contains('/') {
+                argv[0] = self.resolver.resolve(&first, self.work)?.into_os_string();
+            }
+            Ok(argv)
+        };
+        let run_argv = match resolve(lang::expand(&language.run, &vars)) {
+            Ok(a) => a,
+            Err(e) => return judge_error_build(Err(e)),
+        };
+        let mut compile = None;
+        if let Some(tpl) = &language.compile {
+            let argv = match resolve(lang::expand(tpl, &vars)) {
+                Ok(a) => a,
+                Err(e) => return judge_error_build(Err(e)),
+            };
+            if let Err(e) = self.work.give_to_case(&dir) {
+                return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
+            }
+            let time_us = limits.time.as_micros() as u64;
+            let mut spec = engine::spec(
+                argv,
+                &dir,
+                Limits {
+                    // Compilers may use several threads (rustc): CPU may exceed wall time.
+                    cpu_us: Some(time_us * 2),
+                    wall_us: Some(time_us),
+                    memory_bytes: Some(limits.memory_bytes),
+                    output_bytes: Some(MIB),
+                    file_size_bytes: Some(1 << 30),
+                    stack_bytes: None,
+                    pids: Some(COMPILE_PIDS),
+                    open_files: None,
+                },
+            );
+            spec.env = env.clone();
+            let r = w.run(Role::Tool, &spec);
+            if let Err(e) = self.work.take_back(&dir) {
+                return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
+            }
+            let produced = !tpl.iter().any(|a| a.contains("{binary}")) || binary.is_file();
+            let (verdict, message) = match r.outcome {
+                Outcome::SandboxError => (
+                    Verdict::JE,
+                    format!(
+                        "the compiler could not run: {}",
+                        r.error.clone().unwrap_or_default()
+                    ),
+                ),
+                Outcome::Ok if produced => (Verdict::AC, compiler_message(&r)),
+                Outcome::Ok => (
+                    Verdict::CE,
+                    format!(
+                        "the compiler produced no executable\n{}",
+                        compiler_message(&r)
+                    ),
+                ),
+                Outcome::TimeLimit => (
+                    Verdict::CE,
+                    format!(
+                        "compilation took longer than {} and was stopped",
+                        humantime::format_duration(limits.time)
+                    ),
+                ),
+                Outcome::MemoryLimit => (
+                    Verdict::CE,
+                    format!(
+                        "compilation used more than {} MiB of memory and was stopped",
+                        limits.memory_bytes / MIB
+                    ),
+                ),
+                Outcome::OutputLimit => (
+                    Verdict::CE,
+                    format!(
+                        "the compiler wrote more than 1 MiB of messages\n{}",
+                        compiler_message(&r)
+                    ),
+                ),
+                _ => (Verdict::CE, compiler_message(&r)),
+            };
+            let ok = verdict == Verdict::AC;
+            compile = Some(CompileReport {
+                verdict,
+                message,
+                cpu_us: r.usage.cpu_us,
+                wall_us: r.usage.wall_us,
+                peak_memory_bytes: r.usage.peak_memory_bytes,
+                result: Some(r),
+            });
+            if !ok {
+                return Built {
+                    runnable: None,
+                    compile,
+                };
+            }
+        }
+        Built {
+            runnable: Some(Runnable {
+                argv: run_argv,
+                cwd: if language.compile.is_some() {
+                    self.run_dir.clone()
+                } else {
+                    dir.clone()
+                },
+                env,
+                language: Some(language.name.clone()),
+            }),
+            compile,
+        }
+    }
+
+    /// Builds and judges one submission.
+    pub fn judge(&mut self, sub: &Submission) -> JudgeReport {
+        let start = Instant::now();
+        let built = self
+            .engine
+            .map(&[()], |_| false, |w, _, _| self.build(w, sub))
+            .into_iter()
+            .next()
+            .flatten()
+            .unwrap_or_else(|| judge_error_build(Err("the build did not run".into())));
+        self.judge_built(sub, built, start)
+    }
+
+    /// Judges a built submission.
+    pub fn judge_built(&self, sub: &Submission, built: Built, start: Instant) -> JudgeReport {
+        let scoring = self.problem.scoring;
+        let mut report = JudgeReport {
+            problem: self.problem.name.clone(),
+            submission: sub.label.clone(),
+            language: match &sub.kind {
+                SubmissionKind::Source { language, .. } => Some(language.name.clone()),
+                _ => None,
+            },
+            verdict: Verdict::JE,
+            score: None,
+            max_score: None,
+            failed_case: None,
+            message: String::new(),
+            time_limit_us: self.time_limit.as_micros() as u64,
+            time_limit_source: self.time_limit_source.clone(),
+            compile: built.compile,
+            cases: Vec::new(),
+            skipped: 0,
+            duration_us: 0,
+        };
+        let Some(runnable) = built.runnable else {
+            let c = report.compile.as_ref();
+            report.verdict = c.map_or(Verdict::JE, |c| c.verdict);
+            report.message = c.map_or_else(String::new, |c| c.message.clone());
+            if scoring {
+                report.score = Some(0.0);
+                report.max_score = Some(self.max_score());
+            }
+            report.skipped = self.problem.cases.len();
+            report.duration_us = start.elapsed().as_micros() as u64;
+            return report;
+        };
+        let stop_early = !(self.run_all_cases || scoring);
+        let results = self.engine.map(
+            &self.problem.cases,
+            |c: &CaseReport| stop_early && c.verdict != Verdict::AC,
+            |w, i, _| self.run_case(w, &runnable, i),
+        );
+        let mut by_index: Vec<Option<CaseReport>> = results;
+        report.skipped = by_index.iter().filter(|r| r.is_none()).count();
+        if let Some(first) = by_index.iter().flatten().find(|c| c.verdict != Verdict::AC) {
+            report.verdict = first.verdict;
+            report.failed_case = Some(first.name.clone());
+            report.message = first.message.clone();
+        } else {
+            report.verdict = Verdict::AC;
+        }
+        if scoring {
+            let (s, m) = self.score(&mut by_index);
+            report.score = Some(round6(s));
+            report.max_score = Some(round6(m));
+        }
+        report.cases = by_index.into_iter().flatten().collect();
+        report.duration_us = start.elapsed().as_micros() as u64;
+        report
+    }
+
+    fn run_limits(&self) -> Limits {
+        let tl = self.time_limit.as_micros() as u64;
+        let mem = self.problem.limits.memory_bytes;
+        let out = self.problem.limits.output_bytes;
+        Limits {
+            cpu_us: Some(tl),
+            wall_us: Some(2 * tl + 1_000_000),
+            memory_bytes: Some(mem),
+            output_bytes: Some(out),
+            file_size_bytes: Some(out),
+            stack_bytes: Some(mem),
+            pids: Some(RUN_PIDS),
+            open_files: None,
+        }
+    }
+
+    fn validator_limits(&self) -> Limits {
+        let l = &self.problem.limits;
+        let t = l.validation_time.as_micros() as u64;
+        Limits {
+            cpu_us: Some(t),
+            wall_us: Some(t * 2),
+            memory_bytes: Some(l.validation_memory_bytes),
+            output_bytes: Some(l.validation_output_bytes),
+            file_size_bytes: Some(l.validation_output_bytes.max(MIB)),
+            stack_bytes: None,
+            pids: Some(RUN_PIDS),
+            open_files: None,
+        }
+    }
+
+    /// A test file the case uid can read: the original, or a copy in the work directory.
+    fn case_readable(&self, p: &Path, tag: &str) -> Result<PathBuf, String> {
+        if self.work.readable_by_case(p) {
+            return Ok(p.to_path_buf());
+        }
+        let dst = self.data_dir.join(format!(
+            "{tag}-{}",
+            p.file_name().map_or("file".into(), |n| n.to_string_lossy())
+        ));
+        if !dst.exists() {
+            fs::copy(p, &dst).map_err(|e| format!("cannot copy {}: {e}", p.display()))?;
+            fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(dst)
+    }
+
+    fn run_case(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+        let case = &self.problem.cases[i];
+        if self.problem.interactive {
+            return self.run_interactive(w, runnable, i);
+        }
+        let mut spec = engine::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+        spec.env = runnable.env.clone();
+        spec.stdin = Some(case.input.clone());
+        let r = w.run(Role::Submission, &spec);
+        let mut rep = CaseReport {
+            name: case.name.clone(),
+            verdict: Verdict::JE,
+            cpu_us: r.usage.cpu_us,
+            wall_us: r.usage.wall_us,
+            peak_memory_bytes: r.usage.peak_memory_bytes,
+            message: String::new(),
+            score: None,
+            exit_code: r.exit_code,
+            signal: r.signal.clone(),
+            run: r,
+            checker: None,
+            worker: w.index,
+            raw_score: None,
+        };
+        if let Some((v, m)) = self.submission_failure(&rep.run) {
+            rep.verdict = v;
+            rep.message = m;
+            return rep;
+        }
+        match &self.validator {
+            None => {
+                let (v, m) = match (
+                    fs::read(&case.answer),
+                    TokenOptions::parse(&case.validator_flags),
+                ) {
+                    (Err(e), _) => (
+                        Verdict::JE,
+                        format!("cannot read {}: {e}", case.answer.display()),
+                    ),
+                    (_, Err(e)) => (Verdict::JE, format!("validator flags: {e}")),
+                    (Ok(ans), Ok(o)) => match checker::compare(&ans, &rep.run.stdout.data, &o) {
+                        Check::Accepted => (Verdict::AC, String::new()),
+                        Check::WrongAnswer(m) => (Verdict::WA, m),
+                        Check::PresentationError(m) => (Verdict::PE, m),
+                    },
+                };
+                rep.verdict = v;
+                rep.message = m;
+            }
+            Some(val) => {
+                let (v, m, score, vr) = self.validate(w, val, i, &rep.run.stdout.data);
+                rep.verdict = v;
+                rep.message = m;
+                rep.raw_score = score;
+                rep.checker = vr;
+            }
+        }
+        rep
+    }
+
+    /// Runs a custom validator on an output. Returns verdict, message, score, its run.
+    fn validate(
+        &self,
+        w: &mut Worker,
+        val: &BuiltValidator,
+        i: usize,
+        output: &[u8],
+    ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
+        let case = &self.problem.cases[i];
+        let je = |m: String| (Verdict::JE, m, None, None);
+        let dir = match self.work.new_dir("check") {
+            Ok(d) => d,
+            Err(e) => return je(format!("work directory: {e}")),
+        };
+        let cleanup = |d: &Path| {
+            let _ = fs::remove_dir_all(d);
+        };
+        let out_path = dir.join("team_output");
+        if let Err(e) = fs::write(&out_path, output)
+            .and_then(|_| fs::set_permissions(&out_path, fs::Permissions::from_mode(0o644)))
+        {
+            cleanup(&dir);
+            return je(format!("cannot write the output for the validator: {e}"));
+        }
+        let (input, answer) = match (
+            self.case_readable(&case.input, &format!("{i}")),
+            self.case_readable(&case.answer, &format!("{i}")),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                cleanup(&dir);
+                return je(e);
+            }
+        };
+        let fb = dir.join("feedback");
+        if let Err(e) = fs::create_dir(&fb)
+            .and_then(|_| fs::set_permissions(&fb, fs::Permissions::from_mode(0o755)))
+            .and_then(|_| self.work.give_to_case(&fb))
+        {
+            cleanup(&dir);
+            return je(format!("cannot create the feedback directory: {e}"));
+        }
+        let mut argv = val.runnable.argv.clone();
+        let mut spec_stdin = None;
+        match val.protocol {
+            ValidatorProtocol::Kattis => {
+                argv.extend([input.into(), answer.into(), fb.clone().into()]);
+                argv.extend(case.validator_flags.iter().map(OsString::from));
+                spec_stdin = Some(out_path.clone());
+            }
+            ValidatorProtocol::Testlib => {
+                argv.extend([input.into(), out_path.clone().into(), answer.into()]);
+            }
+        }
+        let mut spec = engine::spec(argv, &val.runnable.cwd, self.validator_limits());
+        spec.env = val.runnable.env.clone();
+        spec.stdin = spec_stdin;
+        let r = w.run(Role::Tool, &spec);
+        let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .filter(|s| !s.is_empty());
+        let score_txt = read_case_file(&fb.join("score.txt"), 4096)
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
+            .filter(|x| x.is_finite());
+        cleanup(&dir);
+        let stderr = cap_text(&r.stderr.data);
+        let msg = judgemessage.unwrap_or_else(|| stderr.clone());
+        let (v, m, score) = match (val.protocol, r.outcome, r.exit_code) {
+            (_, Outcome::SandboxError, _) => (
+                Verdict::JE,
+                format!(
+                    "the validator could not run: {}",
+                    r.error.clone().unwrap_or_default()
+                ),
+                None,
+            ),
+            (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(42)) => {
+                (Verdict::AC, msg, score_txt)
+            }
+            (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(43)) => (Verdict::WA, msg, None),
+            (ValidatorProtocol::Testlib, Outcome::Ok, _) => (Verdict::AC, stderr, None),
+            (ValidatorProtocol::Testlib, Outcome::NonzeroExit, Some(c)) => match c {
+                1 => (Verdict::WA, stderr, None),
+                2 | 4 | 8 => (Verdict::PE, stderr, None),
+                7 | 16.. => {
+                    let pts = if c == 7 {
+                        testlib_points(&stderr)
+                    } else {
+                        Some(f64::from(c - 16) / 100.0)
+                    };
+                    match pts {
+                        Some(p) if self.problem.scoring => (Verdict::AC, stderr, Some(p)),
+                        Some(_) => (
+                            Verdict::WA,
+                            format!("partial points in a pass-fail problem: {stderr}"),
+                            None,
+                        ),
+                        None => (
+                            Verdict::JE,
+                            format!("testlib checker gave points without a number: {stderr}"),
+                            None,
+                        ),
+                    }
+                }
+                _ => (
+                    Verdict::JE,
+                    format!("testlib checker failed (exit status {c}): {stderr}"),
+                    None,
+                ),
+            },
+            _ => (
+                Verdict::JE,
+                format!(
+                    "the validator misbehaved ({}; a Kattis validator exits 42 or 43): {msg}",
+                    r.reason
+                ),
+                None,
+            ),
+        };
+        (v, m, score, Some(r))
+    }
+
+    /// The verdict of a submission's run that did not end normally (see [`run_verdict`]).
+    /// Without a cgroup, memory is limited by `RLIMIT_AS`: an allocation fails and the
+    /// program crashes or exits with an error. Such a run whose peak memory came within
+    /// [`RLIMIT_MLE_SLACK`] of the limit is MLE, and the message says why.
+    fn submission_failure(&self, r: &CaseResult) -> Option<(Verdict, String)> {
+        let f = run_verdict(r, Some(self.time_limit.as_micros() as u64))?;
+        let mem = self.problem.limits.memory_bytes;
+        if f.0 == Verdict::RTE
+            && self.rlimit_memory
+            && r.usage.peak_memory_bytes.saturating_add(RLIMIT_MLE_SLACK) >= mem
+        {
+            return Some((
+                Verdict::MLE,
+                format!(
+                    "{} after using {} of the {} memory limit (no cgroup here: the limit is \
+                     RLIMIT_AS, so exceeding it fails an allocation)",
+                    f.1,
+                    crate::fmt_bytes(r.usage.peak_memory_bytes),
+                    crate::fmt_bytes(mem)
+                ),
+            ));
+        }
+        Some(f)
+    }
+
+    fn run_interactive(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+        let case = &self.problem.cases[i];
+        let mut rep = CaseReport {
+            name: case.name.clone(),
+            verdict: Verdict::JE,
+            cpu_us: 0,
+            wall_us: 0,
+            peak_memory_bytes: 0,
+            message: String::new(),
+            score: None,
+            exit_code: None,
+            signal: None,
+            run: engine::error_result(
+                "not run".into(),
+                &Limits::default(),
+                self.engine.config().tier,
+            ),
+            checker: None,
+            worker: w.index,
+            raw_score: None,
+        };
+        let Some(val) = &self.validator else {
+            rep.message = "interactive problem without a validator".into();
+            return rep;
+        };
+        let prepared = (|| -> Result<[PathBuf; 6], String> {
+            let dir = self.work.new_dir("interact").map_err(|e| e.to_string())?;
+            let s2v = dir.join("to_validator");
+            let v2s = dir.join("to_submission");
+            engine::make_fifo(&s2v, self.work)?;
+            engine::make_fifo(&v2s, self.work)?;
+            let fb = dir.join("feedback");
+            fs::create_dir(&fb).map_err(|e| e.to_string())?;
+            fs::set_permissions(&fb, fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
+            self.work.give_to_case(&fb).map_err(|e| e.to_string())?;
+            let input = self.case_readable(&case.input, &format!("{i}"))?;
+            let answer = self.case_readable(&case.answer, &format!("{i}"))?;
+            Ok([dir, s2v, v2s, fb, input, answer])
+        })();
+        let [dir, s2v, v2s, fb, input, answer] = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                rep.message = format!("cannot set up the interaction: {e}");
+                return rep;
+            }
+        };
+        // The submission: stdout to the validator, stdin from it. Redirections open the
+        // FIFOs in an order that cannot deadlock: the submission opens its output first,
+        // the validator its input first.
+        let mut sub_argv: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            "o=$1; i=$2; shift 2; exec \"$@\" >\"$o\" <\"$i\"".into(),
+            "sh".into(),
+            s2v.clone().into(),
+            v2s.clone().into(),
+        ];
+        sub_argv.extend(runnable.argv.iter().cloned());
+        let mut sub = engine::spec(sub_argv, &runnable.cwd, self.run_limits());
+        sub.program = "/bin/sh".into();
+        sub.env = runnable.env.clone();
+        // The validator ignores SIGPIPE: a submission that exits early must not kill it.
+        let mut val_argv: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            "trap '' PIPE; i=$1; o=$2; shift 2; exec \"$@\" <\"$i\" >\"$o\"".into(),
+            "sh".into(),
+            s2v.clone().into(),
+            v2s.clone().into(),
+        ];
+        val_argv.extend(val.runnable.argv.iter().cloned());
+        val_argv.extend([input.into(), answer.into(), fb.clone().into()]);
+        val_argv.extend(case.validator_flags.iter().map(OsString::from));
+        let mut vl = self.validator_limits();
+        let sub_wall = sub.limits.wall_us.unwrap_or(0);
+        vl.wall_us = Some(sub_wall + vl.cpu_us.unwrap_or(0).min(10_000_000));
+        let mut vspec = engine::spec(val_argv, &val.runnable.cwd, vl);
+        vspec.program = "/bin/sh".into();
+        vspec.env = val.runnable.env.clone();
+        let (r, vr) = w.run_pair(&sub, &vspec);
+        let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| cap_text(&vr.stderr.data));
+        let score_txt = read_case_file(&fb.join("score.txt"), 4096)
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
+            .filter(|x| x.is_finite());
+        let _ = fs::remove_dir_all(&dir);
+        rep.cpu_us = r.usage.cpu_us;
+        rep.wall_us = r.usage.wall_us;
+        rep.peak_memory_bytes = r.usage.peak_memory_bytes;
+        rep.exit_code = r.exit_code;
+        rep.signal = r.signal.clone();
+        let sub_failure = self.submission_failure(&r);
+        // Order: a judge failure first; then time (a submission that waits forever makes the
+        // validator see end of file); then the validator's WA, unless the submission failed
+        // before the validator ended (a submission killed by SIGPIPE after the validator
+        // rejected it is wrong, one that crashed on its own is a run-time error); then the
+        // submission's own failure; then the validator's AC.
+        let (v, m) = if vr.outcome == Outcome::SandboxError {
+            (
+                Verdict::JE,
+                format!(
+                    "the validator could not run: {}",
+                    vr.error.clone().unwrap_or_default()
+                ),
+            )
+        } else if let Some(f @ (Verdict::JE | Verdict::TLE, _)) = &sub_failure {
+            f.clone()
+        } else if vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43) {
+            match sub_failure {
+                // The submission failed first (the validator then saw end of file): its
+                // own verdict. Both runs started together, so their wall times compare.
+                Some(f) if r.usage.wall_us < vr.usage.wall_us => f,
+                _ => (Verdict::WA, judgemessage),
+            }
+        } else if !(vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42)) {
+            (
+                Verdict::JE,
+                format!(
+                    "the validator misbehaved ({}; a Kattis validator exits 42 or 43): {judgemessage}",
+                    vr.reason
+                ),
+            )
+        } else if let Some(f) = sub_failure {
+            f
+        } else {
+            rep.raw_score = score_txt;
+            (Verdict::AC, judgemessage)
+        };
+        rep.verdict = v;
+        rep.message = m;
+        rep.run = r;
+        rep.checker = Some(vr);
+        rep
+    }
+
+    /// The maximum score of the problem (secret groups).
+    pub fn max_score(&self) -> f64 {
+        let none = vec![None; self.problem.cases.len()];
+        round6(self.scorer(&none).total().1)
+    }
+
+    fn scorer<'s>(&'s self, outcomes: &'s [Option<CaseScore>]) -> Scorer<'s> {
+        Scorer {
+            problem: self.problem,
+            outcomes,
+            fractions: self
+                .validator
+                .as_ref()
+                .is_some_and(|v| v.protocol == ValidatorProtocol::Testlib),
+        }
+    }
+
+    /// Score and maximum of the secret data, and each secret case's score.
+    fn score(&self, results: &mut [Option<CaseReport>]) -> (f64, f64) {
+        let outcomes: Vec<Option<CaseScore>> = results
+            .iter()
+            .map(|r| {
+                r.as_ref().map(|r| CaseScore {
+                    accepted: r.verdict == Verdict::AC,
+                    raw: r.raw_score,
+                })
+            })
+            .collect();
+        let sc = self.scorer(&outcomes);
+        for (i, s) in sc.per_case() {
+            if let Some(r) = results[i].as_mut() {
+                r.score = Some(round6(s));
+            }
+        }
+        sc.total()
+    }
+}
+
+struct BuildLimits {
+    time: Duration,
+    memory_bytes: u64,
+    run_memory_mib: u64,
+}
+
+fn judge_error_build(r: Result<Runnable, String>) -> Built {
+    match r {
+        Ok(r) => Built {
+            runnable: Some(r),
+            compile: None,
+        },
+        Err(e) => Built {
+            runnable: None,
+            compile: Some(CompileReport {
+                verdict: Verdict::JE,
+                message: e,
+                cpu_us: 0,
+                wall_us: 0,
+                peak_memory_bytes: 0,
+                result: None,
+            }),
+        },
+    }
+}
+
+fn compiler_message(r: &CaseResult) -> String {
+    let mut b = r.stderr.data.clone();
+    if !r.stdout.data.is_empty() {
+        if !b.is_empty() {
+            b.push(b'\n');
+        }
+        b.extend_from_slice(&r.stdout.data);
+    }
+    let mut s = cap_text(&b);
+    if s.is_empty() && r.outcome != Outcome::Ok {
+        s = r.reason.clone();
+    }
+    s
+}
+
+/// Lossy text of at most [`MESSAGE_CAP`] bytes, trimmed.
+fn cap_text(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(MESSAGE_CAP)]);
+    let mut s = s.trim().to_owned();
+    if b.len() > MESSAGE_CAP {
+        s.push_str(" …");
+    }
+    s
+}
+
+/// testlib's `points` message: the first number in it.
+fn testlib_points(msg: &str) -> Option<f64> {
+    msg.split_whitespace()
+        .find_map(|w| checker::parse_number(w.as_bytes()))
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}

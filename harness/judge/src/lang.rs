@@ -1,0 +1,370 @@
+//! The language table: how to compile and run a submission (or a validator) of each
+//! language, as command templates. Users extend or override it with a TOML or JSON file:
+//!
+//! ```toml
+//! [languages.go]
+//! extensions = ["go"]
+//! compile = "go build -o {binary} {source}"   # a string (split like a shell) or a list
+//! run = "{binary}"
+//! env = { GOCACHE = "/tmp/go-cache" }
+//! ```
+//!
+//! Placeholders: `{source}` (the main source file), `{sources}` (every source file, as
+//! separate arguments; only as a whole argument), `{binary}` (the executable to produce),
+//! `{dir}` (the build directory), `{memory_mib}` (the run's memory limit).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// One language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Language {
+    pub name: String,
+    /// File name extensions without the dot.
+    pub extensions: Vec<String>,
+    /// Compile command template; None for interpreted languages that need no step.
+    pub compile: Option<Vec<String>>,
+    /// Run command template.
+    pub run: Vec<String>,
+    /// Extra environment variables for compiling and running.
+    pub env: Vec<(String, String)>,
+}
+
+/// The table of known languages.
+#[derive(Debug, Clone)]
+pub struct LanguageTable {
+    langs: Vec<Language>,
+}
+
+fn words(s: &[&str]) -> Vec<String> {
+    s.iter().map(|w| (*w).to_owned()).collect()
+}
+
+const PLACEHOLDERS: &[&str] = &["{source}", "{sources}", "{binary}", "{dir}", "{memory_mib}"];
+
+impl LanguageTable {
+    /// C, C++, Rust and Python 3.
+    pub fn builtin() -> LanguageTable {
+        let lang = |name: &str, ext: &[&str], compile: Option<&[&str]>, run: &[&str]| Language {
+            name: name.into(),
+            extensions: words(ext),
+            compile: compile.map(words),
+            run: words(run),
+            env: Vec::new(),
+        };
+        LanguageTable {
+            langs: vec![
+                lang(
+                    "c",
+                    &["c"],
+                    Some(&[
+                        "gcc",
+                        "-x",
+                        "c",
+                        "-std=gnu17",
+                        "-O2",
+                        "-pipe",
+                        "-o",
+                        "{binary}",
+                        "{sources}",
+                        "-lm",
+                    ]),
+                    &["{binary}"],
+                ),
+                lang(
+                    "cpp",
+                    &["cpp", "cc", "cxx", "c++", "C"],
+                    Some(&[
+                        "g++",
+                        "-x",
+                        "c++",
+                        "-std=gnu++17",
+                        "-O2",
+                        "-pipe",
+                        "-o",
+                        "{binary}",
+                        "{sources}",
+                    ]),
+                    &["{binary}"],
+                ),
+                lang(
+                    "rust",
+                    &["rs"],
+                    Some(&[
+                        "rustc",
+                        "-O",
+                        "--edition",
+                        "2021",
+                        "-o",
+                        "{binary}",
+                        "{source}",
+                    ]),
+                    &["{binary}"],
+                ),
+                // The compile step only checks the syntax, as Kattis does, so that a syntax
+                // error is a compilation error and not a run-time error.
+                lang(
+                    "python3",
+                    &["py", "py3"],
+                    Some(&["python3", "-S", "-c", PY_SYNTAX_CHECK, "{source}"]),
+                    &["python3", "{source}"],
+                ),
+            ],
+        }
+    }
+
+    /// Every language, in lookup order.
+    pub fn languages(&self) -> &[Language] {
+        &self.langs
+    }
+
+    /// Looks up a language by name, alias (`c++`, `python`, `py`, ...) or extension.
+    pub fn get(&self, name: &str) -> Option<&Language> {
+        let n = name.to_ascii_lowercase();
+        let alias = match n.as_str() {
+            "c++" | "cxx" | "cc" | "cplusplus" => "cpp",
+            "python" | "py" | "py3" => "python3",
+            "rs" => "rust",
+            other => other,
+        };
+        self.langs
+            .iter()
+            .find(|l| l.name == alias)
+            .or_else(|| self.by_extension(name))
+    }
+
+    /// The language of a file name extension (case-sensitive: `.C` is C++).
+    pub fn by_extension(&self, ext: &str) -> Option<&Language> {
+        self.langs
+            .iter()
+            .find(|l| l.extensions.iter().any(|e| e == ext))
+    }
+
+    /// The language of a path, by its extension.
+    pub fn for_path(&self, p: &Path) -> Option<&Language> {
+        self.by_extension(p.extension()?.to_str()?)
+    }
+
+    /// Adds (or replaces, by name) the languages of a TOML (`.toml`) or JSON file.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = crate::problem::read_capped(path).map_err(|e| e.to_string())?;
+        let file: LanguageFile = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        } else {
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        for (name, entry) in file.languages {
+            let field = |f: &str| format!("{}: languages.{name}.{f}", path.display());
+            let compile = match entry.compile {
+                None => None,
+                Some(c) => Some(
+                    c.into_words()
+                        .map_err(|e| format!("{}: {e}", field("compile")))?,
+                ),
+            };
+            let run = entry
+                .run
+                .into_words()
+                .map_err(|e| format!("{}: {e}", field("run")))?;
+            if run.is_empty() {
+                return Err(format!("{}: the run command is empty", field("run")));
+            }
+            if compile.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!(
+                    "{}: the compile command is empty",
+                    field("compile")
+                ));
+            }
+            for (what, cmd) in [("compile", compile.as_ref()), ("run", Some(&run))] {
+                for w in cmd.into_iter().flatten() {
+                    if let Some(bad) = unknown_placeholder(w) {
+                        return Err(format!(
+                            "{}: unknown placeholder `{bad}` (known: {})",
+                            field(what),
+                            PLACEHOLDERS.join(", ")
+                        ));
+                    }
+                }
+            }
+            if entry.extensions.is_empty() {
+                return Err(format!("{}: no extensions given", field("extensions")));
+            }
+            let lang = Language {
+                name: name.clone(),
+                extensions: entry
+                    .extensions
+                    .iter()
+                    .map(|e| e.trim_start_matches('.').to_owned())
+                    .collect(),
+                compile,
+                run,
+                env: entry.env.into_iter().collect(),
+            };
+            // The new language's extensions now belong to it alone.
+            for l in &mut self.langs {
+                l.extensions.retain(|e| !lang.extensions.contains(e));
+            }
+            match self.langs.iter_mut().find(|l| l.name == name) {
+                Some(l) => *l = lang,
+                None => self.langs.push(lang),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compiles the source without running it; exits 1 with the error on a syntax error.
+const PY_SYNTAX_CHECK: &str = "import sys\nsrc = open(sys.argv[1], 'rb').read()\ntry:\n    compile(src, sys.argv[1], 'exec')\nexcept SyntaxError as e:\n    sys.stderr.write('%s:%s: %s\\n' % (e.filename, e.lineno, e.msg))\n    sys.exit(1)\n";
+
+fn unknown_placeholder(w: &str) -> Option<String> {
+    let mut rest = w;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i..];
+        let end = after.find('}')?;
+        let ph = &after[..=end];
+        if !PLACEHOLDERS.contains(&ph) {
+            return Some(ph.to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageFile {
+    languages: BTreeMap<String, LanguageEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageEntry {
+    extensions: Vec<String>,
+    compile: Option<Command>,
+    run: Command,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Command {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl Command {
+    fn into_words(self) -> Result<Vec<String>, String> {
+        match self {
+            Command::Words(w) => Ok(w),
+            Command::Line(s) => {
+                shlex::split(&s).ok_or_else(|| format!("cannot split `{s}` into words"))
+            }
+        }
+    }
+}
+
+/// Values for the placeholders of a command template.
+pub struct Vars<'a> {
+    pub source: &'a Path,
+    pub sources: &'a [std::path::PathBuf],
+    pub binary: &'a Path,
+    pub dir: &'a Path,
+    pub memory_mib: u64,
+}
+
+/// Expands a command template.
+pub fn expand(template: &[String], v: &Vars<'_>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    for w in template {
+        if w == "{sources}" {
+            out.extend(v.sources.iter().map(|s| s.as_os_str().to_owned()));
+            continue;
+        }
+        let s = w
+            .replace("{source}", &v.source.to_string_lossy())
+            .replace("{binary}", &v.binary.to_string_lossy())
+            .replace("{dir}", &v.dir.to_string_lossy())
+            .replace("{memory_mib}", &v.memory_mib.to_string());
+        out.push(s.into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lookup() {
+        let t = LanguageTable::builtin();
+        assert_eq!(t.get("C++").unwrap().name, "cpp");
+        assert_eq!(t.get("python").unwrap().name, "python3");
+        assert_eq!(t.get("rs").unwrap().name, "rust");
+        assert_eq!(t.for_path(Path::new("a/b.cc")).unwrap().name, "cpp");
+        assert_eq!(t.for_path(Path::new("x.py")).unwrap().name, "python3");
+        assert!(t.for_path(Path::new("x.java")).is_none());
+        assert!(t.get("cobol").is_none());
+    }
+
+    #[test]
+    fn config_files_add_and_override() {
+        let d = tempfile::tempdir().unwrap();
+        let toml_path = d.path().join("langs.toml");
+        std::fs::write(
+            &toml_path,
+            "[languages.go]\nextensions = [\".go\"]\ncompile = \"go build -o {binary} {source}\"\n\
+             run = [\"{binary}\"]\nenv = { GOCACHE = \"/tmp/gc\" }\n\
+             [languages.c]\nextensions = [\"c\"]\ncompile = \"clang -O2 -o {binary} {sources}\"\nrun = \"{binary}\"\n",
+        )
+        .unwrap();
+        let mut t = LanguageTable::builtin();
+        t.load_file(&toml_path).unwrap();
+        let go = t.get("go").unwrap();
+        assert_eq!(go.extensions, ["go"]);
+        assert_eq!(
+            go.compile.as_ref().unwrap(),
+            &["go", "build", "-o", "{binary}", "{source}"]
+        );
+        assert_eq!(go.env, [("GOCACHE".to_string(), "/tmp/gc".to_string())]);
+        assert_eq!(t.get("c").unwrap().compile.as_ref().unwrap()[0], "clang");
+        let argv = expand(
+            t.get("c").unwrap().compile.as_ref().unwrap(),
+            &Vars {
+                source: Path::new("/w/a.c"),
+                sources: &["/w/a.c".into(), "/w/b.c".into()],
+                binary: Path::new("/w/prog"),
+                dir: Path::new("/w"),
+                memory_mib: 64,
+            },
+        );
+        assert_eq!(
+            argv,
+            ["clang", "-O2", "-o", "/w/prog", "/w/a.c", "/w/b.c"].map(std::ffi::OsString::from)
+        );
+
+        let json_path = d.path().join("langs.json");
+        std::fs::write(
+            &json_path,
+            r#"{"languages": {"sh": {"extensions": ["sh"], "run": ["/bin/sh", "{source}"]}}}"#,
+        )
+        .unwrap();
+        t.load_file(&json_path).unwrap();
+        assert!(t.get("sh").unwrap().compile.is_none());
+
+        std::fs::write(
+            &json_path,
+            r#"{"languages": {"x": {"extensions": ["x"], "run": ["{prog}"]}}}"#,
+        )
+        .unwrap();
+        let e = t.load_file(&json_path).unwrap_err();
+        assert!(
+            e.contains("languages.x.run: unknown placeholder `{prog}`"),
+            "{e}"
+        );
+        std::fs::write(&json_path, r#"{"languages": {"x": {"run": "a"}}}"#).unwrap();
+        assert!(t.load_file(&json_path).unwrap_err().contains("extensions"));
+    }
+}

@@ -1,0 +1,1369 @@
+//! Problem packages in the Kattis/ICPC problem package format — the legacy version and
+//! 2023-07 — and DOMjudge's variant (`domjudge-problem.ini`, `.timelimit`).
+//!
+//! Everything read here comes from the package author: every file has a size cap, and every
+//! error names the file and the field.
+
+use std::fs;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::checker::TokenOptions;
+
+/// Largest `problem.yaml`, `testdata.yaml`, `domjudge-problem.ini` or `.timelimit` read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+const MIB: u64 = 1 << 20;
+
+/// A package that cannot be used, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{}: {field}: {message}", file.display())]
+    Field {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn field_err(file: &Path, field: &str, message: impl Into<String>) -> PackageError {
+    PackageError::Field {
+        file: file.to_path_buf(),
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> PackageError {
+    PackageError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Which version of the format the package declares (`problem_format_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatVersion {
+    Legacy,
+    /// `2023-07-draft` or `2023-07`.
+    V2023_07,
+}
+
+/// How the output is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidatorProtocol {
+    /// `validator input answer feedback_dir [args] < output`; exit 42 = AC, 43 = WA.
+    Kattis,
+    /// `checker input output answer`; exit 0 OK, 1 WA, 2 PE, 3 FAIL, 7 points.
+    Testlib,
+}
+
+/// A custom output validator's sources.
+#[derive(Debug, Clone)]
+pub struct ValidatorSource {
+    /// `output_validator/`, `output_validators/<name>/` or a single-file validator.
+    pub path: PathBuf,
+    /// Every file that belongs to it (sources and headers).
+    pub files: Vec<PathBuf>,
+    pub protocol: ValidatorProtocol,
+}
+
+/// Limits of the package (`limits` in `problem.yaml`), with the format's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemLimits {
+    /// CPU time per test case. None when the package gives none (then `--time-limit` must).
+    pub time_limit: Option<Duration>,
+    /// Where the time limit came from, e.g. `problem.yaml limits.time_limit`.
+    pub time_limit_source: String,
+    pub memory_bytes: u64,
+    pub output_bytes: u64,
+    pub compilation_time: Duration,
+    pub compilation_memory_bytes: u64,
+    pub validation_time: Duration,
+    pub validation_memory_bytes: u64,
+    pub validation_output_bytes: u64,
+}
+
+impl Default for ProblemLimits {
+    fn default() -> Self {
+        ProblemLimits {
+            time_limit: None,
+            time_limit_source: String::new(),
+            memory_bytes: 2048 * MIB,
+            output_bytes: 8 * MIB,
+            compilation_time: Duration::from_secs(60),
+            compilation_memory_bytes: 2048 * MIB,
+            validation_time: Duration::from_secs(60),
+            validation_memory_bytes: 2048 * MIB,
+            validation_output_bytes: 8 * MIB,
+        }
+    }
+}
+
+/// How a group's score is computed from its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+/// One test case.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    /// Path under `data/` without `.in`, e.g. `secret/group1/03`.
+    pub name: String,
+    pub input: PathBuf,
+    pub answer: PathBuf,
+    pub sample: bool,
+    /// Output validator flags in force for this case (problem-level, then testdata.yaml).
+    pub validator_flags: Vec<String>,
+    /// Legacy scoring: score of an accepted / rejected case.
+    pub accept_score: f64,
+    pub reject_score: f64,
+}
+
+/// A test group (a directory under `data/`).
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Path under `data/`, e.g. `secret/group1` (the root is ``).
+    pub name: String,
+    pub aggregation: Aggregation,
+    /// 2023-07 `scoring.score`: the group's maximum score.
+    pub max_score: Option<f64>,
+    pub children: Vec<Node>,
+}
+
+/// A member of a group: a test case (index into [`Problem::cases`]) or a subgroup.
+#[derive(Debug, Clone)]
+pub enum Node {
+    Case(usize),
+    Group(Group),
+}
+
+/// A parsed problem package.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Absolute path of the package.
+    pub dir: PathBuf,
+    pub name: String,
+    pub format: FormatVersion,
+    pub scoring: bool,
+    pub interactive: bool,
+    /// Set when validation is custom (and always for interactive problems).
+    pub validator: Option<ValidatorSource>,
+    pub limits: ProblemLimits,
+    /// Every test case in judging order: samples, then secret; groups and cases in
+    /// lexicographic order of their names.
+    pub cases: Vec<TestCase>,
+    /// The tree under `data/` (`sample` and `secret` groups).
+    pub root: Group,
+    /// Things the package contains that this judge ignores.
+    pub notes: Vec<String>,
+}
+
+impl Problem {
+    /// The `data/secret` group, if any.
+    pub fn secret(&self) -> Option<&Group> {
+        self.root.children.iter().find_map(|n| match n {
+            Node::Group(g) if g.name == "secret" => Some(g),
+            _ => None,
+        })
+    }
+}
+
+/// Reads a file of at most [`MAX_CONFIG_BYTES`] as UTF-8.
+pub(crate) fn read_capped(path: &Path) -> Result<String, PackageError> {
+    let io = |source| PackageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(invalid(
+            path,
+            format!("larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| invalid(path, "not valid UTF-8"))
+}
+
+fn load_yaml(path: &Path) -> Result<Yaml, PackageError> {
+    let text = read_capped(path)?;
+    let docs = YamlLoader::load_from_str(&text)
+        .map_err(|e| invalid(path, format!("malformed YAML: {e}")))?;
+    match docs.into_iter().next() {
+        None | Some(Yaml::Null) => Ok(Yaml::Hash(Default::default())),
+        Some(y @ Yaml::Hash(_)) => Ok(y),
+        Some(_) => Err(invalid(path, "expected a mapping at the top level")),
+    }
+}
+
+/// A YAML mapping being read, with the file and the field path for errors.
+struct Map<'a> {
+    file: &'a Path,
+    prefix: String,
+    hash: &'a yaml_rust2::yaml::Hash,
+}
+
+impl<'a> Map<'a> {
+    fn top(file: &'a Path, y: &'a Yaml) -> Map<'a> {
+        static EMPTY: std::sync::OnceLock<yaml_rust2::yaml::Hash> = std::sync::OnceLock::new();
+        let hash = match y {
+            Yaml::Hash(h) => h,
+            _ => EMPTY.get_or_init(Default::default),
+        };
+        Map {
+            file,
+            prefix: String::new(),
+            hash,
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Yaml> {
+        match self.hash.get(&Yaml::String(key.to_owned())) {
+            None | Some(Yaml::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn err(&self, key: &str, msg: impl Into<String>) -> PackageError {
+        field_err(self.file, &self.field(key), msg)
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.hash
+            .keys()
+            .map(|k| match k {
+                Yaml::String(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn map(&self, key: &str) -> Result<Option<Map<'a>>, PackageError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::Hash(h)) => Ok(Some(Map {
+                file: self.file,
+                prefix: format!("{}{key}.", self.prefix),
+                hash: h,
+            })),
+            Some(v) => Err(self.err(key, format!("expected a mapping, found {}", show(v)))),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<Option<&'a str>, PackageError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.err(key, format!("expected a string, found {}", show(v)))),
+        }
+    }
+
+    fn number(&self, key: &str) -> Result<Option<f64>, PackageError> {
+        let v = match self.get(key) {
+            None => return Ok(None),
+            Some(v) => v,
+        };
+        let x = match v {
+            Yaml::Integer(i) => Some(*i as f64),
+            Yaml::Real(r) => r.parse::<f64>().ok(),
+            Yaml::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match x {
+            Some(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(self.err(key, format!("expected a number, found {}", show(v)))),
+        }
+    }
+
+    fn positive(&self, key: &str, unit: &str) -> Result<Option<f64>, PackageError> {
+        match self.number(key)? {
+            Some(x) if x > 0.0 => Ok(Some(x)),
+            Some(x) => Err(self.err(
+                key,
+                format!("expected a positive number of {unit}, found {x}"),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// A list of words given as a string (`"a b c"`) or a sequence of strings/numbers.
+    fn words(&self, key: &str) -> Result<Option<Vec<String>>, PackageError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s.split_whitespace().map(str::to_owned).collect())),
+            Some(Yaml::Array(a)) => {
+                let mut out = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    match v {
+                        Yaml::String(s) => out.push(s.clone()),
+                        Yaml::Integer(n) => out.push(n.to_string()),
+                        Yaml::Real(r) => out.push(r.clone()),
+                        other => {
+                            return Err(self.err(
+                                &format!("{key}[{i}]"),
+                                format!("expected a string, found {}", show(other)),
+                            ))
+                        }
+                    }
+                }
+                Ok(Some(out))
+            }
+            Some(v) => Err(self.err(
+                key,
+                format!("expected a string or a list of strings, found {}", show(v)),
+            )),
+        }
+    }
+}
+
+fn show(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => format!("`{s}`"),
+        Yaml::Integer(i) => format!("`{i}`"),
+        Yaml::Real(r) => format!("`{r}`"),
+        Yaml::Boolean(b) => format!("`{b}`"),
+        Yaml::Array(_) => "a list".into(),
+        Yaml::Hash(_) => "a mapping".into(),
+        Yaml::Alias(_) => "an alias".into(),
+        Yaml::Null => "nothing".into(),
+        Yaml::BadValue => "an invalid value".into(),
+    }
+}
+
+fn secs(x: f64) -> Duration {
+    Duration::from_secs_f64(x)
+}
+
+const PROBLEM_YAML_KEYS: &[&str] = &[
+    "problem_format_version",
+    "type",
+    "name",
+    "uuid",
+    "version",
+    "author",
+    "credits",
+    "source",
+    "source_url",
+    "license",
+    "rights_owner",
+    "embargo_until",
+    "validation",
+    "validator_flags",
+    "output_validator_args",
+    "limits",
+    "keywords",
+    "languages",
+    "grading",
+    "allow_file_writing",
+    "constants",
+    "validator_protocol",
+];
+
+const LIMIT_KEYS: &[&str] = &[
+    "time_limit",
+    "time_multiplier",
+    "time_safety_margin",
+    "time_multipliers",
+    "time_resolution",
+    "memory",
+    "output",
+    "code",
+    "compilation_time",
+    "compilation_memory",
+    "validation_time",
+    "validation_memory",
+    "validation_output",
+    "validation_passes",
+];
+
+/// Reads a problem package.
+pub fn load(dir: &Path) -> Result<Problem, PackageError> {
+    let dir = std::path::absolute(dir).map_err(|source| PackageError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !dir.is_dir() {
+        return Err(invalid(&dir, "not a directory"));
+    }
+    let yaml_path = dir.join("problem.yaml");
+    let ini_path = dir.join("domjudge-problem.ini");
+    let has_yaml = yaml_path.is_file();
+    let has_ini = ini_path.is_file();
+    if !has_yaml && !has_ini {
+        return Err(invalid(
+            &dir,
+            "not a problem package: no problem.yaml (Kattis/ICPC format) and no \
+             domjudge-problem.ini (DOMjudge)",
+        ));
+    }
+    if !dir.join("data").is_dir() {
+        return Err(invalid(
+            &dir,
+            "not a problem package: no data/ directory with test cases",
+        ));
+    }
+    let mut notes = Vec::new();
+    let yaml = if has_yaml {
+        load_yaml(&yaml_path)?
+    } else {
+        Yaml::Hash(Default::default())
+    };
+    let py = Map::top(&yaml_path, &yaml);
+    for k in py.keys() {
+        if !PROBLEM_YAML_KEYS.contains(&k.as_str()) {
+            notes.push(format!("problem.yaml: unknown key `{k}` ignored"));
+        }
+    }
+    let format = match py.get("problem_format_version") {
+        None => FormatVersion::Legacy,
+        Some(Yaml::String(s)) if s == "legacy" || s == "legacy-icpc" => FormatVersion::Legacy,
+        Some(Yaml::String(s)) if s == "2023-07-draft" || s == "2023-07" => FormatVersion::V2023_07,
+        Some(v) => {
+            return Err(py.err(
+                "problem_format_version",
+                format!(
+                    "unsupported version {} (expected legacy, 2023-07-draft or 2023-07)",
+                    show(v)
+                ),
+            ))
+        }
+    };
+    let ini = if has_ini {
+        Some(parse_domjudge_ini(&ini_path, &read_capped(&ini_path)?)?)
+    } else {
+        None
+    };
+
+    // Name.
+    let name = match py.get("name") {
+        Some(Yaml::String(s)) => s.clone(),
+        Some(Yaml::Hash(h)) => {
+            let en = h
+                .get(&Yaml::String("en".into()))
+                .or_else(|| h.values().next());
+            match en {
+                Some(Yaml::String(s)) => s.clone(),
+                _ => return Err(py.err("name", "expected a string or a map of strings")),
+            }
+        }
+        Some(v) => return Err(py.err("name", format!("expected a string, found {}", show(v)))),
+        None => ini
+            .as_ref()
+            .and_then(|i| i.name.clone())
+            .unwrap_or_else(|| {
+                dir.file_name()
+                    .map_or("problem".into(), |n| n.to_string_lossy().into_owned())
+            }),
+    };
+
+    // Type and validation.
+    let mut scoring = false;
+    let mut interactive = false;
+    let mut custom = false;
+    match py.get("type") {
+        None => {}
+        Some(v) => {
+            let words: Vec<String> = match v {
+                Yaml::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+                Yaml::Array(_) => py.words("type")?.unwrap_or_default(),
+                other => {
+                    return Err(py.err(
+                        "type",
+                        format!("expected a string or a list, found {}", show(other)),
+                    ))
+                }
+            };
+            for w in words {
+                match w.as_str() {
+                    "pass-fail" => {}
+                    "scoring" => scoring = true,
+                    "interactive" if format == FormatVersion::V2023_07 => interactive = true,
+                    "multi-pass" | "submit-answer" => {
+                        return Err(py.err("type", format!("`{w}` problems are not supported")))
+                    }
+                    other => {
+                        return Err(py.err(
+                            "type",
+                            format!(
+                                "unknown problem type `{other}` (expected pass-fail or scoring{})",
+                                if format == FormatVersion::V2023_07 {
+                                    ", optionally with interactive"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if let Some(v) = py.str("validation")? {
+        let mut words = v.split_whitespace();
+        match words.next() {
+            Some("default") if words.clone().next().is_none() => {}
+            Some("custom") => {
+                custom = true;
+                for w in words {
+                    match w {
+                        "interactive" => interactive = true,
+                        "score" => scoring = true,
+                        other => {
+                            return Err(py.err(
+                                "validation",
+                                format!(
+                                    "unknown option `{other}` (expected `default` or `custom` \
+                                     followed by `interactive` and/or `score`)"
+                                ),
+                            ))
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(py.err(
+                    "validation",
+                    format!(
+                        "`{v}` is not a validation mode (expected default, custom, custom \
+                         interactive, custom score or custom interactive score)"
+                    ),
+                ))
+            }
+        }
+    }
+
+    // Validator sources.
+    let found = find_validator(&dir)?;
+    if format == FormatVersion::V2023_07 && py.get("validation").is_none() && found.is_some() {
+        custom = true;
+    }
+    if interactive {
+        custom = true;
+    }
+    if let Some(ini) = &ini {
+        for (k, v) in [
+            ("special_compare", &ini.special_compare),
+            ("special_run", &ini.special_run),
+        ] {
+            if let Some(v) = v {
+                return Err(field_err(
+                    &ini_path,
+                    k,
+                    format!(
+                        "`{v}` names a DOMjudge executable, which this judge cannot use; put the \
+                         validator's sources in output_validators/ and set `validation: custom` \
+                         in problem.yaml"
+                    ),
+                ));
+            }
+        }
+    }
+    let validator = if custom {
+        let Some((path, files)) = found else {
+            return Err(py.err(
+                if py.get("validation").is_some() {
+                    "validation"
+                } else {
+                    "type"
+                },
+                "custom validation needs an output validator, but there is no \
+                 output_validator/ or output_validators/ directory",
+            ));
+        };
+        let protocol = match py.str("validator_protocol")? {
+            Some("kattis") => ValidatorProtocol::Kattis,
+            Some("testlib") => ValidatorProtocol::Testlib,
+            Some(other) => {
+                return Err(py.err(
+                    "validator_protocol",
+                    format!("unknown protocol `{other}` (expected kattis or testlib)"),
+                ))
+            }
+            None if uses_testlib(&files) => ValidatorProtocol::Testlib,
+            None => ValidatorProtocol::Kattis,
+        };
+        if interactive && protocol == ValidatorProtocol::Testlib {
+            return Err(py.err(
+                "validator_protocol",
+                "interactive problems need a Kattis-protocol validator, not a testlib checker",
+            ));
+        }
+        Some(ValidatorSource {
+            path,
+            files,
+            protocol,
+        })
+    } else {
+        None
+    };
+
+    // Validator flags: problem level.
+    let mut flags = Vec::new();
+    for key in ["validator_flags", "output_validator_args"] {
+        if let Some(w) = py.words(key)? {
+            flags.extend(w);
+        }
+    }
+    if validator.is_none() {
+        TokenOptions::parse(&flags).map_err(|m| {
+            py.err(
+                if py.get("validator_flags").is_some() {
+                    "validator_flags"
+                } else {
+                    "output_validator_args"
+                },
+                m,
+            )
+        })?;
+    }
+
+    // Limits.
+    let mut limits = ProblemLimits::default();
+    if let Some(l) = py.map("limits")? {
+        for k in l.keys() {
+            if !LIMIT_KEYS.contains(&k.as_str()) {
+                notes.push(format!("problem.yaml: unknown key `limits.{k}` ignored"));
+            }
+        }
+        if let Some(t) = l.positive("time_limit", "seconds")? {
+            limits.time_limit = Some(secs(t));
+            limits.time_limit_source = "problem.yaml limits.time_limit".into();
+        }
+        if let Some(m) = l.positive("memory", "MiB")? {
+            limits.memory_bytes = (m * MIB as f64) as u64;
+        }
+        if let Some(m) = l.positive("output", "MiB")? {
+            limits.output_bytes = (m * MIB as f64) as u64;
+        }
+        if let Some(t) = l.positive("compilation_time", "seconds")? {
+            limits.compilation_time = secs(t);
+        }
+        if let Some(m) = l.positive("compilation_memory", "MiB")? {
+            limits.compilation_memory_bytes = (m * MIB as f64) as u64;
+        }
+        if let Some(t) = l.positive("validation_time", "seconds")? {
+            limits.validation_time = secs(t);
+        }
+        if let Some(m) = l.positive("validation_memory", "MiB")? {
+            limits.validation_memory_bytes = (m * MIB as f64) as u64;
+        }
+        if let Some(m) = l.positive("validation_output", "MiB")? {
+            limits.validation_output_bytes = (m * MIB as f64) as u64;
+        }
+    }
+    if limits.time_limit.is_none() {
+        let tl = dir.join(".timelimit");
+        if tl.is_file() {
+            let text = read_capped(&tl)?;
+            match text.trim().parse::<f64>() {
+                Ok(t) if t.is_finite() && t > 0.0 => {
+                    limits.time_limit = Some(secs(t));
+                    limits.time_limit_source = ".timelimit".into();
+                }
+                _ => {
+                    return Err(invalid(
+                        &tl,
+                        format!(
+                            "`{}` is not a positive number of seconds",
+                            text.trim().chars().take(40).collect::<String>()
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    if limits.time_limit.is_none() {
+        if let Some(t) = ini.as_ref().and_then(|i| i.timelimit) {
+            limits.time_limit = Some(secs(t));
+            limits.time_limit_source = "domjudge-problem.ini timelimit".into();
+        }
+    }
+
+    // Test data.
+    let base = Settings {
+        validator_flags: flags,
+        accept_score: 1.0,
+        reject_score: 0.0,
+        aggregation: Aggregation::Sum,
+        check_flags: validator.is_none(),
+    };
+    let mut cases = Vec::new();
+    let data = dir.join("data");
+    let root_settings = read_group_settings(&data, &base, format, &mut notes)?.0;
+    let mut root = Group {
+        name: String::new(),
+        aggregation: root_settings.aggregation,
+        max_score: None,
+        children: Vec::new(),
+    };
+    for entry in sorted_entries(&data)? {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
+        match name.as_deref() {
+            Some("sample") | Some("secret") if entry.is_dir() => {}
+            Some(n) if entry.is_dir() => {
+                notes.push(format!(
+                    "data/{n}/ ignored (only sample and secret are judged)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    for part in ["sample", "secret"] {
+        let p = data.join(part);
+        if p.is_dir() {
+            let g = walk_group(
+                &p,
+                part,
+                &root_settings,
+                part == "sample",
+                format,
+                &mut cases,
+                &mut notes,
+            )?;
+            root.children.push(Node::Group(g));
+        }
+    }
+    if cases.is_empty() {
+        return Err(invalid(
+            &data,
+            "no test cases: expected *.in files with matching *.ans in data/sample/ or \
+             data/secret/",
+        ));
+    }
+    Ok(Problem {
+        dir,
+        name,
+        format,
+        scoring,
+        interactive,
+        validator,
+        limits,
+        cases,
+        root,
+        notes,
+    })
+}
+
+/// Settings inherited down the test data tree.
+#[derive(Debug, Clone)]
+struct Settings {
+    validator_flags: Vec<String>,
+    accept_score: f64,
+    reject_score: f64,
+    aggregation: Aggregation,
+    /// The default validator is used: its flags are checked where they are given.
+    check_flags: bool,
+}
+
+/// Reads `testdata.yaml` (legacy) or `test_group.yaml` (2023-07) of a directory, on top of
+/// the parent's settings. Returns the settings and the group's 2023-07 maximum score.
+fn read_group_settings(
+    dir: &Path,
+    parent: &Settings,
+    format: FormatVersion,
+    notes: &mut Vec<String>,
+) -> Result<(Settings, Option<f64>), PackageError> {
+    let mut s = parent.clone();
+    let candidates = match format {
+        FormatVersion::V2023_07 => ["test_group.yaml", "testdata.yaml"],
+        FormatVersion::Legacy => ["testdata.yaml", "test_group.yaml"],
+    };
+    let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) else {
+        return Ok((s, None));
+    };
+    let y = load_yaml(&path)?;
+    let m = Map::top(&path, &y);
+    let mut max_score = None;
+    for k in m.keys() {
+        match k.as_str() {
+            "on_reject" => match m.str("on_reject")? {
+                Some("break") | Some("continue") | None => {}
+                Some(o) => {
+                    return Err(m.err("on_reject", format!("`{o}` is not break or continue")))
+                }
+            },
+            "grading" => match m.str("grading")? {
+                Some("default") | None => {}
+                Some(o) => {
+                    return Err(m.err(
+                        "grading",
+                        format!("`{o}` graders are not supported (only default)"),
+                    ))
+                }
+            },
+            "grader_flags" => {
+                for f in m.words("grader_flags")?.unwrap_or_default() {
+                    match f.as_str() {
+                        "sum" => s.aggregation = Aggregation::Sum,
+                        "min" => s.aggregation = Aggregation::Min,
+                        "max" => s.aggregation = Aggregation::Max,
+                        "avg" => s.aggregation = Aggregation::Avg,
+                        "first_error" | "ignore_sample" => {}
+                        other => {
+                            return Err(m.err(
+                                "grader_flags",
+                                format!(
+                                    "flag `{other}` is not supported (supported: sum, min, max, \
+                                     avg, first_error, ignore_sample)"
+                                ),
+                            ))
+                        }
+                    }
+                }
+            }
+            "accept_score" => s.accept_score = m.number("accept_score")?.unwrap_or(1.0),
+            "reject_score" => s.reject_score = m.number("reject_score")?.unwrap_or(0.0),
+            "output_validator_flags" | "output_validator_args" => {
+                let w = m.words(&k)?.unwrap_or_default();
+                if s.check_flags {
+                    TokenOptions::parse(&w).map_err(|e| m.err(&k, e))?;
+                }
+                s.validator_flags = w;
+            }
+            "scoring" => {
+                if let Some(sc) = m.map("scoring")? {
+                    for sk in sc.keys() {
+                        match sk.as_str() {
+                            "score" => match sc.get("score") {
+                                Some(Yaml::String(u)) if u == "unbounded" => {}
+                                _ => max_score = sc.number("score")?,
+                            },
+                            "aggregation" => {
+                                s.aggregation = match sc.str("aggregation")? {
+                                    Some("sum") | None => Aggregation::Sum,
+                                    Some("min") => Aggregation::Min,
+                                    Some(o) => {
+                                        return Err(sc.err(
+                                            "aggregation",
+                                            format!("`{o}` is not sum or min"),
+                                        ))
+                                    }
+                                }
+                            }
+                            other => notes.push(format!(
+                                "{}: unknown key `scoring.{other}` ignored",
+                                path.display()
+                            )),
+                        }
+                    }
+                }
+            }
+            "range"
+            | "input_validator_flags"
+            | "input_validator_args"
+            | "full_feedback"
+            | "static_validation"
+            | "max_score" => {}
+            other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
+        }
+    }
+    Ok((s, max_score))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
+    let rd = fs::read_dir(dir).map_err(|source| PackageError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    v.sort_by(|a, b| {
+        a.file_name()
+            .unwrap_or_default()
+            .cmp(b.file_name().unwrap_or_default())
+    });
+    Ok(v)
+}
+
+fn walk_group(
+    dir: &Path,
+    name: &str,
+    parent: &Settings,
+    sample: bool,
+    format: FormatVersion,
+    cases: &mut Vec<TestCase>,
+    notes: &mut Vec<String>,
+) -> Result<Group, PackageError> {
+    let (settings, max_score) = read_group_settings(dir, parent, format, notes)?;
+    let mut group = Group {
+        name: name.to_owned(),
+        aggregation: settings.aggregation,
+        max_score,
+        children: Vec::new(),
+    };
+    // Cases (by their stem) and subgroups (by their name), in one lexicographic order.
+    let mut items: Vec<(String, PathBuf, bool)> = Vec::new();
+    for p in sorted_entries(dir)? {
+        let file = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if p.is_dir() {
+            items.push((file, p, true));
+        } else if let Some(stem) = file.strip_suffix(".in") {
+            if !p.is_file() {
+                continue;
+            }
+            let ans = dir.join(format!("{stem}.ans"));
+            if !ans.is_file() {
+                return Err(invalid(
+                    &p,
+                    format!("test case has no answer file {}", ans.display()),
+                ));
+            }
+            items.push((stem.to_owned(), p, false));
+        }
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    for (stem, p, is_dir) in items {
+        let child_name = format!("{name}/{stem}");
+        if is_dir {
+            let g = walk_group(&p, &child_name, &settings, sample, format, cases, notes)?;
+            group.children.push(Node::Group(g));
+        } else {
+            cases.push(TestCase {
+                name: child_name,
+                answer: p.with_extension("ans"),
+                input: p,
+                sample,
+                validator_flags: settings.validator_flags.clone(),
+                accept_score: settings.accept_score,
+                reject_score: settings.reject_score,
+            });
+            group.children.push(Node::Case(cases.len() - 1));
+        }
+    }
+    Ok(group)
+}
+
+/// Finds `output_validator/` (2023-07) or `output_validators/<name>/` / a single-file
+/// validator in `output_validators/` (legacy). Returns its path and files.
+fn find_validator(dir: &Path) -> Result<Option<(PathBuf, Vec<PathBuf>)>, PackageError> {
+    let single = dir.join("output_validator");
+    if single.is_dir() {
+        let files = files_in(&single)?;
+        if files.is_empty() {
+            return Err(invalid(&single, "the output validator directory is empty"));
+        }
+        return Ok(Some((single, files)));
+    }
+    let multi = dir.join("output_validators");
+    if !multi.is_dir() {
+        return Ok(None);
+    }
+    let entries = sorted_entries(&multi)?;
+    let entries: Vec<PathBuf> = entries
+        .into_iter()
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    match entries.as_slice() {
+        [] => Err(invalid(&multi, "no output validator in this directory")),
+        [one] if one.is_dir() => {
+            let files = files_in(one)?;
+            if files.is_empty() {
+                return Err(invalid(one, "the output validator directory is empty"));
+            }
+            Ok(Some((one.clone(), files)))
+        }
+        [one] => Ok(Some((one.clone(), vec![one.clone()]))),
+        many => Err(invalid(
+            &multi,
+            format!(
+                "more than one output validator ({}); keep exactly one",
+                many.iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect())
+}
+
+fn uses_testlib(files: &[PathBuf]) -> bool {
+    files.iter().any(|f| {
+        let is_src = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "cpp" | "cc" | "cxx" | "c" | "C"));
+        is_src
+            && read_capped(f).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("#include") && l.contains("testlib.h")
+                })
+            })
+    })
+}
+
+/// The fields of `domjudge-problem.ini` this judge reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomjudgeIni {
+    pub name: Option<String>,
+    pub timelimit: Option<f64>,
+    pub special_compare: Option<String>,
+    pub special_run: Option<String>,
+}
+
+/// Parses `key = value` lines; values may be quoted; `;` and `#` start comments.
+pub fn parse_domjudge_ini(path: &Path, text: &str) -> Result<DomjudgeIni, PackageError> {
+    let mut out = DomjudgeIni::default();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(invalid(
+                path,
+                format!("line {}: expected `key = value`, found `{line}`", i + 1),
+            ));
+        };
+        let k = k.trim();
+        let mut v = v.trim();
+        if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
+            v = &v[1..v.len() - 1];
+        }
+        let field = format!("line {}: {k}", i + 1);
+        match k {
+            "timelimit" => match v.parse::<f64>() {
+                Ok(t) if t.is_finite() && t > 0.0 => out.timelimit = Some(t),
+                _ => {
+                    return Err(field_err(
+                        path,
+                        &field,
+                        format!("`{v}` is not a positive number of seconds"),
+                    ))
+                }
+            },
+            "name" => out.name = Some(v.to_owned()),
+            "special_compare" if !v.is_empty() => out.special_compare = Some(v.to_owned()),
+            "special_run" if !v.is_empty() => out.special_run = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pkg(tempfile::TempDir);
+
+    impl Pkg {
+        fn new() -> Pkg {
+            let p = Pkg(tempfile::tempdir().unwrap());
+            p.file("data/sample/1.in", "1 2\n");
+            p.file("data/sample/1.ans", "3\n");
+            p
+        }
+        fn file(&self, rel: &str, text: &str) -> &Self {
+            let p = self.0.path().join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+            self
+        }
+        fn load(&self) -> Result<Problem, PackageError> {
+            load(self.0.path())
+        }
+        fn err(&self) -> String {
+            self.load().unwrap_err().to_string()
+        }
+    }
+
+    #[test]
+    fn legacy_package_with_domjudge_time_limit_and_flags() {
+        let p = Pkg::new();
+        p.file(
+            "problem.yaml",
+            "name: Sum\nvalidator_flags: float_tolerance 1e-6\nlimits:\n  memory: 64\n",
+        )
+        .file("domjudge-problem.ini", "probid = A\ntimelimit = '2.5'\n")
+        .file("data/secret/b.in", "")
+        .file("data/secret/b.ans", "")
+        .file("data/secret/a.in", "")
+        .file("data/secret/a.ans", "");
+        let pr = p.load().unwrap();
+        assert_eq!(pr.format, FormatVersion::Legacy);
+        assert_eq!(pr.name, "Sum");
+        assert!(!pr.scoring && !pr.interactive && pr.validator.is_none());
+        assert_eq!(pr.limits.time_limit, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            pr.limits.time_limit_source,
+            "domjudge-problem.ini timelimit"
+        );
+        assert_eq!(pr.limits.memory_bytes, 64 << 20);
+        assert_eq!(pr.limits.output_bytes, 8 << 20);
+        let names: Vec<_> = pr.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["sample/1", "secret/a", "secret/b"]);
+        assert!(pr.cases[0].sample && !pr.cases[1].sample);
+        assert_eq!(pr.cases[1].validator_flags, ["float_tolerance", "1e-6"]);
+    }
+
+    #[test]
+    fn timelimit_file_beats_the_ini_and_problem_yaml_beats_both() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "")
+            .file(".timelimit", "3\n")
+            .file("domjudge-problem.ini", "timelimit=5");
+        let pr = p.load().unwrap();
+        assert_eq!(pr.limits.time_limit, Some(Duration::from_secs(3)));
+        assert_eq!(pr.limits.time_limit_source, ".timelimit");
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07-draft\nlimits:\n  time_limit: 0.5\n",
+        );
+        let pr = p.load().unwrap();
+        assert_eq!(pr.format, FormatVersion::V2023_07);
+        assert_eq!(pr.limits.time_limit, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn no_time_limit_anywhere_is_none() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "name: x\n");
+        assert_eq!(p.load().unwrap().limits.time_limit, None);
+    }
+
+    #[test]
+    fn nested_groups_scoring_and_inheritance_2023() {
+        let p = Pkg::new();
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: scoring\nlimits: {time_limit: 1}\n",
+        )
+        .file(
+            "data/secret/test_group.yaml",
+            "output_validator_args: [case_sensitive]\n",
+        )
+        .file(
+            "data/secret/g2/test_group.yaml",
+            "scoring:\n  score: 60\n  aggregation: min\n",
+        )
+        .file(
+            "data/secret/g1/test_group.yaml",
+            "scoring: {score: 40}\noutput_validator_args: float_tolerance 0.1\n",
+        );
+        for g in ["g1", "g2"] {
+            for c in ["2", "1"] {
+                p.file(&format!("data/secret/{g}/{c}.in"), "")
+                    .file(&format!("data/secret/{g}/{c}.ans"), "");
+            }
+        }
+        let pr = p.load().unwrap();
+        assert!(pr.scoring);
+        let names: Vec<_> = pr.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sample/1",
+                "secret/g1/1",
+                "secret/g1/2",
+                "secret/g2/1",
+                "secret/g2/2"
+            ]
+        );
+        assert_eq!(pr.cases[1].validator_flags, ["float_tolerance", "0.1"]);
+        assert_eq!(pr.cases[3].validator_flags, ["case_sensitive"]);
+        let secret = pr.secret().unwrap();
+        let groups: Vec<_> = secret
+            .children
+            .iter()
+            .map(|n| match n {
+                Node::Group(g) => (g.name.clone(), g.max_score, g.aggregation),
+                Node::Case(_) => panic!("no cases directly in secret"),
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("secret/g1".to_string(), Some(40.0), Aggregation::Sum),
+                ("secret/g2".to_string(), Some(60.0), Aggregation::Min)
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_testdata_yaml_scores() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "type: scoring\n")
+            .file(
+                "data/secret/testdata.yaml",
+                "grader_flags: min\naccept_score: 25\non_reject: continue\n",
+            )
+            .file("data/secret/1.in", "")
+            .file("data/secret/1.ans", "");
+        let pr = p.load().unwrap();
+        assert_eq!(pr.cases[1].accept_score, 25.0);
+        assert_eq!(pr.secret().unwrap().aggregation, Aggregation::Min);
+    }
+
+    #[test]
+    fn custom_validators_legacy_and_2023() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "validation: custom\n")
+            .file("output_validators/check/validate.cpp", "int main(){}")
+            .file("output_validators/check/helper.h", "");
+        let pr = p.load().unwrap();
+        let v = pr.validator.unwrap();
+        assert_eq!(v.protocol, ValidatorProtocol::Kattis);
+        assert_eq!(v.files.len(), 2);
+        assert!(v.path.ends_with("output_validators/check"));
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "problem_format_version: 2023-07-draft\n")
+            .file(
+                "output_validator/checker.cpp",
+                "#include \"testlib.h\"\nint main(){}",
+            );
+        let pr = p.load().unwrap();
+        assert_eq!(pr.validator.unwrap().protocol, ValidatorProtocol::Testlib);
+
+        let p = Pkg::new();
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: [pass-fail, interactive]\n",
+        )
+        .file("output_validator/v.py", "");
+        let pr = p.load().unwrap();
+        assert!(pr.interactive);
+        assert!(pr.validator.is_some());
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "validation: custom interactive score\n")
+            .file("output_validators/v.cpp", "");
+        let pr = p.load().unwrap();
+        assert!(pr.interactive && pr.scoring);
+        assert!(pr
+            .validator
+            .unwrap()
+            .path
+            .ends_with("output_validators/v.cpp"));
+    }
+
+    #[test]
+    fn malformed_packages_name_file_and_field() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "limits:\n  memory: lots\n");
+        let e = p.err();
+        assert!(
+            e.contains("problem.yaml: limits.memory: expected a number, found `lots`"),
+            "{e}"
+        );
+
+        p.file("problem.yaml", "problem_format_version: 2019\n");
+        assert!(p
+            .err()
+            .contains("problem_format_version: unsupported version"));
+
+        p.file("problem.yaml", "validation: fancy\n");
+        assert!(p
+            .err()
+            .contains("validation: `fancy` is not a validation mode"));
+
+        p.file("problem.yaml", "validation: custom\n");
+        assert!(p.err().contains("needs an output validator"));
+
+        p.file("problem.yaml", "validator_flags: float_tolerance x\n");
+        let e = p.err();
+        assert!(e.contains("validator_flags: flag `float_tolerance`"), "{e}");
+
+        p.file("problem.yaml", "limits: [1, 2]\n");
+        assert!(p.err().contains("limits: expected a mapping"));
+
+        p.file("problem.yaml", "type: sorting\n");
+        assert!(p.err().contains("type: unknown problem type `sorting`"));
+
+        p.file("problem.yaml", "name: [x\n");
+        assert!(p.err().contains("malformed YAML"));
+
+        p.file("problem.yaml", "").file(".timelimit", "fast\n");
+        assert!(p
+            .err()
+            .contains(".timelimit: `fast` is not a positive number"));
+
+        let p = Pkg::new();
+        p.file("domjudge-problem.ini", "timelimit = soon\n");
+        let e = p.err();
+        assert!(
+            e.contains("domjudge-problem.ini: line 1: timelimit: `soon`"),
+            "{e}"
+        );
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "").file("data/secret/1.in", "");
+        assert!(p.err().contains("has no answer file"));
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "")
+            .file("data/secret/testdata.yaml", "grader_flags: worst_error\n");
+        assert!(p
+            .err()
+            .contains("testdata.yaml: grader_flags: flag `worst_error` is not supported"));
+
+        let p = Pkg::new();
+        assert!(p.err().contains("not a problem package"));
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "")
+            .file("output_validators/a.cpp", "")
+            .file("output_validators/b.cpp", "")
+            .file("problem.yaml", "validation: custom\n");
+        assert!(p.err().contains("more than one output validator"));
+
+        let p = Pkg::new();
+        p.file(
+            "domjudge-problem.ini",
+            "timelimit = 1\nspecial_compare = float\n",
+        );
+        assert!(p.err().contains("special_compare: `float`"));
+    }
+
+    #[test]
+    fn ini_parsing() {
+        let i = parse_domjudge_ini(
+            Path::new("x.ini"),
+            "; comment\nprobid = A\nname = \"Hello World\"\ntimelimit=1.5\ncolor=#ff0000\n",
+        )
+        .unwrap();
+        assert_eq!(i.name.as_deref(), Some("Hello World"));
+        assert_eq!(i.timelimit, Some(1.5));
+        assert!(parse_domjudge_ini(Path::new("x.ini"), "garbage\n").is_err());
+    }
+}

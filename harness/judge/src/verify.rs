@@ -1,0 +1,178 @@
+//! `--verify-submissions`: judge every submission under `submissions/` and check each
+//! verdict against its directory (or a DOMjudge `@EXPECTED_RESULTS@:` annotation).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::judge::{Judge, JudgeReport, Submission, SubmissionKind};
+use crate::lang::LanguageTable;
+use crate::verdict::{expected_for_dir, expected_from_source, Expected, Verdict};
+
+/// A submission of the package and what it should get.
+pub struct Planned {
+    pub submission: Submission,
+    pub expected: Expected,
+}
+
+/// A file under `submissions/` that is not judged, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Lists `submissions/<expected>/<file or directory>`, sorted. Unknown directory names are
+/// errors; files of an unknown language are skipped (and reported).
+pub fn list(
+    problem_dir: &Path,
+    langs: &LanguageTable,
+    filter: Option<&str>,
+) -> Result<(Vec<Planned>, Vec<Skipped>), String> {
+    let root = problem_dir.join("submissions");
+    if !root.is_dir() {
+        return Err(format!(
+            "{}: no submissions/ directory to verify",
+            problem_dir.display()
+        ));
+    }
+    let mut planned = Vec::new();
+    let mut skipped = Vec::new();
+    for dir in sorted(&root)? {
+        if !dir.is_dir() {
+            continue;
+        }
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some(expected) = expected_for_dir(&name) else {
+            return Err(format!(
+                "{}: unknown expected-verdict directory `{name}` (known: accepted, \
+                 partially_accepted, wrong_answer, time_limit_exceeded, run_time_error, \
+                 rejected, brute_force, compile_error, memory_limit_exceeded, \
+                 output_limit_exceeded, presentation_error, security_violation)",
+                dir.display()
+            ));
+        };
+        for entry in sorted(&dir)? {
+            let fname = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if fname.starts_with('.') {
+                continue;
+            }
+            let rel = format!("submissions/{name}/{fname}");
+            if filter.is_some_and(|f| !rel.contains(f)) {
+                continue;
+            }
+            match Submission::from_path(&entry, None, langs) {
+                Ok(mut s) => {
+                    s.label = rel.clone();
+                    let main = match &s.kind {
+                        SubmissionKind::Source { main, .. } => Some(main.clone()),
+                        _ => None,
+                    };
+                    let annotated = main
+                        .and_then(|m| crate::problem::read_capped(&m).ok())
+                        .and_then(|t| expected_from_source(&t));
+                    let expected = match annotated {
+                        None => expected.clone(),
+                        Some(Ok(e)) => e,
+                        Some(Err(e)) => return Err(format!("{rel}: {e}")),
+                    };
+                    planned.push(Planned {
+                        submission: s,
+                        expected,
+                    });
+                }
+                Err(e) => skipped.push(Skipped {
+                    path: rel,
+                    reason: e,
+                }),
+            }
+        }
+    }
+    Ok((planned, skipped))
+}
+
+fn sorted(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// One verified submission.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub path: String,
+    pub expected: String,
+    pub verdict: Verdict,
+    pub score: Option<f64>,
+    pub max_score: Option<f64>,
+    pub matched: bool,
+    pub judgement: JudgeReport,
+}
+
+/// The result of verifying a package.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub problem: String,
+    pub submissions: Vec<Verified>,
+    pub skipped: Vec<Skipped>,
+    pub matched: usize,
+    pub total: usize,
+    pub all_matched: bool,
+    pub duration_us: u64,
+}
+
+/// Builds every submission (in parallel), then judges them one after another (each over
+/// all workers). `on_done` sees each result as it is ready.
+pub fn verify(
+    judge: &Judge<'_>,
+    planned: &[Planned],
+    skipped: Vec<Skipped>,
+    mut on_done: impl FnMut(&Verified),
+) -> VerifyReport {
+    let start = Instant::now();
+    let built = judge
+        .engine
+        .map(planned, |_| false, |w, _, p| judge.build(w, &p.submission));
+    let mut out = Vec::new();
+    for (p, b) in planned.iter().zip(built) {
+        let report = match b {
+            Some(b) => judge.judge_built(&p.submission, b, Instant::now()),
+            None => continue,
+        };
+        let matched = p
+            .expected
+            .matches(report.verdict, report.score, report.max_score);
+        let v = Verified {
+            path: p.submission.label.clone(),
+            expected: p.expected.describe(),
+            verdict: report.verdict,
+            score: report.score,
+            max_score: report.max_score,
+            matched,
+            judgement: report,
+        };
+        on_done(&v);
+        out.push(v);
+    }
+    let matched = out.iter().filter(|v| v.matched).count();
+    VerifyReport {
+        problem: judge.problem.name.clone(),
+        total: out.len(),
+        all_matched: matched == out.len() && !out.is_empty(),
+        matched,
+        submissions: out,
+        skipped,
+        duration_us: start.elapsed().as_micros() as u64,
+    }
+}
