@@ -203,3 +203,18 @@ fn soak_resources_stay_flat() {
     assert_eq!(zombies_of(zygote), 0);
     assert_eq!(zombies_of(me), 0);
 }
+
+/// A zygote outlives the thread that started it (it follows the supervisor process, not the
+/// thread: PR_SET_PDEATHSIG alone would kill it when that thread ends).
+#[test]
+fn a_zygote_outlives_the_thread_that_started_it() {
+    for t in [Tier::None, Tier::Hardened] {
+        if !tier_ok(t.as_str()) {
+            continue;
+        }
+        let mut sb = std::thread::spawn(move || start(t)).join().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let r = run_on(&mut sb, &["/bin/true"]);
+        assert_eq!(r.outcome.as_str(), "ok", "{t:?}: {r:?}");
+    }
+}

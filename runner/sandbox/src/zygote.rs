@@ -77,8 +77,13 @@ fn fail_hello(sock: &UnixStream, error: String) -> i32 {
 }
 
 fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 {
-    // Die with the supervisor (checked after setting, in case it already died).
-    let _ = hatchery_sys::set_parent_death_signal(libc::SIGKILL);
+    // Die with the supervisor *process*. (PR_SET_PDEATHSIG would follow the supervisor thread
+    // that spawned us, which may end long before the process.) A pidfd of the supervisor,
+    // opened while it is still our parent, becomes readable when it exits.
+    let supervisor = match hatchery_sys::pidfd_open(Pid::from_raw(init.supervisor_pid)) {
+        Ok(fd) => fd,
+        Err(e) => return fail_hello(&sock, format!("pidfd_open of the supervisor failed: {e}")),
+    };
     if nix::unistd::getppid().as_raw() != init.supervisor_pid {
         return 72;
     }
@@ -111,7 +116,9 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
             mounts: Vec::new(),
             mqueue: None,
         };
-        return Zygote::new(sock, init, cgroup, scratch, enforcement).serve();
+        let mut z = Zygote::new(sock, init, cgroup, scratch, enforcement);
+        z.supervisor = Some(supervisor);
+        return z.serve();
     }
     match hatchery_sys::thread_count() {
         Ok(1) => {}
@@ -154,15 +161,37 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     match hatchery_sys::fork_single_threaded() {
         Err(e) => fail_hello(&sock, format!("failed to fork the zygote: {e}")),
         Ok(Some(child)) => {
-            // The launcher: wait for the zygote, then leave with its status.
+            // The launcher: wait for the zygote, then leave with its status; if the
+            // supervisor goes first, take the zygote (and with it every case) down.
             drop(sock);
             drop(cgroup);
+            let Ok(zygote) = hatchery_sys::pidfd_open(child) else {
+                let _ = kill(child, Signal::SIGKILL);
+                return 73;
+            };
             loop {
-                match wait4(child.as_raw(), 0) {
+                let mut fds = [
+                    PollFd::new(zygote.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(supervisor.as_fd(), PollFlags::POLLIN),
+                ];
+                if let Err(e) = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                    if e == Errno::EINTR {
+                        continue;
+                    }
+                }
+                let supervisor_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+                if supervisor_gone {
+                    let _ = kill(child, Signal::SIGKILL);
+                }
+                match wait4(child.as_raw(), libc::WNOHANG) {
                     Ok(Some(w)) if w.pid == child => {
                         return w.exited().unwrap_or(128 + w.signaled().map_or(0, |s| s.0))
                     }
-                    Ok(_) => continue,
+                    Ok(_) if !supervisor_gone => continue,
+                    Ok(_) => {
+                        let _ = wait4(child.as_raw(), 0);
+                        return 74;
+                    }
                     Err(_) => return 73,
                 }
             }
@@ -239,6 +268,9 @@ struct Zygote {
     stack: Vec<u8>,
     ncpus: u64,
     pid_ns: bool,
+    /// Tier none (we are the launcher): the supervisor's pidfd; when it exits, so do we,
+    /// after killing the case.
+    supervisor: Option<OwnedFd>,
 }
 
 /// How the main wait loop ended.
@@ -278,6 +310,7 @@ impl Zygote {
             stack: vec![0u8; 256 << 10],
             ncpus,
             pid_ns,
+            supervisor: None,
         }
     }
 
@@ -319,6 +352,16 @@ impl Zygote {
             return 74;
         }
         loop {
+            if let Some(sup) = &self.supervisor {
+                let mut fds = [
+                    PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(sup.as_fd(), PollFlags::POLLIN),
+                ];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+                if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                    return 0;
+                }
+            }
             let (req, fds) = match wire::recv::<CaseRequest>(&self.sock, MAX_REQUEST_BYTES) {
                 Ok(r) => r,
                 Err(wire::WireError::Closed) => return 0,
@@ -626,6 +669,10 @@ impl Zygote {
                     pfds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 }
             }
+            let sup_index = self.supervisor.as_ref().map(|sup| {
+                pfds.push(PollFd::new(sup.as_fd(), PollFlags::POLLIN));
+                pfds.len() - 1
+            });
             let ts = timeout.map(nix::sys::time::TimeSpec::from_duration);
             match nix::poll::ppoll(&mut pfds, ts, None) {
                 Ok(_) | Err(Errno::EINTR) => {}
@@ -657,6 +704,12 @@ impl Zygote {
                     }
                 }
                 k += 1;
+            }
+            if sup_index.is_some_and(|i| ready[i]) {
+                // The supervisor is gone: nobody will read the result.
+                self.kill_case(pid);
+                self.kill_everything();
+                std::process::exit(0);
             }
             if ready[0] {
                 exited_at = Instant::now();
