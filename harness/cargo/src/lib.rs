@@ -1,1 +1,717 @@
-//! `cargo hatchery test` (see issue 7).
+//! `cargo hatchery test`: every test of a cargo workspace as its own sandboxed, measured case.
+//!
+//! Phases, as in nextest: **build** (`cargo test --no-run --message-format
+//! json-render-diagnostics`, [`cargo`]), **list** (`<binary> --list --format terse` and
+//! `--ignored`, run inside the sandbox, [`list`]), **select** (filters, ignored, partition,
+//! [`select`]), **run** (one case per test, `<binary> --exact <name> --nocapture`, on a pool
+//! of zygotes scheduled across all binaries by [`hatchery_sched`], [`exec`]) and **report**
+//! (status lines, progress bar, summary, JSON Lines, JUnit, [`output`]). [`runner`] is the
+//! target-runner route: one binary, one case.
+
+pub mod cargo;
+pub mod exec;
+pub mod list;
+pub mod opts;
+pub mod output;
+pub mod runner;
+pub mod select;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hatchery_report::{HostFacts, JsonLinesWriter, Level, Limits, Outcome, RunStarted};
+use hatchery_sandbox::Sandbox;
+use hatchery_sched::{Job, JobLimits, Options};
+
+use crate::cargo::{CargoOpts, TestBinary};
+use crate::exec::{run_command, Factory, Running};
+use crate::list::Listed;
+use crate::opts::{parse_duration, LimitOpts, SandboxOpts};
+use crate::output::{CaseMeta, Display, Out, ShowOutput, StatusLevel, Style, TestReporter};
+use crate::select::{Partition, RunIgnored, Selection, Skip};
+
+/// Documented process exit codes (nextest's where they overlap).
+pub mod exit {
+    /// Every selected test passed (flaky and leaky tests count as passed).
+    pub const OK: u8 = 0;
+    /// Bad command line.
+    pub const USAGE: u8 = 2;
+    /// No test was selected (with `--no-tests fail`, the default).
+    pub const NO_TESTS: u8 = 4;
+    /// hatchery itself failed for some test (`sandbox_error`): never the test's fault.
+    pub const SANDBOX_ERROR: u8 = 5;
+    /// This host cannot provide the requested tier or layer.
+    pub const HOST_UNSUPPORTED: u8 = 6;
+    /// Some test failed, or did not run because of fail-fast.
+    pub const TEST_FAILED: u8 = 100;
+    /// `cargo test --no-run` failed.
+    pub const BUILD_FAILED: u8 = 101;
+    /// `cargo metadata` failed.
+    pub const METADATA_FAILED: u8 = 102;
+    /// A test binary could not list its tests.
+    pub const LIST_FAILED: u8 = 104;
+    /// The `--report` or `--junit` file could not be written.
+    pub const WRITE_FAILED: u8 = 110;
+    /// `runner`: the binary hit the wall or CPU time limit.
+    pub const RUNNER_TIMEOUT: u8 = 124;
+    /// `runner`: the binary hit the memory or output limit.
+    pub const RUNNER_LIMIT: u8 = 125;
+    /// Interrupted by SIGINT or SIGTERM (running tests were killed).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+pub const EXIT_CODES: &str = "\
+Exit codes (test):
+    0  every selected test passed (flaky and leaky tests count as passed)
+    2  bad command line
+    4  no test was selected (see --no-tests)
+    5  hatchery itself failed for some test (sandbox_error; never the test's fault)
+    6  this host cannot provide the requested tier (the message names the missing feature)
+  100  some test failed, or did not run because of fail-fast
+  101  building the tests failed
+  102  cargo metadata failed
+  104  a test binary could not list its tests
+  110  the --report or --junit file could not be written
+  130  interrupted by SIGINT/SIGTERM
+Exit codes (runner): the binary's own exit code; 128+N when killed by signal N; 124 time
+limit; 125 memory or output limit; 5 sandbox error; 6 tier unavailable.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo-hatchery",
+    bin_name = "cargo hatchery",
+    version,
+    about = "Run every Rust test as its own sandboxed, measured process.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Build the tests, list them, and run each one as its own sandboxed case.
+    #[command(after_help = EXIT_CODES)]
+    Test(Box<TestArgs>),
+    /// Build the tests and print the ones that would run (`binary-id test-name` per line).
+    List(Box<TestArgs>),
+    /// Run one binary as one sandboxed case: cargo's `target.<triple>.runner`.
+    #[command(after_help = EXIT_CODES)]
+    Runner(Box<runner::RunnerArgs>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoTests {
+    Fail,
+    Warn,
+    Pass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowProgress {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    Bar,
+    /// Plain status lines, no bar.
+    Counter,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Run only tests whose name contains one of these.
+    #[arg(value_name = "FILTERS")]
+    pub filters: Vec<String>,
+    /// Filters must match test names exactly.
+    #[arg(long, help_heading = "Selection")]
+    pub exact: bool,
+    /// Skip tests whose name contains this (repeatable).
+    #[arg(long, value_name = "PATTERN", help_heading = "Selection")]
+    pub skip: Vec<String>,
+    /// Which `#[ignore]`d tests run.
+    #[arg(long, value_enum, default_value_t = RunIgnored::Default, help_heading = "Selection")]
+    pub run_ignored: RunIgnored,
+    /// Run one shard: `hash:K/N` (stable hash of binary id and test name) or `slice:K/N`.
+    #[arg(long, value_name = "hash:K/N", help_heading = "Selection")]
+    pub partition: Option<Partition>,
+
+    /// Tests run at once (one zygote each); default: the number of CPUs.
+    #[arg(
+        short = 'j',
+        long = "test-threads",
+        value_name = "N",
+        help_heading = "Running"
+    )]
+    pub test_threads: Option<u32>,
+    /// Extra attempts for a failing test; a pass on retry is FLAKY.
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Running")]
+    pub retries: u32,
+    /// Run every test even after failures.
+    #[arg(long, conflicts_with_all = ["max_fail", "fail_fast"], help_heading = "Running")]
+    pub no_fail_fast: bool,
+    /// Stop starting tests after the first failure (the default).
+    #[arg(long, help_heading = "Running")]
+    pub fail_fast: bool,
+    /// Stop starting tests after N failures.
+    #[arg(long, value_name = "N", help_heading = "Running")]
+    pub max_fail: Option<u64>,
+    /// Print a SLOW line each time a running test passes another multiple of this; tests
+    /// slower than this count as slow in the summary. 0 turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION", help_heading = "Running")]
+    pub slow_timeout: Duration,
+    /// What to do when no test is selected.
+    #[arg(long, value_enum, default_value_t = NoTests::Fail, help_heading = "Running")]
+    pub no_tests: NoTests,
+
+    #[command(flatten)]
+    pub limits: LimitOpts,
+    #[command(flatten)]
+    pub sandbox: SandboxOpts,
+
+    /// Write the JSON Lines event stream (hatchery's report schema) here.
+    #[arg(long, value_name = "FILE", help_heading = "Reporting")]
+    pub report: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "FILE", help_heading = "Reporting")]
+    pub junit: Option<PathBuf>,
+    /// Which status lines are printed while the run goes on.
+    #[arg(long, value_enum, default_value_t = StatusLevel::Pass, help_heading = "Reporting")]
+    pub status_level: StatusLevel,
+    /// Which tests the final summary lists again (failures, flaky and leaky ones at least).
+    #[arg(long, value_enum, default_value_t = StatusLevel::Fail, help_heading = "Reporting")]
+    pub final_status_level: StatusLevel,
+    /// When the captured output of failing tests is shown.
+    #[arg(long, value_enum, default_value_t = ShowOutput::Immediate, help_heading = "Reporting")]
+    pub failure_output: ShowOutput,
+    /// When the captured output of passing tests is shown.
+    #[arg(long, value_enum, default_value_t = ShowOutput::Never, help_heading = "Reporting")]
+    pub success_output: ShowOutput,
+    #[arg(long, value_enum, default_value_t = ShowProgress::Auto, help_heading = "Reporting")]
+    pub show_progress: ShowProgress,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Reporting")]
+    pub color: ColorChoice,
+
+    #[command(flatten)]
+    pub cargo: CargoOpts,
+
+    /// After `--`: more filters, and libtest's `--skip P`, `--exact`, `--ignored`,
+    /// `--include-ignored`.
+    #[arg(last = true, value_name = "TEST_ARGS")]
+    pub test_args: Vec<String>,
+}
+
+impl TestArgs {
+    /// The selection, with libtest-style arguments after `--` folded in.
+    pub fn selection(&self) -> Result<Selection, String> {
+        let mut s = Selection {
+            filters: self.filters.clone(),
+            exact: self.exact,
+            skip: self.skip.clone(),
+            run_ignored: self.run_ignored,
+            partition: self.partition,
+        };
+        let mut it = self.test_args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--skip" => s.skip.push(
+                    it.next()
+                        .ok_or("`--skip` after `--` needs a pattern")?
+                        .clone(),
+                ),
+                "--exact" => s.exact = true,
+                "--ignored" => s.run_ignored = RunIgnored::Only,
+                "--include-ignored" => s.run_ignored = RunIgnored::All,
+                // Every test already runs alone with its output captured by the sandbox.
+                "--nocapture" | "--no-capture" | "--show-output" | "--quiet" | "-q" => {}
+                x if x.starts_with("--test-threads") => {}
+                x if x.starts_with('-') => {
+                    return Err(format!(
+                        "unsupported test-binary argument `{x}` after `--` (supported: \
+                         filters, --skip P, --exact, --ignored, --include-ignored)"
+                    ))
+                }
+                f => s.filters.push(f.to_owned()),
+            }
+        }
+        Ok(s)
+    }
+
+    fn max_fail(&self) -> Option<u64> {
+        if self.no_fail_fast {
+            None
+        } else {
+            Some(self.max_fail.unwrap_or(1).max(1))
+        }
+    }
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Entry point after the zygote check. `args` is the full argv; cargo calls us as
+/// `cargo-hatchery hatchery test ...`, people as `cargo-hatchery test ...`.
+pub fn main_with(mut args: Vec<OsString>) -> u8 {
+    if args.get(1).is_some_and(|a| a == "hatchery") {
+        args.remove(1);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    match cli.cmd {
+        Cmd::Test(a) => test(*a, false),
+        Cmd::List(a) => test(*a, true),
+        Cmd::Runner(a) => runner::runner(*a),
+    }
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            match std::env::var("CARGO_TERM_COLOR").as_deref() {
+                Ok("always") => return true,
+                Ok("never") => return false,
+                _ => {}
+            }
+            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                return false;
+            }
+            if std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+                return true;
+            }
+            std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn host_facts(cgroup: &str) -> HostFacts {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    HostFacts {
+        kernel: read("/proc/sys/kernel/osrelease"),
+        cgroup_version: cgroup.to_owned(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        hostname: read("/proc/sys/kernel/hostname"),
+    }
+}
+
+/// Limits of a list command: listing must be quick.
+fn list_limits(l: &Limits) -> Limits {
+    Limits {
+        wall_us: Some(120_000_000),
+        ..l.clone()
+    }
+}
+
+/// `test` (and `list` with `list_only`).
+pub fn test(a: TestArgs, list_only: bool) -> u8 {
+    let selection = match a.selection() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let style = Style {
+        color: use_color(a.color),
+    };
+    let settings = a.sandbox.settings();
+    let limits = a.limits.limits();
+
+    // Build.
+    let binaries = match cargo::build(&a.cargo) {
+        Ok((_, b)) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return match e {
+                cargo::BuildError::Metadata(_) => exit::METADATA_FAILED,
+                cargo::BuildError::Build(_) => exit::BUILD_FAILED,
+            };
+        }
+    };
+
+    // One zygote up front: it proves the tier works here, lists the tests, and then serves
+    // worker 0.
+    let mut probe = match Sandbox::start(settings.config(0)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            };
+        }
+    };
+    let extra_env: Vec<(String, String)> = a.sandbox.env.clone();
+    let env_of = |b: &TestBinary| {
+        let mut e = b.env.clone();
+        e.extend(extra_env.iter().cloned());
+        e
+    };
+
+    // List.
+    let mut listed: Vec<(usize, Listed)> = Vec::new();
+    for (i, b) in binaries.iter().enumerate() {
+        let env = env_of(b);
+        let ll = list_limits(&limits);
+        let mut run = |args: &[&str]| {
+            let mut argv: Vec<OsString> = vec![b.path.clone().into_os_string()];
+            argv.extend(args.iter().map(OsString::from));
+            let r = run_command(&mut probe, &argv, &env, &b.cwd, &ll, settings.seccomp);
+            if r.outcome == Outcome::SandboxError {
+                Err(format!(
+                    "cannot list {}: {}",
+                    b.binary_id,
+                    r.error.unwrap_or(r.reason)
+                ))
+            } else {
+                Ok(r)
+            }
+        };
+        match list::list_binary(b, &mut run) {
+            Ok(l) => listed.push((i, l)),
+            Err(e) => {
+                eprintln!("error: listing the tests of {} failed: {e}", b.binary_id);
+                return exit::LIST_FAILED;
+            }
+        }
+    }
+
+    // Select.
+    let mut all: Vec<(usize, CaseMeta)> = Vec::new();
+    for (i, l) in &listed {
+        let id = &binaries[*i].binary_id;
+        match l {
+            Listed::Whole => all.push((
+                *i,
+                CaseMeta {
+                    binary_id: id.clone(),
+                    name: String::new(),
+                    ignored: false,
+                },
+            )),
+            Listed::Tests(t) => all.extend(t.iter().map(|(n, ign)| {
+                (
+                    *i,
+                    CaseMeta {
+                        binary_id: id.clone(),
+                        name: n.clone(),
+                        ignored: *ign,
+                    },
+                )
+            })),
+        }
+    }
+    let keys: Vec<(&str, &str, bool)> = all
+        .iter()
+        .map(|(_, m)| {
+            let name = if m.name.is_empty() {
+                m.binary_id.as_str()
+            } else {
+                m.name.as_str()
+            };
+            (m.binary_id.as_str(), name, m.ignored)
+        })
+        .collect();
+    let decisions = selection.apply(&keys);
+    let mut run_list: Vec<(usize, CaseMeta)> = Vec::new();
+    let mut skipped: Vec<(CaseMeta, Skip)> = Vec::new();
+    for ((i, m), d) in all.into_iter().zip(decisions) {
+        match d {
+            None => run_list.push((i, m)),
+            Some(why) => skipped.push((m, why)),
+        }
+    }
+
+    if list_only {
+        let mut o = std::io::stdout().lock();
+        for (_, m) in &run_list {
+            let _ = writeln!(o, "{}", m.id());
+        }
+        return exit::OK;
+    }
+    let used_binaries: std::collections::BTreeSet<usize> =
+        run_list.iter().map(|(i, _)| *i).collect();
+    if run_list.is_empty() {
+        let msg = format!("no tests to run ({} listed, all skipped)", skipped.len());
+        match a.no_tests {
+            NoTests::Fail => {
+                eprintln!("error: {msg}; use --no-tests=pass to accept this");
+                return exit::NO_TESTS;
+            }
+            NoTests::Warn => eprintln!("warning: {msg}"),
+            NoTests::Pass => {}
+        }
+    }
+
+    let workers = a
+        .test_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+        .max(1);
+    let enforcement = probe.enforcement().clone();
+    let weak: Vec<String> = enforcement
+        .iter()
+        .filter(|(_, l)| l.level != Level::Full)
+        .map(|(k, l)| match l.level {
+            Level::None => format!("{k} (none)"),
+            _ => format!("{k} (partial)"),
+        })
+        .collect();
+    eprintln!(
+        "{} {} test{} across {} binar{} ({} skipped); tier {}, {} worker{}",
+        style.status("Starting"),
+        run_list.len(),
+        if run_list.len() == 1 { "" } else { "s" },
+        used_binaries.len(),
+        if used_binaries.len() == 1 { "y" } else { "ies" },
+        skipped.len(),
+        settings.tier.as_str(),
+        workers,
+        if workers == 1 { "" } else { "s" },
+    );
+    if !weak.is_empty() {
+        eprintln!(
+            "{} not fully enforced here: {} (details in --report's run_started)",
+            style.paint("1;33", &format!("{:>12}", "Note")),
+            weak.join(", ")
+        );
+    }
+
+    // Jobs: one per test.
+    let jobs: Vec<Job> = run_list
+        .iter()
+        .enumerate()
+        .map(|(idx, (bi, m))| {
+            let b = &binaries[*bi];
+            let mut argv = vec![b.path.to_string_lossy().into_owned()];
+            if !m.name.is_empty() {
+                argv.extend(["--exact".into(), m.name.clone(), "--nocapture".into()]);
+                if m.ignored {
+                    argv.push("--ignored".into());
+                }
+            }
+            let env: BTreeMap<String, String> = env_of(b);
+            Job {
+                id: m.id(),
+                line: idx + 1,
+                argv,
+                stdin: None,
+                env,
+                limits: JobLimits::default(),
+                tier: None,
+                seccomp: None,
+                cwd: Some(b.cwd.clone()),
+                expect: Outcome::Ok,
+            }
+        })
+        .collect();
+    let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
+
+    let cgroup = match enforcement
+        .get("cgroup_memory")
+        .map(|l| l.mechanism.as_str())
+    {
+        Some(m) if m.starts_with("cgroup v1") => "v1",
+        Some(m) if m.starts_with("cgroup v2") => "v2",
+        _ => "none",
+    };
+    let run_started = RunStarted {
+        schema_version: hatchery_report::SCHEMA_VERSION,
+        hatchery_version: env!("CARGO_PKG_VERSION").into(),
+        started_at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        host: host_facts(cgroup),
+        tier: settings.tier.as_str().into(),
+        enforcement,
+        limits: limits.clone(),
+        cases: jobs.len() as u64,
+        workers,
+    };
+    let jsonl = match &a.report {
+        Some(p) => match File::create(p) {
+            Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("error: cannot create the report {}: {e}", p.display());
+                return exit::WRITE_FAILED;
+            }
+        },
+        None => None,
+    };
+    let bar = match a.show_progress {
+        ShowProgress::Auto | ShowProgress::Bar if std::io::stderr().is_terminal() => {
+            let b = indicatif::ProgressBar::new(jobs.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>12.bold.green} [{elapsed_precise}] {bar:25} {pos}/{len}: {wide_msg}",
+                )
+                .expect("valid template"),
+            );
+            b.set_prefix("Running");
+            Some(b)
+        }
+        _ => None,
+    };
+    let out = Out { bar };
+    let display = Display {
+        style,
+        status_level: a.status_level,
+        final_status_level: a.final_status_level,
+        failure_output: a.failure_output,
+        success_output: a.success_output,
+        max_attempts: a.retries + 1,
+        slow_us: a.slow_timeout.as_micros() as u64,
+    };
+    let mut reporter = TestReporter {
+        out: &out,
+        display: display.clone(),
+        cases: &cases,
+        jsonl,
+        report_error: None,
+        attempts: Vec::new(),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, cancel.clone()) {
+            eprintln!("warning: cannot handle signal {sig}: {e}");
+        }
+    }
+    let running: Running = Arc::default();
+    let factory = Factory {
+        settings: settings.clone(),
+        first: Mutex::new(Some(probe)),
+        running: running.clone(),
+        next_index: AtomicUsize::new(1),
+    };
+    let opts = Options {
+        workers,
+        retries: a.retries,
+        max_fail: a.max_fail(),
+        defaults: limits.clone(),
+    };
+    let done = AtomicBool::new(false);
+    let rf = std::thread::scope(|s| {
+        s.spawn(|| watch(&running, &out, &display, &done));
+        let rf = hatchery_sched::run(&jobs, &factory, &opts, run_started, &cancel, &mut reporter);
+        done.store(true, Ordering::SeqCst);
+        rf
+    });
+    if let Some(b) = &out.bar {
+        b.finish_and_clear();
+    }
+    let mut code = exit::OK;
+    if let Some(e) = &reporter.report_error {
+        eprintln!("error: writing the report failed: {e}");
+        code = exit::WRITE_FAILED;
+    }
+    if let Some(w) = reporter.jsonl.take() {
+        if let Err(e) = w.into_inner().flush() {
+            eprintln!("error: writing the report failed: {e}");
+            code = exit::WRITE_FAILED;
+        }
+    }
+    if let Some(p) = &a.junit {
+        let xml = output::junit("cargo-hatchery", &cases, &reporter.attempts, &skipped);
+        if let Err(e) = std::fs::write(p, xml) {
+            eprintln!("error: cannot write JUnit {}: {e}", p.display());
+            code = exit::WRITE_FAILED;
+        }
+    }
+    let c = output::counts(
+        &reporter.attempts,
+        cases.len(),
+        skipped.len() as u64,
+        display.slow_us,
+    );
+    eprint!(
+        "{}",
+        output::summary(&display, &cases, &reporter.attempts, &rf, &c)
+    );
+    if rf.interrupted {
+        return exit::INTERRUPTED;
+    }
+    if c.sandbox_errors > 0 || (!rf.worker_errors.is_empty() && c.not_run > 0) {
+        eprintln!("error: hatchery failed to run some tests (sandbox_error): not the tests' fault");
+        return exit::SANDBOX_ERROR;
+    }
+    if c.failed > 0 || c.not_run > 0 {
+        eprintln!("error: test run failed");
+        return exit::TEST_FAILED;
+    }
+    code
+}
+
+/// Prints SLOW lines for long-running tests and keeps the bar's message current.
+fn watch(running: &Running, out: &Out, d: &Display, done: &AtomicBool) {
+    let mut shown = String::new();
+    while !done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut lines = Vec::new();
+        let mut names = Vec::new();
+        {
+            let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+            for t in r.values_mut() {
+                let el = t.started.elapsed().as_micros() as u64;
+                names.push(t.id.clone());
+                if d.slow_us > 0 && el >= d.slow_us * (u64::from(t.slow_reported) + 1) {
+                    t.slow_reported += 1;
+                    let (bin, name) = t.id.split_once(' ').unwrap_or((t.id.as_str(), ""));
+                    lines.push(format!(
+                        "{} [>{:>8}] {}",
+                        d.style.status("SLOW"),
+                        output::fmt_secs(d.slow_us * u64::from(t.slow_reported)),
+                        d.style.test_id(bin, name)
+                    ));
+                }
+            }
+        }
+        if d.status_level >= StatusLevel::Slow {
+            for l in lines {
+                out.line(&l);
+            }
+        }
+        if let Some(b) = &out.bar {
+            let msg = names.join(", ");
+            if msg != shown {
+                b.set_message(msg.clone());
+                shown = msg;
+            }
+        }
+    }
+}

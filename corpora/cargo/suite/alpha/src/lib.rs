@@ -124,9 +124,11 @@ mod state {
     use std::path::PathBuf;
 
     fn dir() -> PathBuf {
-        PathBuf::from(std::env::var_os("HATCHERY_FIXTURE_STATE").expect(
-            "HATCHERY_FIXTURE_STATE must name a directory that persists between attempts",
-        ))
+        PathBuf::from(
+            std::env::var_os("HATCHERY_FIXTURE_STATE").expect(
+                "HATCHERY_FIXTURE_STATE must name a directory that persists between attempts",
+            ),
+        )
     }
 
     /// Fails on odd attempts (1st, 3rd, ...) and passes on even ones.

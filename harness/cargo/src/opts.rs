@@ -1,0 +1,109 @@
+//! Options shared by `test` and `runner`: the sandbox policy and the per-test limits.
+
+use std::time::Duration;
+
+use hatchery_report::Limits;
+use hatchery_sandbox::policy::CgroupMode;
+use hatchery_sandbox::{SeccompProfile, Tier};
+
+use crate::exec::SandboxSettings;
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 500ms, 2s, 1m)"))
+}
+
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s)
+        .map_err(|e| format!("invalid size `{s}`: {e} (use e.g. 512K, 64M, 1G)"))
+}
+
+fn parse_env(kv: &str) -> Result<(String, String), String> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("invalid `{kv}`: expected KEY=VALUE")),
+    }
+}
+
+fn parse_cgroup_mode(s: &str) -> Result<CgroupMode, String> {
+    match s {
+        "auto" => Ok(CgroupMode::Auto),
+        "required" => Ok(CgroupMode::Required),
+        "off" => Ok(CgroupMode::Off),
+        _ => Err(format!(
+            "unknown cgroup mode `{s}` (expected auto, required or off)"
+        )),
+    }
+}
+
+/// The sandbox every test runs in.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Sandbox options")]
+pub struct SandboxOpts {
+    /// Isolation tier: hardened (user+PID+IPC namespaces, empty network namespace, private
+    /// /tmp and /proc) or lockdown (also a read-only root: hermetic tests). `none`: no
+    /// namespaces.
+    #[arg(long, default_value = "hardened")]
+    pub tier: Tier,
+    /// Give tests the host network (inet sockets allowed). Off by default.
+    #[arg(long)]
+    pub network: bool,
+    /// Seccomp profile: default (deny list), strict (allow list; single-process tests only),
+    /// off.
+    #[arg(long, default_value = "default")]
+    pub seccomp: SeccompProfile,
+    /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
+    #[arg(long, default_value = "auto", value_parser = parse_cgroup_mode)]
+    pub cgroup: CgroupMode,
+    /// Extra environment variable for every test, KEY=VALUE (repeatable). Tests otherwise get
+    /// cargo's variables, RUST_BACKTRACE & co. when set, PATH and HOME=/tmp.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+impl SandboxOpts {
+    pub fn settings(&self) -> SandboxSettings {
+        SandboxSettings {
+            tier: self.tier,
+            network: self.network,
+            cgroup: self.cgroup,
+            seccomp: self.seccomp,
+        }
+    }
+}
+
+/// Limits of every test process (with everything it starts).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Limits (per test)")]
+pub struct LimitOpts {
+    /// Kill a test after this much wall-clock time: status TIMEOUT.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// CPU time limit of a test's processes together: status TIMEOUT.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cpu_time: Option<Duration>,
+    /// Memory limit of a test's processes together (e.g. 512M): status OOM.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub memory: Option<u64>,
+    /// Processes and threads a test may have alive at once.
+    #[arg(long, value_name = "N")]
+    pub pids: Option<u64>,
+    /// Output (stdout+stderr) a test may write; beyond it the test is killed.
+    #[arg(long, value_parser = parse_bytes, default_value = "64M", value_name = "SIZE")]
+    pub output: u64,
+}
+
+impl LimitOpts {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
+            wall_us: self.timeout.map(|d| d.as_micros() as u64),
+            memory_bytes: self.memory,
+            output_bytes: Some(self.output),
+            pids: self.pids,
+            ..Default::default()
+        }
+    }
+}

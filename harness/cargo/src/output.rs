@@ -1,0 +1,745 @@
+//! Everything people and CI read: status lines (nextest style, plus CPU and memory), the
+//! progress bar, captured output of failures, the final summary, the JSON Lines report and
+//! JUnit XML. The engine never prints; this module renders its events.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::time::Duration;
+
+use hatchery_report::{CaseFinished, CaseResult, Event, JsonLinesWriter, Outcome, RunFinished};
+use hatchery_sched::Reporter;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+
+use crate::select::Skip;
+
+/// `--status-level` / `--final-status-level`, in increasing verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum StatusLevel {
+    None,
+    Fail,
+    Retry,
+    Slow,
+    Pass,
+    Skip,
+    All,
+}
+
+/// When captured output is shown (`--failure-output`, `--success-output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowOutput {
+    /// Right after the test's status line.
+    Immediate,
+    /// In the final summary.
+    Final,
+    ImmediateFinal,
+    Never,
+}
+
+impl ShowOutput {
+    fn immediate(self) -> bool {
+        matches!(self, ShowOutput::Immediate | ShowOutput::ImmediateFinal)
+    }
+    fn at_end(self) -> bool {
+        matches!(self, ShowOutput::Final | ShowOutput::ImmediateFinal)
+    }
+}
+
+/// ANSI styling, off when not wanted.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+    /// A status label right-aligned in 12 columns, coloured by what it means.
+    pub fn status(&self, label: &str) -> String {
+        let padded = format!("{label:>12}");
+        let code = if label.starts_with("PASS") {
+            "1;32"
+        } else if label.starts_with("FLAKY")
+            || label.starts_with("LEAK")
+            || label.starts_with("SLOW")
+            || label.starts_with("TRY")
+        {
+            "1;33"
+        } else if label.starts_with("SKIP") || label.starts_with("IGNORED") {
+            "1;2"
+        } else if label == "Starting" || label == "Summary" || label == "Slowest" {
+            "1;32"
+        } else {
+            "1;31"
+        };
+        self.paint(code, &padded)
+    }
+    /// `binary-id test::path::name`, nextest colours: binary id magenta, last segment bold blue.
+    pub fn test_id(&self, binary_id: &str, name: &str) -> String {
+        if name.is_empty() {
+            return self.paint("35", binary_id);
+        }
+        let (head, last) = match name.rfind("::") {
+            Some(i) => (&name[..i + 2], &name[i + 2..]),
+            None => ("", name),
+        };
+        format!(
+            "{} {head}{}",
+            self.paint("35", binary_id),
+            self.paint("1;34", last)
+        )
+    }
+}
+
+/// Where human output goes: above the progress bar when there is one, else stderr.
+pub struct Out {
+    pub bar: Option<indicatif::ProgressBar>,
+}
+
+impl Out {
+    pub fn line(&self, s: &str) {
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+}
+
+/// A test as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseMeta {
+    pub binary_id: String,
+    /// Empty for a custom harness that runs as one case.
+    pub name: String,
+    pub ignored: bool,
+}
+
+impl CaseMeta {
+    /// The case id in reports: `binary-id test::name` (nextest's format), or the binary id.
+    pub fn id(&self) -> String {
+        if self.name.is_empty() {
+            self.binary_id.clone()
+        } else {
+            format!("{} {}", self.binary_id, self.name)
+        }
+    }
+}
+
+/// The status label of a failed result (no retry prefix).
+pub fn fail_label(r: &CaseResult) -> String {
+    match r.outcome {
+        Outcome::Ok | Outcome::NonzeroExit => "FAIL".into(),
+        Outcome::Signaled => r.signal.clone().unwrap_or_else(|| "SIGNAL".into()),
+        Outcome::TimeLimit => "TIMEOUT".into(),
+        Outcome::MemoryLimit => "OOM".into(),
+        Outcome::OutputLimit => "OUTPUT-LIMIT".into(),
+        Outcome::PolicyViolation => "SECCOMP".into(),
+        Outcome::SandboxError => "ERROR".into(),
+    }
+}
+
+/// The status label of one attempt: PASS, LEAK, FLAKY n/m, FAIL, SIGSEGV, TIMEOUT, OOM,
+/// TRY n FAIL, ...
+pub fn label(a: &CaseFinished, max_attempts: u32) -> String {
+    let r = &a.result;
+    if a.passed {
+        if a.flaky {
+            format!("FLAKY {}/{}", a.attempt, max_attempts)
+        } else if r.leftover_processes > 0 {
+            "LEAK".into()
+        } else {
+            "PASS".into()
+        }
+    } else if a.attempt > 1 || a.will_retry {
+        format!("TRY {} {}", a.attempt, fail_label(r))
+    } else {
+        fail_label(r)
+    }
+}
+
+pub fn fmt_secs(us: u64) -> String {
+    format!("{:.3}s", us as f64 / 1e6)
+}
+
+pub fn fmt_bytes(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = b as f64;
+    if f < K {
+        format!("{b} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.2} GiB", f / (K * K * K))
+    }
+}
+
+/// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`
+pub fn status_line(style: Style, label: &str, r: &CaseResult, meta: &CaseMeta) -> String {
+    format!(
+        "{} [{:>9}] {:>8} cpu {:>10}  {}",
+        style.status(label),
+        fmt_secs(r.usage.wall_us),
+        fmt_secs(r.usage.cpu_us),
+        fmt_bytes(r.usage.peak_memory_bytes),
+        style.test_id(&meta.binary_id, &meta.name)
+    )
+}
+
+/// Most bytes of one stream shown on the terminal (the report has everything captured).
+const SHOW_BYTES: usize = 64 << 10;
+
+/// The reason line and captured output of a result, indented like nextest's.
+pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
+    let mut s = String::new();
+    let id = meta.id();
+    s.push_str(&style.paint("2", &format!("    reason: {}", r.reason)));
+    if r.leftover_processes > 0 {
+        s.push_str(&style.paint(
+            "2",
+            &format!(
+                "\n    leaked: {} process(es) outlived the test and were killed",
+                r.leftover_processes
+            ),
+        ));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("\n    error: {e}"));
+    }
+    for (name, c) in [("STDOUT", &r.stdout), ("STDERR", &r.stderr)] {
+        if c.data.is_empty() {
+            continue;
+        }
+        s.push('\n');
+        s.push_str(&style.paint("1", &format!("--- {name}: {id} ---")));
+        s.push('\n');
+        let data = &c.data;
+        if data.len() > SHOW_BYTES {
+            s.push_str(&format!(
+                "[{} bytes omitted; the --report file has all captured output]\n",
+                data.len() - SHOW_BYTES
+            ));
+            s.push_str(&String::from_utf8_lossy(&data[data.len() - SHOW_BYTES..]));
+        } else {
+            s.push_str(&String::from_utf8_lossy(data));
+        }
+        if c.truncated {
+            s.push_str(&format!(
+                "\n[output truncated at the output limit: {} bytes written]",
+                c.bytes
+            ));
+        }
+        if s.ends_with('\n') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// What the reporter shows and when.
+#[derive(Debug, Clone)]
+pub struct Display {
+    pub style: Style,
+    pub status_level: StatusLevel,
+    pub final_status_level: StatusLevel,
+    pub failure_output: ShowOutput,
+    pub success_output: ShowOutput,
+    pub max_attempts: u32,
+    /// Tests at least this slow are counted as slow (0: never).
+    pub slow_us: u64,
+}
+
+/// Renders scheduler events and collects every attempt.
+pub struct TestReporter<'a> {
+    pub out: &'a Out,
+    pub display: Display,
+    pub cases: &'a [CaseMeta],
+    pub jsonl: Option<JsonLinesWriter<BufWriter<File>>>,
+    pub report_error: Option<String>,
+    pub attempts: Vec<CaseFinished>,
+}
+
+impl Reporter for TestReporter<'_> {
+    fn event(&mut self, e: &Event) {
+        if let Some(w) = &mut self.jsonl {
+            if let Err(err) = w.write(e) {
+                self.report_error = Some(err.to_string());
+                self.jsonl = None;
+            }
+        }
+        if let Event::CaseFinished(cf) = e {
+            self.attempts.push((**cf).clone());
+        }
+    }
+
+    fn progress(&mut self, _done: u64, _total: u64, a: &CaseFinished) {
+        let Some(meta) = self.cases.get(a.index as usize) else {
+            return;
+        };
+        let d = &self.display;
+        let lab = label(a, d.max_attempts);
+        let level = if a.passed {
+            if a.flaky || a.result.leftover_processes > 0 {
+                StatusLevel::Retry
+            } else {
+                StatusLevel::Pass
+            }
+        } else if a.will_retry {
+            StatusLevel::Retry
+        } else {
+            StatusLevel::Fail
+        };
+        if level <= d.status_level {
+            let mut text = status_line(d.style, &lab, &a.result, meta);
+            let show = if a.passed {
+                d.success_output.immediate()
+            } else {
+                d.failure_output.immediate()
+            };
+            if show {
+                text.push('\n');
+                text.push_str(&output_block(d.style, &a.result, meta));
+            }
+            self.out.line(&text);
+        }
+        if let Some(b) = &self.out.bar {
+            if !a.will_retry {
+                b.inc(1);
+            }
+        }
+    }
+}
+
+/// Final counts of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub run: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    pub leaky: u64,
+    pub slow: u64,
+    pub skipped: u64,
+    pub not_run: u64,
+    pub sandbox_errors: u64,
+}
+
+/// The last attempt of every case that ran, by case index.
+pub fn finals(attempts: &[CaseFinished]) -> BTreeMap<u64, &CaseFinished> {
+    let mut m: BTreeMap<u64, &CaseFinished> = BTreeMap::new();
+    for a in attempts {
+        match m.get(&a.index) {
+            Some(prev) if prev.attempt > a.attempt => {}
+            _ => {
+                m.insert(a.index, a);
+            }
+        }
+    }
+    m
+}
+
+pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u64) -> Counts {
+    let f = finals(attempts);
+    let mut c = Counts {
+        run: f.len() as u64,
+        skipped,
+        not_run: cases as u64 - f.len() as u64,
+        ..Default::default()
+    };
+    for a in f.values() {
+        if a.passed {
+            c.passed += 1;
+            c.flaky += u64::from(a.flaky);
+            c.leaky += u64::from(a.result.leftover_processes > 0);
+        } else {
+            c.failed += 1;
+        }
+        c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
+        c.slow += u64::from(a.passed && slow_us > 0 && a.result.usage.wall_us >= slow_us);
+    }
+    c
+}
+
+/// The summary printed last.
+pub fn summary(
+    display: &Display,
+    cases: &[CaseMeta],
+    attempts: &[CaseFinished],
+    rf: &RunFinished,
+    c: &Counts,
+) -> String {
+    let st = display.style;
+    let mut s = String::new();
+    s.push_str(&st.paint("2", "────────────"));
+    s.push('\n');
+    let mut extra = Vec::new();
+    for (n, what) in [(c.flaky, "flaky"), (c.leaky, "leaky"), (c.slow, "slow")] {
+        if n > 0 {
+            extra.push(format!("{n} {what}"));
+        }
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", extra.join(", "))
+    };
+    let failed = if c.failed > 0 {
+        st.paint("1;31", &format!("{} failed", c.failed))
+    } else {
+        format!("{} failed", c.failed)
+    };
+    let mut line = format!(
+        "{} [{:>9}] {} test{} run: {} passed{extra}, {failed}, {} skipped",
+        st.status("Summary"),
+        fmt_secs(rf.duration_us),
+        c.run,
+        if c.run == 1 { "" } else { "s" },
+        c.passed,
+        c.skipped
+    );
+    if c.not_run > 0 {
+        let why = if rf.interrupted {
+            "interrupted"
+        } else if rf.fail_fast {
+            "fail-fast; use --no-fail-fast to run them"
+        } else {
+            "no worker could run them"
+        };
+        line.push_str(&format!(", {} not run ({why})", c.not_run));
+    }
+    s.push_str(&line);
+    s.push('\n');
+    let f = finals(attempts);
+    // Failures (and the notable passes) again, in input order.
+    for a in f.values() {
+        let Some(meta) = cases.get(a.index as usize) else {
+            continue;
+        };
+        let level = if !a.passed {
+            StatusLevel::Fail
+        } else if a.flaky || a.result.leftover_processes > 0 {
+            StatusLevel::Retry
+        } else {
+            StatusLevel::Pass
+        };
+        if level > display.final_status_level.max(StatusLevel::Retry) {
+            continue;
+        }
+        s.push_str(&status_line(
+            st,
+            &label(a, display.max_attempts),
+            &a.result,
+            meta,
+        ));
+        s.push('\n');
+        let show = if a.passed {
+            display.success_output.at_end()
+        } else {
+            display.failure_output.at_end()
+        };
+        if show {
+            s.push_str(&output_block(st, &a.result, meta));
+            s.push('\n');
+        }
+    }
+    let top = |key: &dyn Fn(&CaseFinished) -> u64, fmt: &dyn Fn(u64) -> String| {
+        let mut v: Vec<&&CaseFinished> = f.values().collect();
+        v.sort_by_key(|a| std::cmp::Reverse(key(a)));
+        v.iter()
+            .take(3)
+            .filter(|a| key(a) > 0)
+            .filter_map(|a| {
+                cases
+                    .get(a.index as usize)
+                    .map(|m| format!("{} {}", fmt(key(a)), st.test_id(&m.binary_id, &m.name)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let slowest = top(&|a| a.result.usage.wall_us, &fmt_secs);
+    if !slowest.is_empty() {
+        s.push_str(&format!(
+            "{} {}\n",
+            st.status("Slowest"),
+            slowest.join(&st.paint("2", " · "))
+        ));
+    }
+    let mem = top(&|a| a.result.usage.peak_memory_bytes, &fmt_bytes);
+    if !mem.is_empty() {
+        s.push_str(&format!(
+            "{} {}\n",
+            st.paint("1;32", &format!("{:>12}", "Peak memory")),
+            mem.join(&st.paint("2", " · "))
+        ));
+    }
+    let cpu = top(&|a| a.result.usage.cpu_us, &fmt_secs);
+    if !cpu.is_empty() {
+        s.push_str(&format!(
+            "{} {}\n",
+            st.paint("1;32", &format!("{:>12}", "CPU time")),
+            cpu.join(&st.paint("2", " · "))
+        ));
+    }
+    if rf.interrupted {
+        s.push_str(&format!(
+            "{} {} running test(s) killed\n",
+            st.status("Interrupted"),
+            rf.killed_running
+        ));
+    }
+    for e in &rf.worker_errors {
+        s.push_str(&format!("{} {e}\n", st.status("ERROR")));
+    }
+    s
+}
+
+/// JUnit XML: one suite per test binary; retries as reruns (flaky tests as `flakyFailure`);
+/// ignored tests and tests that never ran as `skipped`. CPU time, peak memory, outcome and
+/// leaked processes are test case properties.
+pub fn junit(
+    report_name: &str,
+    cases: &[CaseMeta],
+    attempts: &[CaseFinished],
+    skipped: &[(CaseMeta, Skip)],
+) -> String {
+    let mut by_index: BTreeMap<u64, Vec<&CaseFinished>> = BTreeMap::new();
+    for a in attempts {
+        by_index.entry(a.index).or_default().push(a);
+    }
+    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    for (i, meta) in cases.iter().enumerate() {
+        let tries = by_index.remove(&(i as u64)).unwrap_or_default();
+        let name = if meta.name.is_empty() {
+            meta.binary_id.clone()
+        } else {
+            meta.name.clone()
+        };
+        let tc = match tries.iter().max_by_key(|t| t.attempt) {
+            None => {
+                let mut st = TestCaseStatus::skipped();
+                st.set_message("not run (fail-fast or interrupted)");
+                let mut tc = TestCase::new(name, st);
+                tc.set_classname(meta.binary_id.clone());
+                tc
+            }
+            Some(last) => {
+                let r = &last.result;
+                let mut status = if last.passed {
+                    TestCaseStatus::success()
+                } else {
+                    let kind = if r.outcome == Outcome::SandboxError {
+                        NonSuccessKind::Error
+                    } else {
+                        NonSuccessKind::Failure
+                    };
+                    let mut st = TestCaseStatus::non_success(kind);
+                    st.set_message(format!("{}: {}", fail_label(r), r.reason));
+                    st.set_type(r.outcome.as_str());
+                    st
+                };
+                let mut earlier: Vec<&&CaseFinished> =
+                    tries.iter().filter(|t| t.attempt < last.attempt).collect();
+                earlier.sort_by_key(|t| t.attempt);
+                for e in earlier {
+                    let kind = if e.result.outcome == Outcome::SandboxError {
+                        NonSuccessKind::Error
+                    } else {
+                        NonSuccessKind::Failure
+                    };
+                    let mut rr = TestRerun::new(kind);
+                    rr.set_message(format!("{}: {}", fail_label(&e.result), e.result.reason));
+                    rr.set_type(e.result.outcome.as_str());
+                    rr.set_time(Duration::from_micros(e.result.usage.wall_us));
+                    rr.set_system_out_lossy(&e.result.stdout.data);
+                    rr.set_system_err_lossy(&e.result.stderr.data);
+                    status.add_rerun(rr);
+                }
+                let mut tc = TestCase::new(name, status);
+                tc.set_classname(meta.binary_id.clone());
+                tc.set_time(Duration::from_micros(r.usage.wall_us));
+                if !last.passed {
+                    tc.set_system_out_lossy(&r.stdout.data);
+                    tc.set_system_err_lossy(&r.stderr.data);
+                }
+                for (k, v) in [
+                    ("outcome", r.outcome.as_str().to_owned()),
+                    ("cpu_us", r.usage.cpu_us.to_string()),
+                    ("peak_memory_bytes", r.usage.peak_memory_bytes.to_string()),
+                    ("leftover_processes", r.leftover_processes.to_string()),
+                    ("attempts", last.attempt.to_string()),
+                ] {
+                    tc.add_property(quick_junit::Property::new(k, v));
+                }
+                tc
+            }
+        };
+        suites
+            .entry(meta.binary_id.as_str())
+            .or_insert_with(|| TestSuite::new(meta.binary_id.clone()))
+            .add_test_case(tc);
+    }
+    for (meta, why) in skipped {
+        if *why != Skip::Ignored {
+            continue;
+        }
+        let mut st = TestCaseStatus::skipped();
+        st.set_message("ignored");
+        let mut tc = TestCase::new(meta.name.clone(), st);
+        tc.set_classname(meta.binary_id.clone());
+        suites
+            .entry(meta.binary_id.as_str())
+            .or_insert_with(|| TestSuite::new(meta.binary_id.clone()))
+            .add_test_case(tc);
+    }
+    let mut report = Report::new(report_name);
+    report.add_test_suites(suites.into_values());
+    report.to_string().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hatchery_report::{decide, Limits, RawFacts, Termination};
+
+    fn result(t: Termination, leftover: u64) -> CaseResult {
+        decide(
+            RawFacts {
+                termination: Some(t),
+                leftover_processes: leftover,
+                ..Default::default()
+            },
+            &Limits::default(),
+            "hardened",
+            Default::default(),
+        )
+    }
+
+    fn attempt(
+        r: CaseResult,
+        attempt: u32,
+        passed: bool,
+        flaky: bool,
+        retry: bool,
+    ) -> CaseFinished {
+        CaseFinished {
+            id: "x".into(),
+            index: 0,
+            attempt,
+            worker: 0,
+            expected: Outcome::Ok,
+            passed,
+            flaky,
+            will_retry: retry,
+            result: r,
+        }
+    }
+
+    #[test]
+    fn labels_follow_nextest() {
+        let ok = result(Termination::Exited(0), 0);
+        let fail = result(Termination::Exited(101), 0);
+        let segv = result(
+            Termination::Signaled {
+                signal: 11,
+                core_dumped: false,
+            },
+            0,
+        );
+        assert_eq!(
+            label(&attempt(ok.clone(), 1, true, false, false), 1),
+            "PASS"
+        );
+        assert_eq!(
+            label(
+                &attempt(result(Termination::Exited(0), 2), 1, true, false, false),
+                1
+            ),
+            "LEAK"
+        );
+        assert_eq!(label(&attempt(ok, 2, true, true, false), 3), "FLAKY 2/3");
+        assert_eq!(
+            label(&attempt(fail.clone(), 1, false, false, false), 1),
+            "FAIL"
+        );
+        assert_eq!(
+            label(&attempt(fail, 1, false, false, true), 2),
+            "TRY 1 FAIL"
+        );
+        assert_eq!(label(&attempt(segv, 1, false, false, false), 1), "SIGSEGV");
+    }
+
+    #[test]
+    fn status_lines_are_aligned_and_plain_without_color() {
+        let st = Style { color: false };
+        let meta = CaseMeta {
+            binary_id: "alpha".into(),
+            name: "basics::passes".into(),
+            ignored: false,
+        };
+        let mut r = result(Termination::Exited(0), 0);
+        r.usage.wall_us = 12_345;
+        r.usage.cpu_us = 4_000;
+        r.usage.peak_memory_bytes = 2 << 20;
+        let l = status_line(st, "PASS", &r, &meta);
+        assert_eq!(
+            l,
+            "        PASS [   0.012s]   0.004s cpu    2.0 MiB  alpha basics::passes"
+        );
+        assert!(!l.contains('\x1b'));
+        let colored = Style { color: true }.test_id("alpha", "basics::passes");
+        assert!(colored.contains("\x1b[35malpha"));
+    }
+
+    #[test]
+    fn junit_has_suites_per_binary_flaky_reruns_and_skips() {
+        let cases = vec![
+            CaseMeta {
+                binary_id: "a".into(),
+                name: "t::ok".into(),
+                ignored: false,
+            },
+            CaseMeta {
+                binary_id: "a::it".into(),
+                name: "t::flaky".into(),
+                ignored: false,
+            },
+            CaseMeta {
+                binary_id: "a::it".into(),
+                name: "t::notrun".into(),
+                ignored: false,
+            },
+        ];
+        let mut first = attempt(result(Termination::Exited(101), 0), 1, false, false, true);
+        first.index = 1;
+        let mut second = attempt(result(Termination::Exited(0), 0), 2, true, true, false);
+        second.index = 1;
+        let attempts = vec![
+            attempt(result(Termination::Exited(0), 0), 1, true, false, false),
+            first,
+            second,
+        ];
+        let skipped = vec![(
+            CaseMeta {
+                binary_id: "a".into(),
+                name: "t::ign".into(),
+                ignored: true,
+            },
+            Skip::Ignored,
+        )];
+        let xml = junit("run", &cases, &attempts, &skipped);
+        assert!(xml.contains(r#"<testsuite name="a" tests="2""#), "{xml}");
+        assert!(
+            xml.contains(r#"<testsuite name="a::it" tests="2""#),
+            "{xml}"
+        );
+        assert!(xml.contains("flakyFailure"), "{xml}");
+        assert!(xml.contains("ignored"), "{xml}");
+        assert!(xml.contains("not run"), "{xml}");
+        assert!(xml.contains(r#"name="peak_memory_bytes""#), "{xml}");
+    }
+}
