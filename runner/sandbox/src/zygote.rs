@@ -759,8 +759,9 @@ impl Zygote {
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
         } else {
             let _ = kill(main, Signal::SIGKILL);
-            for p in self.tier_none_pids() {
-                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            let tree: std::collections::BTreeSet<i32> = self.tier_none_pids().into_iter().collect();
+            for p in &tree {
+                signal_if_ours(*p, Signal::SIGKILL, &tree);
             }
         }
     }
@@ -818,19 +819,21 @@ impl Zygote {
                 break;
             }
             for p in fresh {
-                let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
+                signal_if_ours(p, Signal::SIGSTOP, &stopped);
             }
         }
         for p in &stopped {
-            let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+            signal_if_ours(*p, Signal::SIGKILL, &stopped);
         }
         loop {
             match wait4(-1, libc::WNOHANG) {
                 Ok(Some(_)) => n += 1,
                 Err(_) => break,
                 Ok(None) => {
-                    for p in descendants_of_me() {
-                        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                    let tree: std::collections::BTreeSet<i32> =
+                        descendants_of_me().into_iter().collect();
+                    for p in &tree {
+                        signal_if_ours(*p, Signal::SIGKILL, &tree);
                     }
                     if Instant::now() > deadline {
                         break;
@@ -878,6 +881,29 @@ fn open_cwd(path: &[u8]) -> Result<OwnedFd, String> {
         };
         format!("failed to open the working directory {shown} inside the sandbox: {e}{hint}")
     })
+}
+
+/// Signals `pid` only if it is still one of ours. A pid read from /proc or cgroup.procs may
+/// have been reaped (by a case process, its parent) and reused by an unrelated process since:
+/// the pidfd pins the process, and its parent is checked after pinning — our child, or a
+/// child of a process of the case's tree.
+fn signal_if_ours(pid: i32, sig: Signal, tree: &std::collections::BTreeSet<i32>) {
+    let Ok(fd) = hatchery_sys::pidfd_open(Pid::from_raw(pid)) else {
+        return;
+    };
+    let me = std::process::id() as i32;
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok())
+        });
+    if let Some(pp) = ppid {
+        if pp == me || tree.contains(&pp) {
+            let _ = hatchery_sys::pidfd_send_signal(fd.as_fd(), sig as i32);
+        }
+    }
 }
 
 /// Every descendant of this process, from one scan of /proc/<pid>/stat (parent links).

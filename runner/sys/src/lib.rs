@@ -472,3 +472,19 @@ pub fn own_fd(fd: RawFd) -> OwnedFd {
     // owns; ownership moves into the returned OwnedFd, which closes it once.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// `pidfd_send_signal(fd, sig, NULL, 0)` (Linux 5.1): signals exactly the process the pidfd
+/// refers to, even if its pid number has been reused since.
+pub fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: a valid descriptor, a signal number, a NULL siginfo and no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    Errno::result(r).map(drop)
+}
