@@ -8,6 +8,8 @@
 //! (status lines, progress bar, summary, JSON Lines, JUnit, [`output`]). [`runner`] is the
 //! target-runner route: one binary, one case.
 
+pub(crate) use hatchery_report::error_chain;
+
 pub mod cargo;
 pub mod exec;
 pub mod list;
@@ -258,17 +260,6 @@ impl TestArgs {
             Some(self.max_fail.unwrap_or(1).max(1))
         }
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Entry point after the zygote check. `args` is the full argv; cargo calls us as

@@ -2,6 +2,8 @@
 //! progress bar, captured output of failures, the final summary, the JSON Lines report and
 //! JUnit XML. The engine never prints; this module renders its events.
 
+pub use hatchery_report::fmt_bytes;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -164,20 +166,6 @@ pub fn label(a: &CaseFinished, max_attempts: u32) -> String {
 
 pub fn fmt_secs(us: u64) -> String {
     format!("{:.3}s", us as f64 / 1e6)
-}
-
-pub fn fmt_bytes(b: u64) -> String {
-    const K: f64 = 1024.0;
-    let f = b as f64;
-    if f < K {
-        format!("{b} B")
-    } else if f < K * K {
-        format!("{:.1} KiB", f / K)
-    } else if f < K * K * K {
-        format!("{:.1} MiB", f / (K * K))
-    } else {
-        format!("{:.2} GiB", f / (K * K * K))
-    }
 }
 
 /// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub(crate) use hatchery_report::{error_chain, fmt_bytes, fmt_us};
+
 mod batch;
 mod selftest;
 use hatchery_report::{CaseResult, Level, Limits, Outcome};
@@ -306,41 +308,6 @@ fn exit_code(o: Outcome) -> u8 {
 /// replaced on disk while we run (a rebuild, a package upgrade).
 pub(crate) fn own_exe() -> PathBuf {
     PathBuf::from("/proc/self/exe")
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-pub(crate) fn fmt_us(us: u64) -> String {
-    if us < 1000 {
-        format!("{us} µs")
-    } else if us < 1_000_000 {
-        format!("{:.2} ms", us as f64 / 1000.0)
-    } else {
-        format!("{:.3} s", us as f64 / 1e6)
-    }
-}
-
-pub(crate) fn fmt_bytes(b: u64) -> String {
-    const K: f64 = 1024.0;
-    let f = b as f64;
-    if f < K {
-        format!("{b} B")
-    } else if f < K * K {
-        format!("{:.1} KiB", f / K)
-    } else if f < K * K * K {
-        format!("{:.1} MiB", f / (K * K))
-    } else {
-        format!("{:.2} GiB", f / (K * K * K))
-    }
 }
 
 fn human_summary(r: &CaseResult) -> String {

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 pub mod events;
 pub mod junit;
+pub mod text;
+
+pub use text::{error_chain, fmt_bytes, fmt_us};
 
 pub use events::*;
 

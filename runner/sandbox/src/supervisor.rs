@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hatchery_report::{decide, CaseResult, Enforcement, LayerState, RawFacts};
+use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, RawFacts};
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
@@ -478,17 +478,6 @@ impl Drop for Sandbox {
             s.remove();
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Writes the uid/gid maps of the launcher, which has just unshared its user namespace.
