@@ -10,7 +10,7 @@
 //! counts).
 
 use std::fs::{self, File};
-use std::io::{self, Write as _};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -346,10 +346,9 @@ fn read_key(fd: &Option<OwnedFd>, key: &str) -> Option<u64> {
 
 fn write_str(fd: &Option<OwnedFd>, s: &str) -> io::Result<()> {
     match fd {
-        Some(fd) => {
-            let mut f = File::from(fd.try_clone()?);
-            f.write_all(s.as_bytes())
-        }
+        Some(fd) => hatchery_sys::write_raw(fd.as_raw_fd(), s.as_bytes())
+            .map(drop)
+            .map_err(io::Error::from),
         None => Ok(()),
     }
 }

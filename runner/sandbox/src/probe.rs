@@ -149,6 +149,9 @@ pub fn probe_host() -> Vec<Probe> {
         fix: None,
     });
     let pidfd = hatchery_sys::pidfd_open(nix::unistd::getpid());
+    let pidfd_fix = pidfd
+        .is_err()
+        .then(|| "Linux 5.3 or newer (pidfd_open)".to_owned());
     v.push(Probe {
         name: "pidfd",
         ok: pidfd.is_ok(),
@@ -156,7 +159,7 @@ pub fn probe_host() -> Vec<Probe> {
             Ok(_) => "pidfd_open works".into(),
             Err(e) => format!("pidfd_open failed: {e}"),
         },
-        fix: Some("Linux 5.3 or newer".into()).filter(|_| false),
+        fix: pidfd_fix,
     });
     v
 }

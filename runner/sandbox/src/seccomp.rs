@@ -389,14 +389,6 @@ pub fn build(
     Ok(filters)
 }
 
-/// Name of a syscall number the default profile denies, for messages.
-pub fn denied_name(nr: i64) -> Option<&'static str> {
-    DEFAULT_DENIED
-        .iter()
-        .find(|(_, n)| *n == nr)
-        .map(|(name, _)| *name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,8 +57,6 @@ pub enum Hello {
     Ready {
         /// Layers as the zygote set them up (namespaces, mounts, cgroup files).
         enforcement: Enforcement,
-        /// Pid of the zygote as the supervisor sees it.
-        zygote_pid: i32,
     },
     Failed {
         error: String,

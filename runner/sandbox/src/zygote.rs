@@ -264,7 +264,9 @@ struct Zygote {
     cgroup: Option<CgroupFiles>,
     scratch: Scratch,
     enforcement: Enforcement,
-    filters: HashMap<SeccompProfile, Vec<BpfProgram>>,
+    filters: HashMap<SeccompProfile, std::rc::Rc<[BpfProgram]>>,
+    /// Read buffer for the case's output pipes, reused across cases.
+    out_buf: Vec<u8>,
     stack: Vec<u8>,
     ncpus: u64,
     pid_ns: bool,
@@ -307,6 +309,7 @@ impl Zygote {
             scratch,
             enforcement,
             filters: HashMap::new(),
+            out_buf: vec![0u8; 64 << 10],
             stack: vec![0u8; 256 << 10],
             ncpus,
             pid_ns,
@@ -346,7 +349,6 @@ impl Zygote {
         }
         let hello = Hello::Ready {
             enforcement: self.enforcement.clone(),
-            zygote_pid: -1,
         };
         if wire::send(&self.sock, &hello, &[]).is_err() {
             return 74;
@@ -383,7 +385,7 @@ impl Zygote {
     }
 
     /// The filters a case installs on top of what it inherits from the zygote.
-    fn filters(&mut self, profile: SeccompProfile) -> Result<&[BpfProgram], String> {
+    fn filters(&mut self, profile: SeccompProfile) -> Result<std::rc::Rc<[BpfProgram]>, String> {
         if !self.filters.contains_key(&profile) {
             let f = match (self.init.seccomp_base, profile) {
                 (SeccompProfile::Off, p) => {
@@ -400,9 +402,9 @@ impl Zygote {
                     ))
                 }
             };
-            self.filters.insert(profile, f);
+            self.filters.insert(profile, f.into());
         }
-        Ok(&self.filters[&profile])
+        Ok(self.filters[&profile].clone())
     }
 
     fn run_case(&mut self, req: &CaseRequest, mut fds: Vec<OwnedFd>) -> RawFacts {
@@ -452,7 +454,7 @@ impl Zygote {
         let argv = to_cstrings(&req.argv, "argument")?;
         let envp = to_cstrings(&req.env, "environment variable")?;
         let rlimits = self.rlimits(limits);
-        let filters: Vec<BpfProgram> = self.filters(req.seccomp)?.to_vec();
+        let filters = self.filters(req.seccomp)?;
 
         // cgroup: limits for this case, then the baseline of every counter.
         let mut base_mem = 0;
@@ -624,7 +626,10 @@ impl Zygote {
         let cpu_limit_ns = limits.cpu_us.map(|c| c * 1000);
         let cpu_watch = cpu_limit_ns.is_some() && self.cgroup.is_some();
         let mut next_cpu_check = start;
-        let mut buf = vec![0u8; 64 << 10];
+        let mut buf = std::mem::take(&mut self.out_buf);
+        if buf.is_empty() {
+            buf = vec![0u8; 64 << 10];
+        }
         let exited_at;
         loop {
             let now = Instant::now();
@@ -742,6 +747,7 @@ impl Zygote {
         if limits.output_bytes.is_some() && out.bytes + err.bytes > cap && killed_for.is_none() {
             killed_for = Some(Limit::Output);
         }
+        self.out_buf = buf;
         Ok(Ran {
             main,
             leftovers,
