@@ -66,6 +66,17 @@ pub struct JudgeArgs {
     /// its directory names (accepted, wrong_answer, time_limit_exceeded, ...).
     #[arg(long, conflicts_with_all = ["source", "binary", "command"])]
     pub verify_submissions: bool,
+    /// Run the package's input validators (input_validators/ or input_format_validators/)
+    /// on every test input and report each file (--verify-submissions does this first).
+    #[arg(long, conflicts_with_all = ["source", "binary", "command"])]
+    pub validate_input: bool,
+    /// Derive the time limit from the accepted submissions as the problem package format
+    /// does (slowest accepted run × time_multiplier / ac_to_time_limit, rounded up), even
+    /// if the package gives one; done anyway when neither the package nor --time-limit
+    /// gives a limit. With this flag, --time-limit is the cap on each accepted run while
+    /// deriving (default 60s).
+    #[arg(long)]
+    pub derive_time_limit: bool,
     /// With --verify-submissions: only submissions whose path contains TEXT.
     #[arg(long, value_name = "TEXT", requires = "verify_submissions")]
     pub filter: Option<String>,
@@ -117,12 +128,21 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         eprintln!("hatchery judge: {msg}");
         code
     };
-    if a.source.is_none() && a.binary.is_none() && a.command.is_none() && !a.verify_submissions {
+    if a.source.is_none()
+        && a.binary.is_none()
+        && a.command.is_none()
+        && !a.verify_submissions
+        && !a.validate_input
+    {
         return fail(
             exit::USAGE,
-            "give a SOURCE_FILE, --binary FILE, --command CMD or --verify-submissions".into(),
+            "give a SOURCE_FILE, --binary FILE, --command CMD, --verify-submissions or \
+             --validate-input"
+                .into(),
         );
     }
+    // Only the inputs are checked: no submission runs, so no time limit is needed.
+    let inputs_only = a.validate_input && !a.verify_submissions;
     let mut langs = LanguageTable::builtin();
     if let Some(f) = &a.languages {
         if let Err(e) = langs.load_file(f) {
@@ -138,22 +158,34 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             eprintln!("hatchery judge: note: {n}");
         }
     }
-    let (time_limit, tl_source) = match (a.time_limit, problem.limits.time_limit) {
-        (Some(t), _) => (t, "--time-limit".to_owned()),
-        (None, Some(t)) => (t, problem.limits.time_limit_source.clone()),
-        (None, None) => {
-            return fail(
-                exit::BAD_INPUT,
-                format!(
-                    "{}: no time limit: none in problem.yaml (limits.time_limit), .timelimit or \
-                     domjudge-problem.ini (timelimit); give one with --time-limit",
-                    problem.dir.display()
-                ),
-            )
-        }
+    // The time limit: --time-limit, the package's, or derived from the accepted
+    // submissions (asked for, or when there is no other).
+    let derive = !inputs_only
+        && (a.derive_time_limit || (a.time_limit.is_none() && problem.limits.time_limit.is_none()));
+    let derive_cap = match (a.derive_time_limit, a.time_limit) {
+        (true, Some(t)) => t,
+        _ => crate::timelimit::DEFAULT_CAP,
+    };
+    if derive && !problem.dir.join("submissions/accepted").is_dir() {
+        return fail(
+            exit::BAD_INPUT,
+            format!(
+                "{}: no time limit: none in problem.yaml (limits.time_limit), .timelimit or \
+                 domjudge-problem.ini (timelimit), and no submissions/accepted/ to derive one \
+                 from; give one with --time-limit",
+                problem.dir.display()
+            ),
+        );
+    }
+    let (time_limit, tl_source) = match (derive, a.time_limit, problem.limits.time_limit) {
+        (true, _, _) => (derive_cap, "derivation cap".to_owned()),
+        (false, Some(t), _) => (t, "--time-limit".to_owned()),
+        (false, None, Some(t)) => (t, problem.limits.time_limit_source.clone()),
+        // Only --validate-input: the submission's limit is never used.
+        (false, None, None) => (Duration::from_secs(1), "unused".to_owned()),
     };
     // The submission, checked before any sandbox starts.
-    let submission = if a.verify_submissions {
+    let submission = if a.verify_submissions || a.validate_input {
         None
     } else if let Some(src) = &a.source {
         match Submission::from_path(src, a.language.as_deref(), &langs) {
@@ -247,6 +279,91 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     };
     judge.run_all_cases = a.all_cases;
 
+    // Input validation: alone, or before verifying the submissions.
+    let run_inputs = a.validate_input
+        || (a.verify_submissions
+            && (!problem.input_validators.is_empty()
+                || !problem.skipped_input_validators.is_empty()));
+    let input_report = if run_inputs {
+        if a.validate_input
+            && problem.input_validators.is_empty()
+            && problem.skipped_input_validators.is_empty()
+        {
+            return fail(
+                exit::BAD_INPUT,
+                format!(
+                    "{}: no input validators (input_validators/ or input_format_validators/)",
+                    problem.dir.display()
+                ),
+            );
+        }
+        match crate::inputs::validate_inputs(&judge) {
+            Ok(r) => {
+                if !a.json {
+                    print!("{}", crate::inputs::human(&r));
+                }
+                Some(r)
+            }
+            Err(e) => return fail(exit::JUDGE_ERROR, e.to_string()),
+        }
+    } else {
+        None
+    };
+    if inputs_only {
+        let r = input_report.expect("input validation ran");
+        if a.json {
+            print_json(&r);
+        }
+        return if r.errors > 0 {
+            exit::JUDGE_ERROR
+        } else if r.all_ok {
+            exit::OK
+        } else {
+            exit::REJECTED
+        };
+    }
+
+    if derive {
+        let all = match verify::list(&problem.dir, &langs, None) {
+            Ok(p) => p.0,
+            Err(e) => return fail(exit::BAD_INPUT, e),
+        };
+        let (mut acc, mut tle) = (Vec::new(), Vec::new());
+        for p in all {
+            if p.submission.label.starts_with("submissions/accepted/") {
+                acc.push(p);
+            } else if p
+                .submission
+                .label
+                .starts_with("submissions/time_limit_exceeded/")
+            {
+                tle.push(p);
+            }
+        }
+        let json = a.json;
+        match crate::timelimit::derive(&mut judge, derive_cap, &acc, &tle, |l| {
+            if !json {
+                eprintln!("hatchery judge: {l}");
+            }
+        }) {
+            Ok(d) => {
+                if !a.json {
+                    eprintln!("hatchery judge: {}", d.summary());
+                    if let Some(t) = problem.limits.time_limit {
+                        eprintln!(
+                            "hatchery judge: note: the package's time limit ({}, {}) is \
+                             replaced by the derived one",
+                            crate::fmt_us(t.as_micros() as u64),
+                            problem.limits.time_limit_source
+                        );
+                    }
+                }
+            }
+            Err(e) => return fail(exit::BAD_INPUT, e),
+        }
+    }
+    let time_limit = judge.time_limit;
+
     let mut log = match &a.report {
         Some(p) => {
             let tl = time_limit.as_micros() as u64;
@@ -276,7 +393,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
 
     let code = if let Some((planned, skipped)) = planned {
         let json = a.json;
-        let vr = verify::verify(&judge, &planned, skipped, |v| {
+        let mut vr = verify::verify(&judge, &planned, skipped, |v| {
             if !json {
                 let score = match (v.score, v.max_score) {
                     (Some(s), Some(m)) => format!(" score {s}/{m}"),
@@ -303,6 +420,10 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 }
             }
         });
+        if let Some(ir) = input_report {
+            vr.all_matched &= ir.all_ok && ir.errors == 0;
+            vr.input_validation = Some(ir);
+        }
         if let Some(log) = &mut log {
             for v in &vr.submissions {
                 if let Err(e) = log.judgement(&format!("{}:", v.path), &v.judgement) {
@@ -327,6 +448,15 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 },
                 crate::fmt_us(started.elapsed().as_micros() as u64)
             );
+            if let Some(ir) = &vr.input_validation {
+                if !(ir.all_ok && ir.errors == 0) {
+                    println!(
+                        "input validation failed: {} input file{} not as expected",
+                        ir.failed,
+                        if ir.failed == 1 { "" } else { "s" }
+                    );
+                }
+            }
         }
         if vr.all_matched {
             exit::OK

@@ -269,20 +269,49 @@ impl Engine {
         F: Fn(&mut Worker, usize, &T) -> R + Sync,
         S: Fn(&R) -> bool + Sync,
     {
+        self.map_skipping(items, stop_on, |_, _| true, f)
+    }
+
+    /// Like [`Engine::map`], but a failure of item `i` only keeps item `j > i` from starting
+    /// when `skips(i, j)` (a test group's `on_reject: break`). Items already started when a
+    /// failure becomes known still finish: callers that need a result independent of timing
+    /// drop those afterwards.
+    pub fn map_skipping<T, R, F, S, K>(
+        &self,
+        items: &[T],
+        is_failure: S,
+        skips: K,
+        f: F,
+    ) -> Vec<Option<R>>
+    where
+        T: Sync,
+        R: Send,
+        F: Fn(&mut Worker, usize, &T) -> R + Sync,
+        S: Fn(&R) -> bool + Sync,
+        K: Fn(usize, usize) -> bool + Sync,
+    {
         let next = AtomicUsize::new(0);
-        let stop_at = AtomicUsize::new(usize::MAX);
+        let failed: Mutex<Vec<usize>> = Mutex::new(Vec::new());
         let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
         let n = self.workers.len().min(items.len());
         let work = |w: &Mutex<Worker>| {
             let mut worker = w.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= items.len() || i > stop_at.load(Ordering::SeqCst) {
+                if i >= items.len() {
                     break;
                 }
+                let skip = failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .any(|&x| x < i && skips(x, i));
+                if skip {
+                    continue;
+                }
                 let r = f(&mut worker, i, &items[i]);
-                if stop_on(&r) {
-                    stop_at.fetch_min(i, Ordering::SeqCst);
+                if is_failure(&r) {
+                    failed.lock().unwrap_or_else(|e| e.into_inner()).push(i);
                 }
                 *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             }

@@ -34,6 +34,8 @@ pub enum JudgeError {
     Setup(String),
     #[error("the output validator {path} could not be built: {message}")]
     Validator { path: PathBuf, message: String },
+    #[error("the input validator {path} could not be built: {message}")]
+    InputValidator { path: PathBuf, message: String },
 }
 
 /// What to judge.
@@ -227,7 +229,14 @@ pub struct CaseReport {
     pub score: Option<f64>,
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
-    /// The submission's run as the engine saw it.
+    /// Multi-pass problems: how many times the submission ran (CPU and wall time are the
+    /// sums over the passes, peak memory the largest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u32>,
+    /// CPU time of the slowest single run (the time limit applies to each pass).
+    #[serde(skip)]
+    pub slowest_run_cpu_us: u64,
+    /// The submission's run as the engine saw it (the last pass).
     #[serde(skip)]
     pub run: CaseResult,
     /// The validator's run (custom validators).
@@ -256,7 +265,12 @@ pub struct JudgeReport {
     pub message: String,
     pub time_limit_us: u64,
     pub time_limit_source: String,
+    /// How the time limit was derived from the accepted submissions, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_limit_derivation: Option<crate::timelimit::Derivation>,
     pub compile: Option<CompileReport>,
+    /// Cases run although `on_reject: break` would have skipped them (only with
+    /// `--all-cases`): shown, but neither decide the verdict nor score.
     pub cases: Vec<CaseReport>,
     /// Cases not run because an earlier case failed.
     pub skipped: usize,
@@ -277,7 +291,9 @@ pub struct Judge<'a> {
     pub langs: &'a LanguageTable,
     pub time_limit: Duration,
     pub time_limit_source: String,
-    /// Run every case even after a failure (always so for scoring problems).
+    /// Set when the time limit was derived from the accepted submissions.
+    pub derivation: Option<crate::timelimit::Derivation>,
+    /// Run every case even after a failure (`on_reject: break` skips the rest of a group).
     pub run_all_cases: bool,
     /// Memory is limited by RLIMIT_AS only (no cgroup on this host).
     rlimit_memory: bool,
@@ -308,6 +324,7 @@ impl<'a> Judge<'a> {
             langs,
             time_limit,
             time_limit_source,
+            derivation: None,
             run_all_cases: false,
             rlimit_memory: engine
                 .enforcement()
@@ -319,56 +336,54 @@ impl<'a> Judge<'a> {
             run_dir,
         };
         if let Some(v) = &problem.validator {
-            let (files, main, language) = if v.path.is_dir() {
-                sources_in_dir(&v.path, None, langs)
-            } else {
-                langs
-                    .for_path(&v.path)
-                    .cloned()
-                    .map(|l| (v.files.clone(), v.path.clone(), l))
-                    .ok_or_else(|| format!("{}: unknown language", v.path.display()))
-            }
-            .map_err(|message| JudgeError::Validator {
-                path: v.path.clone(),
-                message,
-            })?;
-            let limits = BuildLimits {
-                time: problem.limits.compilation_time,
-                memory_bytes: problem.limits.compilation_memory_bytes,
-                run_memory_mib: problem.limits.validation_memory_bytes / MIB,
-            };
-            let built = engine.map(
-                &[()],
-                |_| false,
-                |w, _, _| j.build_source(w, &files, &main, &language, &limits),
-            );
-            let built = built.into_iter().next().flatten();
+            let built = engine
+                .map(&[()], |_| false, |w, _, _| j.build_program(w, &v.path))
+                .into_iter()
+                .next()
+                .flatten()
+                .unwrap_or_else(|| Err("the build did not run".into()));
             match built {
-                Some(Built {
-                    runnable: Some(r), ..
-                }) => {
+                Ok(r) => {
                     j.validator = Some(BuiltValidator {
                         runnable: r,
                         protocol: v.protocol,
                     })
                 }
-                Some(Built { compile, .. }) => {
+                Err(message) => {
                     return Err(JudgeError::Validator {
                         path: v.path.clone(),
-                        message: compile.map_or("no result".into(), |c| {
-                            format!("{}: {}", c.verdict.describe(), c.message)
-                        }),
-                    })
-                }
-                None => {
-                    return Err(JudgeError::Validator {
-                        path: v.path.clone(),
-                        message: "the build did not run".into(),
+                        message,
                     })
                 }
             }
         }
         Ok(j)
+    }
+
+    /// Builds a program of the package (a validator: one source file, or a directory of
+    /// them) with the compilation limits; it will run with the validation limits.
+    pub fn build_program(&self, w: &mut Worker, path: &Path) -> Result<Runnable, String> {
+        let (files, main, language) = if path.is_dir() {
+            sources_in_dir(path, None, self.langs)?
+        } else {
+            let l = self.langs.for_path(path).cloned().ok_or_else(|| {
+                format!("{}: unknown language (no known extension)", path.display())
+            })?;
+            (vec![path.to_path_buf()], path.to_path_buf(), l)
+        };
+        let limits = BuildLimits {
+            time: self.problem.limits.compilation_time,
+            memory_bytes: self.problem.limits.compilation_memory_bytes,
+            run_memory_mib: self.problem.limits.validation_memory_bytes / MIB,
+        };
+        match self.build_source(w, &files, &main, &language, &limits) {
+            Built {
+                runnable: Some(r), ..
+            } => Ok(r),
+            Built { compile, .. } => Err(compile.map_or("no result".into(), |c| {
+                format!("{}: {}", c.verdict.describe(), c.message)
+            })),
+        }
     }
 
     /// Builds a submission (compiles it, sandboxed) on a worker.
@@ -621,6 +636,7 @@ impl<'a> Judge<'a> {
             message: String::new(),
             time_limit_us: self.time_limit.as_micros() as u64,
             time_limit_source: self.time_limit_source.clone(),
+            time_limit_derivation: self.derivation.clone(),
             compile: built.compile,
             cases: Vec::new(),
             skipped: 0,
@@ -638,15 +654,39 @@ impl<'a> Judge<'a> {
             report.duration_us = start.elapsed().as_micros() as u64;
             return report;
         };
-        let stop_early = !(self.run_all_cases || scoring);
-        let results = self.engine.map(
+        let all = self.run_all_cases;
+        let problem = self.problem;
+        let results = self.engine.map_skipping(
             &self.problem.cases,
-            |c: &CaseReport| stop_early && c.verdict != Verdict::AC,
+            |c: &CaseReport| c.verdict != Verdict::AC,
+            |failed, later| !all && problem.breaks_between(failed, later),
             |w, i, _| self.run_case(w, &runnable, i),
         );
+        // Which cases count, whatever the timing of the parallel runs was: a case after a
+        // counted rejection in a group that stops at rejections does not.
         let mut by_index: Vec<Option<CaseReport>> = results;
-        report.skipped = by_index.iter().filter(|r| r.is_none()).count();
-        if let Some(first) = by_index.iter().flatten().find(|c| c.verdict != Verdict::AC) {
+        let mut counted = vec![false; by_index.len()];
+        let mut rejected: Vec<usize> = Vec::new();
+        for j in 0..by_index.len() {
+            let Some(c) = &by_index[j] else { continue };
+            if rejected.iter().any(|&i| problem.breaks_between(i, j)) {
+                continue;
+            }
+            counted[j] = true;
+            if c.verdict != Verdict::AC {
+                rejected.push(j);
+            }
+        }
+        if !all {
+            for (r, &c) in by_index.iter_mut().zip(&counted) {
+                if !c {
+                    *r = None;
+                }
+            }
+        }
+        report.skipped = counted.iter().filter(|c| !**c).count();
+        if let Some(&first) = rejected.first() {
+            let first = by_index[first].as_ref().expect("a counted case");
             report.verdict = first.verdict;
             report.failed_case = Some(first.name.clone());
             report.message = first.message.clone();
@@ -654,7 +694,7 @@ impl<'a> Judge<'a> {
             report.verdict = Verdict::AC;
         }
         if scoring {
-            let (s, m) = self.score(&mut by_index);
+            let (s, m) = self.score(&mut by_index, &counted);
             report.score = Some(round6(s));
             report.max_score = Some(round6(m));
         }
@@ -694,6 +734,13 @@ impl<'a> Judge<'a> {
         }
     }
 
+    /// A test file the case uid can read: a copy when needed, else the original (whose
+    /// failure the run then reports).
+    pub fn readable(&self, p: &Path, tag: &str) -> PathBuf {
+        self.case_readable(p, tag)
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+
     /// A test file the case uid can read: the original, or a copy in the work directory.
     fn case_readable(&self, p: &Path, tag: &str) -> Result<PathBuf, String> {
         if self.work.readable_by_case(p) {
@@ -716,6 +763,9 @@ impl<'a> Judge<'a> {
         if self.problem.interactive {
             return self.run_interactive(w, runnable, i);
         }
+        if self.problem.multi_pass {
+            return self.run_multi_pass(w, runnable, i);
+        }
         let mut spec = engine::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
         spec.env = runnable.env.clone();
         spec.stdin = Some(case.input.clone());
@@ -730,6 +780,8 @@ impl<'a> Judge<'a> {
             score: None,
             exit_code: r.exit_code,
             signal: r.signal.clone(),
+            passes: None,
+            slowest_run_cpu_us: r.usage.cpu_us,
             run: r,
             checker: None,
             worker: w.index,
@@ -813,11 +865,38 @@ impl<'a> Judge<'a> {
             cleanup(&dir);
             return je(format!("cannot create the feedback directory: {e}"));
         }
+        let r = self.run_validator(w, val, i, &input, &answer, &out_path, &fb);
+        cleanup(&dir);
+        r
+    }
+
+    /// Runs a custom validator on an output file with a feedback directory the case uid
+    /// owns. Returns verdict, message, score, its run.
+    #[allow(clippy::too_many_arguments)]
+    fn run_validator(
+        &self,
+        w: &mut Worker,
+        val: &BuiltValidator,
+        i: usize,
+        input: &Path,
+        answer: &Path,
+        out_path: &Path,
+        fb: &Path,
+    ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
+        let case = &self.problem.cases[i];
+        let (input, answer, out_path) = (
+            input.to_path_buf(),
+            answer.to_path_buf(),
+            out_path.to_path_buf(),
+        );
         let mut argv = val.runnable.argv.clone();
         let mut spec_stdin = None;
         match val.protocol {
             ValidatorProtocol::Kattis => {
-                argv.extend([input.into(), answer.into(), fb.clone().into()]);
+                // The feedback directory ends with a path separator, as the format asks.
+                let mut fbs = fb.as_os_str().to_owned();
+                fbs.push("/");
+                argv.extend([input.into(), answer.into(), fbs]);
                 argv.extend(case.validator_flags.iter().map(OsString::from));
                 spec_stdin = Some(out_path.clone());
             }
@@ -835,7 +914,6 @@ impl<'a> Judge<'a> {
         let score_txt = read_case_file(&fb.join("score.txt"), 4096)
             .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
             .filter(|x| x.is_finite());
-        cleanup(&dir);
         let stderr = cap_text(&r.stderr.data);
         let msg = judgemessage.unwrap_or_else(|| stderr.clone());
         let (v, m, score) = match (val.protocol, r.outcome, r.exit_code) {
@@ -930,6 +1008,8 @@ impl<'a> Judge<'a> {
             score: None,
             exit_code: None,
             signal: None,
+            passes: None,
+            slowest_run_cpu_us: 0,
             run: engine::error_result(
                 "not run".into(),
                 &Limits::default(),
@@ -990,7 +1070,9 @@ impl<'a> Judge<'a> {
             v2s.clone().into(),
         ];
         val_argv.extend(val.runnable.argv.iter().cloned());
-        val_argv.extend([input.into(), answer.into(), fb.clone().into()]);
+        let mut fbs = fb.as_os_str().to_owned();
+        fbs.push("/");
+        val_argv.extend([input.into(), answer.into(), fbs]);
         val_argv.extend(case.validator_flags.iter().map(OsString::from));
         let mut vl = self.validator_limits();
         let sub_wall = sub.limits.wall_us.unwrap_or(0);
@@ -1012,6 +1094,7 @@ impl<'a> Judge<'a> {
         rep.peak_memory_bytes = r.usage.peak_memory_bytes;
         rep.exit_code = r.exit_code;
         rep.signal = r.signal.clone();
+        rep.slowest_run_cpu_us = r.usage.cpu_us;
         let sub_failure = self.submission_failure(&r);
         // Order: a judge failure first; then time (a submission that waits forever makes the
         // validator see end of file); then the validator's WA, unless the submission failed
@@ -1056,6 +1139,144 @@ impl<'a> Judge<'a> {
         rep
     }
 
+    /// A multi-pass case: the submission runs, the validator checks its output and may
+    /// write `nextpass.in` into the feedback directory, on which the submission runs again,
+    /// up to `validation_passes` times. The feedback directory persists between passes
+    /// (it is the case uid's only while the validator runs). Time and memory limits apply
+    /// to each run.
+    fn run_multi_pass(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+        let case = &self.problem.cases[i];
+        let mut rep = CaseReport {
+            name: case.name.clone(),
+            verdict: Verdict::JE,
+            cpu_us: 0,
+            wall_us: 0,
+            peak_memory_bytes: 0,
+            message: String::new(),
+            score: None,
+            exit_code: None,
+            signal: None,
+            passes: Some(0),
+            slowest_run_cpu_us: 0,
+            run: engine::error_result(
+                "not run".into(),
+                &Limits::default(),
+                self.engine.config().tier,
+            ),
+            checker: None,
+            worker: w.index,
+            raw_score: None,
+        };
+        let Some(val) = &self.validator else {
+            rep.message = "multi-pass problem without a validator".into();
+            return rep;
+        };
+        let prepared = (|| -> Result<[PathBuf; 4], String> {
+            let dir = self.work.new_dir("passes").map_err(|e| e.to_string())?;
+            let fb = dir.join("feedback");
+            fs::create_dir(&fb).map_err(|e| e.to_string())?;
+            fs::set_permissions(&fb, fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
+            let input = self.case_readable(&case.input, &format!("{i}"))?;
+            let answer = self.case_readable(&case.answer, &format!("{i}"))?;
+            Ok([dir, fb, input, answer])
+        })();
+        let [dir, fb, first_input, answer] = match prepared {
+            Ok(x) => x,
+            Err(e) => {
+                rep.message = format!("cannot set up the passes: {e}");
+                return rep;
+            }
+        };
+        let passes = self.problem.limits.validation_passes;
+        let nextpass = fb.join("nextpass.in");
+        let mut input = first_input;
+        let (v, m) = 'passes: {
+            for pass in 1..=passes {
+                rep.passes = Some(pass);
+                // The submission runs while the feedback directory is ours.
+                if let Err(e) = self.work.take_back(&fb) {
+                    break 'passes (Verdict::JE, format!("chown {}: {e}", fb.display()));
+                }
+                let mut spec =
+                    engine::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                spec.env = runnable.env.clone();
+                spec.stdin = Some(input.clone());
+                let r = w.run(Role::Submission, &spec);
+                rep.cpu_us += r.usage.cpu_us;
+                rep.wall_us += r.usage.wall_us;
+                rep.peak_memory_bytes = rep.peak_memory_bytes.max(r.usage.peak_memory_bytes);
+                rep.slowest_run_cpu_us = rep.slowest_run_cpu_us.max(r.usage.cpu_us);
+                rep.exit_code = r.exit_code;
+                rep.signal = r.signal.clone();
+                let failure = self.submission_failure(&r);
+                let output = r.stdout.data.clone();
+                rep.run = r;
+                if let Some((v, m)) = failure {
+                    break 'passes (v, format!("pass {pass}: {m}"));
+                }
+                let out_path = dir.join(format!("output-{pass}"));
+                if let Err(e) = fs::write(&out_path, &output)
+                    .and_then(|_| fs::set_permissions(&out_path, fs::Permissions::from_mode(0o644)))
+                    .and_then(|_| self.work.give_to_case(&fb))
+                {
+                    break 'passes (
+                        Verdict::JE,
+                        format!("cannot prepare the validator's pass {pass}: {e}"),
+                    );
+                }
+                let (v, m, score, vr) =
+                    self.run_validator(w, val, i, &input, &answer, &out_path, &fb);
+                rep.checker = vr;
+                rep.raw_score = score;
+                let next = read_case_file(&nextpass, self.problem.limits.validation_output_bytes);
+                let _ = fs::remove_file(&nextpass);
+                match (v, next) {
+                    (Verdict::AC, None) => break 'passes (Verdict::AC, m),
+                    (Verdict::AC, Some(_)) if pass == passes => {
+                        break 'passes (
+                            Verdict::JE,
+                            format!(
+                                "the validator asked for pass {} but validation_passes is \
+                                 {passes}: {m}",
+                                pass + 1
+                            ),
+                        )
+                    }
+                    (Verdict::AC, Some(data)) => {
+                        let p = dir.join(format!("input-{}", pass + 1));
+                        if let Err(e) = fs::write(&p, data).and_then(|_| {
+                            fs::set_permissions(&p, fs::Permissions::from_mode(0o644))
+                        }) {
+                            break 'passes (
+                                Verdict::JE,
+                                format!("cannot write the input of pass {}: {e}", pass + 1),
+                            );
+                        }
+                        input = p;
+                    }
+                    (Verdict::JE, _) => break 'passes (Verdict::JE, format!("pass {pass}: {m}")),
+                    (_, Some(_)) => {
+                        break 'passes (
+                            Verdict::JE,
+                            format!(
+                                "the validator wrote nextpass.in but rejected pass {pass} (a \
+                                 next pass needs exit status 42): {m}"
+                            ),
+                        )
+                    }
+                    (v, None) => break 'passes (v, format!("pass {pass}: {m}")),
+                }
+            }
+            (Verdict::JE, "no pass ran".into())
+        };
+        let _ = self.work.take_back(&fb);
+        let _ = fs::remove_dir_all(&dir);
+        rep.verdict = v;
+        rep.message = m;
+        rep
+    }
+
     /// The maximum score of the problem (secret groups).
     pub fn max_score(&self) -> f64 {
         let none = vec![None; self.problem.cases.len()];
@@ -1073,12 +1294,14 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Score and maximum of the secret data, and each secret case's score.
-    fn score(&self, results: &mut [Option<CaseReport>]) -> (f64, f64) {
+    /// Score and maximum of the secret data, and each secret case's score. Cases not
+    /// `counted` score as not run.
+    fn score(&self, results: &mut [Option<CaseReport>], counted: &[bool]) -> (f64, f64) {
         let outcomes: Vec<Option<CaseScore>> = results
             .iter()
-            .map(|r| {
-                r.as_ref().map(|r| CaseScore {
+            .zip(counted)
+            .map(|(r, &c)| {
+                r.as_ref().filter(|_| c).map(|r| CaseScore {
                     accepted: r.verdict == Verdict::AC,
                     raw: r.raw_score,
                 })

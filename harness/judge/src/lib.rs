@@ -10,11 +10,13 @@
 pub mod checker;
 pub mod cli;
 pub mod engine;
+pub mod inputs;
 pub mod judge;
 pub mod lang;
 pub mod problem;
 pub mod report;
 pub mod scoring;
+pub mod timelimit;
 pub mod verdict;
 pub mod verify;
 

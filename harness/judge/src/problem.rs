@@ -93,6 +93,18 @@ pub struct ProblemLimits {
     pub validation_time: Duration,
     pub validation_memory_bytes: u64,
     pub validation_output_bytes: u64,
+    /// Deriving the time limit: the slowest accepted run is multiplied by this (legacy
+    /// `time_multiplier`, default 5; 2023-07 `time_multipliers.ac_to_time_limit`, default 2).
+    pub ac_to_time_limit: f64,
+    /// ... and time_limit_exceeded submissions must need this many times the limit (legacy
+    /// `time_safety_margin`, default 2; 2023-07 `time_multipliers.time_limit_to_tle`,
+    /// default 1.5).
+    pub time_limit_to_tle: f64,
+    /// 2023-07 `time_resolution` (default 1 s): a derived limit is a multiple of it. Legacy
+    /// packages round up to a whole second.
+    pub time_resolution: f64,
+    /// Multi-pass problems: at most this many passes (`validation_passes`, default 2).
+    pub validation_passes: u32,
 }
 
 impl Default for ProblemLimits {
@@ -107,6 +119,24 @@ impl Default for ProblemLimits {
             validation_time: Duration::from_secs(60),
             validation_memory_bytes: 2048 * MIB,
             validation_output_bytes: 8 * MIB,
+            ac_to_time_limit: 5.0,
+            time_limit_to_tle: 2.0,
+            time_resolution: 1.0,
+            validation_passes: 2,
+        }
+    }
+}
+
+impl ProblemLimits {
+    /// The format's defaults.
+    pub fn defaults(format: FormatVersion) -> ProblemLimits {
+        match format {
+            FormatVersion::Legacy => ProblemLimits::default(),
+            FormatVersion::V2023_07 => ProblemLimits {
+                ac_to_time_limit: 2.0,
+                time_limit_to_tle: 1.5,
+                ..ProblemLimits::default()
+            },
         }
     }
 }
@@ -133,6 +163,61 @@ pub struct TestCase {
     /// Legacy scoring: score of an accepted / rejected case.
     pub accept_score: f64,
     pub reject_score: f64,
+    /// Arguments for the input validators (`input_validator_flags` / `input_validator_args`).
+    pub input_validator_args: InputValidatorArgs,
+    /// The groups the case is in, from `data/` down to its own, each with whether it stops
+    /// at a rejection (`on_reject: break`).
+    pub ancestors: Vec<(String, bool)>,
+}
+
+/// Input validator arguments of a test case or group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum InputValidatorArgs {
+    /// The same arguments for every input validator.
+    #[default]
+    None,
+    All(Vec<String>),
+    /// Arguments for the named validators; the others get none.
+    Named(Vec<(String, Vec<String>)>),
+}
+
+impl InputValidatorArgs {
+    /// The arguments for the input validator called `name`.
+    pub fn for_validator(&self, name: &str) -> Vec<String> {
+        match self {
+            InputValidatorArgs::None => Vec::new(),
+            InputValidatorArgs::All(a) => a.clone(),
+            InputValidatorArgs::Named(m) => m
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A program of the package (an input validator): one file or a directory.
+#[derive(Debug, Clone)]
+pub struct ProgramSource {
+    /// Its name: the file or directory name.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// A program of the package this judge does not run, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SkippedProgram {
+    pub path: String,
+    pub reason: String,
+}
+
+/// An input that every input validator run must reject (2023-07 `data/invalid_input/`).
+#[derive(Debug, Clone)]
+pub struct InvalidInput {
+    /// Path under `data/` without `.in`, e.g. `invalid_input/negative`.
+    pub name: String,
+    pub input: PathBuf,
+    pub input_validator_args: InputValidatorArgs,
 }
 
 /// A test group (a directory under `data/`).
@@ -143,6 +228,10 @@ pub struct Group {
     pub aggregation: Aggregation,
     /// 2023-07 `scoring.score`: the group's maximum score.
     pub max_score: Option<f64>,
+    /// Judging of the group stops at its first rejected case or subgroup (legacy
+    /// `on_reject: break`, the default there; 2023-07: pass-fail problems and groups that
+    /// aggregate with `min`).
+    pub on_reject_break: bool,
     pub children: Vec<Node>,
 }
 
@@ -162,6 +251,9 @@ pub struct Problem {
     pub format: FormatVersion,
     pub scoring: bool,
     pub interactive: bool,
+    /// Multi-pass: the output validator may write `nextpass.in`, and the submission runs
+    /// again on it.
+    pub multi_pass: bool,
     /// Set when validation is custom (and always for interactive problems).
     pub validator: Option<ValidatorSource>,
     pub limits: ProblemLimits,
@@ -170,11 +262,29 @@ pub struct Problem {
     pub cases: Vec<TestCase>,
     /// The tree under `data/` (`sample` and `secret` groups).
     pub root: Group,
+    /// Input validators (`input_validators/`, or the older `input_format_validators/`).
+    pub input_validators: Vec<ProgramSource>,
+    /// Input validators this judge cannot run (Checktestdata, VIVA).
+    pub skipped_input_validators: Vec<SkippedProgram>,
+    /// `data/invalid_input/*.in`: inputs the input validators must reject.
+    pub invalid_inputs: Vec<InvalidInput>,
     /// Things the package contains that this judge ignores.
     pub notes: Vec<String>,
 }
 
 impl Problem {
+    /// Whether a rejection of case `failed` stops judging case `later` (a later case): the
+    /// smallest group holding both stops at a rejection (`on_reject: break`).
+    pub fn breaks_between(&self, failed: usize, later: usize) -> bool {
+        let a = &self.cases[failed].ancestors;
+        let b = &self.cases[later].ancestors;
+        a.iter()
+            .zip(b)
+            .take_while(|(x, y)| x.0 == y.0)
+            .last()
+            .is_some_and(|(g, _)| g.1)
+    }
+
     /// The `data/secret` group, if any.
     pub fn secret(&self) -> Option<&Group> {
         self.root.children.iter().find_map(|n| match n {
@@ -482,6 +592,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     // Type and validation.
     let mut scoring = false;
     let mut interactive = false;
+    let mut multi_pass = false;
     let mut custom = false;
     match py.get("type") {
         None => {}
@@ -501,7 +612,8 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                     "pass-fail" => {}
                     "scoring" => scoring = true,
                     "interactive" if format == FormatVersion::V2023_07 => interactive = true,
-                    "multi-pass" | "submit-answer" => {
+                    "multi-pass" if format == FormatVersion::V2023_07 => multi_pass = true,
+                    "submit-answer" => {
                         return Err(py.err("type", format!("`{w}` problems are not supported")))
                     }
                     other => {
@@ -510,7 +622,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                             format!(
                                 "unknown problem type `{other}` (expected pass-fail or scoring{})",
                                 if format == FormatVersion::V2023_07 {
-                                    ", optionally with interactive"
+                                    ", optionally with interactive or multi-pass"
                                 } else {
                                     ""
                                 }
@@ -531,12 +643,14 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                     match w {
                         "interactive" => interactive = true,
                         "score" => scoring = true,
+                        // Drafts of 2023-07 spelled multi-pass as a validation option.
+                        "multi-pass" | "multi_pass" => multi_pass = true,
                         other => {
                             return Err(py.err(
                                 "validation",
                                 format!(
                                     "unknown option `{other}` (expected `default` or `custom` \
-                                     followed by `interactive` and/or `score`)"
+                                     followed by `interactive`, `multi-pass` and/or `score`)"
                                 ),
                             ))
                         }
@@ -560,7 +674,14 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     if format == FormatVersion::V2023_07 && py.get("validation").is_none() && found.is_some() {
         custom = true;
     }
-    if interactive {
+    if interactive && multi_pass {
+        return Err(py.err(
+            "type",
+            "interactive multi-pass problems are not supported (multi-pass works with \
+             non-interactive problems)",
+        ));
+    }
+    if interactive || multi_pass {
         custom = true;
     }
     if let Some(ini) = &ini {
@@ -605,10 +726,11 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
             None if uses_testlib(&files) => ValidatorProtocol::Testlib,
             None => ValidatorProtocol::Kattis,
         };
-        if interactive && protocol == ValidatorProtocol::Testlib {
+        if (interactive || multi_pass) && protocol == ValidatorProtocol::Testlib {
             return Err(py.err(
                 "validator_protocol",
-                "interactive problems need a Kattis-protocol validator, not a testlib checker",
+                "interactive and multi-pass problems need a Kattis-protocol validator, not a \
+                 testlib checker",
             ));
         }
         Some(ValidatorSource {
@@ -641,7 +763,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     }
 
     // Limits.
-    let mut limits = ProblemLimits::default();
+    let mut limits = ProblemLimits::defaults(format);
     if let Some(l) = py.map("limits")? {
         for k in l.keys() {
             if !LIMIT_KEYS.contains(&k.as_str()) {
@@ -673,6 +795,50 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         if let Some(m) = l.positive("validation_output", "MiB")? {
             limits.validation_output_bytes = (m * MIB as f64) as u64;
         }
+        // Time-limit derivation: legacy keys, then 2023-07's (either is read in either
+        // version; the defaults are the declared version's).
+        if let Some(m) = l.positive("time_multiplier", "times")? {
+            limits.ac_to_time_limit = m;
+        }
+        if let Some(m) = l.positive("time_safety_margin", "times")? {
+            limits.time_limit_to_tle = m;
+        }
+        if let Some(tm) = l.map("time_multipliers")? {
+            for k in tm.keys() {
+                if k != "ac_to_time_limit" && k != "time_limit_to_tle" {
+                    notes.push(format!(
+                        "problem.yaml: unknown key `limits.time_multipliers.{k}` ignored"
+                    ));
+                }
+            }
+            for (key, slot) in [
+                ("ac_to_time_limit", &mut limits.ac_to_time_limit),
+                ("time_limit_to_tle", &mut limits.time_limit_to_tle),
+            ] {
+                match tm.number(key)? {
+                    Some(x) if x >= 1.0 => *slot = x,
+                    Some(x) => {
+                        return Err(tm.err(key, format!("expected a number >= 1, found {x}")))
+                    }
+                    None => {}
+                }
+            }
+        }
+        if let Some(r) = l.positive("time_resolution", "seconds")? {
+            limits.time_resolution = r;
+        }
+        match l.number("validation_passes")? {
+            Some(n) if n >= 2.0 && n.fract() == 0.0 && n <= 1000.0 => {
+                limits.validation_passes = n as u32
+            }
+            Some(n) => {
+                return Err(l.err(
+                    "validation_passes",
+                    format!("expected a whole number from 2 to 1000, found {n}"),
+                ))
+            }
+            None => {}
+        }
     }
     if limits.time_limit.is_none() {
         let tl = dir.join(".timelimit");
@@ -703,13 +869,32 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     }
 
     // Test data.
+    // Deprecated problem-level `grading.on_reject` (legacy): first_error = break,
+    // grade = continue.
+    let mut on_reject = None;
+    if let Some(g) = py.map("grading")? {
+        match g.str("on_reject")? {
+            None => {}
+            Some("first_error") => on_reject = Some(true),
+            Some("grade") => on_reject = Some(false),
+            Some(o) => {
+                return Err(g.err(
+                    "on_reject",
+                    format!("`{o}` is not supported (expected first_error or grade)"),
+                ))
+            }
+        }
+    }
     let base = Settings {
         validator_flags: flags,
         accept_score: 1.0,
         reject_score: 0.0,
         aggregation: Aggregation::Sum,
         check_flags: validator.is_none(),
+        on_reject,
+        input_args: InputValidatorArgs::None,
     };
+    let ctx = Ctx { format, scoring };
     let mut cases = Vec::new();
     let data = dir.join("data");
     let root_settings = read_group_settings(&data, &base, format, &mut notes)?.0;
@@ -717,12 +902,29 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         name: String::new(),
         aggregation: root_settings.aggregation,
         max_score: None,
+        // 2023-07 scoring problems judge the secret data even after a failed sample.
+        on_reject_break: root_settings.on_reject.unwrap_or(match format {
+            FormatVersion::Legacy => true,
+            FormatVersion::V2023_07 => !scoring,
+        }),
         children: Vec::new(),
     };
+    let root_path = vec![(String::new(), root.on_reject_break)];
+    let mut invalid_inputs = Vec::new();
     for entry in sorted_entries(&data)? {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref() {
             Some("sample") | Some("secret") if entry.is_dir() => {}
+            Some("invalid_input") if entry.is_dir() => {
+                collect_invalid_inputs(
+                    &entry,
+                    "invalid_input",
+                    &root_settings,
+                    format,
+                    &mut invalid_inputs,
+                    &mut notes,
+                )?;
+            }
             Some(n) if entry.is_dir() => {
                 notes.push(format!(
                     "data/{n}/ ignored (only sample and secret are judged)"
@@ -739,7 +941,8 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 part,
                 &root_settings,
                 part == "sample",
-                format,
+                ctx,
+                &root_path,
                 &mut cases,
                 &mut notes,
             )?;
@@ -753,18 +956,120 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
              data/secret/",
         ));
     }
+    let (input_validators, skipped_input_validators) = find_input_validators(&dir, &mut notes)?;
     Ok(Problem {
         dir,
         name,
         format,
         scoring,
         interactive,
+        multi_pass,
         validator,
         limits,
         cases,
         root,
+        input_validators,
+        skipped_input_validators,
+        invalid_inputs,
         notes,
     })
+}
+
+/// What walking the test data needs to know about the problem.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    format: FormatVersion,
+    scoring: bool,
+}
+
+/// Finds the input validators: `input_validators/` or else the older
+/// `input_format_validators/`. Each file or directory in it is one program; Checktestdata
+/// (`.ctd`) and VIVA (`.viva`) files are listed as skipped.
+fn find_input_validators(
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<ProgramSource>, Vec<SkippedProgram>), PackageError> {
+    let new = dir.join("input_validators");
+    let old = dir.join("input_format_validators");
+    let chosen = if new.is_dir() {
+        if old.is_dir() {
+            notes
+                .push("input_format_validators/ ignored: input_validators/ is used instead".into());
+        }
+        new
+    } else if old.is_dir() {
+        old
+    } else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let dir_name = chosen
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut programs = Vec::new();
+    let mut skipped = Vec::new();
+    for p in sorted_entries(&chosen)? {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let reason = match ext {
+            "ctd" => Some("a Checktestdata script: this judge does not run checktestdata"),
+            "viva" => Some("a VIVA script: this judge does not run VIVA"),
+            _ => None,
+        };
+        if let (Some(reason), true) = (reason, p.is_file()) {
+            skipped.push(SkippedProgram {
+                path: format!("{dir_name}/{name}"),
+                reason: reason.into(),
+            });
+            continue;
+        }
+        let stem = if p.is_dir() {
+            name.clone()
+        } else {
+            p.file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        programs.push(ProgramSource {
+            name: stem,
+            path: p,
+        });
+    }
+    Ok((programs, skipped))
+}
+
+/// `data/invalid_input/` (2023-07): `*.in` files, in groups, with their validator arguments.
+fn collect_invalid_inputs(
+    dir: &Path,
+    name: &str,
+    parent: &Settings,
+    format: FormatVersion,
+    out: &mut Vec<InvalidInput>,
+    notes: &mut Vec<String>,
+) -> Result<(), PackageError> {
+    let (settings, _) = read_group_settings(dir, parent, format, notes)?;
+    for p in sorted_entries(dir)? {
+        let file = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if p.is_dir() {
+            collect_invalid_inputs(&p, &format!("{name}/{file}"), &settings, format, out, notes)?;
+        } else if let Some(stem) = file.strip_suffix(".in") {
+            out.push(InvalidInput {
+                name: format!("{name}/{stem}"),
+                input: p.clone(),
+                input_validator_args: settings.input_args.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Settings inherited down the test data tree.
@@ -776,6 +1081,9 @@ struct Settings {
     aggregation: Aggregation,
     /// The default validator is used: its flags are checked where they are given.
     check_flags: bool,
+    /// `on_reject` given here or above: true = break.
+    on_reject: Option<bool>,
+    input_args: InputValidatorArgs,
 }
 
 /// Reads `testdata.yaml` (legacy) or `test_group.yaml` (2023-07) of a directory, on top of
@@ -800,11 +1108,16 @@ fn read_group_settings(
     for k in m.keys() {
         match k.as_str() {
             "on_reject" => match m.str("on_reject")? {
-                Some("break") | Some("continue") | None => {}
+                Some("break") => s.on_reject = Some(true),
+                Some("continue") => s.on_reject = Some(false),
+                None => {}
                 Some(o) => {
                     return Err(m.err("on_reject", format!("`{o}` is not break or continue")))
                 }
             },
+            "input_validator_flags" | "input_validator_args" => {
+                s.input_args = input_args(&m, &k)?;
+            }
             "grading" => match m.str("grading")? {
                 Some("default") | None => {}
                 Some(o) => {
@@ -871,16 +1184,46 @@ fn read_group_settings(
                     }
                 }
             }
-            "range"
-            | "input_validator_flags"
-            | "input_validator_args"
-            | "full_feedback"
-            | "static_validation"
-            | "max_score" => {}
+            "range" | "full_feedback" | "static_validation" | "max_score" => {}
             other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
         }
     }
     Ok((s, max_score))
+}
+
+/// `input_validator_flags` (legacy: a string, or a map with `name` and `flags`) or
+/// `input_validator_args` (2023-07: a list or string, or a map from validator name to its
+/// arguments).
+fn input_args(m: &Map<'_>, key: &str) -> Result<InputValidatorArgs, PackageError> {
+    match m.get(key) {
+        None => Ok(InputValidatorArgs::None),
+        Some(Yaml::String(_)) | Some(Yaml::Array(_)) => {
+            Ok(InputValidatorArgs::All(m.words(key)?.unwrap_or_default()))
+        }
+        Some(Yaml::Hash(_)) => {
+            let sub = m.map(key)?.expect("a mapping");
+            let keys = sub.keys();
+            // Legacy: {name: validator, flags: "..."}.
+            if keys.iter().any(|k| k == "name") && keys.iter().all(|k| k == "name" || k == "flags")
+            {
+                let name = sub.str("name")?.unwrap_or_default().to_owned();
+                let flags = sub.words("flags")?.unwrap_or_default();
+                return Ok(InputValidatorArgs::Named(vec![(name, flags)]));
+            }
+            let mut named = Vec::new();
+            for k in keys {
+                named.push((k.clone(), sub.words(&k)?.unwrap_or_default()));
+            }
+            Ok(InputValidatorArgs::Named(named))
+        }
+        Some(v) => Err(m.err(
+            key,
+            format!(
+                "expected a string, a list of strings or a mapping, found {}",
+                show(v)
+            ),
+        )),
+    }
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
@@ -897,20 +1240,32 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
     Ok(v)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk_group(
     dir: &Path,
     name: &str,
     parent: &Settings,
     sample: bool,
-    format: FormatVersion,
+    ctx: Ctx,
+    ancestors: &[(String, bool)],
     cases: &mut Vec<TestCase>,
     notes: &mut Vec<String>,
 ) -> Result<Group, PackageError> {
-    let (settings, max_score) = read_group_settings(dir, parent, format, notes)?;
+    let (settings, max_score) = read_group_settings(dir, parent, ctx.format, notes)?;
+    // Without `on_reject`: legacy breaks (its default); 2023-07 breaks in pass-fail
+    // problems, and in scoring problems only where a rejection already decides the group's
+    // score (aggregation min), so that no score depends on what was skipped.
+    let on_reject_break = settings.on_reject.unwrap_or(match ctx.format {
+        FormatVersion::Legacy => true,
+        FormatVersion::V2023_07 => !ctx.scoring || settings.aggregation == Aggregation::Min,
+    });
+    let mut path = ancestors.to_vec();
+    path.push((name.to_owned(), on_reject_break));
     let mut group = Group {
         name: name.to_owned(),
         aggregation: settings.aggregation,
         max_score,
+        on_reject_break,
         children: Vec::new(),
     };
     // Cases (by their stem) and subgroups (by their name), in one lexicographic order.
@@ -940,7 +1295,7 @@ fn walk_group(
     for (stem, p, is_dir) in items {
         let child_name = format!("{name}/{stem}");
         if is_dir {
-            let g = walk_group(&p, &child_name, &settings, sample, format, cases, notes)?;
+            let g = walk_group(&p, &child_name, &settings, sample, ctx, &path, cases, notes)?;
             group.children.push(Node::Group(g));
         } else {
             cases.push(TestCase {
@@ -951,6 +1306,8 @@ fn walk_group(
                 validator_flags: settings.validator_flags.clone(),
                 accept_score: settings.accept_score,
                 reject_score: settings.reject_score,
+                input_validator_args: settings.input_args.clone(),
+                ancestors: path.clone(),
             });
             group.children.push(Node::Case(cases.len() - 1));
         }

@@ -7,7 +7,9 @@
 //!   fraction in [0, 1]), else 0.
 //! - legacy: a case scores `accept_score` (default 1) when accepted — or the validator's
 //!   `score.txt` — and `reject_score` (default 0) otherwise; groups aggregate their children
-//!   with the `grader_flags` (`sum`, the default, `min`, `max`, `avg`).
+//!   with the `grader_flags` (`sum`, the default, `min`, `max`, `avg`). As with Kattis'
+//!   default grader, only what was judged is aggregated: a case or group that
+//!   `on_reject: break` skipped is left out (so `avg` and `max` see only the judged ones).
 //!
 //! When no group on the way down names a maximum, the legacy model applies (also in 2023-07
 //! packages).
@@ -35,7 +37,10 @@ impl Scorer<'_> {
     /// Score and maximum of the secret data.
     pub fn total(&self) -> (f64, f64) {
         match self.problem.secret() {
-            Some(g) => self.group(g, None),
+            Some(g) => {
+                let (s, m) = self.group(g, None);
+                (s.unwrap_or(0.0), m)
+            }
             None => (0.0, 0.0),
         }
     }
@@ -62,14 +67,19 @@ impl Scorer<'_> {
         for c in &g.children {
             match c {
                 Node::Group(s) => self.walk(s, cm, out),
-                Node::Case(i) => out.push((*i, self.case(*i, cm).0)),
+                Node::Case(i) => {
+                    if let Some(s) = self.case(*i, cm).0 {
+                        out.push((*i, s))
+                    }
+                }
             }
         }
     }
 
-    fn group(&self, g: &Group, assigned: Option<f64>) -> (f64, f64) {
+    /// Score (None: nothing in it was judged, in the legacy model) and maximum.
+    fn group(&self, g: &Group, assigned: Option<f64>) -> (Option<f64>, f64) {
         let cm = Self::child_max(g, assigned);
-        let parts: Vec<(f64, f64)> = g
+        let parts: Vec<(Option<f64>, f64)> = g
             .children
             .iter()
             .map(|c| match c {
@@ -78,39 +88,42 @@ impl Scorer<'_> {
             })
             .collect();
         if parts.is_empty() {
-            return (0.0, g.max_score.or(assigned).unwrap_or(0.0));
+            return (Some(0.0), g.max_score.or(assigned).unwrap_or(0.0));
         }
-        let n = parts.len() as f64;
-        let scores = parts.iter().map(|p| p.0);
-        let maxes = parts.iter().map(|p| p.1);
-        match g.aggregation {
-            Aggregation::Sum => (scores.sum(), maxes.sum()),
-            Aggregation::Min => (
-                scores.fold(f64::INFINITY, f64::min),
-                maxes.fold(f64::INFINITY, f64::min),
-            ),
-            Aggregation::Max => (
-                scores.fold(f64::NEG_INFINITY, f64::max),
-                maxes.fold(f64::NEG_INFINITY, f64::max),
-            ),
-            Aggregation::Avg => (scores.sum::<f64>() / n, maxes.sum::<f64>() / n),
-        }
+        let agg = |v: Vec<f64>| -> f64 {
+            let n = v.len() as f64;
+            match g.aggregation {
+                Aggregation::Sum => v.iter().sum(),
+                Aggregation::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+                Aggregation::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                Aggregation::Avg => v.iter().sum::<f64>() / n,
+            }
+        };
+        let scores: Vec<f64> = parts.iter().filter_map(|p| p.0).collect();
+        let maxes: Vec<f64> = parts.iter().map(|p| p.1).collect();
+        let score = (!scores.is_empty()).then(|| agg(scores));
+        (score, agg(maxes))
     }
 
-    fn case(&self, i: usize, assigned: Option<f64>) -> (f64, f64) {
+    /// A case's score (None: not judged, in the legacy model) and maximum.
+    fn case(&self, i: usize, assigned: Option<f64>) -> (Option<f64>, f64) {
         let case = &self.problem.cases[i];
-        let accepted = self.outcomes[i].filter(|o| o.accepted);
+        let outcome = self.outcomes[i];
+        let accepted = outcome.filter(|o| o.accepted);
         match assigned {
             Some(max) => {
                 let s = accepted.map_or(0.0, |o| max * o.raw.unwrap_or(1.0).clamp(0.0, 1.0));
-                (s, max)
+                (Some(s), max)
             }
             None => {
-                let s = match accepted {
-                    Some(CaseScore { raw: Some(x), .. }) if self.fractions => x * case.accept_score,
-                    Some(CaseScore { raw: Some(x), .. }) => x,
-                    Some(_) => case.accept_score,
-                    None => case.reject_score,
+                let s = match (outcome, accepted) {
+                    (None, _) => None,
+                    (_, Some(CaseScore { raw: Some(x), .. })) if self.fractions => {
+                        Some(x * case.accept_score)
+                    }
+                    (_, Some(CaseScore { raw: Some(x), .. })) => Some(x),
+                    (_, Some(_)) => Some(case.accept_score),
+                    (Some(_), None) => Some(case.reject_score),
                 };
                 (s, case.accept_score)
             }

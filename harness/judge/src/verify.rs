@@ -124,6 +124,13 @@ pub struct Verified {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub problem: String,
+    pub time_limit_us: u64,
+    pub time_limit_source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_limit_derivation: Option<crate::timelimit::Derivation>,
+    /// The input validation that ran first (when the package has input validators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_validation: Option<crate::inputs::InputReport>,
     pub submissions: Vec<Verified>,
     pub skipped: Vec<Skipped>,
     pub matched: usize,
@@ -168,6 +175,10 @@ pub fn verify(
     let matched = out.iter().filter(|v| v.matched).count();
     VerifyReport {
         problem: judge.problem.name.clone(),
+        time_limit_us: judge.time_limit.as_micros() as u64,
+        time_limit_source: judge.time_limit_source.clone(),
+        time_limit_derivation: judge.derivation.clone(),
+        input_validation: None,
         total: out.len(),
         all_matched: matched == out.len() && !out.is_empty(),
         matched,

@@ -1,0 +1,307 @@
+//! Input validation (`--validate-input`, and part of `--verify-submissions`): every input
+//! validator of the package runs on every test input (`data/sample`, `data/secret`) with
+//! the input on stdin and the group's `input_validator_flags` / `input_validator_args`;
+//! exit status 42 means valid, anything else that the file could not be confirmed valid.
+//! Inputs in 2023-07's `data/invalid_input/` must be rejected by at least one validator.
+//!
+//! Validators are built like output validators (one source file, or a directory) and run
+//! sandboxed with the package's validation limits. A validator the sandbox cannot run, or
+//! one that hits a limit, is an error of the validator, not a verdict on the file.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use hatchery_report::Outcome;
+use serde::Serialize;
+
+use crate::engine::{self, Role};
+use crate::judge::{Judge, JudgeError, Runnable};
+use crate::problem::{InputValidatorArgs, SkippedProgram};
+
+/// Validator output kept in a result's message.
+const MESSAGE_CAP: usize = 2048;
+
+/// What one validator said about one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Exit status 42.
+    Valid,
+    /// Any other exit status, or a crash.
+    Invalid,
+    /// The validator could not be run or hit a limit.
+    Error,
+}
+
+/// One validator on one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidatorRun {
+    pub validator: String,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub args: Vec<String>,
+    /// The validator's stdout and stderr (capped), or why it could not run.
+    pub message: String,
+    pub cpu_us: u64,
+}
+
+/// One input file and every validator's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileResult {
+    /// Path under `data/` without `.in`.
+    pub name: String,
+    /// `valid` for sample and secret data, `invalid` for `data/invalid_input/`.
+    pub expected: &'static str,
+    pub ok: bool,
+    pub runs: Vec<ValidatorRun>,
+}
+
+/// The input validation of a package.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputReport {
+    pub validators: Vec<String>,
+    /// Validators not run (Checktestdata, VIVA).
+    pub skipped: Vec<SkippedProgram>,
+    pub files: Vec<FileResult>,
+    /// Files that did not get their expected result.
+    pub failed: usize,
+    /// A validator failed (could not run, hit a limit) on some file.
+    pub errors: usize,
+    pub all_ok: bool,
+    pub duration_us: u64,
+}
+
+struct Task {
+    validator: usize,
+    file: usize,
+    input: PathBuf,
+    args: Vec<String>,
+}
+
+/// Builds the input validators and runs them on every input. A validator that does not
+/// build is a [`JudgeError::Validator`].
+pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
+    let start = Instant::now();
+    let problem = judge.problem;
+    let vals = &problem.input_validators;
+    let built = judge
+        .engine
+        .map(vals, |_| false, |w, _, v| judge.build_program(w, &v.path));
+    let mut runnables: Vec<Runnable> = Vec::new();
+    for (v, b) in vals.iter().zip(built) {
+        match b {
+            Some(Ok(r)) => runnables.push(r),
+            Some(Err(message)) => {
+                return Err(JudgeError::InputValidator {
+                    path: v.path.clone(),
+                    message,
+                })
+            }
+            None => {
+                return Err(JudgeError::InputValidator {
+                    path: v.path.clone(),
+                    message: "the build did not run".into(),
+                })
+            }
+        }
+    }
+    // Files: the test cases, then data/invalid_input.
+    let mut files: Vec<(String, PathBuf, &InputValidatorArgs, bool)> = problem
+        .cases
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.input.clone(),
+                &c.input_validator_args,
+                true,
+            )
+        })
+        .collect();
+    files.extend(problem.invalid_inputs.iter().map(|c| {
+        (
+            c.name.clone(),
+            c.input.clone(),
+            &c.input_validator_args,
+            false,
+        )
+    }));
+    let mut tasks = Vec::new();
+    for (fi, (_, input, args, _)) in files.iter().enumerate() {
+        for (vi, v) in vals.iter().enumerate() {
+            tasks.push(Task {
+                validator: vi,
+                file: fi,
+                input: input.clone(),
+                args: args.for_validator(&v.name),
+            });
+        }
+    }
+    let l = &problem.limits;
+    let t = l.validation_time.as_micros() as u64;
+    let limits = hatchery_report::Limits {
+        cpu_us: Some(t),
+        wall_us: Some(t * 2),
+        memory_bytes: Some(l.validation_memory_bytes),
+        output_bytes: Some(l.validation_output_bytes),
+        file_size_bytes: Some(l.validation_output_bytes.max(1 << 20)),
+        stack_bytes: None,
+        pids: Some(64),
+        open_files: None,
+    };
+    let runs = judge.engine.map(
+        &tasks,
+        |_| false,
+        |w, _, task| {
+            let r = &runnables[task.validator];
+            let mut argv: Vec<OsString> = r.argv.clone();
+            argv.extend(task.args.iter().map(OsString::from));
+            let mut spec = engine::spec(argv, &r.cwd, limits.clone());
+            spec.env = r.env.clone();
+            spec.stdin = Some(judge.readable(&task.input, &format!("iv{}", task.file)));
+            let res = w.run(Role::Tool, &spec);
+            let mut out = res.stdout.data.clone();
+            if !res.stderr.data.is_empty() {
+                if !out.is_empty() && !out.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(&res.stderr.data);
+            }
+            let mut message = String::from_utf8_lossy(&out[..out.len().min(MESSAGE_CAP)])
+                .trim()
+                .to_owned();
+            let status = match (res.outcome, res.exit_code) {
+                (Outcome::NonzeroExit, Some(42)) => Status::Valid,
+                (Outcome::SandboxError, _) => {
+                    message = format!(
+                        "the validator could not run: {}",
+                        res.error.clone().unwrap_or_default()
+                    );
+                    Status::Error
+                }
+                (
+                    Outcome::TimeLimit
+                    | Outcome::MemoryLimit
+                    | Outcome::OutputLimit
+                    | Outcome::PolicyViolation,
+                    _,
+                ) => {
+                    message = format!("the validator was stopped: {}", res.reason);
+                    Status::Error
+                }
+                (Outcome::Ok, _) => {
+                    if message.is_empty() {
+                        message = "exited with status 0 (valid is 42)".into();
+                    }
+                    Status::Invalid
+                }
+                _ => {
+                    if message.is_empty() {
+                        message = res.reason.clone();
+                    }
+                    Status::Invalid
+                }
+            };
+            ValidatorRun {
+                validator: vals[task.validator].name.clone(),
+                status,
+                exit_code: res.exit_code,
+                args: task.args.clone(),
+                message,
+                cpu_us: res.usage.cpu_us,
+            }
+        },
+    );
+    let mut results: Vec<FileResult> = files
+        .iter()
+        .map(|(name, _, _, valid)| FileResult {
+            name: name.clone(),
+            expected: if *valid { "valid" } else { "invalid" },
+            ok: false,
+            runs: Vec::new(),
+        })
+        .collect();
+    for (task, run) in tasks.iter().zip(runs) {
+        if let Some(run) = run {
+            results[task.file].runs.push(run);
+        }
+    }
+    let mut errors = 0;
+    for (f, (_, _, _, valid)) in results.iter_mut().zip(&files) {
+        let any_error = f.runs.iter().any(|r| r.status == Status::Error);
+        errors += usize::from(any_error);
+        f.ok = !any_error
+            && if *valid {
+                f.runs.iter().all(|r| r.status == Status::Valid)
+            } else {
+                f.runs.iter().any(|r| r.status == Status::Invalid)
+            };
+    }
+    // Without a validator, nothing is confirmed: only an invalid input is a failure then.
+    let failed = results.iter().filter(|f| !f.ok && !vals.is_empty()).count();
+    Ok(InputReport {
+        validators: vals.iter().map(|v| v.name.clone()).collect(),
+        skipped: problem.skipped_input_validators.clone(),
+        all_ok: failed == 0,
+        failed,
+        errors,
+        files: if vals.is_empty() { Vec::new() } else { results },
+        duration_us: start.elapsed().as_micros() as u64,
+    })
+}
+
+/// The human-readable lines of a report: failures in full, then a summary.
+pub fn human(r: &InputReport) -> String {
+    let mut s = String::new();
+    for sk in &r.skipped {
+        s.push_str(&format!("skip {:<40} {}\n", sk.path, sk.reason));
+    }
+    if r.validators.is_empty() {
+        s.push_str("no input validator to run\n");
+        return s;
+    }
+    for f in &r.files {
+        let verdicts: Vec<String> = f
+            .runs
+            .iter()
+            .map(|v| {
+                format!(
+                    "{}: {}",
+                    v.validator,
+                    match v.status {
+                        Status::Valid => "valid".to_owned(),
+                        Status::Invalid => match v.exit_code {
+                            Some(c) => format!("invalid (exit {c})"),
+                            None => "invalid".to_owned(),
+                        },
+                        Status::Error => "ERROR".to_owned(),
+                    }
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "{} {:<40} expected {:<8} {}\n",
+            if f.ok { "ok  " } else { "FAIL" },
+            f.name,
+            f.expected,
+            verdicts.join(", ")
+        ));
+        if !f.ok {
+            for v in &f.runs {
+                for l in v.message.lines().take(5) {
+                    s.push_str(&format!("       | {}: {l}\n", v.validator));
+                }
+            }
+        }
+    }
+    s.push_str(&format!(
+        "{} of {} input files validated as expected by {} validator{} ({})\n",
+        r.files.len() - r.failed,
+        r.files.len(),
+        r.validators.len(),
+        if r.validators.len() == 1 { "" } else { "s" },
+        crate::fmt_us(r.duration_us)
+    ));
+    s
+}
