@@ -204,10 +204,16 @@ pub fn derive(
     };
     let high = (tl as f64 * s).round() as u64;
     let rule = format!(
-        "× {mname} {m} = {}, {rounding}; time_limit_exceeded submissions must exceed {} \
-         (× {sname} {s})",
+        "× {mname} {m} = {}, {rounding}; {}",
         crate::fmt_us((t_ac as f64 * m) as u64),
-        crate::fmt_us(high)
+        if tle.is_empty() {
+            "no time_limit_exceeded submissions to check it against".to_owned()
+        } else {
+            format!(
+                "time_limit_exceeded submissions must exceed {} (× {sname} {s})",
+                crate::fmt_us(high)
+            )
+        }
     );
     // Upper bound: the time_limit_exceeded submissions, with the margin.
     judge.time_limit = Duration::from_micros(high);

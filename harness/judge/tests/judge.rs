@@ -159,8 +159,16 @@ fn corpus_aplusb_every_verdict() {
             .find(|c| c["verdict"] != "AC");
         match verdict.as_str() {
             "TLE" => {
-                let cpu = failing.unwrap()["cpu_us"].as_u64().unwrap();
-                assert!(cpu >= 1_000_000, "{path}: TLE after only {cpu} µs of CPU");
+                // Either the CPU limit decided, or (on a loaded machine) the wall-clock
+                // backstop of 2 × limit + 1 s, and the message says which.
+                let f = failing.unwrap();
+                let cpu = f["cpu_us"].as_u64().unwrap();
+                let by_wall = f["message"].as_str().unwrap().contains("wall-clock");
+                let wall = f["wall_us"].as_u64().unwrap();
+                assert!(
+                    cpu >= 1_000_000 || (by_wall && wall >= 3_000_000),
+                    "{path}: TLE after only {cpu} µs of CPU, {wall} µs of wall time"
+                );
             }
             "MLE" => {
                 let mem = failing.unwrap()["peak_memory_bytes"].as_u64().unwrap();
@@ -702,4 +710,482 @@ fn rust_submissions_compile_with_rustc() {
     assert_eq!(v["verdict"], "AC", "{v:#}");
     assert_eq!(v["language"], "rust");
     assert_eq!(v["compile"]["verdict"], "AC");
+}
+
+fn case_names(j: &Value) -> Vec<String> {
+    j["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn corpus_roundtrip_multi_pass_and_derived_2023_limit() {
+    if !need(host_problem()) {
+        return;
+    }
+    let dir = corpora().join("roundtrip");
+    let work = scratch("verify-roundtrip");
+    let out = run_judge(
+        &[
+            dir.to_str().unwrap(),
+            "--verify-submissions",
+            "--json",
+            "-j2",
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    assert!(v["all_matched"].as_bool().unwrap(), "{v:#}");
+    let subs = v["submissions"].as_array().unwrap();
+    let by = |name: &str| {
+        &subs
+            .iter()
+            .find(|s| s["path"].as_str().unwrap().ends_with(name))
+            .unwrap()["judgement"]
+    };
+    // Accepted runs take two passes on every case.
+    for c in by("base26.c")["cases"].as_array().unwrap() {
+        assert_eq!(c["passes"], 2, "{c}");
+        assert_eq!(c["verdict"], "AC");
+    }
+    // Rejected in pass 1 by the validator, in pass 2 by the validator, crashes in pass 2.
+    let digits = by("digits.c");
+    assert_eq!(digits["verdict"], "WA");
+    assert!(
+        digits["message"].as_str().unwrap().contains("pass 1"),
+        "{digits}"
+    );
+    let forgetful = by("forgetful.py");
+    assert_eq!(forgetful["verdict"], "WA");
+    let m = forgetful["message"].as_str().unwrap();
+    assert!(m.contains("pass 2: expected 42, got 0"), "{m}");
+    let crash = by("crash_on_decode.py");
+    assert_eq!(crash["verdict"], "RTE");
+    assert!(crash["message"].as_str().unwrap().starts_with("pass 2:"));
+    assert_eq!(crash["cases"][0]["passes"], 2);
+    let spin = by("spin_on_decode.c");
+    assert_eq!(spin["verdict"], "TLE");
+    assert_eq!(spin["cases"][0]["passes"], 2);
+    // No time limit in the package: derived with the 2023-07 rule.
+    assert_eq!(v["time_limit_us"], 1_000_000, "{v:#}");
+    assert_eq!(v["time_limit_source"], "derived from submissions/accepted");
+    let d = &v["time_limit_derivation"];
+    assert_eq!(d["ac_to_time_limit"], 2.0);
+    assert_eq!(d["time_limit_to_tle"], 1.5);
+    assert_eq!(d["accepted"].as_array().unwrap().len(), 2);
+    let tle = &d["time_limit_exceeded"][0];
+    assert_eq!(tle["limit_us"], 1_500_000);
+    assert_eq!(tle["verdict"], "TLE");
+    assert_eq!(tle["bounds"], true);
+    assert!(
+        d["slowest_accepted_us"].as_u64().unwrap() * 2 <= 1_000_000,
+        "{d}"
+    );
+    // The input validator ran first: 7 valid inputs, 4 rejected invalid ones.
+    let iv = &v["input_validation"];
+    assert_eq!(iv["all_ok"], true, "{iv}");
+    let files = iv["files"].as_array().unwrap();
+    assert_eq!(files.len(), 11);
+    let invalid: Vec<_> = files
+        .iter()
+        .filter(|f| f["expected"] == "invalid")
+        .collect();
+    assert_eq!(invalid.len(), 4);
+    for f in invalid {
+        assert_eq!(f["runs"][0]["status"], "invalid", "{f}");
+    }
+}
+
+#[test]
+fn corpus_distance_legacy_derivation_and_old_validator_dir() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("distance");
+    assert_eq!(verdicts(&v), ["AC", "RTE", "TLE", "WA"]);
+    let j = &v[0].2;
+    assert_eq!(j["time_limit_source"], "derived from submissions/accepted");
+    let d = &j["time_limit_derivation"];
+    assert_eq!(d["ac_to_time_limit"], 5.0, "{d}");
+    assert_eq!(d["time_limit_to_tle"], 2.0);
+    // Legacy: rounded up to a whole second.
+    let tl = d["time_limit_us"].as_u64().unwrap();
+    assert_eq!(tl % 1_000_000, 0);
+    assert!(tl >= d["slowest_accepted_us"].as_u64().unwrap() * 5);
+    assert_eq!(d["time_limit_exceeded"][0]["limit_us"], tl * 2);
+    // The TLE submission used the whole derived limit.
+    let tle = v.iter().find(|x| x.1 == "TLE").unwrap();
+    let cpu = tle.2["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["verdict"] == "TLE")
+        .unwrap()["cpu_us"]
+        .as_u64()
+        .unwrap();
+    assert!(cpu >= tl, "TLE after {cpu} µs with a {tl} µs limit");
+}
+
+#[test]
+fn validate_input_skips_checktestdata_and_reads_the_old_directory() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("validate-distance");
+    let dir = corpora().join("distance");
+    let out = run_judge(&[dir.to_str().unwrap(), "--validate-input"], &work);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("skip input_format_validators/distance.ctd")
+            && text.contains("Checktestdata"),
+        "{text}"
+    );
+    assert!(
+        text.contains("4 of 4 input files validated as expected"),
+        "{text}"
+    );
+}
+
+#[test]
+fn corpus_oddwords_legacy_groups_on_reject() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("oddwords");
+    let get = |name: &str| &v.iter().find(|x| x.0.ends_with(name)).unwrap().2;
+    for name in ["odd.py", "odd.c"] {
+        assert_eq!(get(name)["score"], 100.0);
+    }
+    // Group 1 (40) passes; group 2 stops at its first rejected case (on_reject: break).
+    let five = get("first_five.c");
+    assert_eq!(five["score"], 40.0);
+    let names = case_names(five);
+    assert!(names.contains(&"secret/group2/1".to_owned()), "{names:?}");
+    assert!(!names.contains(&"secret/group2/2".to_owned()), "{names:?}");
+    assert_eq!(five["skipped"], 2);
+    // A failed sample does not stop the secret data (data/testdata.yaml: continue), and
+    // secret continues into group 2 after group 1 failed; each group breaks.
+    let even = get("even.py");
+    assert_eq!(even["score"], 0.0);
+    assert_eq!(
+        case_names(even),
+        ["sample/1", "secret/group1/1", "secret/group2/1"]
+    );
+    assert_eq!(even["failed_case"], "sample/1");
+}
+
+#[test]
+fn corpus_hello_no_time_limit_anywhere() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("hello");
+    assert_eq!(verdicts(&v), ["AC", "MLE", "WA"]);
+}
+
+#[test]
+fn on_reject_break_and_continue_in_legacy_packages() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("onreject");
+    // The submission prints 0 for input 0 and the input doubled otherwise; every answer
+    // is the input doubled except for case 1 (so only 1 and 3 fail).
+    let src = work.join("double.py");
+    std::fs::write(
+        &src,
+        "x = int(input())\nprint(0 if x == 1 or x == 3 else 2 * x)\n",
+    )
+    .unwrap();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for i in 0..5 {
+        files.push((format!("data/secret/{i}.in"), format!("{i}\n")));
+        files.push((format!("data/secret/{i}.ans"), format!("{}\n", 2 * i)));
+    }
+    let make = |name: &str, extra: &[(&str, &str)]| {
+        let pkg = work.join(name);
+        let mut all: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        all.extend_from_slice(extra);
+        package(&pkg, &all);
+        pkg
+    };
+    let judge = |pkg: &Path, j: &str| {
+        json_of(&run_judge(
+            &[pkg.to_str().unwrap(), src.to_str().unwrap(), "--json", j],
+            &work,
+        ))
+    };
+    // Pass-fail, default (break): nothing after the first rejection counts, whatever -j.
+    let pf = make("pf", &[("problem.yaml", "limits: {time_limit: 2}\n")]);
+    for j in ["-j1", "-j2"] {
+        let v = judge(&pf, j);
+        assert_eq!(v["verdict"], "WA");
+        assert_eq!(v["failed_case"], "secret/1");
+        assert_eq!(case_names(&v), ["secret/0", "secret/1"], "{j}");
+        assert_eq!(v["skipped"], 3);
+    }
+    // Pass-fail with on_reject: continue: every case runs; the first rejection decides.
+    let pfc = make(
+        "pfc",
+        &[
+            ("problem.yaml", "limits: {time_limit: 2}\n"),
+            ("data/secret/testdata.yaml", "on_reject: continue\n"),
+        ],
+    );
+    let v = judge(&pfc, "-j2");
+    assert_eq!(v["verdict"], "WA");
+    assert_eq!(v["failed_case"], "secret/1");
+    assert_eq!(case_names(&v).len(), 5);
+    // Scoring, sum of accept_score 10: break keeps only the judged cases (10), continue
+    // sums all three accepted ones (30), as Kattis' default grader does.
+    let sb = make(
+        "sb",
+        &[
+            ("problem.yaml", "type: scoring\nlimits: {time_limit: 2}\n"),
+            ("data/secret/testdata.yaml", "accept_score: 10\n"),
+        ],
+    );
+    let v = judge(&sb, "-j2");
+    assert_eq!(
+        (v["score"].as_f64(), v["max_score"].as_f64()),
+        (Some(10.0), Some(50.0))
+    );
+    let sc = make(
+        "sc",
+        &[
+            ("problem.yaml", "type: scoring\nlimits: {time_limit: 2}\n"),
+            (
+                "data/secret/testdata.yaml",
+                "accept_score: 10\non_reject: continue\n",
+            ),
+        ],
+    );
+    let v = judge(&sc, "-j1");
+    assert_eq!(
+        (v["score"].as_f64(), v["max_score"].as_f64()),
+        (Some(30.0), Some(50.0))
+    );
+    // --all-cases shows the skipped cases but scores as the package says.
+    let v = json_of(&run_judge(
+        &[
+            sb.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--json",
+            "--all-cases",
+        ],
+        &work,
+    ));
+    assert_eq!(case_names(&v).len(), 5);
+    assert_eq!(v["score"].as_f64(), Some(10.0));
+}
+
+/// A 2023-07 multi-pass package whose validator is `validator` (Python).
+fn multi_pass_package(dir: &Path, validator: &str) {
+    package(
+        dir,
+        &[
+            (
+                "problem.yaml",
+                "problem_format_version: 2023-07\ntype: [pass-fail, multi-pass]\n\
+                 limits: {time_limit: 2, validation_passes: 3}\n",
+            ),
+            ("data/secret/1.in", "1\n"),
+            ("data/secret/1.ans", "\n"),
+            ("output_validator/validate.py", validator),
+        ],
+    );
+}
+
+#[test]
+fn multi_pass_judge_errors_are_the_validators() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("multipass-je");
+    let src = work.join("echo.py");
+    std::fs::write(&src, "print(int(input()) + 1)\n").unwrap();
+    // Always asks for another pass: JE after validation_passes (3) passes.
+    let greedy = work.join("greedy");
+    multi_pass_package(
+        &greedy,
+        "import sys\nx = int(sys.stdin.read())\n\
+         open(sys.argv[3] + 'nextpass.in', 'w').write(f'{x}\\n')\nsys.exit(42)\n",
+    );
+    let v = json_of(&run_judge(
+        &[greedy.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    ));
+    assert_eq!(v["verdict"], "JE", "{v:#}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("asked for pass 4 but validation_passes is 3"),
+        "{}",
+        v["message"]
+    );
+    assert_eq!(v["cases"][0]["passes"], 3);
+    // Writes nextpass.in and rejects: JE, never the submission's WA.
+    let confused = work.join("confused");
+    multi_pass_package(
+        &confused,
+        "import sys\nopen(sys.argv[3] + 'nextpass.in', 'w').write('1\\n')\nsys.exit(43)\n",
+    );
+    let v = json_of(&run_judge(
+        &[confused.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    ));
+    assert_eq!(v["verdict"], "JE", "{v:#}");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("wrote nextpass.in but rejected"));
+    // Counts to 3 through the passes: each pass's input is the previous output, and the
+    // feedback directory persists.
+    let counter = work.join("counter");
+    multi_pass_package(
+        &counter,
+        "import sys\nx = int(sys.stdin.read())\nfb = sys.argv[3]\n\
+         open(fb + 'judgemessage.txt', 'a').write(f'saw {x}\\n')\n\
+         if x < 3:\n    open(fb + 'nextpass.in', 'w').write(f'{x}\\n')\nsys.exit(42)\n",
+    );
+    let v = json_of(&run_judge(
+        &[counter.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    ));
+    assert_eq!(v["verdict"], "AC", "{v:#}");
+    assert_eq!(v["cases"][0]["passes"], 2);
+    assert_eq!(v["cases"][0]["message"], "saw 2\nsaw 3");
+}
+
+#[test]
+fn invalid_input_is_detected() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("bad-input");
+    // The sample package plus one deliberately invalid secret input.
+    let pkg = work.join("aplusb");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(corpora().join("aplusb"))
+        .arg(&pkg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    package(
+        &pkg,
+        &[
+            ("data/secret/04.in", "3 four\n"),
+            ("data/secret/04.ans", "7\n"),
+        ],
+    );
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--validate-input", "--json"],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = json_of(&out);
+    assert_eq!(v["failed"], 1, "{v:#}");
+    assert_eq!(v["all_ok"], false);
+    let bad: Vec<_> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["name"], "secret/04");
+    assert_eq!(bad[0]["runs"][0]["exit_code"], 43);
+    assert!(bad[0]["runs"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expected one line"));
+    // The human report names it; --verify-submissions fails because of it.
+    let out = run_judge(&[pkg.to_str().unwrap(), "--validate-input"], &work);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL secret/04"), "{text}");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            "--verify-submissions",
+            "--filter",
+            "accepted/sum.c",
+        ],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("input validation failed"));
+    // An input validator that does not build: JE, exit 5.
+    package(&pkg, &[("input_validators/broken.c", "int main( {")]);
+    let out = run_judge(&[pkg.to_str().unwrap(), "--validate-input"], &work);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input validator"));
+}
+
+#[test]
+fn derivation_failures_name_the_submission() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("derive-fail");
+    let base = [("data/secret/1.in", "2\n"), ("data/secret/1.ans", "4\n")];
+    // An accepted submission that is wrong: no limit can be derived.
+    let pkg = work.join("wrong");
+    let mut files = base.to_vec();
+    files.push(("problem.yaml", "name: x\n"));
+    files.push(("submissions/accepted/bad.py", "print(5)\n"));
+    package(&pkg, &files);
+    let src = corpora().join("aplusb/submissions/accepted/sum.py");
+    let out = run_judge(&[pkg.to_str().unwrap(), src.to_str().unwrap()], &work);
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "cannot derive the time limit: submissions/accepted/bad.py got WA on secret/1"
+        ),
+        "{err}"
+    );
+    // 2023-07: a time_limit_exceeded submission that finishes within limit × 1.5.
+    let pkg = work.join("fast-tle");
+    let mut files = base.to_vec();
+    files.push(("problem.yaml", "problem_format_version: 2023-07\n"));
+    files.push(("submissions/accepted/ok.py", "print(2 * int(input()))\n"));
+    files.push((
+        "submissions/time_limit_exceeded/quick.py",
+        "print(2 * int(input()))\n",
+    ));
+    package(&pkg, &files);
+    let out = run_judge(&[pkg.to_str().unwrap(), "--verify-submissions"], &work);
+    assert_eq!(out.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("submissions/time_limit_exceeded/quick.py is accepted within 1.500 s"),
+        "{err}"
+    );
+    // --derive-time-limit replaces a package's limit; --time-limit is then the cap.
+    let pkg = corpora().join("circle");
+    let src = pkg.join("submissions/accepted/area.c");
+    let v = json_of(&run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--derive-time-limit",
+            "--time-limit",
+            "5",
+            "--json",
+        ],
+        &work,
+    ));
+    assert_eq!(v["verdict"], "AC", "{v:#}");
+    assert_eq!(v["time_limit_source"], "derived from submissions/accepted");
+    assert_eq!(v["time_limit_derivation"]["cap_us"], 5_000_000);
+    assert_eq!(v["time_limit_us"], 1_000_000);
 }
