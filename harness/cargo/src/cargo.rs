@@ -50,9 +50,20 @@ pub struct CargoOpts {
     /// Test every bench target (in test mode).
     #[arg(long)]
     pub benches: bool,
-    /// Test every target.
+    /// Test every target (no doctests, as with cargo).
     #[arg(long)]
     pub all_targets: bool,
+    /// Test only the library's documentation (doctests, each its own case).
+    #[arg(long)]
+    pub doc: bool,
+    /// Do not run doctests (they run by default, as with `cargo test`, unless a target
+    /// selection such as `--lib` or `--tests` is given).
+    #[arg(long, conflicts_with = "doc")]
+    pub no_doc: bool,
+    /// Build for this target triple (cargo's `--target`). Tests run here, so it must be one
+    /// this host executes natively (same architecture, Linux).
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
     /// Features to activate (space or comma separated).
     #[arg(short = 'F', long, value_name = "FEATURES")]
     pub features: Vec<String>,
@@ -121,24 +132,40 @@ impl CargoOpts {
         a
     }
 
-    /// Arguments of `cargo test --no-run` (after the subcommand).
-    pub fn build_args(&self) -> Vec<OsString> {
-        let mut a: Vec<OsString> = vec![
-            "--no-run".into(),
-            "--message-format".into(),
-            "json-render-diagnostics".into(),
-        ];
-        a.extend(self.common_args());
-        let multi = [
+    /// Whether a target selection (`--lib`, `--tests`, `--bin x`, ...) was given: cargo then
+    /// runs no doctests.
+    pub fn selects_targets(&self) -> bool {
+        self.lib
+            || self.bins
+            || self.tests
+            || self.examples
+            || self.benches
+            || self.all_targets
+            || !self.bin.is_empty()
+            || !self.test.is_empty()
+            || !self.example.is_empty()
+            || !self.bench.is_empty()
+    }
+
+    /// Whether doctests run: as with `cargo test` (not with a target selection), or only
+    /// them with `--doc`; never with `--no-doc`.
+    pub fn runs_doctests(&self) -> bool {
+        self.doc || (!self.no_doc && !self.selects_targets())
+    }
+
+    /// Whether the unit, integration, ... test binaries are built (not with `--doc`).
+    pub fn runs_binaries(&self) -> bool {
+        !self.doc
+    }
+
+    /// Options about packages, features and profile: shared by the build and the doctests.
+    fn package_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = self.common_args();
+        for (flag, vals) in [
             ("--package", &self.package),
             ("--exclude", &self.exclude),
-            ("--bin", &self.bin),
-            ("--test", &self.test),
-            ("--example", &self.example),
-            ("--bench", &self.bench),
             ("--features", &self.features),
-        ];
-        for (flag, vals) in multi {
+        ] {
             for v in vals {
                 a.push(flag.into());
                 a.push(v.into());
@@ -146,36 +173,85 @@ impl CargoOpts {
         }
         for (flag, on) in [
             ("--workspace", self.workspace),
-            ("--lib", self.lib),
-            ("--bins", self.bins),
-            ("--tests", self.tests),
-            ("--examples", self.examples),
-            ("--benches", self.benches),
-            ("--all-targets", self.all_targets),
             ("--all-features", self.all_features),
             ("--no-default-features", self.no_default_features),
             ("--release", self.release),
-            ("--quiet", self.cargo_quiet),
             ("--verbose", self.cargo_verbose),
         ] {
             if on {
                 a.push(flag.into());
             }
         }
-        if let Some(p) = &self.cargo_profile {
-            a.push("--profile".into());
-            a.push(p.into());
-        }
-        if let Some(j) = &self.build_jobs {
-            a.push("--jobs".into());
-            a.push(j.into());
-        }
-        if let Some(t) = &self.target_dir {
-            a.push("--target-dir".into());
-            a.push(t.into());
+        for (flag, val) in [
+            ("--profile", self.cargo_profile.as_ref().map(OsString::from)),
+            ("--jobs", self.build_jobs.as_ref().map(OsString::from)),
+            ("--target-dir", self.target_dir.as_ref().map(OsString::from)),
+            ("--target", self.target.as_ref().map(OsString::from)),
+        ] {
+            if let Some(v) = val {
+                a.push(flag.into());
+                a.push(v);
+            }
         }
         a
     }
+
+    /// Arguments of `cargo test --doc` (after `--doc`).
+    pub fn doc_args(&self) -> Vec<OsString> {
+        self.package_args()
+    }
+
+    /// Arguments of `cargo test --no-run` (after the subcommand).
+    pub fn build_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec![
+            "--no-run".into(),
+            "--message-format".into(),
+            "json-render-diagnostics".into(),
+        ];
+        a.extend(self.package_args());
+        for (flag, vals) in [
+            ("--bin", &self.bin),
+            ("--test", &self.test),
+            ("--example", &self.example),
+            ("--bench", &self.bench),
+        ] {
+            for v in vals {
+                a.push(flag.into());
+                a.push(v.into());
+            }
+        }
+        for (flag, on) in [
+            ("--lib", self.lib),
+            ("--bins", self.bins),
+            ("--tests", self.tests),
+            ("--examples", self.examples),
+            ("--benches", self.benches),
+            ("--all-targets", self.all_targets),
+            ("--quiet", self.cargo_quiet),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        a
+    }
+}
+
+/// The host's target triple (`rustc -vV`).
+pub fn host_triple() -> Option<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc).arg("-vV").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+}
+
+/// Whether binaries built for `target` run natively on `host`: the same architecture and
+/// Linux (gnu or musl). Anything else needs an emulator, which the sandbox does not provide.
+pub fn runs_natively(target: &str, host: &str) -> bool {
+    let arch = |t: &str| t.split('-').next().unwrap_or("").to_owned();
+    target == host || (arch(target) == arch(host) && target.contains("-linux-"))
 }
 
 /// One test binary, ready to list and run.
@@ -348,9 +424,32 @@ pub fn metadata(opts: &CargoOpts) -> Result<Metadata, BuildError> {
         .map_err(|e| BuildError::Metadata(format!("cannot parse its output: {e}")))
 }
 
-/// Builds the test binaries and describes each one.
-pub fn build(opts: &CargoOpts) -> Result<(Metadata, Vec<TestBinary>), BuildError> {
+/// What the build phase produced.
+#[derive(Debug)]
+pub struct Built {
+    pub meta: Metadata,
+    pub binaries: Vec<TestBinary>,
+    pub output: BuildOutput,
+    /// The target directory (absolute).
+    pub target_dir: PathBuf,
+}
+
+/// Builds the test binaries (unless only doctests run) and describes each one.
+pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
     let meta = metadata(opts)?;
+    // `cargo metadata` knows CARGO_TARGET_DIR and config files but has no `--target-dir`.
+    let target_dir = match &opts.target_dir {
+        Some(t) => std::path::absolute(t).unwrap_or_else(|_| t.clone()),
+        None => meta.target_directory.clone(),
+    };
+    if !opts.runs_binaries() {
+        return Ok(Built {
+            meta,
+            binaries: Vec::new(),
+            output: BuildOutput::default(),
+            target_dir,
+        });
+    }
     let mut child = Command::new(cargo_exe())
         .arg("test")
         .args(opts.build_args())
@@ -367,13 +466,13 @@ pub fn build(opts: &CargoOpts) -> Result<(Metadata, Vec<TestBinary>), BuildError
     if !status.success() || built.success == Some(false) {
         return Err(BuildError::Build(format!("cargo exited with {status}")));
     }
-    // `cargo metadata` knows CARGO_TARGET_DIR and config files but has no `--target-dir`.
-    let target_dir = match &opts.target_dir {
-        Some(t) => std::path::absolute(t).unwrap_or_else(|_| t.clone()),
-        None => meta.target_directory.clone(),
-    };
     let binaries = describe(&meta, &built, &target_dir);
-    Ok((meta, binaries))
+    Ok(Built {
+        meta,
+        binaries,
+        output: built,
+        target_dir,
+    })
 }
 
 /// Turns build output into test binaries with their environment, sorted by binary id.

@@ -1,13 +1,13 @@
 //! Running test processes as hatchery cases: one zygote per worker, a [`hatchery_sched`]
 //! executor on top, and a registry of what is running (for SLOW warnings and the progress bar).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hatchery_report::{CaseResult, Enforcement, Limits, RawFacts};
+use hatchery_report::{CaseResult, Enforcement, Limits, Outcome, RawFacts, Termination};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
 use hatchery_sched::{Executor, ExecutorFactory, Interrupt, Job};
@@ -43,6 +43,49 @@ pub fn error_result(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
         tier.as_str(),
         Enforcement::new(),
     )
+}
+
+/// The result of a doctest rustdoc decided without running it (`compile_fail`, `no_run`, a
+/// doctest that does not compile), or that we could not match to its executable. Nothing ran:
+/// the usage figures are zero and the reason says who decided.
+pub fn verdict_result(kind: &crate::doc::DocKind, limits: &Limits, tier: Tier) -> CaseResult {
+    use crate::doc::DocKind;
+    let (code, reason, message) = match kind {
+        DocKind::Verdict { passed: true, .. } | DocKind::Run { .. } => (
+            0,
+            "decided by rustdoc when compiling (compile_fail or no_run doctest); not run"
+                .to_owned(),
+            String::new(),
+        ),
+        DocKind::Verdict {
+            passed: false,
+            message,
+        } => (
+            1,
+            "rustdoc: the doctest did not compile as expected; not run".to_owned(),
+            message.clone(),
+        ),
+        DocKind::Unmatched { message } => {
+            return error_result(message.clone(), limits, tier);
+        }
+    };
+    let mut r = hatchery_report::decide(
+        RawFacts {
+            termination: Some(Termination::Exited(code)),
+            ..Default::default()
+        },
+        limits,
+        tier.as_str(),
+        Enforcement::new(),
+    );
+    r.exit_code = None;
+    r.reason = reason;
+    r.stdout = hatchery_report::Captured {
+        bytes: message.len() as u64,
+        data: message.into_bytes(),
+        truncated: false,
+    };
+    r
 }
 
 /// Runs one command on a sandbox. Failures to prepare the case become `sandbox_error`
@@ -86,10 +129,14 @@ pub struct TestExec {
     sandbox: Sandbox,
     seccomp: SeccompProfile,
     running: Running,
+    verdicts: Arc<HashMap<String, CaseResult>>,
 }
 
 impl Executor for TestExec {
     fn run(&mut self, job: &Job, limits: &Limits) -> CaseResult {
+        if let Some(v) = self.verdicts.get(&job.id) {
+            return v.clone();
+        }
         let argv: Vec<OsString> = job.argv.iter().map(OsString::from).collect();
         let cwd = job.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
         self.running
@@ -115,6 +162,10 @@ impl Executor for TestExec {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.worker);
+        let mut r = r;
+        if job.expect == Outcome::NonzeroExit && r.outcome == Outcome::Ok {
+            r.reason = "exited with status 0, but the doctest is marked should_panic".into();
+        }
         r
     }
 
@@ -132,6 +183,8 @@ pub struct Factory {
     pub settings: SandboxSettings,
     pub first: Mutex<Option<Sandbox>>,
     pub running: Running,
+    /// Results decided without running anything, by job id (see [`verdict_result`]).
+    pub verdicts: Arc<HashMap<String, CaseResult>>,
     /// Index of the next zygote (each needs its own cgroup name; the listing zygote is 0).
     pub next_index: std::sync::atomic::AtomicUsize,
 }
@@ -159,6 +212,7 @@ impl ExecutorFactory for Factory {
             sandbox,
             seccomp: self.settings.seccomp,
             running: self.running.clone(),
+            verdicts: self.verdicts.clone(),
         })
     }
 }

@@ -11,6 +11,7 @@
 pub(crate) use hatchery_report::error_chain;
 
 pub mod cargo;
+pub mod doc;
 pub mod exec;
 pub mod list;
 pub mod opts;
@@ -18,7 +19,7 @@ pub mod output;
 pub mod runner;
 pub mod select;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
@@ -265,6 +266,17 @@ impl TestArgs {
 /// Entry point after the zygote check. `args` is the full argv; cargo calls us as
 /// `cargo-hatchery hatchery test ...`, people as `cargo-hatchery test ...`.
 pub fn main_with(mut args: Vec<OsString>) -> u8 {
+    // rustdoc's linker and run tool during the doctest pass (see [`doc`]).
+    if args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == doc::LINKER_NAME)
+    {
+        return doc::linker_main(&args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == doc::COLLECT_ARG) {
+        return doc::collect_main(&args[2..]);
+    }
     if args.get(1).is_some_and(|a| a == "hatchery") {
         args.remove(1);
     }
@@ -344,9 +356,29 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let settings = a.sandbox.settings();
     let limits = a.limits.limits();
 
+    let workers = a
+        .test_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+        .max(1);
+
+    if let Some(t) = &a.cargo.target {
+        match cargo::host_triple() {
+            Some(h) if cargo::runs_natively(t, &h) => {}
+            h => {
+                eprintln!(
+                    "error: tests built for --target {t} cannot run on this host ({}): the \
+                     sandbox runs native binaries only; build them with `cargo test --no-run \
+                     --target {t}` and run them on a {t} machine or under an emulator",
+                    h.as_deref().unwrap_or("unknown host")
+                );
+                return exit::USAGE;
+            }
+        }
+    }
+
     // Build.
-    let binaries = match cargo::build(&a.cargo) {
-        Ok((_, b)) => b,
+    let built = match cargo::build(&a.cargo) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
             return match e {
@@ -355,6 +387,31 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             };
         }
     };
+    let mut binaries = built.binaries.clone();
+
+    // Doctests: compiled (not run) by one `cargo test --doc` pass.
+    let mut docs: Vec<doc::DocTest> = Vec::new();
+    let mut merged: Vec<usize> = Vec::new();
+    let _collected = doc::RemoveOnDrop(
+        a.cargo
+            .runs_doctests()
+            .then(|| doc::collect_dir(&built.target_dir)),
+    );
+    if a.cargo.runs_doctests() {
+        match doctests(&a, &selection, &built, workers) {
+            Ok((d, m)) => {
+                docs = d;
+                for b in m {
+                    merged.push(binaries.len());
+                    binaries.push(b);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: doctests: {e}");
+                return exit::BUILD_FAILED;
+            }
+        }
+    }
 
     // One zygote up front: it proves the tier works here, lists the tests, and then serves
     // worker 0.
@@ -379,6 +436,11 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     // List.
     let mut listed: Vec<(usize, Listed)> = Vec::new();
     for (i, b) in binaries.iter().enumerate() {
+        if merged.contains(&i) {
+            // rustdoc's merged doctests speak no list protocol: one case.
+            listed.push((i, Listed::Whole));
+            continue;
+        }
         let env = env_of(b);
         let ll = list_limits(&limits);
         let mut run = |args: &[&str]| {
@@ -405,12 +467,12 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     }
 
     // Select.
-    let mut all: Vec<(usize, CaseMeta)> = Vec::new();
+    let mut all: Vec<(Launch, CaseMeta)> = Vec::new();
     for (i, l) in &listed {
         let id = &binaries[*i].binary_id;
         match l {
             Listed::Whole => all.push((
-                *i,
+                Launch::Binary(*i),
                 CaseMeta {
                     binary_id: id.clone(),
                     name: String::new(),
@@ -419,7 +481,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             )),
             Listed::Tests(t) => all.extend(t.iter().map(|(n, ign)| {
                 (
-                    *i,
+                    Launch::Binary(*i),
                     CaseMeta {
                         binary_id: id.clone(),
                         name: n.clone(),
@@ -428,6 +490,16 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 )
             })),
         }
+    }
+    for (j, d) in docs.iter().enumerate() {
+        all.push((
+            Launch::Doc(j),
+            CaseMeta {
+                binary_id: doc_binary_id(&built.meta, &d.package),
+                name: d.name.clone(),
+                ignored: d.ignored,
+            },
+        ));
     }
     let keys: Vec<(&str, &str, bool)> = all
         .iter()
@@ -441,7 +513,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         })
         .collect();
     let decisions = selection.apply(&keys);
-    let mut run_list: Vec<(usize, CaseMeta)> = Vec::new();
+    let mut run_list: Vec<(Launch, CaseMeta)> = Vec::new();
     let mut skipped: Vec<(CaseMeta, Skip)> = Vec::new();
     for ((i, m), d) in all.into_iter().zip(decisions) {
         match d {
@@ -457,8 +529,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
         return exit::OK;
     }
-    let used_binaries: std::collections::BTreeSet<usize> =
-        run_list.iter().map(|(i, _)| *i).collect();
+    let used_binaries: std::collections::BTreeSet<&str> =
+        run_list.iter().map(|(_, m)| m.binary_id.as_str()).collect();
     if run_list.is_empty() {
         let msg = format!("no tests to run ({} listed, all skipped)", skipped.len());
         match a.no_tests {
@@ -471,10 +543,6 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     }
 
-    let workers = a
-        .test_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
     let enforcement = probe.enforcement().clone();
     let weak: Vec<String> = enforcement
         .iter()
@@ -505,31 +573,61 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     }
 
     // Jobs: one per test.
+    let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
     let jobs: Vec<Job> = run_list
         .iter()
         .enumerate()
-        .map(|(idx, (bi, m))| {
-            let b = &binaries[*bi];
-            let mut argv = vec![b.path.to_string_lossy().into_owned()];
-            if !m.name.is_empty() {
-                argv.extend(["--exact".into(), m.name.clone(), "--nocapture".into()]);
-                if m.ignored {
-                    argv.push("--ignored".into());
-                }
-            }
-            let env: BTreeMap<String, String> = env_of(b);
-            Job {
+        .map(|(idx, (launch, m))| {
+            let mut job = Job {
                 id: m.id(),
                 line: idx + 1,
-                argv,
+                argv: Vec::new(),
                 stdin: None,
-                env,
+                env: BTreeMap::new(),
                 limits: JobLimits::default(),
                 tier: None,
                 seccomp: None,
-                cwd: Some(b.cwd.clone()),
+                cwd: None,
                 expect: Outcome::Ok,
+            };
+            match launch {
+                Launch::Binary(bi) => {
+                    let b = &binaries[*bi];
+                    job.argv = vec![b.path.to_string_lossy().into_owned()];
+                    if !m.name.is_empty() {
+                        job.argv
+                            .extend(["--exact".into(), m.name.clone(), "--nocapture".into()]);
+                        if m.ignored {
+                            job.argv.push("--ignored".into());
+                        }
+                    }
+                    job.env = env_of(b);
+                    job.cwd = Some(b.cwd.clone());
+                }
+                Launch::Doc(j) => {
+                    let d = &docs[*j];
+                    let (env, cwd) = doc_env(&built, d);
+                    job.env = env;
+                    job.env.extend(extra_env.iter().cloned());
+                    job.cwd = Some(cwd);
+                    match &d.kind {
+                        doc::DocKind::Run { exe, should_panic } => {
+                            job.argv = vec![exe.to_string_lossy().into_owned()];
+                            if *should_panic {
+                                job.expect = Outcome::NonzeroExit;
+                            }
+                        }
+                        kind => {
+                            job.argv = vec!["rustdoc".into()];
+                            verdicts.insert(
+                                job.id.clone(),
+                                exec::verdict_result(kind, &limits, settings.tier),
+                            );
+                        }
+                    }
+                }
             }
+            job
         })
         .collect();
     let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
@@ -608,6 +706,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         settings: settings.clone(),
         first: Mutex::new(Some(probe)),
         running: running.clone(),
+        verdicts: Arc::new(verdicts),
         next_index: AtomicUsize::new(1),
     };
     let opts = Options {
@@ -705,4 +804,155 @@ fn watch(running: &Running, out: &Out, d: &Display, done: &AtomicBool) {
             }
         }
     }
+}
+
+/// How a selected test is started.
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    /// Through test binary `binaries[i]` (libtest protocol, or the whole binary).
+    Binary(usize),
+    /// Doctest `docs[j]`.
+    Doc(usize),
+}
+
+/// The binary id of a package's doctests: `pkg::doc/<lib target>` (nextest's `kind/name`
+/// form, which no integration test name can take).
+fn doc_binary_id(meta: &cargo::Metadata, package: &str) -> String {
+    let lib = meta
+        .packages
+        .iter()
+        .find(|p| p.name == package)
+        .and_then(|p| p.targets.iter().find(|t| t.kind.iter().any(|k| is_lib(k))))
+        .map_or_else(|| package.replace('-', "_"), |t| t.name.clone());
+    format!("{package}::doc/{lib}")
+}
+
+fn is_lib(kind: &str) -> bool {
+    matches!(
+        kind,
+        "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro"
+    )
+}
+
+/// The environment and working directory of a doctest: what `cargo test` gives the library's
+/// tests, with the dynamic library path and `OUT_DIR` rustdoc had.
+fn doc_env(built: &cargo::Built, d: &doc::DocTest) -> (BTreeMap<String, String>, PathBuf) {
+    let pkg = built.meta.packages.iter().find(|p| p.name == d.package);
+    let mut env = BTreeMap::new();
+    let mut cwd = d.info.cwd.clone();
+    if let Some(pkg) = pkg {
+        let lib = pkg
+            .targets
+            .iter()
+            .find(|t| t.kind.iter().any(|k| is_lib(k)))
+            .cloned()
+            .unwrap_or_else(|| cargo::Target {
+                name: pkg.name.clone(),
+                kind: vec!["lib".into()],
+            });
+        let exe = match &d.kind {
+            doc::DocKind::Run { exe, .. } => exe.clone(),
+            _ => doc::collect_dir(&built.target_dir).join("bin/x"),
+        };
+        env = cargo::binary_env(
+            pkg,
+            &lib,
+            "lib",
+            &exe,
+            built.output.bins.get(&pkg.id),
+            built.output.out_dirs.get(&pkg.id),
+            &built.target_dir,
+        );
+        if cwd.as_os_str().is_empty() {
+            cwd = pkg
+                .manifest_path
+                .parent()
+                .map_or_else(|| PathBuf::from("/"), std::path::Path::to_path_buf);
+        }
+    }
+    env.extend(d.info.env.clone());
+    if cwd.as_os_str().is_empty() {
+        cwd = PathBuf::from("/");
+    }
+    (env, cwd)
+}
+
+/// libtest arguments that make rustdoc compile only the selected doctests.
+fn doc_test_args(sel: &Selection) -> Vec<String> {
+    let mut a: Vec<String> = sel.filters.clone();
+    for s in &sel.skip {
+        a.push("--skip".into());
+        a.push(s.clone());
+    }
+    if sel.exact {
+        a.push("--exact".into());
+    }
+    if sel.run_ignored != RunIgnored::Default {
+        a.push("--include-ignored".into());
+    }
+    a
+}
+
+/// The doctest pass: compiles every selected doctest, and returns the doctests plus one
+/// whole-binary test binary per crate whose doctests rustdoc merged (edition 2024).
+fn doctests(
+    a: &TestArgs,
+    sel: &Selection,
+    built: &cargo::Built,
+    workers: u32,
+) -> Result<(Vec<doc::DocTest>, Vec<TestBinary>), String> {
+    let crate_to_pkg: HashMap<String, String> = built
+        .meta
+        .packages
+        .iter()
+        .flat_map(|p| {
+            p.targets
+                .iter()
+                .filter(|t| t.kind.iter().any(|k| is_lib(k)))
+                .map(|t| (t.name.replace('-', "_"), p.name.clone()))
+        })
+        .collect();
+    let pass = doc::DocPass {
+        cargo: &a.cargo,
+        dir: doc::collect_dir(&built.target_dir),
+        test_args: doc_test_args(sel),
+        threads: workers,
+    };
+    let ignored = if sel.run_ignored == RunIgnored::Default {
+        HashMap::new()
+    } else {
+        doc::list_ignored(&pass, &crate_to_pkg)?
+    };
+    let (sections, bins) = doc::collect(&pass)?;
+    let c = doc::assemble(&sections, &bins, &crate_to_pkg, &ignored);
+    let mut merged = Vec::new();
+    for (pkg, exe, info) in c.merged {
+        let d = doc::DocTest {
+            package: pkg.clone(),
+            name: String::new(),
+            ignored: false,
+            kind: doc::DocKind::Run {
+                exe: exe.clone(),
+                should_panic: false,
+            },
+            info,
+        };
+        let (mut env, cwd) = doc_env(built, &d);
+        // Each merged doctest in its own process, as under rustdoc.
+        env.insert(
+            "RUSTDOC_DOCTEST_BIN_PATH".into(),
+            exe.to_string_lossy().into_owned(),
+        );
+        merged.push(TestBinary {
+            binary_id: doc_binary_id(&built.meta, &pkg),
+            path: exe,
+            package: pkg,
+            kind: "doc".into(),
+            target_name: String::new(),
+            cwd,
+            env,
+            harness: false,
+        });
+    }
+    Ok((c.tests, merged))
 }

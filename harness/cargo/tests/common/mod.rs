@@ -153,3 +153,39 @@ pub fn runner_var() -> String {
         host_triple().to_uppercase().replace(['-', '.'], "_")
     )
 }
+
+/// The doctest and runner-route fixture (corpora/cargo/doc).
+pub fn doc_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/cargo/doc")
+}
+
+pub fn doc_fixture_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc-fixture-target")
+}
+
+/// Like [`hatchery`], in the doc fixture.
+pub fn hatchery_doc(sub: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(["hatchery", sub, "--target-dir"])
+        .arg(doc_fixture_target())
+        .args(["--color", "never", "--cargo-quiet"])
+        .args(args)
+        .current_dir(doc_fixture())
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `test NAME ... RESULT` lines of libtest output: name → result (`ok`, `FAILED`, `ignored`).
+pub fn libtest_results(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("test ")?.rsplit_once(" ... "))
+        .map(|(n, r)| {
+            (
+                n.to_owned(),
+                r.split(',').next().unwrap_or(r).trim().to_owned(),
+            )
+        })
+        .collect()
+}
