@@ -1713,6 +1713,173 @@ mod tests {
     }
 
     #[test]
+    fn time_multipliers_passes_and_their_defaults() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "name: x\n");
+        let l = p.load().unwrap().limits;
+        assert_eq!((l.ac_to_time_limit, l.time_limit_to_tle), (5.0, 2.0));
+        p.file(
+            "problem.yaml",
+            "limits: {time_multiplier: 3, time_safety_margin: 4}\n",
+        );
+        let l = p.load().unwrap().limits;
+        assert_eq!((l.ac_to_time_limit, l.time_limit_to_tle), (3.0, 4.0));
+        p.file("problem.yaml", "problem_format_version: 2023-07\n");
+        let l = p.load().unwrap().limits;
+        assert_eq!(
+            (l.ac_to_time_limit, l.time_limit_to_tle, l.time_resolution),
+            (2.0, 1.5, 1.0)
+        );
+        assert_eq!(l.validation_passes, 2);
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: [pass-fail, multi-pass]\nlimits:\n  \
+             time_multipliers: {ac_to_time_limit: 3, time_limit_to_tle: 1.25}\n  \
+             time_resolution: 0.5\n  validation_passes: 5\n",
+        )
+        .file("output_validator/v.py", "");
+        let pr = p.load().unwrap();
+        assert!(pr.multi_pass && pr.validator.is_some());
+        let l = pr.limits;
+        assert_eq!(
+            (l.ac_to_time_limit, l.time_limit_to_tle, l.time_resolution),
+            (3.0, 1.25, 0.5)
+        );
+        assert_eq!(l.validation_passes, 5);
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\nlimits: {time_multipliers: {ac_to_time_limit: 0.5}}\n",
+        );
+        assert!(p
+            .err()
+            .contains("limits.time_multipliers.ac_to_time_limit: expected a number >= 1"));
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: multi-pass\nlimits: {validation_passes: 1}\n",
+        );
+        assert!(p
+            .err()
+            .contains("limits.validation_passes: expected a whole number"));
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: [multi-pass, interactive]\n",
+        );
+        assert!(p
+            .err()
+            .contains("interactive multi-pass problems are not supported"));
+    }
+
+    #[test]
+    fn on_reject_defaults_and_inheritance() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "type: scoring\n")
+            .file("data/secret/testdata.yaml", "on_reject: continue\n")
+            .file("data/secret/a/testdata.yaml", "accept_score: 2\n")
+            .file("data/secret/b/testdata.yaml", "on_reject: break\n");
+        for g in ["a", "b"] {
+            for c in ["1", "2"] {
+                p.file(&format!("data/secret/{g}/{c}.in"), "")
+                    .file(&format!("data/secret/{g}/{c}.ans"), "");
+            }
+        }
+        let pr = p.load().unwrap();
+        // cases: sample/1, secret/a/1, secret/a/2, secret/b/1, secret/b/2
+        assert!(pr.root.on_reject_break, "legacy default: break");
+        assert!(
+            pr.breaks_between(0, 1),
+            "a failed sample stops the secret data"
+        );
+        assert!(!pr.breaks_between(1, 2), "a inherits continue");
+        assert!(!pr.breaks_between(1, 3), "secret continues");
+        assert!(pr.breaks_between(3, 4), "b breaks");
+        // 2023-07 scoring: only min groups break; the root continues.
+        let p = Pkg::new();
+        p.file(
+            "problem.yaml",
+            "problem_format_version: 2023-07\ntype: scoring\n",
+        )
+        .file(
+            "data/secret/a/test_group.yaml",
+            "scoring: {score: 50, aggregation: min}\n",
+        )
+        .file("data/secret/b/test_group.yaml", "scoring: {score: 50}\n");
+        for g in ["a", "b"] {
+            for c in ["1", "2"] {
+                p.file(&format!("data/secret/{g}/{c}.in"), "")
+                    .file(&format!("data/secret/{g}/{c}.ans"), "");
+            }
+        }
+        let pr = p.load().unwrap();
+        assert!(!pr.breaks_between(0, 1));
+        assert!(pr.breaks_between(1, 2));
+        assert!(!pr.breaks_between(3, 4));
+        // 2023-07 pass-fail: everything breaks.
+        let p = Pkg::new();
+        p.file("problem.yaml", "problem_format_version: 2023-07\n")
+            .file("data/secret/1.in", "")
+            .file("data/secret/1.ans", "");
+        assert!(p.load().unwrap().breaks_between(0, 1));
+    }
+
+    #[test]
+    fn input_validators_and_their_arguments() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "")
+            .file("input_format_validators/check.py", "")
+            .file("input_format_validators/format.ctd", "")
+            .file("input_format_validators/dir/main.cpp", "")
+            .file("input_format_validators/dir/helper.h", "")
+            .file(
+                "data/secret/testdata.yaml",
+                "input_validator_flags: {name: check, flags: max_n=5 strict}\n",
+            )
+            .file("data/secret/1.in", "")
+            .file("data/secret/1.ans", "");
+        let pr = p.load().unwrap();
+        let names: Vec<_> = pr
+            .input_validators
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(names, ["check", "dir"]);
+        assert_eq!(pr.skipped_input_validators.len(), 1);
+        assert!(pr.skipped_input_validators[0]
+            .reason
+            .contains("Checktestdata"));
+        let args = &pr.cases[1].input_validator_args;
+        assert_eq!(args.for_validator("check"), ["max_n=5", "strict"]);
+        assert!(args.for_validator("dir").is_empty());
+        assert_eq!(pr.cases[0].input_validator_args, InputValidatorArgs::None);
+
+        let p = Pkg::new();
+        p.file("problem.yaml", "problem_format_version: 2023-07\n")
+            .file("input_validators/v.py", "")
+            .file("input_format_validators/old.py", "")
+            .file("data/test_group.yaml", "input_validator_args: [a, b]\n")
+            .file(
+                "data/invalid_input/test_group.yaml",
+                "input_validator_args: {v: [--strict]}\n",
+            )
+            .file("data/invalid_input/neg.in", "-1\n");
+        let pr = p.load().unwrap();
+        assert_eq!(pr.input_validators.len(), 1);
+        assert!(pr
+            .notes
+            .iter()
+            .any(|n| n.contains("input_format_validators/ ignored")));
+        assert_eq!(
+            pr.cases[0].input_validator_args.for_validator("v"),
+            ["a", "b"]
+        );
+        assert_eq!(pr.invalid_inputs.len(), 1);
+        assert_eq!(pr.invalid_inputs[0].name, "invalid_input/neg");
+        assert_eq!(
+            pr.invalid_inputs[0].input_validator_args.for_validator("v"),
+            ["--strict"]
+        );
+    }
+
+    #[test]
     fn ini_parsing() {
         let i = parse_domjudge_ini(
             Path::new("x.ini"),
