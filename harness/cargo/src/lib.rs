@@ -11,6 +11,7 @@
 pub(crate) use hatchery_report::error_chain;
 
 pub mod cargo;
+pub mod cargo_runner;
 pub mod doc;
 pub mod exec;
 pub mod list;
@@ -109,6 +110,9 @@ pub enum Cmd {
     /// Run one binary as one sandboxed case: cargo's `target.<triple>.runner`.
     #[command(after_help = EXIT_CODES)]
     Runner(Box<runner::RunnerArgs>),
+    /// cargo's `target.<triple>.runner` with one sandboxed case per test of each test binary
+    /// (`CARGO_TARGET_<TRIPLE>_RUNNER="cargo-hatchery cargo-runner" cargo test`).
+    CargoRunner(Box<cargo_runner::CargoRunnerArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -295,6 +299,7 @@ pub fn main_with(mut args: Vec<OsString>) -> u8 {
         Cmd::Test(a) => test(*a, false),
         Cmd::List(a) => test(*a, true),
         Cmd::Runner(a) => runner::runner(*a),
+        Cmd::CargoRunner(a) => cargo_runner::run(*a),
     }
 }
 

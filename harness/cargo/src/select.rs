@@ -59,7 +59,7 @@ pub fn stable_hash(binary_id: &str, test: &str) -> u64 {
 }
 
 /// Name selection, applied in this order: ignored state, filters, skips, partition.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     /// Substring filters (any match selects); none selects everything.
     pub filters: Vec<String>,

@@ -78,6 +78,9 @@ enum Cmd {
         #[arg(value_parser = ["events", "case"])]
         which: String,
     },
+    /// cargo's target runner: every test of each test binary its own sandboxed case
+    /// (`CARGO_TARGET_<TRIPLE>_RUNNER="hatchery cargo-runner" cargo test`).
+    CargoRunner(Box<cargo_hatchery::cargo_runner::CargoRunnerArgs>),
     #[command(name = "__zygote", hide = true)]
     Zygote,
 }
@@ -230,6 +233,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Cmd::CargoRunner(a) => ExitCode::from(cargo_hatchery::cargo_runner::run(*a)),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     }
 }
