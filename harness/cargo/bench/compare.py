@@ -2,13 +2,17 @@
 """Wall time of `cargo test`, `cargo nextest run` and `cargo hatchery test` on crates' own
 test suites, in one run on one machine (runs interleaved; medians reported).
 
-usage: compare.py [--runs N] [--jobs J] CRATE_DIR...
+usage: compare.py [--runs N] [--jobs J] [--doc] CRATE_DIR...
 
 Each CRATE_DIR is a crate source with its own Cargo.toml (standalone: `[workspace]` added).
 The tests are built once first (`cargo test --tests --no-run`); the timed commands then only
 check freshness, list and run. `cargo-hatchery` must be on PATH (so that `cargo hatchery`
-works). All three run the same targets (`--tests`: lib, bins and integration tests; no
-doctests, which nextest and hatchery do not run) with `--no-fail-fast`.
+works). All three run the same targets with `--no-fail-fast`: by default `--tests` (lib,
+bins and integration tests; no doctests). With `--doc`, everything `cargo test` runs,
+doctests included: `cargo test`, `cargo nextest run` followed by `cargo test --doc` (nextest
+runs no doctests; this pair is what its documentation recommends), and `cargo hatchery test`
+(doctests included, each its own case). Doctests are compiled by every timed run, as with
+`cargo test`.
 """
 import argparse, os, re, statistics, subprocess, sys, time
 
@@ -28,32 +32,42 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--doc", action="store_true")
     ap.add_argument("crates", nargs="+")
     a = ap.parse_args()
     j = str(a.jobs)
+    sel = [] if a.doc else ["--tests"]
+    nextest = ["cargo", "nextest", "run", "--no-fail-fast", "-j", j, "--color", "never"]
     tools = {
-        "cargo test": (["cargo", "test", "--tests", "--no-fail-fast"], counts_cargo),
-        "cargo nextest run": (["cargo", "nextest", "run", "--tests", "--no-fail-fast", "-j", j,
-                               "--color", "never"], counts_summary),
-        "cargo hatchery test": (["cargo", "hatchery", "test", "--tests", "--no-fail-fast", "-j", j,
-                                 "--color", "never", "--status-level", "fail"], counts_summary),
+        "cargo test": ([["cargo", "test", *sel, "--no-fail-fast"]], [counts_cargo]),
+        "cargo nextest run": ([nextest + sel], [counts_summary]),
+        "cargo hatchery test": ([["cargo", "hatchery", "test", *sel, "--no-fail-fast", "-j", j,
+                                  "--color", "never", "--status-level", "fail"]], [counts_summary]),
     }
+    if a.doc:
+        tools["cargo nextest run"] = (
+            [nextest, ["cargo", "test", "--doc", "--no-fail-fast"]],
+            [counts_summary, counts_cargo])
     env = dict(os.environ, RUST_BACKTRACE="0")
     rows = []
     for crate in a.crates:
         name = os.path.basename(os.path.normpath(crate))
-        subprocess.run(["cargo", "test", "--tests", "--no-run", "-q"], cwd=crate, env=env,
+        subprocess.run(["cargo", "test", *sel, "--no-run", "-q"], cwd=crate, env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times = {t: [] for t in tools}
         results = {}
         for _ in range(a.runs):
-            for t, (cmd, count) in tools.items():
+            for t, (cmds, counters) in tools.items():
                 s = time.monotonic()
-                p = subprocess.run(cmd, cwd=crate, env=env, capture_output=True, text=True)
+                outs = [subprocess.run(cmd, cwd=crate, env=env, capture_output=True, text=True)
+                        for cmd in cmds]
                 times[t].append(time.monotonic() - s)
-                c = count(p.stdout + p.stderr)
-                if c is None:
-                    sys.exit(f"{name}: cannot read the counts of {t}:\n{p.stdout}\n{p.stderr}")
+                c = (0, 0)
+                for p, count in zip(outs, counters):
+                    ci = count(p.stdout + p.stderr)
+                    if ci is None:
+                        sys.exit(f"{name}: cannot read the counts of {t}:\n{p.stdout}\n{p.stderr}")
+                    c = (c[0] + ci[0], c[1] + ci[1])
                 if results.setdefault(t, c) != c:
                     print(f"warning: {name}: {t} counts changed: {results[t]} then {c}", file=sys.stderr)
         med = {t: statistics.median(v) for t, v in times.items()}
@@ -61,7 +75,8 @@ def main():
         print(f"{name}: " + "; ".join(
             f"{t} {med[t]:.2f}s {results[t][0]}/{results[t][1]} (runs: {' '.join(f'{x:.2f}' for x in times[t])})"
             for t in tools), file=sys.stderr, flush=True)
-    print("| crate | passed/failed (cargo test · nextest · hatchery) | cargo test | cargo nextest run -j%s | cargo hatchery test -j%s | hatchery / cargo test | hatchery / nextest |" % (j, j))
+    nx_name = "cargo nextest run -j%s%s" % (j, " + cargo test --doc" if a.doc else "")
+    print("| crate | passed/failed (cargo test · nextest · hatchery) | cargo test | %s | cargo hatchery test -j%s | hatchery / cargo test | hatchery / nextest |" % (nx_name, j))
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, results, med, _ in rows:
         pf = " · ".join(f"{results[t][0]}/{results[t][1]}" for t in tools)
