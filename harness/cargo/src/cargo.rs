@@ -687,6 +687,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn doctests_run_as_with_cargo_test() {
+        let o = |f: fn(&mut CargoOpts)| {
+            let mut c = CargoOpts::default();
+            f(&mut c);
+            (c.runs_doctests(), c.runs_binaries())
+        };
+        assert_eq!(o(|_| {}), (true, true));
+        assert_eq!(o(|c| c.lib = true), (false, true));
+        assert_eq!(o(|c| c.all_targets = true), (false, true));
+        assert_eq!(o(|c| c.test = vec!["it".into()]), (false, true));
+        assert_eq!(o(|c| c.no_doc = true), (false, true));
+        assert_eq!(o(|c| c.doc = true), (true, false));
+        let c = CargoOpts {
+            lib: true,
+            release: true,
+            target: Some("x86_64-unknown-linux-musl".into()),
+            package: vec!["p".into()],
+            ..Default::default()
+        };
+        let doc: Vec<String> = c
+            .doc_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(!doc.contains(&"--lib".to_owned()), "{doc:?}");
+        for want in [
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-musl",
+            "--package",
+        ] {
+            assert!(doc.contains(&want.to_owned()), "{want}: {doc:?}");
+        }
+        let build: Vec<String> = c
+            .build_args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(build.contains(&"--lib".to_owned()) && build.contains(&"--target".to_owned()));
+    }
+
+    #[test]
+    fn native_targets() {
+        let h = "x86_64-unknown-linux-gnu";
+        assert!(runs_natively(h, h));
+        assert!(runs_natively("x86_64-unknown-linux-musl", h));
+        assert!(!runs_natively("aarch64-unknown-linux-gnu", h));
+        assert!(!runs_natively("x86_64-pc-windows-gnu", h));
+        assert!(!runs_natively("wasm32-unknown-unknown", h));
+    }
+
+    #[test]
     fn binary_ids_follow_nextest() {
         assert_eq!(binary_id("foo", "lib", "foo"), "foo");
         assert_eq!(binary_id("foo", "proc-macro", "foo"), "foo");

@@ -402,7 +402,12 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             .runs_doctests()
             .then(|| doc::collect_dir(&built.target_dir)),
     );
-    if a.cargo.runs_doctests() {
+    let any_lib = built
+        .meta
+        .packages
+        .iter()
+        .any(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| is_lib(k))));
+    if a.cargo.runs_doctests() && any_lib {
         match doctests(&a, &selection, &built, workers) {
             Ok((d, m)) => {
                 docs = d;
