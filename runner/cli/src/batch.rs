@@ -40,6 +40,11 @@ pub struct BatchArgs {
     /// Run the valid cases even when some lines of the jobs file are malformed.
     #[arg(long)]
     pub keep_going: bool,
+    /// Do not pin workers to CPUs. By default, when there are no more workers than usable
+    /// CPUs, each worker (its thread, zygote and cases) runs on a CPU of its own: cases then
+    /// see one CPU. Use this for cases that need several CPUs at once.
+    #[arg(long)]
+    pub no_pin: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
@@ -54,6 +59,8 @@ struct PoolExec {
     sandboxes: HashMap<(&'static str, bool), Sandbox>,
     interrupters: Arc<Mutex<Vec<Interrupt>>>,
     healthy: bool,
+    /// The CPU this worker's thread, zygotes and cases run on.
+    cpu: Option<usize>,
 }
 
 fn tier_of(s: &str) -> Tier {
@@ -68,6 +75,7 @@ impl PoolExec {
             cfg.network = self.args.network;
             cfg.cgroup = self.args.cgroup;
             cfg.worker_index = self.worker as usize * 8 + tier as usize * 2 + seccomp_off as usize;
+            cfg.cpu = self.cpu;
             if seccomp_off {
                 cfg.seccomp_base = SeccompProfile::Off;
             }
@@ -161,11 +169,19 @@ struct Factory {
     args: Arc<SandboxArgs>,
     base: PathBuf,
     first: Mutex<Option<Sandbox>>,
+    /// CPU of each worker, when pinned.
+    cpus: Vec<Option<usize>>,
 }
 
 impl ExecutorFactory for Factory {
     type Exec = PoolExec;
     fn create(&self, worker: u32) -> Result<PoolExec, String> {
+        // Called on the worker's own thread: pin it next to its zygote.
+        let cpu = self.cpus.get(worker as usize).copied().flatten();
+        if let Some(c) = cpu {
+            hatchery_sandbox::affinity::pin_current_thread(c)
+                .map_err(|e| format!("cannot pin worker {worker}: {e}"))?;
+        }
         let mut e = PoolExec {
             worker,
             exe: self.exe.clone(),
@@ -174,6 +190,7 @@ impl ExecutorFactory for Factory {
             sandboxes: HashMap::new(),
             interrupters: Arc::default(),
             healthy: true,
+            cpu,
         };
         // The probe zygote started for run_started serves worker 0 first.
         if let Some(sb) = self.first.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -322,12 +339,25 @@ pub fn batch(a: BatchArgs) -> u8 {
         );
         return exit::BAD_PROGRAM;
     }
+    let workers = a
+        .jobs_parallel
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+        .max(1);
+    let pool_size = (workers as usize).min(jobs.len().max(1));
+    let cpus: Vec<Option<usize>> = (0..pool_size)
+        .map(|w| {
+            (!a.no_pin)
+                .then(|| hatchery_sandbox::affinity::cpu_for_worker(w, pool_size))
+                .flatten()
+        })
+        .collect();
     let exe = crate::own_exe();
     // One zygote up front: it proves the tier works here and gives run_started its facts.
     let mut cfg = SandboxConfig::new(args.tier, exe.clone());
     cfg.network = args.network;
     cfg.cgroup = args.cgroup;
     cfg.seccomp_base = args.seccomp;
+    cfg.cpu = cpus[0];
     let probe = match Sandbox::start(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -348,10 +378,6 @@ pub fn batch(a: BatchArgs) -> u8 {
         Some(m) if m.starts_with("cgroup v2") => "v2",
         _ => "none",
     };
-    let workers = a
-        .jobs_parallel
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
     let run_started = RunStarted {
         schema_version: hatchery_report::SCHEMA_VERSION,
         hatchery_version: env!("CARGO_PKG_VERSION").into(),
@@ -406,6 +432,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         args: args.clone(),
         base,
         first: Mutex::new(Some(probe)),
+        cpus,
     };
     let opts = Options {
         workers,

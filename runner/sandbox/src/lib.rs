@@ -2,6 +2,7 @@
 //! `clone` and `exec`, cgroups (v1 and v2), seccomp profiles, and the zygote process with its
 //! wire protocol. The supervisor side ([`Sandbox`]) starts one zygote and runs cases on it.
 
+pub mod affinity;
 pub mod cgroup;
 mod child;
 mod mounts;

@@ -172,6 +172,7 @@ impl Sandbox {
                 SeccompProfile::Off => SeccompProfile::Off,
                 _ => SeccompProfile::Default,
             },
+            cpu: cfg.cpu,
         };
 
         let (ours, theirs) = UnixStream::pair().map_err(|source| SandboxError::Spawn {

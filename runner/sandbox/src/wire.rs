@@ -46,6 +46,9 @@ pub struct ZygoteInit {
     /// `default`: cases get `default` (nothing to install) or `strict` (one filter stacked);
     /// `off`: every case installs its whole profile.
     pub seccomp_base: SeccompProfile,
+    /// Pin the zygote, and so every case, to this CPU.
+    #[serde(default)]
+    pub cpu: Option<usize>,
 }
 
 /// The zygote's answers to [`ZygoteInit`]: `Unshared` (the launcher is in its new user

@@ -87,6 +87,12 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     if nix::unistd::getppid().as_raw() != init.supervisor_pid {
         return 72;
     }
+    // Before anything forks: the zygote and every case inherit the pin.
+    if let Some(cpu) = init.cpu {
+        if let Err(e) = crate::affinity::pin_current_thread(cpu) {
+            return fail_hello(&sock, format!("failed to pin the zygote to CPU {cpu}: {e}"));
+        }
+    }
     // Open the cgroup control files now, while the host's /sys is still in view.
     let cgroup = match init.cgroup {
         Some(v) => match CgroupFiles::open(v, &cgroup_dirs) {
@@ -293,14 +299,7 @@ impl Zygote {
         scratch: Scratch,
         enforcement: Enforcement,
     ) -> Zygote {
-        let ncpus = nix::sched::sched_getaffinity(Pid::from_raw(0))
-            .map(|set| {
-                (0..1024)
-                    .filter(|c| set.is_set(*c).unwrap_or(false))
-                    .count() as u64
-            })
-            .unwrap_or(1)
-            .max(1);
+        let ncpus = (crate::affinity::allowed_cpus().len() as u64).max(1);
         let pid_ns = init.tier != Tier::None;
         Zygote {
             sock,
