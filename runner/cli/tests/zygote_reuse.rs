@@ -105,6 +105,34 @@ fn processes_do_not_reach_the_next_case() {
 }
 
 #[test]
+fn output_of_a_leftover_does_not_reach_the_next_case() {
+    // The output pipes are kept across cases: a process that outlives its case, writing or
+    // blocked on a full pipe, must leave nothing for the next case to read.
+    for t in [Tier::None, Tier::Hardened, Tier::Lockdown] {
+        if !tier_ok(t.as_str()) {
+            continue;
+        }
+        let mut sb = start(t);
+        let r = run_on(
+            &mut sb,
+            &[
+                "/bin/sh",
+                "-c",
+                "(while :; do echo LEAK; echo LEAK >&2; done) & \
+                 head -c 200000 /dev/zero | tr '\\0' x & sleep 0.05; echo first",
+            ],
+        );
+        assert_eq!(r.outcome.as_str(), "ok", "{t:?}: {r:?}");
+        assert!(r.leftover_processes >= 1, "{t:?}: {r:?}");
+        for _ in 0..3 {
+            let r = run_on(&mut sb, &["/bin/sh", "-c", "echo clean; echo quiet >&2"]);
+            assert_eq!(text(&r), "clean\n", "{t:?}");
+            assert_eq!(String::from_utf8_lossy(&r.stderr.data), "quiet\n", "{t:?}");
+        }
+    }
+}
+
+#[test]
 fn a_zygote_serves_many_cases() {
     for t in [Tier::None, Tier::Hardened, Tier::Lockdown] {
         if !tier_ok(t.as_str()) {

@@ -292,12 +292,14 @@ pub struct CgroupFiles {
     last_pids_max: Option<u64>,
     /// Whether writing the peak file resets it (v1 always; v2 since Linux 6.12).
     pub peak_resettable: bool,
+    /// The zygote itself is a member of the pids and cpuacct cgroups (v1, see
+    /// [`CgroupFiles::join_resident`]): one more pid, and its own CPU time, to leave out.
+    resident: bool,
 }
 
 /// Counters read before and after a case; the case's figures are the differences.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
-    pub cpu_ns: u64,
     pub oom_kills: u64,
     pub mem_hits: u64,
     pub pids_hits: u64,
@@ -391,6 +393,7 @@ impl CgroupFiles {
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: true,
+                    resident: false,
                 })
             }
             Version::V2 => {
@@ -414,6 +417,7 @@ impl CgroupFiles {
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: false,
+                    resident: false,
                 };
                 // Since Linux 6.12 writing memory.peak resets it for this descriptor.
                 f.peak_resettable = f.mem_peak.is_some() && write_str(&f.mem_peak, "0").is_ok();
@@ -453,7 +457,10 @@ impl CgroupFiles {
         }
         let p = pids.unwrap_or(u64::MAX);
         if self.last_pids_max != Some(p) {
-            let val = pids.map_or_else(|| "max".to_owned(), |p| p.to_string());
+            let val = pids.map_or_else(
+                || "max".to_owned(),
+                |p| (p + self.resident as u64).to_string(),
+            );
             write_str(&self.pids_max, &val)?;
             self.last_pids_max = Some(p);
         }
@@ -468,17 +475,36 @@ impl CgroupFiles {
     /// Resets the peak counters; returns the memory usage at that moment (the baseline the
     /// case's peak is measured from). Reclaims leftovers of earlier cases first.
     pub fn reset_peaks(&self) -> u64 {
-        if read_u64(&self.mem_usage).unwrap_or(0) > Self::RECLAIM_ABOVE {
+        let mut usage = read_u64(&self.mem_usage).unwrap_or(0);
+        if usage > Self::RECLAIM_ABOVE {
             let _ = match self.version {
                 Version::V1 => write_str(&self.mem_reclaim, "0"),
                 Version::V2 => write_str(&self.mem_reclaim, &u64::MAX.to_string()),
             };
+            usage = read_u64(&self.mem_usage).unwrap_or(0);
         }
+        // Nothing runs in the slot now: the peak restarts from `usage`.
         if self.peak_resettable {
             let _ = write_str(&self.mem_peak, "0");
         }
         let _ = write_str(&self.pids_peak, "0");
-        read_u64(&self.mem_usage).unwrap_or(0)
+        usage
+    }
+
+    /// cgroup v1: the zygote joins the slot's pids and cpuacct cgroups once, so that its cases
+    /// are born in them and only join the memory cgroup themselves (one write per case instead
+    /// of three). The zygote stays out of the memory cgroup: the output it captures would count
+    /// against the case's memory limit. Its pid and its CPU time are left out of the figures.
+    pub fn join_resident(&mut self) -> io::Result<()> {
+        if self.version != Version::V1 || self.procs.len() != 3 {
+            return Ok(());
+        }
+        for fd in &self.procs[1..] {
+            hatchery_sys::write_raw(fd.as_raw_fd(), b"0").map_err(io::Error::from)?;
+        }
+        self.procs.truncate(1);
+        self.resident = true;
+        Ok(())
     }
 
     pub fn memory_peak(&self) -> Option<u64> {
@@ -486,15 +512,22 @@ impl CgroupFiles {
     }
 
     pub fn pids_peak(&self) -> Option<u64> {
-        read_u64(&self.pids_peak)
+        read_u64(&self.pids_peak).map(|p| p.saturating_sub(self.resident as u64))
     }
 
-    /// CPU time of everything in the slot, nanoseconds.
+    /// CPU time of everything in the slot but the zygote, nanoseconds. Only differences of
+    /// two readings mean anything.
     pub fn cpu_ns(&self) -> Option<u64> {
-        match self.version {
+        let all = match self.version {
             Version::V1 => read_u64(&self.cpu_usage),
             Version::V2 => read_key(&self.cpu_usage, "usage_usec").map(|u| u * 1000),
+        }?;
+        if !self.resident {
+            return Some(all);
         }
+        let own = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+        let own_ns = own.tv_sec() as u64 * 1_000_000_000 + own.tv_nsec() as u64;
+        Some(all.saturating_sub(own_ns))
     }
 
     pub fn counters(&self) -> Counters {
@@ -509,7 +542,6 @@ impl CgroupFiles {
             ),
         };
         Counters {
-            cpu_ns: self.cpu_ns().unwrap_or(0),
             oom_kills: oom,
             mem_hits: hits,
             pids_hits: read_key(&self.pids_events, "max").unwrap_or(0),

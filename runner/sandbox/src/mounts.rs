@@ -11,7 +11,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::statvfs::statvfs;
 use std::os::unix::fs::OpenOptionsExt as _;
 
 fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
@@ -46,32 +45,63 @@ fn proc_at(target: &Path) -> io::Result<()> {
     .map_err(err(format!("failed to mount proc on {}", target.display())))
 }
 
-/// The writable scratch mounts of a case, wiped between cases when something was left there,
-/// and the POSIX message queues of the zygote's IPC namespace.
+/// The writable scratch directories of a case (`/tmp`, `/dev/shm`, ...): directories of one
+/// private tmpfs, bind-mounted into place, so that one `fstatvfs` tells whether a case left
+/// anything in any of them. Wiped between cases when something was left. Also the POSIX
+/// message queues of the zygote's IPC namespace.
 pub(crate) struct Scratch {
-    pub mounts: Vec<(PathBuf, u64)>,
+    /// Where the case sees each scratch directory.
+    pub dirs: Vec<PathBuf>,
+    /// The tmpfs holding them all (its root is hidden from cases), and its inode count when
+    /// every directory is empty.
+    pub base: Option<(std::os::fd::OwnedFd, u64)>,
     /// The mqueue filesystem of our IPC namespace, mounted once and detached at once: only the
     /// zygote holds it, through this descriptor.
     pub mqueue: Option<std::os::fd::OwnedFd>,
 }
 
+fn inodes_used(fd: &std::os::fd::OwnedFd) -> u64 {
+    nix::sys::statvfs::fstatvfs(fd)
+        .map(|s| s.files() - s.files_free())
+        .unwrap_or(u64::MAX)
+}
+
+/// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
+/// binds each directory onto its place (the first one last, over the tmpfs itself, whose root
+/// then stays reachable only through the returned descriptor).
+fn scratch_tmpfs(dirs: &[PathBuf], size: u64) -> io::Result<(std::os::fd::OwnedFd, u64)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let first = dirs
+        .first()
+        .ok_or_else(|| io::Error::other("no scratch directory"))?;
+    tmpfs(first, size, "0755")?;
+    let base = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(first)
+        .map(std::os::fd::OwnedFd::from)?;
+    let inner = |i: usize| first.join(format!("scratch{i}"));
+    for i in 0..dirs.len() {
+        std::fs::create_dir(inner(i))?;
+        std::fs::set_permissions(inner(i), std::fs::Permissions::from_mode(0o1777))?;
+    }
+    for i in (0..dirs.len()).rev() {
+        mount(
+            Some(inner(i).as_path()),
+            &dirs[i],
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(err(format!(
+            "failed to bind scratch space onto {}",
+            dirs[i].display()
+        )))?;
+    }
+    let empty = inodes_used(&base);
+    Ok((base, empty))
+}
 impl Scratch {
-    fn inodes_used(p: &Path) -> u64 {
-        statvfs(p)
-            .map(|s| s.files() - s.files_free())
-            .unwrap_or(u64::MAX)
-    }
-
-    fn new(paths: &[&str], mqueue: Option<std::os::fd::OwnedFd>) -> Scratch {
-        Scratch {
-            mounts: paths
-                .iter()
-                .map(|p| (PathBuf::from(p), Self::inodes_used(Path::new(p))))
-                .collect(),
-            mqueue,
-        }
-    }
-
     /// Removes every POSIX message queue the case created. Returns how many.
     pub fn clear_mqueues(&self) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
@@ -97,19 +127,20 @@ impl Scratch {
         Ok(names.len())
     }
 
-    /// Empties every scratch tmpfs the case wrote to (the inode count tells). Deletion rather
-    /// than a fresh mount: the zygote runs under its base seccomp filter, which forbids
-    /// mount(2). Returns how many were emptied.
-    pub fn reset(&mut self) -> io::Result<usize> {
-        let mut n = 0;
-        for (p, baseline) in &mut self.mounts {
-            if Self::inodes_used(p) != *baseline {
-                clear_dir(p).map_err(|e| io::Error::other(format!("{}: {e}", p.display())))?;
-                *baseline = Self::inodes_used(p);
-                n += 1;
-            }
+    /// Empties the scratch directories if the case left anything in them (the inode count
+    /// of their tmpfs tells). Deletion rather than a fresh mount: the zygote runs under its
+    /// base seccomp filter, which forbids mount(2). Returns whether anything was removed.
+    pub fn reset(&mut self) -> io::Result<bool> {
+        let Some((base, empty)) = &self.base else {
+            return Ok(false);
+        };
+        if inodes_used(base) == *empty {
+            return Ok(false);
         }
-        Ok(n)
+        for d in &self.dirs {
+            clear_dir(d).map_err(|e| io::Error::other(format!("{}: {e}", d.display())))?;
+        }
+        Ok(true)
     }
 }
 
@@ -222,16 +253,21 @@ pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
     proc_at(Path::new("/proc"))?;
     // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
     // leaves nothing there for the host (or the next case) to find.
-    let mut scratch = Vec::new();
-    for dir in HARDENED_SCRATCH {
-        let p = Path::new(dir);
-        let real_dir = p.symlink_metadata().is_ok_and(|m| m.file_type().is_dir());
-        if real_dir {
-            tmpfs(p, tmp_size, "1777")?;
-            scratch.push(dir);
-        }
-    }
-    Ok(Scratch::new(&scratch, Some(mq)))
+    let dirs: Vec<PathBuf> = HARDENED_SCRATCH
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_dir()))
+        .collect();
+    let base = if dirs.is_empty() {
+        None
+    } else {
+        Some(scratch_tmpfs(&dirs, tmp_size)?)
+    };
+    Ok(Scratch {
+        dirs,
+        base,
+        mqueue: Some(mq),
+    })
 }
 
 /// Writable scratch directories replaced by private tmpfs in tier hardened (when present).
@@ -285,8 +321,7 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
         std::os::unix::fs::symlink(to, dev.join(name))?;
     }
     std::fs::create_dir(dev.join("shm"))?;
-    tmpfs(&dev.join("shm"), tmp_size, "1777")?;
-    tmpfs(&root.join("tmp"), tmp_size, "1777")?;
+    let base = scratch_tmpfs(&[root.join("tmp"), dev.join("shm")], tmp_size)?;
     // /dev was created read-write above; remount it read-only now that it is populated.
     mount(
         None::<&str>,
@@ -301,5 +336,9 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
     nix::unistd::pivot_root(".", ".").map_err(err("pivot_root failed".into()))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(err("failed to detach the old root".into()))?;
     nix::unistd::chdir("/").map_err(err("failed to chdir to /".into()))?;
-    Ok(Scratch::new(&["/tmp", "/dev/shm"], Some(mq)))
+    Ok(Scratch {
+        dirs: vec![PathBuf::from("/tmp"), PathBuf::from("/dev/shm")],
+        base: Some(base),
+        mqueue: Some(mq),
+    })
 }

@@ -94,7 +94,8 @@ pub struct SandboxConfig {
     /// Host uid/gid the case runs as when hatchery runs as root (default 65534, "nobody").
     pub case_host_uid: u32,
     pub case_host_gid: u32,
-    /// Size of the private `/tmp` (and `/dev/shm`) tmpfs, bytes.
+    /// Size of the private scratch tmpfs that holds `/tmp`, `/dev/shm` (and, in tier hardened,
+    /// `/var/tmp` and `/run/lock`) together, bytes.
     pub tmp_size_bytes: u64,
     /// Name used for this zygote's cgroup (unique per process).
     pub worker_index: usize,

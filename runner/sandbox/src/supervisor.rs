@@ -82,6 +82,8 @@ pub struct Sandbox {
     broken: bool,
     /// Set once the launcher was sent SIGKILL (it is reaped only on drop).
     cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The socket's read timeout as last set (`None`: not set since start-up).
+    read_timeout: Option<Option<Duration>>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -199,6 +201,7 @@ impl Sandbox {
             enforcement,
             broken: false,
             cancelled: Default::default(),
+            read_timeout: None,
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -404,9 +407,12 @@ impl Sandbox {
             .wall_us
             .or(l.cpu_us.map(|c| c.saturating_mul(4)))
             .map(|us| Duration::from_micros(us) + HANG_GRACE);
-        self.sock
-            .set_read_timeout(bound)
-            .map_err(|e| format!("failed to set the zygote read timeout: {e}"))?;
+        if self.read_timeout != Some(bound) {
+            self.sock
+                .set_read_timeout(bound)
+                .map_err(|e| format!("failed to set the zygote read timeout: {e}"))?;
+            self.read_timeout = Some(bound);
+        }
         let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
             wire::WireError::Closed => {
                 let status = self.launcher.try_wait().ok().flatten();

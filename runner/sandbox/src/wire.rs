@@ -104,6 +104,8 @@ pub enum WireError {
     Decode(#[source] serde_json::Error),
     #[error("socket error")]
     Io(#[from] io::Error),
+    #[error("{0} unexpected bytes after a frame")]
+    Trailing(usize),
 }
 
 /// Sends one frame with descriptors.
@@ -138,17 +140,27 @@ pub fn send<T: Serialize>(sock: &UnixStream, msg: &T, fds: &[RawFd]) -> Result<(
     Ok(())
 }
 
+/// Bytes of a frame body read together with its length.
+const INLINE_BYTES: usize = 8 << 10;
+
 /// Receives one frame of at most `cap` bytes and the descriptors that came with it.
 pub fn recv<T: DeserializeOwned>(
     sock: &UnixStream,
     cap: usize,
 ) -> Result<(T, Vec<OwnedFd>), WireError> {
-    let mut len = [0u8; 4];
+    // The length and, usually, the whole body come in one recvmsg: frames are small and the
+    // protocol has one frame in flight per direction, so nothing of a next frame can follow.
+    let mut head = [0u8; 4];
+    let mut inline = [0u8; INLINE_BYTES];
+    let mut got_head = 0;
+    let mut got_inline = 0;
     let mut fds = Vec::new();
-    let mut got = 0;
-    while got < len.len() {
+    while got_head < head.len() {
         let mut cmsg_buf = nix::cmsg_space!([RawFd; MAX_FDS]);
-        let mut iov = [IoSliceMut::new(&mut len[got..])];
+        let mut iov = [
+            IoSliceMut::new(&mut head[got_head..]),
+            IoSliceMut::new(&mut inline),
+        ];
         let msg = match recvmsg::<()>(
             sock.as_raw_fd(),
             &mut iov,
@@ -175,15 +187,23 @@ pub fn recv<T: DeserializeOwned>(
                 }
             }
         }
-        got += msg.bytes;
+        let bytes = msg.bytes;
+        let for_head = bytes.min(4 - got_head);
+        got_head += for_head;
+        got_inline = bytes - for_head;
     }
-    let n = u32::from_le_bytes(len) as usize;
+    let n = u32::from_le_bytes(head) as usize;
     if n > cap {
         return Err(WireError::TooLarge { len: n, cap });
     }
-    let mut body = vec![0u8; n];
+    if got_inline > n {
+        return Err(WireError::Trailing(got_inline - n));
+    }
+    let mut body = Vec::with_capacity(n);
+    body.extend_from_slice(&inline[..got_inline]);
+    body.resize(n, 0);
     let mut s = sock;
-    s.read_exact(&mut body).map_err(|e| {
+    s.read_exact(&mut body[got_inline..]).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             WireError::Closed
         } else {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hatchery_report::{
     Captured, Enforcement, LayerState, Limit, Limits, MemorySource, RawFacts, Termination, Usage,
 };
-use hatchery_sys::{pidfd_open, wait4, CStrArray};
+use hatchery_sys::{wait4, CStrArray};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{PollFd, PollFlags};
@@ -119,7 +119,8 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
             enforcement.insert(l.into(), LayerState::none("tier none"));
         }
         let scratch = Scratch {
-            mounts: Vec::new(),
+            dirs: Vec::new(),
+            base: None,
             mqueue: None,
         };
         let mut z = Zygote::new(sock, init, cgroup, scratch, enforcement);
@@ -279,6 +280,15 @@ struct Zygote {
     /// Tier none (we are the launcher): the supervisor's pidfd; when it exits, so do we,
     /// after killing the case.
     supervisor: Option<OwnedFd>,
+    /// stdin of cases that have none.
+    dev_null: Option<OwnedFd>,
+    /// The output pipes (read end non-blocking, write end for the case), kept across cases:
+    /// once every process of a case is dead and reaped, the pipes are drained to empty.
+    /// Replaced after a case that left processes behind.
+    pipes: Option<[(OwnedFd, OwnedFd); 2]>,
+    /// cgroup event counters after the last case: the baseline of the next one (nothing can
+    /// change them in between). `None` after a failure: read again.
+    carry: Option<crate::cgroup::Counters>,
 }
 
 /// How the main wait loop ended.
@@ -313,6 +323,9 @@ impl Zygote {
             ncpus,
             pid_ns,
             supervisor: None,
+            dev_null: None,
+            pipes: None,
+            carry: None,
         }
     }
 
@@ -329,6 +342,10 @@ impl Zygote {
         // Unprivileged tier none has no CAP_SETPCAP: its cases keep the bounding set (they
         // cannot use it: no_new_privs, no file capabilities).
         let _ = hatchery_sys::drop_bounding_set();
+        if let Some(cg) = self.cgroup.as_mut() {
+            cg.join_resident()
+                .map_err(|e| format!("failed to join the worker's cgroups: {e}"))?;
+        }
         if self.init.seccomp_base != SeccompProfile::Off {
             let base =
                 crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
@@ -415,24 +432,29 @@ impl Zygote {
             ));
         }
         let cwd = if req.has_cwd_fd { fds.pop() } else { None };
-        let stdin = if req.has_stdin {
-            fds.pop().expect("length checked")
-        } else {
+        let given_stdin = if req.has_stdin { fds.pop() } else { None };
+        if given_stdin.is_none() && self.dev_null.is_none() {
             match open(
                 "/dev/null",
                 OFlag::O_RDONLY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(fd) => hatchery_sys::own_fd(fd),
+                Ok(fd) => self.dev_null = Some(hatchery_sys::own_fd(fd)),
                 Err(e) => return error_facts(format!("failed to open /dev/null: {e}")),
             }
+        }
+        let stdin = match (&given_stdin, &self.dev_null) {
+            (Some(fd), _) | (None, Some(fd)) => fd.as_raw_fd(),
+            (None, None) => unreachable!("opened above"),
         };
         let exec_fd = fds.pop().expect("length checked");
-        match self.prepare_and_run(req, &exec_fd, &stdin, cwd) {
+        match self.prepare_and_run(req, &exec_fd, stdin, cwd) {
             Ok(f) => f,
             Err(e) => {
                 // Never leave anything behind, even when we failed half-way.
                 self.kill_everything();
+                self.pipes = None;
+                self.carry = None;
                 error_facts(e)
             }
         }
@@ -442,7 +464,7 @@ impl Zygote {
         &mut self,
         req: &CaseRequest,
         exec_fd: &OwnedFd,
-        stdin: &OwnedFd,
+        stdin: RawFd,
         cwd: Option<OwnedFd>,
     ) -> Result<RawFacts, String> {
         let limits = &req.limits;
@@ -458,11 +480,18 @@ impl Zygote {
         // cgroup: limits for this case, then the baseline of every counter.
         let mut base_mem = 0;
         let mut base = Default::default();
+        let mut base_cpu_ns = 0;
         if let Some(cg) = self.cgroup.as_mut() {
             cg.set_limits(limits.memory_bytes, limits.pids)
                 .map_err(|e| format!("failed to set cgroup limits: {e}"))?;
             base_mem = cg.reset_peaks();
-            base = cg.counters();
+            base = match self.carry.take() {
+                Some(c) => c,
+                None => cg.counters(),
+            };
+            if limits.cpu_us.is_some() {
+                base_cpu_ns = cg.cpu_ns().unwrap_or(0);
+            }
         }
         let procs: Vec<RawFd> = self
             .cgroup
@@ -471,12 +500,14 @@ impl Zygote {
             .unwrap_or_default();
         let cpu_before = hatchery_sys::children_cpu_us();
 
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
+        let [(out_r, out_w), (err_r, err_w)] = match self.pipes.take() {
+            Some(p) => p,
+            None => [pipe()?, pipe()?],
+        };
         let failure: Cell<Option<(Step, Errno)>> = Cell::new(None);
         let set_groups = !self.init.deny_setgroups;
         let plan = ChildPlan {
-            stdin: stdin.as_raw_fd(),
+            stdin,
             stdout: out_w.as_raw_fd(),
             stderr: err_w.as_raw_fd(),
             cwd: cwd.as_raw_fd(),
@@ -496,17 +527,20 @@ impl Zygote {
         };
         let start = Instant::now();
         let mut run_child = || child::run(&plan);
-        let pid = hatchery_sys::clone_vm_vfork(&mut self.stack, 0, &mut run_child)
+        let (pid, pidfd) = hatchery_sys::clone_vm_vfork_pidfd(&mut self.stack, &mut run_child)
             .map_err(|e| format!("failed to clone the case process: {e}"))?;
-        drop(out_w);
-        drop(err_w);
         drop(cwd);
         if let Some((step, errno)) = failure.get() {
             let _ = wait4(pid.as_raw(), 0);
             self.kill_everything();
             return Err(format!("{}: {}", step.describe(), errno.desc()));
         }
-        let ran = self.supervise(pid, start, limits, out_r, err_r, base.cpu_ns)?;
+        let ran = self.supervise(pid, pidfd, start, limits, [&out_r, &err_r], base_cpu_ns)?;
+        // Every writer is dead and the pipes are empty: the next case can use them, unless
+        // something was left behind (it was killed, but a fresh pair costs little then).
+        if ran.leftovers == 0 {
+            self.pipes = Some([(out_r, out_w), (err_r, err_w)]);
+        }
 
         // Everything the case started is dead and reaped (in `supervise`): counters are final.
         let cpu_after = hatchery_sys::children_cpu_us();
@@ -538,6 +572,7 @@ impl Zygote {
             memory_limit_hit = after.mem_hits > base.mem_hits && limits.memory_bytes.is_some();
             pids_limit_hit = after.pids_hits > base.pids_hits;
             usage.peak_pids = cg.pids_peak();
+            self.carry = Some(after);
         }
         let mut killed_for = ran.killed_for;
         let termination = ran.main.map(|w| match w.signaled() {
@@ -609,13 +644,12 @@ impl Zygote {
     fn supervise(
         &mut self,
         pid: Pid,
+        pidfd: OwnedFd,
         start: Instant,
         limits: &Limits,
-        out_r: OwnedFd,
-        err_r: OwnedFd,
+        [out_r, err_r]: [&OwnedFd; 2],
         cpu_base_ns: u64,
     ) -> Result<Ran, String> {
-        let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open failed: {e}"))?;
         let cap = limits.output_bytes.unwrap_or(DEFAULT_CAPTURE_BYTES);
         let mut out = Captured::default();
         let mut err = Captured::default();
@@ -667,7 +701,7 @@ impl Zygote {
                 }
             }
             let mut pfds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            let streams: [(&OwnedFd, usize); 2] = [(&out_r, 0), (&err_r, 1)];
+            let streams: [(&OwnedFd, usize); 2] = [(out_r, 0), (err_r, 1)];
             for (fd, i) in streams {
                 if open[i] {
                     pfds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
@@ -722,26 +756,17 @@ impl Zygote {
         }
         let main =
             wait4(pid.as_raw(), 0).map_err(|e| format!("wait4 on the case process failed: {e}"))?;
-        // Everything the case left behind dies now, so the pipes reach EOF; drain the rest.
+        // Everything the case left behind dies now: nobody writes any more, and what is still
+        // in the pipes is all there will be (we hold the write ends: no EOF, read to empty).
         let leftovers = self.kill_everything();
-        for (fd, i) in [(&out_r, 0), (&err_r, 1)] {
-            while open[i] {
-                let other = if i == 0 {
-                    err.data.len() as u64
-                } else {
-                    out.data.len() as u64
-                };
-                let c = if i == 0 { &mut out } else { &mut err };
-                match read_into(fd.as_fd(), &mut buf, c, cap, &other) {
-                    ReadState::Open => {
-                        // Nothing more right now and every writer is gone (all reaped): done.
-                        if !has_data(fd.as_fd()) {
-                            open[i] = false;
-                        }
-                    }
-                    ReadState::Eof => open[i] = false,
-                }
-            }
+        for (fd, i) in [(out_r, 0), (err_r, 1)] {
+            let other = if i == 0 {
+                err.data.len() as u64
+            } else {
+                out.data.len() as u64
+            };
+            let c = if i == 0 { &mut out } else { &mut err };
+            let _ = read_into(fd.as_fd(), &mut buf, c, cap, &other);
         }
         if limits.output_bytes.is_some() && out.bytes + err.bytes > cap && killed_for.is_none() {
             killed_for = Some(Limit::Output);
@@ -1006,11 +1031,6 @@ fn read_into(
             Err(_) => return ReadState::Eof,
         }
     }
-}
-
-fn has_data(fd: BorrowedFd<'_>) -> bool {
-    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
-    matches!(nix::poll::poll(&mut p, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {

@@ -78,6 +78,32 @@ pub fn clone_vm_vfork<F: FnMut() -> c_int>(
     Ok(Pid::from_raw(pid))
 }
 
+/// [`clone_vm_vfork`] with `CLONE_PIDFD`: also returns a pidfd of the child, made by the
+/// same system call (no `pidfd_open` afterwards, no window for the pid to be reused).
+pub fn clone_vm_vfork_pidfd<F: FnMut() -> c_int>(
+    stack: &mut [u8],
+    f: &mut F,
+) -> io::Result<(Pid, OwnedFd)> {
+    let top = stack.as_mut_ptr_range().end as usize & !15usize;
+    let mut pidfd: c_int = -1;
+    // SAFETY: as in `clone_vm_vfork`; in addition the kernel writes the new pidfd into
+    // `pidfd`, a live local that outlives the call (CLONE_PIDFD takes its address as the
+    // parent_tid argument).
+    let pid = unsafe {
+        libc::clone(
+            trampoline::<F>,
+            top as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            f as *mut F as *mut c_void,
+            &mut pidfd as *mut c_int,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((Pid::from_raw(pid), own_fd(pidfd)))
+}
+
 /// `fork()` for a process known to be single-threaded (the zygote launcher). Returns the
 /// child's pid in the parent and `None` in the child.
 pub fn fork_single_threaded() -> io::Result<Option<Pid>> {
