@@ -11,13 +11,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use hatchery_benches as hb;
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
+use hatchery_sandbox::{CaseSpec, SandboxConfig, SeccompProfile, Tier};
 
 const TIERS: [Tier; 3] = [Tier::None, Tier::Hardened, Tier::Lockdown];
 /// Cases per throughput iteration.
@@ -394,24 +393,28 @@ fn throughput(c: &mut Criterion, rec: &Recorder, noop: &Path, exe: &Path) {
     }
     for tier in TIERS {
         let t = tier.as_str();
-        let pool: Vec<Sandbox> = match (0..2)
-            .map(|_| hb::start_sandbox(tier, exe).map(|(s, _)| s))
-            .collect::<Result<_, _>>()
-        {
-            Ok(p) => p,
-            Err(e) => {
-                println!("throughput {t}: skipped ({e})");
-                continue;
+        for pinned in [true, false] {
+            let factory = match hb::SandboxFactory::start(tier, exe, 2, pinned) {
+                Ok(f) => f,
+                Err(e) => {
+                    println!("throughput {t}: skipped ({e})");
+                    continue;
+                }
+            };
+            let (suffix, how) = if pinned {
+                ("", "each worker and its zygote pinned to a CPU of its own (the `hatchery batch` default)")
+            } else {
+                (
+                    "-unpinned",
+                    "workers and zygotes not pinned (`hatchery batch --no-pin`)",
+                )
+            };
+            for n in [1u32, 2] {
+                let what = format!("{BATCH} jobs through hatchery_sched::run, {n} warm {t} zygote(s), seccomp default, cgroup on; {how}");
+                rec.bench0(&mut g, &format!("{t}-{n}{suffix}"), &what, || {
+                    hb::sched_run(&jobs, &factory, n).map(drop)
+                });
             }
-        };
-        let factory = hb::SandboxFactory {
-            pool: Arc::new(Mutex::new(pool)),
-        };
-        for n in [1u32, 2] {
-            let what = format!("{BATCH} jobs through hatchery_sched::run, {n} warm {t} zygote(s), seccomp default, cgroup on");
-            rec.bench0(&mut g, &format!("{t}-{n}"), &what, || {
-                hb::sched_run(&jobs, &factory, n).map(drop)
-            });
         }
     }
     g.finish();
@@ -556,6 +559,28 @@ fn summary(rec: &Recorder, cgroups: &[String], noop: &Path, exe: &Path, load_at_
                 us(h - f),
                 h / f
             ));
+        }
+    }
+    md.push_str("\n## Against a fresh sandbox per case (per-case medians)\n\n| hatchery | per-case tool | tool median | hatchery median | tool / hatchery |\n|---|---|---|---|---|\n");
+    for (tier, tools) in [
+        ("hardened", ["unshare/Upfi", "bwrap/hardened-like"]),
+        ("lockdown", ["unshare/Upfimn", "bwrap/lockdown-like"]),
+    ] {
+        for suffix in ["", "-pinned"] {
+            for tool in tools {
+                let (Some(h), Some(u)) = (
+                    medians.get(&format!("hatchery/{tier}{suffix}")),
+                    medians.get(tool),
+                ) else {
+                    continue;
+                };
+                md.push_str(&format!(
+                    "| {tier}{suffix} | {tool} | {} | {} | {:.1}× |\n",
+                    us(*u),
+                    us(*h),
+                    u / h
+                ));
+            }
         }
     }
     md.push_str(&format!(

@@ -270,7 +270,8 @@ pub fn jobs(program: &Path, n: usize) -> Vec<Job> {
 /// drops the executor, so throughput runs measure warm zygotes (as a long batch does).
 pub struct SandboxExec {
     sb: Option<Sandbox>,
-    pool: Arc<Mutex<Vec<Sandbox>>>,
+    slot: usize,
+    pool: Arc<Mutex<Vec<Option<Sandbox>>>>,
 }
 
 impl Executor for SandboxExec {
@@ -297,28 +298,55 @@ impl Drop for SandboxExec {
     fn drop(&mut self) {
         if let Some(sb) = self.sb.take() {
             if sb.is_healthy() {
-                self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(sb);
+                self.pool.lock().unwrap_or_else(|e| e.into_inner())[self.slot] = Some(sb);
             }
         }
     }
 }
 
-/// Hands out the pre-started zygotes of one tier, one per worker.
+/// Hands out the pre-started zygotes of one tier: worker `w` gets zygote `w`. When `pinned`,
+/// zygote `w` was started pinned to the `w`-th usable CPU and worker `w` pins its thread
+/// there too, as `hatchery batch` does.
 pub struct SandboxFactory {
-    pub pool: Arc<Mutex<Vec<Sandbox>>>,
+    pub pool: Arc<Mutex<Vec<Option<Sandbox>>>>,
+    pub pinned: bool,
+}
+
+impl SandboxFactory {
+    /// Starts `n` zygotes of `tier`, pinned like `hatchery batch` pins `n` workers (or not).
+    pub fn start(tier: Tier, exe: &Path, n: usize, pinned: bool) -> Result<Self, String> {
+        let mut pool = Vec::new();
+        for w in 0..n {
+            let cpu = pinned
+                .then(|| hatchery_sandbox::affinity::cpu_for_worker(w, n))
+                .flatten();
+            pool.push(Some(start_sandbox_with(tier, exe, |c| c.cpu = cpu)?.0));
+        }
+        Ok(SandboxFactory {
+            pool: Arc::new(Mutex::new(pool)),
+            pinned,
+        })
+    }
 }
 
 impl ExecutorFactory for SandboxFactory {
     type Exec = SandboxExec;
-    fn create(&self, _worker: u32) -> Result<SandboxExec, String> {
-        let sb = self
-            .pool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .ok_or("no pre-started zygote left")?;
+    fn create(&self, worker: u32) -> Result<SandboxExec, String> {
+        let slot = worker as usize;
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if self.pinned {
+            if let Some(cpu) = hatchery_sandbox::affinity::cpu_for_worker(slot, pool.len()) {
+                hatchery_sandbox::affinity::pin_current_thread(cpu)
+                    .map_err(|e| format!("pin worker {worker}: {e}"))?;
+            }
+        }
+        let sb = pool
+            .get_mut(slot)
+            .and_then(Option::take)
+            .ok_or("no pre-started zygote left for this worker")?;
         Ok(SandboxExec {
             sb: Some(sb),
+            slot,
             pool: self.pool.clone(),
         })
     }

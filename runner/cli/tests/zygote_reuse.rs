@@ -23,6 +23,18 @@ fn run_on(sb: &mut Sandbox, argv: &[&str]) -> hatchery_report::CaseResult {
     sb.run(prepared)
 }
 
+/// Pid of the zygote of a namespaced sandbox: the launcher's only child.
+fn zygote_of(sb: &Sandbox) -> u32 {
+    let launcher = sb.launcher_pid();
+    std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn text(r: &hatchery_report::CaseResult) -> String {
     String::from_utf8_lossy(&r.stdout.data).into_owned()
 }
@@ -200,14 +212,7 @@ fn soak_resources_stay_flat() {
         .unwrap_or(3000);
     let mut sb = start(Tier::Hardened);
     let me = std::process::id();
-    let launcher = sb.launcher_pid();
-    let zygote: u32 = std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let zygote = zygote_of(&sb);
     let warm = 200.min(n / 2);
     let mut base = None;
     for i in 0..n {
@@ -245,4 +250,48 @@ fn a_zygote_outlives_the_thread_that_started_it() {
         let r = run_on(&mut sb, &["/bin/true"]);
         assert_eq!(r.outcome.as_str(), "ok", "{t:?}: {r:?}");
     }
+}
+
+/// A zygote that stops answering (here: stopped by a signal) is declared hung a few seconds
+/// after the case's time limit, blamed on the sandbox (never the program), and torn down.
+#[test]
+fn a_hung_zygote_is_detected_and_torn_down() {
+    if !tier_ok("hardened") {
+        return;
+    }
+    let mut sb = start(Tier::Hardened);
+    let zygote = zygote_of(&sb);
+    let r = run_on(&mut sb, &["/bin/true"]);
+    assert_eq!(r.outcome.as_str(), "ok", "{r:?}");
+    let pidfd = pidfd_of(zygote);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(zygote as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let mut s = spec(&["/bin/true"]);
+    s.limits.wall_us = Some(100_000);
+    let t = std::time::Instant::now();
+    let prepared = sb.prepare(&s).expect("valid case");
+    let r = sb.run(prepared);
+    let took = t.elapsed();
+    assert_eq!(r.outcome.as_str(), "sandbox_error", "{r:?}");
+    assert!(r.reason.contains("did not answer"), "{}", r.reason);
+    assert!(
+        took >= hatchery_sandbox::HANG_GRACE && took < hatchery_sandbox::HANG_GRACE * 3,
+        "declared hung after {took:?}"
+    );
+    assert!(!sb.is_healthy());
+    // The stopped zygote dies with its launcher.
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(n, 1, "the hung zygote {zygote} is still alive");
+    drop(sb);
+}
+
+fn pidfd_of(pid: u32) -> std::os::fd::OwnedFd {
+    hatchery_sys::pidfd_open(nix::unistd::Pid::from_raw(pid as i32)).expect("pidfd_open")
 }

@@ -531,20 +531,23 @@ impl CgroupFiles {
     }
 
     pub fn counters(&self) -> Counters {
-        let (oom, hits) = match self.version {
-            Version::V1 => (
-                read_key(&self.mem_events, "oom_kill").unwrap_or(0),
-                read_u64(&self.mem_failcnt).unwrap_or(0),
-            ),
-            Version::V2 => (
-                read_key(&self.mem_events, "oom_kill").unwrap_or(0),
-                read_key(&self.mem_events, "max").unwrap_or(0),
-            ),
-        };
-        Counters {
-            oom_kills: oom,
-            mem_hits: hits,
-            pids_hits: read_key(&self.pids_events, "max").unwrap_or(0),
+        let mut c = Counters::default();
+        self.update_counters(&mut c, true, true);
+        c
+    }
+
+    /// Re-reads the OOM kill count, and the memory and pids limit events when asked: a
+    /// counter of limit events cannot move while that limit is unset.
+    pub fn update_counters(&self, c: &mut Counters, memory_limited: bool, pids_limited: bool) {
+        c.oom_kills = read_key(&self.mem_events, "oom_kill").unwrap_or(0);
+        if memory_limited {
+            c.mem_hits = match self.version {
+                Version::V1 => read_u64(&self.mem_failcnt).unwrap_or(0),
+                Version::V2 => read_key(&self.mem_events, "max").unwrap_or(0),
+            };
+        }
+        if pids_limited {
+            c.pids_hits = read_key(&self.pids_events, "max").unwrap_or(0);
         }
     }
 

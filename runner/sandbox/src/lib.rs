@@ -14,4 +14,4 @@ pub mod wire;
 pub mod zygote;
 
 pub use policy::{CaseSpec, SandboxConfig, SeccompProfile, Tier};
-pub use supervisor::{check_spec, PreparedCase, Sandbox, SandboxError, SpecError};
+pub use supervisor::{check_spec, PreparedCase, Sandbox, SandboxError, SpecError, HANG_GRACE};

@@ -289,6 +289,8 @@ struct Zygote {
     /// cgroup event counters after the last case: the baseline of the next one (nothing can
     /// change them in between). `None` after a failure: read again.
     carry: Option<crate::cgroup::Counters>,
+    /// Our children's CPU times (user, system µs) after the last case.
+    children_cpu: Option<(u64, u64)>,
 }
 
 /// How the main wait loop ended.
@@ -326,6 +328,7 @@ impl Zygote {
             dev_null: None,
             pipes: None,
             carry: None,
+            children_cpu: None,
         }
     }
 
@@ -455,6 +458,7 @@ impl Zygote {
                 self.kill_everything();
                 self.pipes = None;
                 self.carry = None;
+                self.children_cpu = None;
                 error_facts(e)
             }
         }
@@ -498,7 +502,11 @@ impl Zygote {
             .as_ref()
             .map(|c| c.procs.iter().map(|f| f.as_raw_fd()).collect())
             .unwrap_or_default();
-        let cpu_before = hatchery_sys::children_cpu_us();
+        // Children's CPU times only move when a child is reaped: none is between cases.
+        let cpu_before = self
+            .children_cpu
+            .take()
+            .unwrap_or_else(hatchery_sys::children_cpu_us);
 
         let [(out_r, out_w), (err_r, err_w)] = match self.pipes.take() {
             Some(p) => p,
@@ -544,6 +552,7 @@ impl Zygote {
 
         // Everything the case started is dead and reaped (in `supervise`): counters are final.
         let cpu_after = hatchery_sys::children_cpu_us();
+        self.children_cpu = Some(cpu_after);
         let mut usage = Usage {
             cpu_user_us: cpu_after.0.saturating_sub(cpu_before.0),
             cpu_sys_us: cpu_after.1.saturating_sub(cpu_before.1),
@@ -567,7 +576,12 @@ impl Zygote {
             }
         }
         if let Some(cg) = self.cgroup.as_ref() {
-            let after = cg.counters();
+            let mut after = base;
+            cg.update_counters(
+                &mut after,
+                limits.memory_bytes.is_some(),
+                limits.pids.is_some(),
+            );
             usage.oom_kills = after.oom_kills.saturating_sub(base.oom_kills);
             memory_limit_hit = after.mem_hits > base.mem_hits && limits.memory_bytes.is_some();
             pids_limit_hit = after.pids_hits > base.pids_hits;
@@ -822,8 +836,18 @@ impl Zygote {
     /// Kills and reaps everything the case left; returns how many processes that was.
     fn kill_everything(&self) -> u64 {
         if self.pid_ns {
+            // Every process of the namespace descends from us: no child at all means nothing
+            // is left (the usual case), without signalling the whole namespace.
+            let mut n = 0;
+            loop {
+                match wait4(-1, libc::WNOHANG) {
+                    Ok(Some(_)) => n += 1,
+                    Err(_) => return n,
+                    Ok(None) => break,
+                }
+            }
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-            return self.reap_all();
+            return n + self.reap_all();
         }
         // Tier none. Fast path: no child at all (ECHILD) means nothing is left, since every
         // descendant of a case is our child or becomes one (we are the subreaper) before its
