@@ -433,8 +433,11 @@ fn criterion_median(target: &Path, group: &str, id: &str) -> Option<f64> {
 
 /// The commit of the workspace and which files of `runner/` differ from it (the zygote
 /// binary is built from the working tree).
-fn git_state(target: &Path) -> String {
-    let ws = target.parent().unwrap_or(Path::new("."));
+fn git_state() -> String {
+    // The workspace this bench crate belongs to (the target directory may be elsewhere).
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .arg("-C")
@@ -471,7 +474,7 @@ fn summary(rec: &Recorder, cgroups: &[String], noop: &Path, exe: &Path, load_at_
         md.push_str(&format!("- {k}: {v}\n"));
     }
     md.push_str(&format!("- load average at start: {load_at_start}\n"));
-    md.push_str(&format!("- source: {}\n", git_state(&target)));
+    md.push_str(&format!("- source: {}\n", git_state()));
     md.push_str(&format!(
         "- hatchery zygote cgroup: {}\n",
         cgroups.join("; ")

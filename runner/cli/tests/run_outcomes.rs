@@ -288,12 +288,17 @@ fn case_identity_capabilities_and_views() {
         }
         let r = run(
             &["--tier", t, "--cwd", "/"],
-            &["/bin/sh", "-c", "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; ls /dev | wc -l"],
+            &["/bin/sh", "-c", "id -u; grep -E '^(Cap(Eff|Prm|Inh|Amb|Bnd)|NoNewPrivs|Seccomp):' /proc/self/status; ls /dev | wc -l"],
         );
         let out = r.stdout();
         let uid: u32 = out.lines().next().unwrap().parse().unwrap();
         assert_ne!(uid, 0, "{t}: the case must not run as uid 0");
-        assert!(out.contains("CapEff:\t0000000000000000"), "{t}: {out}");
+        for set in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+            assert!(
+                out.contains(&format!("{set}:\t0000000000000000")),
+                "{t}: {out}"
+            );
+        }
         assert!(out.contains("NoNewPrivs:\t1"), "{t}: {out}");
         assert!(out.contains("Seccomp:\t2"), "{t}: {out}");
         if is_root() {

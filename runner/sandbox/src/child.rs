@@ -29,7 +29,6 @@ pub(crate) enum Step {
     Uid,
     Capabilities,
     ParentDeath,
-    NoNewPrivs,
     Seccomp,
     Exec,
 }
@@ -47,7 +46,6 @@ impl Step {
             Step::Uid => "failed to switch to the case uid",
             Step::Capabilities => "failed to drop capabilities",
             Step::ParentDeath => "failed to tie the case to the zygote's lifetime",
-            Step::NoNewPrivs => "failed to set no_new_privs",
             Step::Seccomp => "failed to install the seccomp filter",
             Step::Exec => "failed to execute the program",
         }
@@ -74,6 +72,9 @@ pub(crate) struct ChildPlan<'a> {
     pub failure: &'a Cell<Option<(Step, Errno)>>,
     /// Pid of the zygote as the child sees it (its parent).
     pub parent_pid: i32,
+    /// Tie the case to the zygote with a parent-death signal (tier `none`: with a PID
+    /// namespace, the kernel kills every process in it when the zygote, its PID 1, dies).
+    pub parent_death: bool,
 }
 
 fn fail(plan: &ChildPlan<'_>, step: Step, e: Errno) -> c_int {
@@ -137,18 +138,21 @@ pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
         step!(plan, Step::Uid, setresuid(u, u, u));
     }
     step!(plan, Step::Capabilities, drop_all_capabilities());
-    // The case dies with its zygote (matters for tier `none`, which has no PID namespace).
-    // Set after the id switch, which clears it; then make sure the zygote is still there.
-    step!(
-        plan,
-        Step::ParentDeath,
-        set_parent_death_signal(libc::SIGKILL)
-    );
-    if nix::unistd::getppid().as_raw() != plan.parent_pid {
-        return fail(plan, Step::ParentDeath, Errno::ESRCH);
+    // The case dies with its zygote (tier `none`, which has no PID namespace). Set after the
+    // id switch, which clears it; then make sure the zygote is still there.
+    if plan.parent_death {
+        step!(
+            plan,
+            Step::ParentDeath,
+            set_parent_death_signal(libc::SIGKILL)
+        );
+        if nix::unistd::getppid().as_raw() != plan.parent_pid {
+            return fail(plan, Step::ParentDeath, Errno::ESRCH);
+        }
     }
-    // 7. no_new_privs: setuid binaries and file capabilities grant nothing from here on
-    step!(plan, Step::NoNewPrivs, nix::sys::prctl::set_no_new_privs());
+    // 7. no_new_privs (setuid binaries and file capabilities grant nothing), an empty ambient
+    // capability set and a zero core-file limit are inherited from the zygote, which set
+    // them on itself once (`Zygote::enter_base`).
     // 8. seccomp, last (on top of the zygote's base filter, which the case inherits)
     for f in plan.filters {
         if seccompiler::apply_filter(f).is_err() {

@@ -345,6 +345,14 @@ impl Zygote {
         // Unprivileged tier none has no CAP_SETPCAP: its cases keep the bounding set (they
         // cannot use it: no_new_privs, no file capabilities).
         let _ = hatchery_sys::drop_bounding_set();
+        // Inherited by every case, set once here: no_new_privs (exec grants nothing: setuid
+        // bits and file capabilities are ignored), no ambient capabilities, no core files.
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| format!("failed to set no_new_privs: {e}"))?;
+        hatchery_sys::clear_ambient_capabilities()
+            .map_err(|e| format!("failed to clear the ambient capabilities: {e}"))?;
+        hatchery_sys::setrlimit(libc::RLIMIT_CORE as c_int, 0, 0)
+            .map_err(|e| format!("failed to set RLIMIT_CORE to 0: {e}"))?;
         if let Some(cg) = self.cgroup.as_mut() {
             cg.join_resident()
                 .map_err(|e| format!("failed to join the worker's cgroups: {e}"))?;
@@ -532,6 +540,7 @@ impl Zygote {
             envp: &envp,
             failure: &failure,
             parent_pid: nix::unistd::getpid().as_raw(),
+            parent_death: !self.pid_ns,
         };
         let start = Instant::now();
         let mut run_child = || child::run(&plan);
@@ -621,7 +630,7 @@ impl Zygote {
     }
 
     fn rlimits(&self, l: &Limits) -> Vec<(c_int, u64, u64)> {
-        let mut v = vec![(libc::RLIMIT_CORE as c_int, 0, 0)];
+        let mut v = Vec::new();
         let have_cg = self.cgroup.is_some();
         if let Some(cpu) = l.cpu_us {
             // With a cgroup the zygote enforces CPU time precisely; the rlimit is a backstop a

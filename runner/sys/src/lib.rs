@@ -182,8 +182,28 @@ pub fn drop_bounding_set() -> Result<(), Errno> {
     Ok(())
 }
 
-/// Drops every capability: effective, permitted, inheritable (capset), and the ambient set.
-/// Async-signal-safe.
+/// Empties the ambient capability set of this process (inherited by its children, and it
+/// cannot grow again without capabilities). Async-signal-safe.
+pub fn clear_ambient_capabilities() -> Result<(), Errno> {
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    // Kernels before 4.3 have no ambient set; nothing to clear there.
+    if r != 0 && Errno::last() != Errno::EINVAL {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Drops the effective, permitted and inheritable capabilities (capset). The ambient set is
+/// cleared separately ([`clear_ambient_capabilities`], once, by the zygote). Async-signal-safe.
 pub fn drop_all_capabilities() -> Result<(), Errno> {
     #[repr(C)]
     struct Header {
@@ -207,20 +227,6 @@ pub fn drop_all_capabilities() -> Result<(), Errno> {
         permitted: 0,
         inheritable: 0,
     }; 2];
-    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
-    let r = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
-    // Kernels before 4.3 have no ambient set; nothing to clear there.
-    if r != 0 && Errno::last() != Errno::EINVAL {
-        return Err(Errno::last());
-    }
     // SAFETY: header and the two-element data array have the layout capset(2) expects for
     // _LINUX_CAPABILITY_VERSION_3 and live across the call.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) };
