@@ -662,21 +662,16 @@ impl<'a> Judge<'a> {
             |failed, later| !all && problem.breaks_between(failed, later),
             |w, i, _| self.run_case(w, &runnable, i),
         );
-        // Which cases count, whatever the timing of the parallel runs was: a case after a
-        // counted rejection in a group that stops at rejections does not.
+        // Which cases count, whatever the timing of the parallel runs was (a case after a
+        // counted rejection in a group that stops at rejections does not), and the verdict,
+        // group by group (grader_flags).
         let mut by_index: Vec<Option<CaseReport>> = results;
-        let mut counted = vec![false; by_index.len()];
-        let mut rejected: Vec<usize> = Vec::new();
-        for j in 0..by_index.len() {
-            let Some(c) = &by_index[j] else { continue };
-            if rejected.iter().any(|&i| problem.breaks_between(i, j)) {
-                continue;
-            }
-            counted[j] = true;
-            if c.verdict != Verdict::AC {
-                rejected.push(j);
-            }
-        }
+        let verdicts: Vec<Option<Verdict>> = by_index
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.verdict))
+            .collect();
+        let graded = crate::grade::grade(problem, &verdicts);
+        let counted = graded.counted;
         if !all {
             for (r, &c) in by_index.iter_mut().zip(&counted) {
                 if !c {
@@ -685,13 +680,16 @@ impl<'a> Judge<'a> {
             }
         }
         report.skipped = counted.iter().filter(|c| !**c).count();
-        if let Some(&first) = rejected.first() {
-            let first = by_index[first].as_ref().expect("a counted case");
-            report.verdict = first.verdict;
+        report.verdict = graded.verdict;
+        if let Some(&m) = graded.missing.first() {
+            report.failed_case = Some(problem.cases[m].name.clone());
+            report.message = format!(
+                "judge error: test case {} did not run although it counts",
+                problem.cases[m].name
+            );
+        } else if let Some(first) = graded.case.and_then(|i| by_index[i].as_ref()) {
             report.failed_case = Some(first.name.clone());
             report.message = first.message.clone();
-        } else {
-            report.verdict = Verdict::AC;
         }
         if scoring {
             let (s, m) = self.score(&mut by_index, &counted);

@@ -11,7 +11,12 @@
 //!
 //! Placeholders: `{source}` (the main source file), `{sources}` (every source file, as
 //! separate arguments; only as a whole argument), `{binary}` (the executable to produce),
-//! `{dir}` (the build directory), `{memory_mib}` (the run's memory limit).
+//! `{dir}` (the build directory), `{memory_mib}` (the run's memory limit), `{mainclass}` (the
+//! main source's file name without its extension: Java's main class).
+//!
+//! Built in: C, C++, Rust, Python 3, Python 2 (a `.py` file whose first line is a `#!` line
+//! naming `python2`, as Kattis decides), Java and JavaScript (Node.js). A language whose
+//! compiler or interpreter is not installed is a judge error that names the missing program.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,10 +47,17 @@ fn words(s: &[&str]) -> Vec<String> {
     s.iter().map(|w| (*w).to_owned()).collect()
 }
 
-const PLACEHOLDERS: &[&str] = &["{source}", "{sources}", "{binary}", "{dir}", "{memory_mib}"];
+const PLACEHOLDERS: &[&str] = &[
+    "{source}",
+    "{sources}",
+    "{binary}",
+    "{dir}",
+    "{memory_mib}",
+    "{mainclass}",
+];
 
 impl LanguageTable {
-    /// C, C++, Rust and Python 3.
+    /// C, C++, Rust, Python 3 and 2, Java, JavaScript.
     pub fn builtin() -> LanguageTable {
         let lang = |name: &str, ext: &[&str], compile: Option<&[&str]>, run: &[&str]| Language {
             name: name.into(),
@@ -111,6 +123,34 @@ impl LanguageTable {
                     Some(&["python3", "-S", "-c", PY_SYNTAX_CHECK, "{source}"]),
                     &["python3", "{source}"],
                 ),
+                // Chosen by the `#!` line of a `.py` file (see `for_path`), or by name.
+                lang(
+                    "python2",
+                    &["py2"],
+                    Some(&["python2", "-S", "-c", PY_SYNTAX_CHECK, "{source}"]),
+                    &["python2", "{source}"],
+                ),
+                // Kattis' flags; the serial collector keeps the JVM's threads few.
+                lang(
+                    "java",
+                    &["java"],
+                    Some(&["javac", "-encoding", "UTF-8", "-d", "{dir}", "{sources}"]),
+                    &[
+                        "java",
+                        "-XX:+UseSerialGC",
+                        "-Xss64m",
+                        "-Xmx{memory_mib}m",
+                        "-cp",
+                        "{dir}",
+                        "{mainclass}",
+                    ],
+                ),
+                lang(
+                    "javascript",
+                    &["js"],
+                    Some(&["node", "--check", "{source}"]),
+                    &["node", "{source}"],
+                ),
             ],
         }
     }
@@ -126,6 +166,8 @@ impl LanguageTable {
         let alias = match n.as_str() {
             "c++" | "cxx" | "cc" | "cplusplus" => "cpp",
             "python" | "py" | "py3" => "python3",
+            "py2" => "python2",
+            "js" | "node" | "nodejs" => "javascript",
             "rs" => "rust",
             other => other,
         };
@@ -142,9 +184,16 @@ impl LanguageTable {
             .find(|l| l.extensions.iter().any(|e| e == ext))
     }
 
-    /// The language of a path, by its extension.
+    /// The language of a path, by its extension; a `.py` file whose `#!` line names
+    /// `python2` is Python 2 (when the table has it), as Kattis decides.
     pub fn for_path(&self, p: &Path) -> Option<&Language> {
-        self.by_extension(p.extension()?.to_str()?)
+        let ext = p.extension()?.to_str()?;
+        if ext == "py" && shebang_names_python2(p) {
+            if let Some(l) = self.langs.iter().find(|l| l.name == "python2") {
+                return Some(l);
+            }
+        }
+        self.by_extension(ext)
     }
 
     /// Adds (or replaces, by name) the languages of a TOML (`.toml`) or JSON file.
@@ -218,6 +267,18 @@ impl LanguageTable {
 /// Compiles the source without running it; exits 1 with the error on a syntax error.
 const PY_SYNTAX_CHECK: &str = "import sys\nsrc = open(sys.argv[1], 'rb').read()\ntry:\n    compile(src, sys.argv[1], 'exec')\nexcept SyntaxError as e:\n    sys.stderr.write('%s:%s: %s\\n' % (e.filename, e.lineno, e.msg))\n    sys.exit(1)\n";
 
+/// Whether the file's first line is a `#!` line naming `python2`.
+fn shebang_names_python2(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.starts_with(b"#!") && line.windows(7).any(|w| w == b"python2")
+}
+
 fn unknown_placeholder(w: &str) -> Option<String> {
     let mut rest = w;
     while let Some(i) = rest.find('{') {
@@ -275,6 +336,16 @@ pub struct Vars<'a> {
     pub memory_mib: u64,
 }
 
+impl Vars<'_> {
+    /// `{mainclass}`: the main source's file name without its extension.
+    fn main_class(&self) -> String {
+        self.source
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// Expands a command template.
 pub fn expand(template: &[String], v: &Vars<'_>) -> Vec<std::ffi::OsString> {
     let mut out = Vec::new();
@@ -287,7 +358,8 @@ pub fn expand(template: &[String], v: &Vars<'_>) -> Vec<std::ffi::OsString> {
             .replace("{source}", &v.source.to_string_lossy())
             .replace("{binary}", &v.binary.to_string_lossy())
             .replace("{dir}", &v.dir.to_string_lossy())
-            .replace("{memory_mib}", &v.memory_mib.to_string());
+            .replace("{memory_mib}", &v.memory_mib.to_string())
+            .replace("{mainclass}", &v.main_class());
         out.push(s.into());
     }
     out
@@ -305,8 +377,48 @@ mod tests {
         assert_eq!(t.get("rs").unwrap().name, "rust");
         assert_eq!(t.for_path(Path::new("a/b.cc")).unwrap().name, "cpp");
         assert_eq!(t.for_path(Path::new("x.py")).unwrap().name, "python3");
-        assert!(t.for_path(Path::new("x.java")).is_none());
+        assert_eq!(t.for_path(Path::new("x.java")).unwrap().name, "java");
+        assert_eq!(t.get("node").unwrap().name, "javascript");
+        assert!(t.for_path(Path::new("x.kt")).is_none());
         assert!(t.get("cobol").is_none());
+    }
+
+    #[test]
+    fn python2_by_shebang_and_java_main_class() {
+        let d = tempfile::tempdir().unwrap();
+        let t = LanguageTable::builtin();
+        let file = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let py2 = file("a.py", "#!/usr/bin/env python2\nprint 1\n");
+        assert_eq!(t.for_path(&py2).unwrap().name, "python2");
+        // Kattis: a bare `python` or none at all is Python 3.
+        for (n, text) in [
+            ("b.py", "#!/usr/bin/python\nprint(1)\n"),
+            ("c.py", "#!/usr/bin/env python3\n"),
+            ("d.py", "print('python2')\n"),
+        ] {
+            assert_eq!(t.for_path(&file(n, text)).unwrap().name, "python3", "{n}");
+        }
+        let java = t.get("java").unwrap();
+        let argv = expand(
+            &java.run,
+            &Vars {
+                source: Path::new("/w/Different.java"),
+                sources: &["/w/Different.java".into()],
+                binary: Path::new("/w/prog"),
+                dir: Path::new("/w"),
+                memory_mib: 256,
+            },
+        );
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(argv.last().unwrap(), "Different");
+        assert!(argv.contains(&"-Xmx256m".to_string()), "{argv:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod checker;
 pub mod cli;
 pub mod engine;
+pub mod grade;
 pub mod inputs;
 pub mod judge;
 pub mod lang;

@@ -150,6 +150,60 @@ pub enum Aggregation {
     Avg,
 }
 
+/// How a group's verdict is computed from its children's (Kattis' default grader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictRule {
+    /// The worst verdict of any child (JE, SV, RTE, MLE, TLE, OLE, WA, PE, AC): the legacy
+    /// default (`worst_error`, also `no_errors`).
+    Worst,
+    /// The verdict of the first rejected child (`first_error`): the 2023-07 rule.
+    First,
+    /// Always AC (`always_accept`); only a judge error stays one.
+    AlwaysAccept,
+}
+
+/// The verdict part of a group's `grader_flags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraderFlags {
+    pub rule: VerdictRule,
+    /// `accept_if_any_accepted`: AC when any child is AC.
+    pub accept_if_any: bool,
+    /// `ignore_sample`: the `sample` group does not count towards the verdict.
+    pub ignore_sample: bool,
+}
+
+impl GraderFlags {
+    /// The format's default: worst error (legacy, Kattis' default grader) or first error
+    /// (2023-07).
+    pub fn default_for(format: FormatVersion) -> GraderFlags {
+        GraderFlags {
+            rule: match format {
+                FormatVersion::Legacy => VerdictRule::Worst,
+                FormatVersion::V2023_07 => VerdictRule::First,
+            },
+            accept_if_any: false,
+            ignore_sample: false,
+        }
+    }
+
+    /// Whether the group may turn a rejected child into an accepted group verdict.
+    pub fn may_accept_rejection(&self) -> bool {
+        self.rule == VerdictRule::AlwaysAccept || self.accept_if_any
+    }
+}
+
+/// A group on the way from `data/` down to a test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ancestor {
+    /// Path under `data/` (the root is ``).
+    pub name: String,
+    /// The group stops at a rejection (`on_reject: break`).
+    pub breaks: bool,
+    /// The group may accept although a child was rejected (`always_accept`,
+    /// `accept_if_any_accepted`).
+    pub may_accept: bool,
+}
+
 /// One test case.
 #[derive(Debug, Clone)]
 pub struct TestCase {
@@ -165,9 +219,8 @@ pub struct TestCase {
     pub reject_score: f64,
     /// Arguments for the input validators (`input_validator_flags` / `input_validator_args`).
     pub input_validator_args: InputValidatorArgs,
-    /// The groups the case is in, from `data/` down to its own, each with whether it stops
-    /// at a rejection (`on_reject: break`).
-    pub ancestors: Vec<(String, bool)>,
+    /// The groups the case is in, from `data/` down to its own.
+    pub ancestors: Vec<Ancestor>,
 }
 
 /// Input validator arguments of a test case or group.
@@ -232,6 +285,8 @@ pub struct Group {
     /// `on_reject: break`, the default there; 2023-07: pass-fail problems and groups that
     /// aggregate with `min`).
     pub on_reject_break: bool,
+    /// How the group's verdict is computed (`grader_flags`).
+    pub grader: GraderFlags,
     pub children: Vec<Node>,
 }
 
@@ -274,15 +329,19 @@ pub struct Problem {
 
 impl Problem {
     /// Whether a rejection of case `failed` stops judging case `later` (a later case): the
-    /// smallest group holding both stops at a rejection (`on_reject: break`).
+    /// smallest group holding both stops at a rejection (`on_reject: break`), and no group
+    /// between it and the failed case may turn the rejection into an acceptance
+    /// (`always_accept`, `accept_if_any_accepted`). Conservative: when this says false, the
+    /// later case may still not count (see [`crate::grade`]).
     pub fn breaks_between(&self, failed: usize, later: usize) -> bool {
         let a = &self.cases[failed].ancestors;
         let b = &self.cases[later].ancestors;
-        a.iter()
+        let common = a
+            .iter()
             .zip(b)
-            .take_while(|(x, y)| x.0 == y.0)
-            .last()
-            .is_some_and(|(g, _)| g.1)
+            .take_while(|(x, y)| x.name == y.name)
+            .count();
+        common > 0 && a[common - 1].breaks && !a[common..].iter().any(|g| g.may_accept)
     }
 
     /// The `data/secret` group, if any.
@@ -893,6 +952,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         check_flags: validator.is_none(),
         on_reject,
         input_args: InputValidatorArgs::None,
+        grader: GraderFlags::default_for(format),
     };
     let ctx = Ctx { format, scoring };
     let mut cases = Vec::new();
@@ -907,9 +967,14 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
             FormatVersion::Legacy => true,
             FormatVersion::V2023_07 => !scoring,
         }),
+        grader: root_settings.grader,
         children: Vec::new(),
     };
-    let root_path = vec![(String::new(), root.on_reject_break)];
+    let root_path = vec![Ancestor {
+        name: String::new(),
+        breaks: root.on_reject_break,
+        may_accept: root.grader.may_accept_rejection(),
+    }];
     let mut invalid_inputs = Vec::new();
     for entry in sorted_entries(&data)? {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -1084,6 +1149,7 @@ struct Settings {
     /// `on_reject` given here or above: true = break.
     on_reject: Option<bool>,
     input_args: InputValidatorArgs,
+    grader: GraderFlags,
 }
 
 /// Reads `testdata.yaml` (legacy) or `test_group.yaml` (2023-07) of a directory, on top of
@@ -1128,19 +1194,28 @@ fn read_group_settings(
                 }
             },
             "grader_flags" => {
+                // As in Kattis, a group's grader_flags replace its parent's as a whole: what
+                // they do not name is the default (sum, worst error).
+                s.aggregation = Aggregation::Sum;
+                s.grader = GraderFlags::default_for(FormatVersion::Legacy);
                 for f in m.words("grader_flags")?.unwrap_or_default() {
                     match f.as_str() {
                         "sum" => s.aggregation = Aggregation::Sum,
                         "min" => s.aggregation = Aggregation::Min,
                         "max" => s.aggregation = Aggregation::Max,
                         "avg" => s.aggregation = Aggregation::Avg,
-                        "first_error" | "ignore_sample" => {}
+                        "first_error" => s.grader.rule = VerdictRule::First,
+                        "worst_error" | "no_errors" => s.grader.rule = VerdictRule::Worst,
+                        "always_accept" => s.grader.rule = VerdictRule::AlwaysAccept,
+                        "accept_if_any_accepted" => s.grader.accept_if_any = true,
+                        "ignore_sample" => s.grader.ignore_sample = true,
                         other => {
                             return Err(m.err(
                                 "grader_flags",
                                 format!(
                                     "flag `{other}` is not supported (supported: sum, min, max, \
-                                     avg, first_error, ignore_sample)"
+                                     avg, first_error, worst_error, no_errors, always_accept, \
+                                     accept_if_any_accepted, ignore_sample)"
                                 ),
                             ))
                         }
@@ -1247,7 +1322,7 @@ fn walk_group(
     parent: &Settings,
     sample: bool,
     ctx: Ctx,
-    ancestors: &[(String, bool)],
+    ancestors: &[Ancestor],
     cases: &mut Vec<TestCase>,
     notes: &mut Vec<String>,
 ) -> Result<Group, PackageError> {
@@ -1260,12 +1335,17 @@ fn walk_group(
         FormatVersion::V2023_07 => !ctx.scoring || settings.aggregation == Aggregation::Min,
     });
     let mut path = ancestors.to_vec();
-    path.push((name.to_owned(), on_reject_break));
+    path.push(Ancestor {
+        name: name.to_owned(),
+        breaks: on_reject_break,
+        may_accept: settings.grader.may_accept_rejection(),
+    });
     let mut group = Group {
         name: name.to_owned(),
         aggregation: settings.aggregation,
         max_score,
         on_reject_break,
+        grader: settings.grader,
         children: Vec::new(),
     };
     // Cases (by their stem) and subgroups (by their name), in one lexicographic order.
@@ -1689,10 +1769,10 @@ mod tests {
 
         let p = Pkg::new();
         p.file("problem.yaml", "")
-            .file("data/secret/testdata.yaml", "grader_flags: worst_error\n");
+            .file("data/secret/testdata.yaml", "grader_flags: worst_eror\n");
         assert!(p
             .err()
-            .contains("testdata.yaml: grader_flags: flag `worst_error` is not supported"));
+            .contains("testdata.yaml: grader_flags: flag `worst_eror` is not supported"));
 
         let p = Pkg::new();
         assert!(p.err().contains("not a problem package"));

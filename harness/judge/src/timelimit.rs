@@ -144,6 +144,16 @@ pub fn derive(
             return Err(format!("{}: the build did not run", p.submission.label));
         };
         let r = judge.judge_built(&p.submission, b, Instant::now());
+        if r.verdict == Verdict::JE && r.cases.is_empty() {
+            // Not built for want of a toolchain (or a broken one): it says nothing about
+            // the time limit. Its verification reports the judge error.
+            progress(&format!(
+                "derive: {} left out: JE before any test case: {}",
+                p.submission.label,
+                r.message.lines().next().unwrap_or("")
+            ));
+            continue;
+        }
         if r.verdict != Verdict::AC {
             return Err(format!(
                 "cannot derive the time limit: {} got {}{} with a cap of {} per test case{}",
@@ -176,10 +186,13 @@ pub fn derive(
             slowest_cpu_us: t,
         });
     }
-    let worst = runs
-        .iter()
-        .max_by_key(|r| r.slowest_cpu_us)
-        .expect("at least one accepted submission");
+    let Some(worst) = runs.iter().max_by_key(|r| r.slowest_cpu_us) else {
+        return Err(format!(
+            "{}: cannot derive a time limit: no accepted submission could be built (see the \
+             judge errors above; give a limit with --time-limit)",
+            problem.dir.display()
+        ));
+    };
     let t_ac = worst.slowest_cpu_us;
     let slowest_accepted = format!(
         "{}{}",

@@ -151,6 +151,8 @@ pub fn expected_for_dir(dir: &str) -> Option<Expected> {
         "partially_accepted" => Expected::Partial,
         "wrong_answer" => Expected::Verdicts(vec![WA, PE]),
         "time_limit_exceeded" => Expected::Verdicts(vec![TLE]),
+        // Accepted, but possibly slower than the time limit (problemtools' examples).
+        "slow_accepted" => Expected::Verdicts(vec![AC, TLE]),
         "run_time_error" => Expected::Verdicts(vec![RTE, MLE]),
         "rejected" => Expected::Verdicts(vec![WA, PE, TLE, MLE, OLE, RTE, SV, CE]),
         "brute_force" => Expected::Verdicts(vec![TLE, RTE, MLE]),

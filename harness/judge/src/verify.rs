@@ -23,8 +23,8 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Lists `submissions/<expected>/<file or directory>`, sorted. Unknown directory names are
-/// errors; files of an unknown language are skipped (and reported).
+/// Lists `submissions/<expected>/<file or directory>`, sorted. Directories of an unknown
+/// name and files of an unknown language are skipped (and reported).
 pub fn list(
     problem_dir: &Path,
     langs: &LanguageTable,
@@ -48,13 +48,18 @@ pub fn list(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let Some(expected) = expected_for_dir(&name) else {
-            return Err(format!(
-                "{}: unknown expected-verdict directory `{name}` (known: accepted, \
-                 partially_accepted, wrong_answer, time_limit_exceeded, run_time_error, \
-                 rejected, brute_force, compile_error, memory_limit_exceeded, \
-                 output_limit_exceeded, presentation_error, security_violation)",
-                dir.display()
-            ));
+            // Skipped, not fatal: packages carry directories of their own tools' conventions.
+            skipped.push(Skipped {
+                path: format!("submissions/{name}/"),
+                reason: format!(
+                    "unknown expected-verdict directory `{name}` (known: accepted, \
+                     slow_accepted, partially_accepted, wrong_answer, time_limit_exceeded, \
+                     run_time_error, rejected, brute_force, compile_error, \
+                     memory_limit_exceeded, output_limit_exceeded, presentation_error, \
+                     security_violation)"
+                ),
+            });
+            continue;
         };
         for entry in sorted(&dir)? {
             let fname = entry
@@ -185,5 +190,48 @@ pub fn verify(
         submissions: out,
         skipped,
         duration_us: start.elapsed().as_micros() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_accepted_known_and_unknown_directories_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        for (p, t) in [
+            ("submissions/slow_accepted/a.py", "print(1)\n"),
+            ("submissions/accepted/b.c", "int main(){}\n"),
+            ("submissions/accepted/c.go", "package main\n"),
+            ("submissions/needs_review/d.c", "int main(){}\n"),
+        ] {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        }
+        let (planned, skipped) = list(d.path(), &LanguageTable::builtin(), None).unwrap();
+        let got: Vec<(String, Expected)> = planned
+            .iter()
+            .map(|p| (p.submission.label.clone(), p.expected.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "submissions/accepted/b.c".to_string(),
+                    Expected::Verdicts(vec![Verdict::AC])
+                ),
+                (
+                    "submissions/slow_accepted/a.py".to_string(),
+                    Expected::Verdicts(vec![Verdict::AC, Verdict::TLE])
+                ),
+            ]
+        );
+        let skipped: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            skipped,
+            ["submissions/accepted/c.go", "submissions/needs_review/"]
+        );
     }
 }
