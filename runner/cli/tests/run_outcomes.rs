@@ -185,7 +185,10 @@ fn seccomp_profiles() {
         }
         let r = run(&["--tier", t], &[p(&ptrace)]);
         assert_eq!(r.outcome(), "policy_violation", "{t}: {}", r.json);
-        assert_eq!(r.json["signal"], "SIGSYS");
+        // The filter hands the call to the zygote, which names it and kills the case.
+        assert_eq!(r.json["violation"]["syscall"], "ptrace", "{t}: {}", r.json);
+        assert_eq!(r.json["signal"], "SIGKILL");
+        assert!(r.json["reason"].as_str().unwrap().starts_with("ptrace:"));
         assert_eq!(r.code, 4);
         let r = run(&["--tier", t, "--seccomp", "off"], &[p(&ptrace)]);
         assert_eq!(r.outcome(), "ok", "{t}");
@@ -197,6 +200,8 @@ fn seccomp_profiles() {
         );
         let r = run(&["--tier", t, "--seccomp", "strict"], &[p(&dofork)]);
         assert_eq!(r.outcome(), "policy_violation", "{t}: strict forbids fork");
+        // The strict allow list is stacked per case and kills outright: no name.
+        assert_eq!(r.json["signal"], "SIGSYS", "{t}: {}", r.json);
         let r = run(
             &["--tier", t, "--seccomp", "strict"],
             &[p(&prog("alloc")), "4"],

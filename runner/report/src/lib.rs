@@ -332,6 +332,10 @@ pub struct RawFacts {
     pub stderr: Captured,
     /// The sandbox failed before or while running the case.
     pub error: Option<String>,
+    /// The case made this forbidden system call (reported by the seccomp filter to the
+    /// zygote, which killed the case).
+    #[serde(default)]
+    pub seccomp_violation: Option<String>,
 }
 
 /// Signal names for the signals a case can die of (x86_64 numbering).
@@ -427,6 +431,16 @@ pub fn decide(
             o,
             Some(l),
             format!("{} limit reached; the case was killed", l.as_str()),
+        )
+    } else if let Some(call) = &facts.seccomp_violation {
+        violation = Some(Violation {
+            syscall: Some(call.clone()),
+            detail: "the seccomp filter stopped this call and hatchery killed the case".to_owned(),
+        });
+        (
+            Outcome::PolicyViolation,
+            None,
+            format!("{call}: a system call forbidden by the seccomp policy; the case was killed"),
         )
     } else if signal == Some(SIGXCPU) && limits.cpu_us.is_some() {
         (
@@ -577,6 +591,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(outcome(f).0, Outcome::SandboxError);
+    }
+
+    #[test]
+    fn a_named_violation_is_a_policy_violation_with_the_call() {
+        let f = RawFacts {
+            seccomp_violation: Some("ptrace".into()),
+            ..facts(Termination::Signaled {
+                signal: 9,
+                core_dumped: false,
+            })
+        };
+        let r = decide(f, &Limits::default(), "hardened", Enforcement::new());
+        assert_eq!(r.outcome, Outcome::PolicyViolation);
+        assert_eq!(r.violation.unwrap().syscall.as_deref(), Some("ptrace"));
+        assert!(r.reason.starts_with("ptrace:"), "{}", r.reason);
     }
 
     #[test]

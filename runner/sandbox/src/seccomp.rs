@@ -337,6 +337,63 @@ pub fn strict_overlay() -> Result<BpfProgram, SeccompBuildError> {
     Ok(main)
 }
 
+/// `filter` with every "kill the process" answer turned into a notification to the filter's
+/// listener (the zygote), which names the call and then kills the case. Installed once, by
+/// the zygote, for its base profile.
+pub fn notifying(filter: &[sock_filter]) -> Vec<hatchery_sys::BpfInsn> {
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    filter
+        .iter()
+        .map(|i| hatchery_sys::BpfInsn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: if i.code == RET_K && i.k == libc::SECCOMP_RET_KILL_PROCESS {
+                libc::SECCOMP_RET_USER_NOTIF
+            } else {
+                i.k
+            },
+        })
+        .collect()
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+
+/// The name of a system call a filter stopped, for the report: `ptrace`, `clone (namespace
+/// flags)`, or its number and ABI when it is not one of ours.
+pub fn describe_call(nr: i32, arch: u32) -> String {
+    let native = match std::env::consts::ARCH {
+        "x86_64" => AUDIT_ARCH_X86_64,
+        "aarch64" => AUDIT_ARCH_AARCH64,
+        _ => 0,
+    };
+    if arch != native {
+        let abi = match arch {
+            AUDIT_ARCH_I386 => "i386",
+            AUDIT_ARCH_X86_64 => "x86_64",
+            AUDIT_ARCH_AARCH64 => "aarch64",
+            _ => "foreign",
+        };
+        return format!("system call {nr} of the {abi} ABI ({arch:#x})");
+    }
+    if arch == AUDIT_ARCH_X86_64 && nr & 0x4000_0000 != 0 {
+        return format!("x32 system call {}", nr & !0x4000_0000);
+    }
+    let nr = i64::from(nr);
+    if let Some((name, _)) = DEFAULT_DENIED.iter().find(|(_, n)| *n == nr) {
+        return (*name).to_owned();
+    }
+    match nr {
+        libc::SYS_clone => "clone (with namespace flags)".to_owned(),
+        libc::SYS_kill => "kill (of every process: pid -1)".to_owned(),
+        libc::SYS_ioctl => "ioctl (terminal injection: TIOCSTI/TIOCLINUX)".to_owned(),
+        libc::SYS_personality => "personality (other than PER_LINUX)".to_owned(),
+        _ => format!("system call {nr}"),
+    }
+}
+
 /// The compiled filters of one profile, to install in order. `pid_namespace`: the case runs
 /// in a PID namespace of its own (tiers hardened and lockdown), where `kill(-1)` is harmless.
 pub fn build(
@@ -412,6 +469,47 @@ mod tests {
             3
         );
         assert_eq!(build(SeccompProfile::Default, true, true).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn notifying_turns_every_kill_into_a_notification() {
+        let f = build(SeccompProfile::Default, false, false).unwrap();
+        let main = f.last().unwrap();
+        let kills = main
+            .iter()
+            .filter(|i| i.code == 0x06 && i.k == libc::SECCOMP_RET_KILL_PROCESS)
+            .count();
+        assert!(kills >= 1);
+        let n = notifying(main);
+        assert_eq!(n.len(), main.len());
+        assert!(!n
+            .iter()
+            .any(|i| i.code == 0x06 && i.k == libc::SECCOMP_RET_KILL_PROCESS));
+        let notes = n
+            .iter()
+            .filter(|i| i.code == 0x06 && i.k == libc::SECCOMP_RET_USER_NOTIF)
+            .count();
+        assert_eq!(notes, kills);
+    }
+
+    #[test]
+    fn calls_are_named() {
+        if std::env::consts::ARCH != "x86_64" {
+            return;
+        }
+        assert_eq!(
+            describe_call(libc::SYS_ptrace as i32, AUDIT_ARCH_X86_64),
+            "ptrace"
+        );
+        assert_eq!(
+            describe_call(libc::SYS_clone as i32, AUDIT_ARCH_X86_64),
+            "clone (with namespace flags)"
+        );
+        assert_eq!(
+            describe_call(0x4000_0000 | 39, AUDIT_ARCH_X86_64),
+            "x32 system call 39"
+        );
+        assert!(describe_call(26, AUDIT_ARCH_I386).contains("i386"));
     }
 
     #[test]

@@ -291,6 +291,9 @@ struct Zygote {
     carry: Option<crate::cgroup::Counters>,
     /// Our children's CPU times (user, system µs) after the last case.
     children_cpu: Option<(u64, u64)>,
+    /// Listener of the base filter: a forbidden call of a case arrives here (the caller
+    /// blocked in it), gets named, and the case is killed.
+    listener: Option<OwnedFd>,
 }
 
 /// How the main wait loop ended.
@@ -301,6 +304,8 @@ struct Ran {
     wall: Duration,
     stdout: Captured,
     stderr: Captured,
+    /// The forbidden system call the case was killed for.
+    violation: Option<String>,
 }
 
 impl Zygote {
@@ -329,6 +334,7 @@ impl Zygote {
             pipes: None,
             carry: None,
             children_cpu: None,
+            listener: None,
         }
     }
 
@@ -361,9 +367,20 @@ impl Zygote {
             let base =
                 crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
                     .map_err(|e| e.to_string())?;
-            for f in &base {
+            let Some((main, rest)) = base.split_last() else {
+                return Ok(());
+            };
+            for f in rest {
                 seccompiler::apply_filter(f)
                     .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?;
+            }
+            // The main filter reports forbidden calls to us instead of killing outright, so
+            // that the report can name them. Kernels without listeners (before 5.0) kill.
+            match hatchery_sys::seccomp_install_with_listener(&crate::seccomp::notifying(main)) {
+                Ok(fd) => self.listener = Some(fd),
+                Err(Errno::EINVAL) | Err(Errno::ENOSYS) => seccompiler::apply_filter(main)
+                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?,
+                Err(e) => return Err(format!("failed to install the base seccomp filter: {e}")),
             }
         }
         Ok(())
@@ -626,6 +643,7 @@ impl Zygote {
             stdout: ran.stdout,
             stderr: ran.stderr,
             error: None,
+            seccomp_violation: ran.violation,
         })
     }
 
@@ -678,6 +696,7 @@ impl Zygote {
         let mut err = Captured::default();
         let mut open = [true, true];
         let mut killed_for = None;
+        let mut violation = None;
         let wall_deadline = limits.wall_us.map(|w| start + Duration::from_micros(w));
         let cpu_limit_ns = limits.cpu_us.map(|c| c * 1000);
         let cpu_watch = cpu_limit_ns.is_some() && self.cgroup.is_some();
@@ -734,6 +753,10 @@ impl Zygote {
                 pfds.push(PollFd::new(sup.as_fd(), PollFlags::POLLIN));
                 pfds.len() - 1
             });
+            let notice_index = self.listener.as_ref().map(|l| {
+                pfds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+                pfds.len() - 1
+            });
             let ts = timeout.map(nix::sys::time::TimeSpec::from_duration);
             match nix::poll::ppoll(&mut pfds, ts, None) {
                 Ok(_) | Err(Errno::EINTR) => {}
@@ -765,6 +788,17 @@ impl Zygote {
                     }
                 }
                 k += 1;
+            }
+            if notice_index.is_some_and(|i| ready[i]) {
+                if let Some(l) = &self.listener {
+                    // Gone already (killed meanwhile): nothing to name.
+                    if let Ok(n) = hatchery_sys::seccomp_notice_recv(l.as_fd()) {
+                        if violation.is_none() {
+                            violation = Some(crate::seccomp::describe_call(n.nr, n.arch));
+                        }
+                        self.kill_case(pid);
+                    }
+                }
             }
             if sup_index.is_some_and(|i| ready[i]) {
                 // The supervisor is gone: nobody will read the result.
@@ -802,6 +836,7 @@ impl Zygote {
             wall: exited_at - start,
             stdout: out,
             stderr: err,
+            violation,
         })
     }
 

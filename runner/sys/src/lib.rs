@@ -242,6 +242,78 @@ pub fn effective_capabilities() -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no CapEff: line in /proc/self/status"))
 }
 
+/// One BPF instruction of a seccomp filter (the layout of the kernel's `struct sock_filter`).
+#[derive(Debug, Clone, Copy)]
+pub struct BpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// Installs a seccomp filter on the calling thread with `SECCOMP_FILTER_FLAG_NEW_LISTENER`
+/// (Linux 5.0) and returns the listener: filters answering `SECCOMP_RET_USER_NOTIF` queue the
+/// calling thread there, blocked in the system call, until the listener answers or the
+/// thread dies. Needs no_new_privs (or CAP_SYS_ADMIN).
+pub fn seccomp_install_with_listener(filter: &[BpfInsn]) -> Result<OwnedFd, Errno> {
+    let insns: Vec<libc::sock_filter> = filter
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(insns.len()).map_err(|_| Errno::EINVAL)?,
+        filter: insns.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points to `insns`, which lives across the call; the kernel copies the
+    // program before returning.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    let fd = Errno::result(r)?;
+    Ok(own_fd(fd as RawFd))
+}
+
+/// A system call a seccomp filter sent to its listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeccompNotice {
+    /// The calling thread, as seen in the listener's PID namespace.
+    pub pid: u32,
+    pub nr: i32,
+    /// `AUDIT_ARCH_*` of the call.
+    pub arch: u32,
+}
+
+/// Receives one pending notification from a seccomp listener (`SECCOMP_IOCTL_NOTIF_RECV`).
+/// Blocks when none is pending: poll the listener first.
+pub fn seccomp_notice_recv(listener: BorrowedFd<'_>) -> Result<SeccompNotice, Errno> {
+    // SAFETY: seccomp_notif is plain old data; the kernel wants it zeroed.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: `n` is a valid, writable seccomp_notif, the size the ioctl number encodes.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut n as *mut libc::seccomp_notif,
+        )
+    };
+    Errno::result(r)?;
+    Ok(SeccompNotice {
+        pid: n.pid,
+        nr: n.data.nr,
+        arch: n.data.arch,
+    })
+}
+
 /// `pidfd_open(pid, 0)` (Linux 5.3): a descriptor that becomes readable when `pid` exits.
 pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes plain integers and returns a new descriptor or -1.
