@@ -436,13 +436,9 @@ pub struct Built {
 
 /// Builds the test binaries (unless only doctests run) and describes each one.
 pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
-    let meta = metadata(opts)?;
-    // `cargo metadata` knows CARGO_TARGET_DIR and config files but has no `--target-dir`.
-    let target_dir = match &opts.target_dir {
-        Some(t) => std::path::absolute(t).unwrap_or_else(|_| t.clone()),
-        None => meta.target_directory.clone(),
-    };
     if !opts.runs_binaries() {
+        let meta = metadata(opts)?;
+        let target_dir = target_dir_of(opts, &meta);
         return Ok(Built {
             meta,
             binaries: Vec::new(),
@@ -450,6 +446,8 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
             target_dir,
         });
     }
+    // The build and `cargo metadata` run at the same time (an up-to-date build is mostly
+    // cargo's own start-up and fingerprint checks, like metadata itself).
     let mut child = Command::new(cargo_exe())
         .arg("test")
         .args(opts.build_args())
@@ -459,7 +457,26 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
         .spawn()
         .map_err(|e| BuildError::Build(format!("cannot run cargo: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
-    let built = parse_messages(BufReader::new(stdout).lines().map_while(Result::ok));
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let meta = match metadata(opts) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            return Err(e);
+        }
+    };
+    let target_dir = target_dir_of(opts, &meta);
+    let lines = reader
+        .join()
+        .map_err(|_| BuildError::Build("reading cargo's output failed".into()))?;
+    let built = parse_messages(lines.into_iter());
     let status = child
         .wait()
         .map_err(|e| BuildError::Build(format!("cannot wait for cargo: {e}")))?;
@@ -473,6 +490,14 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
         output: built,
         target_dir,
     })
+}
+
+/// `cargo metadata` knows CARGO_TARGET_DIR and config files but has no `--target-dir`.
+fn target_dir_of(opts: &CargoOpts, meta: &Metadata) -> PathBuf {
+    match &opts.target_dir {
+        Some(t) => std::path::absolute(t).unwrap_or_else(|_| t.clone()),
+        None => meta.target_directory.clone(),
+    }
 }
 
 /// Turns build output into test binaries with their environment, sorted by binary id.

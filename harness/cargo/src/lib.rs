@@ -35,7 +35,7 @@ use hatchery_sandbox::Sandbox;
 use hatchery_sched::{Job, JobLimits, Options};
 
 use crate::cargo::{CargoOpts, TestBinary};
-use crate::exec::{run_command, Factory, Running};
+use crate::exec::{run_command, Factory, Running, SandboxSettings};
 use crate::list::Listed;
 use crate::opts::{parse_duration, LimitOpts, SandboxOpts};
 use crate::output::{CaseMeta, Display, Out, ShowOutput, StatusLevel, Style, TestReporter};
@@ -394,9 +394,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     };
     let mut binaries = built.binaries.clone();
 
-    // Doctests: compiled (not run) by one `cargo test --doc` pass.
-    let mut docs: Vec<doc::DocTest> = Vec::new();
-    let mut merged: Vec<usize> = Vec::new();
+    // Doctests: compiled (not run) by one `cargo test --doc` pass, on a thread of its own
+    // while the zygote starts and the test binaries are listed.
     let _collected = doc::RemoveOnDrop(
         a.cargo
             .runs_doctests()
@@ -407,73 +406,38 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         .packages
         .iter()
         .any(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| is_lib(k))));
-    if a.cargo.runs_doctests() && any_lib {
-        match doctests(&a, &selection, &built, workers) {
-            Ok((d, m)) => {
-                docs = d;
-                for b in m {
-                    merged.push(binaries.len());
-                    binaries.push(b);
-                }
-            }
-            Err(e) => {
-                eprintln!("error: doctests: {e}");
-                return exit::BUILD_FAILED;
-            }
-        }
-    }
-
-    // One zygote up front: it proves the tier works here, lists the tests, and then serves
-    // worker 0.
-    let mut probe = match Sandbox::start(settings.config(0)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
-            return if e.is_missing_feature() {
-                exit::HOST_UNSUPPORTED
-            } else {
-                exit::SANDBOX_ERROR
-            };
-        }
-    };
+    let run_docs = a.cargo.runs_doctests() && any_lib;
     let extra_env: Vec<(String, String)> = a.sandbox.env.clone();
     let env_of = |b: &TestBinary| {
         let mut e = b.env.clone();
         e.extend(extra_env.iter().cloned());
         e
     };
-
-    // List.
-    let mut listed: Vec<(usize, Listed)> = Vec::new();
-    for (i, b) in binaries.iter().enumerate() {
-        if merged.contains(&i) {
-            // rustdoc's merged doctests speak no list protocol: one case.
-            listed.push((i, Listed::Whole));
-            continue;
-        }
-        let env = env_of(b);
-        let ll = list_limits(&limits);
-        let mut run = |args: &[&str]| {
-            let mut argv: Vec<OsString> = vec![b.path.clone().into_os_string()];
-            argv.extend(args.iter().map(OsString::from));
-            let r = run_command(&mut probe, &argv, &env, &b.cwd, &ll, settings.seccomp);
-            if r.outcome == Outcome::SandboxError {
-                Err(format!(
-                    "cannot list {}: {}",
-                    b.binary_id,
-                    r.error.unwrap_or(r.reason)
-                ))
-            } else {
-                Ok(r)
-            }
+    let (docs, listing) = std::thread::scope(|s| {
+        let doc_pass = run_docs.then(|| s.spawn(|| doctests(&a, &selection, &built, workers)));
+        let listing = start_and_list(&settings, &limits, &binaries, &env_of);
+        let docs = match doc_pass.map(|h| h.join()) {
+            None => Ok((Vec::new(), Vec::new())),
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err("the doctest pass panicked".to_owned()),
         };
-        match list::list_binary(b, &mut run) {
-            Ok(l) => listed.push((i, l)),
-            Err(e) => {
-                eprintln!("error: listing the tests of {} failed: {e}", b.binary_id);
-                return exit::LIST_FAILED;
-            }
+        (docs, listing)
+    });
+    let (docs, merged_bins) = match docs {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: doctests: {e}");
+            return exit::BUILD_FAILED;
         }
+    };
+    let (probe, mut listed) = match listing {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    // rustdoc's merged doctests speak no list protocol: one case each.
+    for b in merged_bins {
+        listed.push((binaries.len(), Listed::Whole));
+        binaries.push(b);
     }
 
     // Select.
@@ -901,6 +865,54 @@ fn doc_test_args(sel: &Selection) -> Vec<String> {
         a.push("--include-ignored".into());
     }
     a
+}
+
+/// Starts the first zygote (it proves the tier works here, lists the tests, and then serves
+/// worker 0) and lists the tests of every binary on it. On failure, the exit code.
+fn start_and_list(
+    settings: &SandboxSettings,
+    limits: &Limits,
+    binaries: &[TestBinary],
+    env_of: &dyn Fn(&TestBinary) -> BTreeMap<String, String>,
+) -> Result<(Sandbox, Vec<(usize, Listed)>), u8> {
+    let mut probe = match Sandbox::start(settings.config(0)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return Err(if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            });
+        }
+    };
+    let mut listed: Vec<(usize, Listed)> = Vec::new();
+    for (i, b) in binaries.iter().enumerate() {
+        let env = env_of(b);
+        let ll = list_limits(limits);
+        let mut run = |args: &[&str]| {
+            let mut argv: Vec<OsString> = vec![b.path.clone().into_os_string()];
+            argv.extend(args.iter().map(OsString::from));
+            let r = run_command(&mut probe, &argv, &env, &b.cwd, &ll, settings.seccomp);
+            if r.outcome == Outcome::SandboxError {
+                Err(format!(
+                    "cannot list {}: {}",
+                    b.binary_id,
+                    r.error.unwrap_or(r.reason)
+                ))
+            } else {
+                Ok(r)
+            }
+        };
+        match list::list_binary(b, &mut run) {
+            Ok(l) => listed.push((i, l)),
+            Err(e) => {
+                eprintln!("error: listing the tests of {} failed: {e}", b.binary_id);
+                return Err(exit::LIST_FAILED);
+            }
+        }
+    }
+    Ok((probe, listed))
 }
 
 /// The doctest pass: compiles every selected doctest, and returns the doctests plus one
