@@ -9,7 +9,6 @@
 //! run`, examples, rustdoc's doctest executables), `--list`, `--bench`, or a libtest option we
 //! do not know — runs as one case, exactly like `cargo-hatchery runner`.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -21,17 +20,16 @@ use std::time::Instant;
 use hatchery_report::{
     CaseFinished, Event, HostFacts, JsonLinesWriter, Outcome, RunStarted, SCHEMA_VERSION,
 };
-use hatchery_sandbox::Sandbox;
 use hatchery_sched::{Job, JobLimits, Options, Reporter};
 
 use crate::cargo::TestBinary;
 use crate::exec::{run_command, Factory, Running};
+use crate::exit;
 use crate::list::{list_binary, Listed};
 use crate::opts::{LimitOpts, SandboxOpts};
 use crate::output::{fmt_bytes, fmt_secs};
-use crate::runner::{forwarded, RunnerArgs};
+use crate::runner::RunnerArgs;
 use crate::select::{RunIgnored, Selection};
-use crate::{error_chain, exit};
 
 #[derive(Debug, clap::Args)]
 pub struct CargoRunnerArgs {
@@ -128,31 +126,12 @@ pub fn run(a: CargoRunnerArgs) -> u8 {
 
 fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
     let start = Instant::now();
-    let cwd = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("hatchery cargo-runner: cannot read the current directory: {e}");
-            return exit::USAGE;
-        }
-    };
-    let mut env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| forwarded(k))
-        .collect();
-    env.extend(a.sandbox.env.iter().cloned());
-    let settings = a.sandbox.settings();
+    let (cwd, env, settings, mut probe) =
+        match crate::runner::runner_setup("hatchery cargo-runner", &a.sandbox) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
     let limits = a.limits.limits();
-    let mut probe = match Sandbox::start(settings.config(0)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("hatchery cargo-runner: {}", error_chain(&e));
-            return if e.is_missing_feature() {
-                exit::HOST_UNSUPPORTED
-            } else {
-                exit::SANDBOX_ERROR
-            };
-        }
-    };
     let binary_id = bin
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use hatchery_report::{CaseResult, Outcome};
 use hatchery_sandbox::Sandbox;
 
-use crate::exec::run_command;
+use crate::exec::{run_command, SandboxSettings};
 use crate::opts::{LimitOpts, SandboxOpts};
 use crate::output::{fmt_bytes, fmt_secs};
 use crate::{error_chain, exit};
@@ -59,30 +60,38 @@ pub fn exit_status(r: &CaseResult) -> u8 {
     }
 }
 
-pub fn runner(a: RunnerArgs) -> u8 {
-    let cwd = match std::env::current_dir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("cargo-hatchery runner: cannot read the current directory: {e}");
-            return exit::USAGE;
-        }
-    };
+/// What both runner routes start from: the current directory, cargo's environment (plus
+/// `--env`), and a zygote. On failure the message is printed (prefixed with `who`) and the
+/// exit code returned.
+pub(crate) fn runner_setup(
+    who: &str,
+    sandbox: &SandboxOpts,
+) -> Result<(PathBuf, BTreeMap<String, String>, SandboxSettings, Sandbox), u8> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        eprintln!("{who}: cannot read the current directory: {e}");
+        exit::USAGE
+    })?;
     let mut env: BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .filter(|(k, _)| forwarded(k))
         .collect();
-    env.extend(a.sandbox.env.iter().cloned());
-    let settings = a.sandbox.settings();
-    let mut sb = match Sandbox::start(settings.config(0)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cargo-hatchery runner: {}", error_chain(&e));
-            return if e.is_missing_feature() {
-                exit::HOST_UNSUPPORTED
-            } else {
-                exit::SANDBOX_ERROR
-            };
+    env.extend(sandbox.env.iter().cloned());
+    let settings = sandbox.settings();
+    let sb = Sandbox::start(settings.config(0)).map_err(|e| {
+        eprintln!("{who}: {}", error_chain(&e));
+        if e.is_missing_feature() {
+            exit::HOST_UNSUPPORTED
+        } else {
+            exit::SANDBOX_ERROR
         }
+    })?;
+    Ok((cwd, env, settings, sb))
+}
+
+pub fn runner(a: RunnerArgs) -> u8 {
+    let (cwd, env, settings, mut sb) = match runner_setup("cargo-hatchery runner", &a.sandbox) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let limits = a.limits.limits();
     let r = run_command(&mut sb, &a.command, &env, &cwd, &limits, settings.seccomp);
