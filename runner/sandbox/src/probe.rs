@@ -126,7 +126,14 @@ pub fn probe_host() -> Vec<Probe> {
         name: "seccomp",
         ok: seccomp_ok,
         detail: read("/proc/sys/kernel/seccomp/actions_avail")
-            .map(|a| format!("filter mode available; actions: {a}"))
+            .map(|a| {
+                let named = if a.split_whitespace().any(|x| x == "user_notif") {
+                    "reports name the forbidden call (user_notif)"
+                } else {
+                    "no user_notif: reports cannot name the forbidden call"
+                };
+                format!("filter mode available; {named}; actions: {}", a.trim())
+            })
             .unwrap_or_else(|| format!("not available ({seccomp:?})")),
         fix: (!seccomp_ok).then(|| "a kernel with CONFIG_SECCOMP_FILTER".to_owned()),
     });
