@@ -31,6 +31,9 @@ pub struct BatchArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Write the HTML report here (verdict table, time and memory plots) at the end.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Extra attempts for a failing case; a pass on retry is reported as flaky.
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -217,6 +220,8 @@ enum Progress {
 struct BatchReporter {
     jsonl: Option<JsonLinesWriter<BufWriter<File>>>,
     attempts: Vec<CaseFinished>,
+    /// With `--html`: run_started and case_started events (finished ones are `attempts`).
+    html_events: Option<Vec<Event>>,
     progress: Progress,
     total: u64,
 }
@@ -231,6 +236,10 @@ impl Reporter for BatchReporter {
         }
         if let Event::CaseFinished(cf) = e {
             self.attempts.push((**cf).clone());
+        }
+        if let (Some(v), Event::RunStarted(_) | Event::CaseStarted(_)) = (&mut self.html_events, e)
+        {
+            v.push(e.clone());
         }
     }
 
@@ -418,6 +427,7 @@ pub fn batch(a: BatchArgs) -> u8 {
     let mut reporter = BatchReporter {
         jsonl,
         attempts: Vec::new(),
+        html_events: a.html.as_ref().map(|_| Vec::new()),
         progress,
         total: 0,
     };
@@ -452,6 +462,24 @@ pub fn batch(a: BatchArgs) -> u8 {
         let xml = hatchery_report::junit::junit_xml(&name, &reporter.attempts);
         if let Err(e) = std::fs::write(p, xml) {
             eprintln!("hatchery: cannot write JUnit {}: {e}", p.display());
+        }
+    }
+    if let Some(p) = &a.html {
+        let events = reporter.html_events.take().unwrap_or_default();
+        let mut run = hatchery_report::html::RunView::from_events(&events)
+            .pop()
+            .unwrap_or_default();
+        run.attempts = reporter.attempts.iter().collect();
+        run.finished = Some(&rf);
+        let opts = hatchery_report::html::HtmlOptions {
+            title: format!("hatchery batch: {}", a.jobs.display()),
+            ..Default::default()
+        };
+        if let Err(e) = std::fs::write(p, hatchery_report::html::render(&[run], &opts)) {
+            eprintln!(
+                "hatchery: cannot write the HTML report {}: {e}",
+                p.display()
+            );
         }
     }
     print_summary(&reporter.attempts, &rf, jobs.len());

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 pub(crate) use hatchery_report::{error_chain, fmt_bytes, fmt_us};
 
 mod batch;
+mod html_cmd;
 mod selftest;
 use hatchery_report::{CaseResult, Level, Limits, Outcome};
 use hatchery_sandbox::policy::CgroupMode;
@@ -64,6 +65,10 @@ enum Cmd {
     /// Judge a submission against a Kattis/ICPC problem package, or verify its submissions.
     #[command(after_help = hatchery_judge::cli::EXIT_CODES)]
     Judge(Box<hatchery_judge::cli::JudgeArgs>),
+    /// Render the HTML report of an event stream written by `--report` (batch, judge,
+    /// `cargo hatchery test`).
+    #[command(after_help = html_cmd::EXIT_CODES)]
+    Html(html_cmd::HtmlArgs),
     /// Run the hostile conformance suite (every known attack, as data) on this host.
     Selftest(selftest::SelftestArgs),
     /// Probe what this host can enforce, and how to fix what is missing.
@@ -220,6 +225,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run(*args),
         Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
+        Cmd::Html(a) => ExitCode::from(html_cmd::html(a)),
         Cmd::Selftest(a) => ExitCode::from(selftest::selftest(a)),
         Cmd::Judge(a) => ExitCode::from(hatchery_judge::cli::run(*a, own_exe())),
         Cmd::Schema { which } => {

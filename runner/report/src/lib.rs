@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub mod events;
+pub mod html;
 pub mod junit;
 pub mod text;
 
