@@ -106,6 +106,22 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// Longest reason shown in the table, in characters (the JSON Lines report has it all).
+const MAX_REASON_CHARS: usize = 500;
+/// Longest case id shown, in characters.
+const MAX_ID_CHARS: usize = 1000;
+
+/// [`escape_into`] of at most `max` characters of `s`, with `…` when cut.
+fn escape_capped(out: &mut String, s: &str, max: usize) {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => {
+            escape_into(out, &s[..at]);
+            out.push('…');
+        }
+        None => escape_into(out, s),
+    }
+}
+
 /// Escapes program output for a `<pre>`: like [`escape`], and control characters (other than
 /// tab and newline) become visible Unicode control pictures (ESC shows as `␛`), so terminal
 /// escape sequences and NULs can neither disappear nor confuse the page.
@@ -145,6 +161,11 @@ pub struct Histogram {
     pub counts: Vec<u64>,
     /// Edges grow geometrically (the values spread over orders of magnitude).
     pub log: bool,
+    /// The last bin is a tail bin: equal-width bins cover the values up to the 99th
+    /// percentile, and the last one, `[edge, u64::MAX]`, holds the long tail beyond them.
+    pub tail: bool,
+    /// The largest value.
+    pub max: u64,
 }
 
 /// Spread (max / smallest positive value) from which the bins grow geometrically.
@@ -197,11 +218,16 @@ impl Histogram {
     /// spread over orders of magnitude, geometric bins (1-2-5 or powers of two) with a
     /// `[0, first)` bin for zeros. `None` when there are no values.
     pub fn new(values: &[u64], steps: Steps, target_bins: usize) -> Option<Histogram> {
-        let max = *values.iter().max()?;
-        let min = *values.iter().min()?;
-        let min_pos = values.iter().copied().filter(|&v| v > 0).min();
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        let (&min, &max) = (sorted.first()?, sorted.last()?);
+        // The 99th percentile (the maximum below 101 values): equal-width bins stop there so
+        // that one slow case does not squash all the others into one bar.
+        let p99 = sorted[((sorted.len() - 1) * 99).div_ceil(100)];
+        let min_pos = sorted.iter().copied().find(|&v| v > 0);
         let mut edges = Vec::new();
-        let log = matches!(min_pos, Some(p) if max / p >= LOG_SPREAD);
+        let mut tail = false;
+        let log = matches!(min_pos, Some(p) if p99 / p >= LOG_SPREAD);
         if log {
             let p = min_pos.expect("log implies a positive value");
             if min == 0 {
@@ -223,12 +249,12 @@ impl Histogram {
             }
         } else {
             let target = target_bins.max(1) as u64;
-            let range = max - min;
+            let range = p99 - min;
             let width = step_ceil(range / target + 1, steps).max(1);
             let mut e = min / width * width;
             loop {
                 edges.push(e);
-                if e > max {
+                if e > p99 {
                     break;
                 }
                 match e.checked_add(width) {
@@ -239,11 +265,18 @@ impl Histogram {
                     }
                 }
             }
+            let top = *edges.last().expect("at least one edge");
+            if max >= top && top != u64::MAX {
+                edges.push(u64::MAX);
+                tail = true;
+            }
         }
         let mut h = Histogram {
             counts: vec![0; edges.len() - 1],
             edges,
             log,
+            tail,
+            max,
         };
         for &v in values {
             let b = h.bin_of(v);
@@ -665,7 +698,7 @@ struct Series {
 const SERIES: [Series; 3] = [
     Series {
         title: "CPU time",
-        unit: "user + system, all processes of the case",
+        unit: "user + system, all processes",
         steps: Steps::Decimal,
         tick: tick_us,
         long: fmt_us,
@@ -681,7 +714,7 @@ const SERIES: [Series; 3] = [
     },
     Series {
         title: "Peak memory",
-        unit: "bytes, the case's processes only",
+        unit: "the case's processes only",
         steps: Steps::Binary,
         tick: tick_bytes,
         long: fmt_bytes,
@@ -733,7 +766,7 @@ fn render_plots(h: &mut String, rows: &[Row<'_>]) {
             (s.long)(q(0.99)),
             (s.long)(sorted[sorted.len() - 1]),
         );
-        escape_into(h, &finals[imax].0.id);
+        escape_capped(h, &finals[imax].0.id, MAX_ID_CHARS);
         h.push_str(")</p></div>\n");
     }
     h.push_str("</div>\n");
@@ -742,25 +775,39 @@ fn render_plots(h: &mut String, rows: &[Row<'_>]) {
 fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
     const W: f64 = 460.0;
     const H: f64 = 230.0;
-    const L: f64 = 48.0;
+    const L: f64 = 62.0;
     const R: f64 = 30.0;
     const T: f64 = 24.0;
     const B: f64 = 46.0;
     let pw = W - L - R;
     let ph = H - T - B;
     let n = hist.counts.len();
-    let ymax = hist.counts.iter().copied().max().unwrap_or(0).max(1);
+    // Y axis: round ticks (1-2-5 steps), about four of them.
+    let cmax = hist.counts.iter().copied().max().unwrap_or(0).max(1);
+    let ystep = step_ceil(cmax.div_ceil(4), Steps::Decimal);
+    let ytop = cmax.div_ceil(ystep) * ystep;
     let bw = pw / n as f64;
+    let tick = |i: usize| {
+        if hist.tail && i == n {
+            (s.tick)(hist.max)
+        } else {
+            (s.tick)(hist.edges[i])
+        }
+    };
     let _ = write!(
         h,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{} histogram\">",
-        s.title
-    );
-    let _ = write!(
-        h,
-        "<text x=\"{L}\" y=\"14\" font-weight=\"600\">{}</text>",
-        s.title
+         viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{} histogram\">\
+         <text x=\"{L}\" y=\"14\" font-weight=\"600\">{}</text>\
+         <text x=\"{}\" y=\"14\" text-anchor=\"end\">{}</text>",
+        s.title,
+        s.title,
+        W - R,
+        match (hist.log, hist.tail) {
+            (true, _) => "log scale",
+            (false, false) => "linear scale",
+            (false, true) => "linear scale · last bar: the top 1%",
+        }
     );
     // Bars: failed at the bottom, the others on top.
     for (i, (&c, &f)) in hist.counts.iter().zip(failed).enumerate() {
@@ -769,13 +816,20 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
         }
         let x = L + i as f64 * bw;
         let w = (bw - 1.0).max(0.5);
-        let lo = (s.tick)(hist.edges[i]);
-        let hi = (s.tick)(hist.edges[i + 1]);
-        let hc = c as f64 / ymax as f64 * ph;
-        let hf = f as f64 / ymax as f64 * ph;
+        let range = if hist.tail && i == n - 1 {
+            format!(
+                "[{}, {}] (the tail above the 99th percentile)",
+                tick(i),
+                tick(n)
+            )
+        } else {
+            format!("[{}, {})", tick(i), tick(i + 1))
+        };
+        let hc = c as f64 / ytop as f64 * ph;
+        let hf = f as f64 / ytop as f64 * ph;
         let _ = write!(
             h,
-            "<g><title>[{lo}, {hi}): {c} case(s), {f} failed</title>\
+            "<g><title>{range}: {c} case(s), {f} failed</title>\
              <rect class=\"bp\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\"/>",
             T + ph - hc,
             hc - hf
@@ -789,6 +843,14 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
         }
         h.push_str("</g>");
     }
+    if hist.tail {
+        let x = L + (n - 1) as f64 * bw - 0.5;
+        let _ = write!(
+            h,
+            "<path d=\"M{x:.1} {T}V{}\" stroke=\"#999\" stroke-dasharray=\"3 3\"/>",
+            T + ph
+        );
+    }
     // Axes.
     let _ = write!(
         h,
@@ -796,13 +858,9 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
         y0 = T + ph,
         x1 = L + pw
     );
-    // Y ticks: 0, half, max.
-    let mut yt = vec![0, ymax];
-    if ymax >= 4 {
-        yt.insert(1, ymax / 2);
-    }
-    for v in yt {
-        let y = T + ph - v as f64 / ymax as f64 * ph;
+    let mut v = 0;
+    while v <= ytop {
+        let y = T + ph - v as f64 / ytop as f64 * ph;
         let _ = write!(
             h,
             "<path d=\"M{} {y:.1}h4\" stroke=\"#333\"/><text x=\"{}\" y=\"{:.1}\" \
@@ -811,16 +869,13 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
             L - 6.0,
             y + 4.0
         );
+        v += ystep;
     }
-    // X ticks on edges, at most 7 labels.
-    let edges = n + 1;
-    let every = edges.div_ceil(7).max(1);
-    for (i, &e) in hist.edges.iter().enumerate() {
-        if i % every != 0 && i != edges - 1 {
+    // X ticks on edges, at most 7 labels, always the last one.
+    let every = (n + 1).div_ceil(7).max(1);
+    for i in 0..=n {
+        if i != n && (i % every != 0 || n - i < every) {
             continue;
-        }
-        if i != edges - 1 && edges - 1 - i < every {
-            continue; // Too close to the last label.
         }
         let x = L + i as f64 * bw;
         let _ = write!(
@@ -829,28 +884,20 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
              text-anchor=\"middle\">{}</text>",
             T + ph,
             T + ph + 15.0,
-            (s.tick)(e)
+            tick(i)
         );
     }
     let _ = write!(
         h,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} ({}{})</text>",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} ({})</text>\
+         <text transform=\"translate(12 {}) rotate(-90)\" text-anchor=\"middle\">cases</text>\
+         </svg>",
         L + pw / 2.0,
         H - 8.0,
         s.title,
         s.unit,
-        if hist.log {
-            "; log scale"
-        } else {
-            "; linear scale"
-        }
-    );
-    let _ = write!(
-        h,
-        "<text transform=\"translate(12 {}) rotate(-90)\" text-anchor=\"middle\">cases</text>",
         T + ph / 2.0
     );
-    h.push_str("</svg>");
 }
 
 fn exit_cell(c: &CaseFinished) -> String {
@@ -910,7 +957,7 @@ fn render_table(h: &mut String, run: &RunView<'_>, rows: &[Row<'_>], opts: &Html
         };
         // End tags of td and tr are implied (HTML); leaving them out keeps big runs small.
         let _ = write!(h, "<tr{class}><td>{}<td>", r.index);
-        escape_into(h, r.id);
+        escape_capped(h, r.id, MAX_ID_CHARS);
         let Some(c) = r.last else {
             let _ = writeln!(
                 h,
@@ -953,7 +1000,7 @@ fn render_table(h: &mut String, run: &RunView<'_>, rows: &[Row<'_>], opts: &Html
             h.push_str(" flaky");
         }
         h.push_str("<td>");
-        escape_into(h, &c.result.reason);
+        escape_capped(h, &c.result.reason, MAX_REASON_CHARS);
         if run_tier.is_some_and(|t| t != c.result.tier) {
             h.push_str(" · tier ");
             escape_into(h, &c.result.tier);
@@ -1041,7 +1088,7 @@ fn render_output(h: &mut String, r: &Row<'_>, c: &CaseFinished, opts: &HtmlOptio
             e.attempt,
             e.result.outcome.as_str()
         );
-        escape_into(h, &e.result.reason);
+        escape_capped(h, &e.result.reason, MAX_REASON_CHARS);
         h.push_str("</div>");
     }
     if let Some(err) = &c.result.error {
@@ -1394,6 +1441,40 @@ mod tests {
         assert_eq!(h.counts.iter().sum::<u64>(), 2);
         let h = Histogram::new(&[0, u64::MAX], Steps::Decimal, 30).unwrap();
         assert_eq!(h.counts.iter().sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_long_tail_gets_its_own_bar() {
+        // 1000 cases around 1 ms, 5 at 9 ms: equal bins up to the 99th percentile, one tail bar.
+        let mut v: Vec<u64> = (0..1000).map(|i| 500 + i % 1000).collect();
+        v.extend([9000; 5]);
+        let h = Histogram::new(&v, Steps::Decimal, 30).unwrap();
+        assert!(!h.log && h.tail);
+        assert_eq!(*h.edges.last().unwrap(), u64::MAX);
+        assert_eq!(*h.counts.last().unwrap(), 5);
+        assert_eq!(h.max, 9000);
+        let regular = &h.edges[..h.edges.len() - 1];
+        let w = regular[1] - regular[0];
+        assert!(regular.windows(2).all(|e| e[1] - e[0] == w));
+        assert!(w <= 50, "fine bins for the bulk: width {w}");
+        assert_eq!(h.counts.iter().sum::<u64>(), 1005);
+        // Fewer than 101 values: the maximum is the 99th percentile, no tail bar.
+        let h = Histogram::new(&[1, 2, 3, 40], Steps::Decimal, 30).unwrap();
+        assert!(!h.tail);
+    }
+
+    #[test]
+    fn long_reasons_and_ids_are_cut() {
+        let mut c = finished(0, &"i".repeat(5000), 1, b"", Outcome::Ok);
+        c.result.reason = "r".repeat(5000);
+        let events = vec![
+            Event::RunStarted(started(1)),
+            Event::CaseFinished(Box::new(c)),
+        ];
+        let page = render_events(&events, &HtmlOptions::default());
+        assert!(page.contains(&format!("{}…", "r".repeat(MAX_REASON_CHARS))));
+        assert!(!page.contains(&"r".repeat(MAX_REASON_CHARS + 1)));
+        assert!(!page.contains(&"i".repeat(MAX_ID_CHARS + 1)));
     }
 
     #[test]
