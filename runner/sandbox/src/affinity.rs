@@ -21,10 +21,22 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// The CPU worker `worker` of `workers` is pinned to: its own CPU when there are at least as
 /// many allowed CPUs as workers, otherwise none (oversubscribed workers are left to the
-/// scheduler).
+/// scheduler). Workers take consecutive CPUs starting from the one this process first ran
+/// on, so that several hatchery processes with fewer workers than CPUs (say, `-j1` runs
+/// started side by side) spread over the machine instead of all taking the first CPU.
 pub fn cpu_for_worker(worker: usize, workers: usize) -> Option<usize> {
     let cpus = allowed_cpus();
-    (workers <= cpus.len()).then(|| cpus[worker % cpus.len()])
+    if cpus.is_empty() || workers > cpus.len() {
+        return None;
+    }
+    static START: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        nix::sched::sched_getcpu()
+            .ok()
+            .and_then(|c| cpus.iter().position(|x| *x == c))
+            .unwrap_or(0)
+    });
+    Some(cpus[(start + worker) % cpus.len()])
 }
 
 /// Restricts the calling thread (and what it starts from now on) to `cpu`.
@@ -48,8 +60,9 @@ mod tests {
         let cpus = allowed_cpus();
         assert!(!cpus.is_empty(), "this process may run on no CPU?");
         let n = cpus.len();
-        let picked: Vec<_> = (0..n).map(|w| cpu_for_worker(w, n).unwrap()).collect();
-        assert_eq!(picked, cpus);
+        let mut picked: Vec<_> = (0..n).map(|w| cpu_for_worker(w, n).unwrap()).collect();
+        picked.sort();
+        assert_eq!(picked, cpus, "each worker a CPU of its own");
         assert_eq!(cpu_for_worker(0, n + 1), None);
     }
 
