@@ -243,14 +243,7 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         started_at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-        host: HostFacts {
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default(),
-            cgroup_version: String::new(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-            hostname: String::new(),
-        },
+        host: HostFacts::of_this_host(&enforcement),
         tier: settings.tier.as_str().into(),
         enforcement,
         limits: limits.clone(),

@@ -324,20 +324,6 @@ fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-fn host_facts(cgroup: &str) -> HostFacts {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default()
-    };
-    HostFacts {
-        kernel: read("/proc/sys/kernel/osrelease"),
-        cgroup_version: cgroup.to_owned(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        hostname: read("/proc/sys/kernel/hostname"),
-    }
-}
-
 /// Limits of a list command: listing must be quick.
 fn list_limits(l: &Limits) -> Limits {
     Limits {
@@ -606,21 +592,13 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         .collect();
     let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
 
-    let cgroup = match enforcement
-        .get("cgroup_memory")
-        .map(|l| l.mechanism.as_str())
-    {
-        Some(m) if m.starts_with("cgroup v1") => "v1",
-        Some(m) if m.starts_with("cgroup v2") => "v2",
-        _ => "none",
-    };
     let run_started = RunStarted {
         schema_version: hatchery_report::SCHEMA_VERSION,
         hatchery_version: env!("CARGO_PKG_VERSION").into(),
         started_at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-        host: host_facts(cgroup),
+        host: HostFacts::of_this_host(&enforcement),
         tier: settings.tier.as_str().into(),
         enforcement,
         limits: limits.clone(),

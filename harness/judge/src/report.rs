@@ -123,28 +123,6 @@ pub struct EventLog {
     start: Instant,
 }
 
-fn host_facts(enforcement: &Enforcement) -> HostFacts {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let cgroup = match enforcement
-        .get("cgroup_memory")
-        .map(|l| l.mechanism.as_str())
-    {
-        Some(m) if m.starts_with("cgroup v1") => "v1",
-        Some(m) if m.starts_with("cgroup v2") => "v2",
-        _ => "none",
-    };
-    HostFacts {
-        kernel: read("/proc/sys/kernel/osrelease"),
-        cgroup_version: cgroup.into(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        hostname: read("/proc/sys/kernel/hostname"),
-    }
-}
-
 impl EventLog {
     /// Creates the file and writes `run_started`.
     pub fn create(
@@ -171,7 +149,7 @@ impl EventLog {
             started_at_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            host: host_facts(enforcement),
+            host: HostFacts::of_this_host(enforcement),
             tier: tier.into(),
             enforcement: enforcement.clone(),
             limits,

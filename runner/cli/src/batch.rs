@@ -280,21 +280,6 @@ impl Reporter for BatchReporter {
     }
 }
 
-fn host_facts(cgroup: &str) -> HostFacts {
-    let u = nix::sys::utsname::uname().ok();
-    HostFacts {
-        kernel: u
-            .as_ref()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        cgroup_version: cgroup.to_owned(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        hostname: u
-            .map(|u| u.nodename().to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    }
-}
-
 pub fn batch(a: BatchArgs) -> u8 {
     let text = match std::fs::read_to_string(&a.jobs) {
         Ok(t) => t,
@@ -379,21 +364,13 @@ pub fn batch(a: BatchArgs) -> u8 {
         }
     };
     let enforcement = probe.enforcement().clone();
-    let cgroup = match enforcement
-        .get("cgroup_memory")
-        .map(|l| l.mechanism.as_str())
-    {
-        Some(m) if m.starts_with("cgroup v1") => "v1",
-        Some(m) if m.starts_with("cgroup v2") => "v2",
-        _ => "none",
-    };
     let run_started = RunStarted {
         schema_version: hatchery_report::SCHEMA_VERSION,
         hatchery_version: env!("CARGO_PKG_VERSION").into(),
         started_at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
-        host: host_facts(cgroup),
+        host: HostFacts::of_this_host(&enforcement),
         tier: args.tier.as_str().into(),
         enforcement,
         limits: defaults.clone(),

@@ -32,6 +32,32 @@ pub struct HostFacts {
     pub hostname: String,
 }
 
+impl HostFacts {
+    /// This host, with the cgroup version that a run's enforcement layers show (`v1`, `v2`,
+    /// or `none` when memory is limited by rlimits only).
+    pub fn of_this_host(enforcement: &crate::Enforcement) -> HostFacts {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let cgroup = match enforcement
+            .get("cgroup_memory")
+            .map(|l| l.mechanism.as_str())
+        {
+            Some(m) if m.starts_with("cgroup v1") => "v1",
+            Some(m) if m.starts_with("cgroup v2") => "v2",
+            _ => "none",
+        };
+        HostFacts {
+            kernel: read("/proc/sys/kernel/osrelease"),
+            cgroup_version: cgroup.into(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            hostname: read("/proc/sys/kernel/hostname"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunStarted {
     pub schema_version: u32,
