@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hatchery_report::{
-    CaseFinished, Event, HostFacts, JsonLinesWriter, Outcome, RunStarted, SCHEMA_VERSION,
-};
+use hatchery_report::{CaseFinished, Event, JsonLinesWriter, Outcome, RunStarted};
 use hatchery_sched::{Job, JobLimits, Options, Reporter};
 
 use crate::cargo::TestBinary;
@@ -237,19 +235,13 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
         .max(1);
     let enforcement = probe.enforcement().clone();
-    let run_started = RunStarted {
-        schema_version: SCHEMA_VERSION,
-        hatchery_version: env!("CARGO_PKG_VERSION").into(),
-        started_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        host: HostFacts::of_this_host(&enforcement),
-        tier: settings.tier.as_str().into(),
+    let run_started = RunStarted::now(
+        settings.tier.as_str(),
         enforcement,
-        limits: limits.clone(),
-        cases: jobs.len() as u64,
+        limits.clone(),
+        jobs.len() as u64,
         workers,
-    };
+    );
     let jsonl = match &a.report {
         Some(p) => match File::create(p) {
             Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),

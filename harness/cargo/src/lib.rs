@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use hatchery_report::{HostFacts, JsonLinesWriter, Level, Limits, Outcome, RunStarted};
+use hatchery_report::{JsonLinesWriter, Level, Limits, Outcome, RunStarted};
 use hatchery_sandbox::Sandbox;
 use hatchery_sched::{Job, JobLimits, Options};
 
@@ -592,19 +592,13 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         .collect();
     let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
 
-    let run_started = RunStarted {
-        schema_version: hatchery_report::SCHEMA_VERSION,
-        hatchery_version: env!("CARGO_PKG_VERSION").into(),
-        started_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        host: HostFacts::of_this_host(&enforcement),
-        tier: settings.tier.as_str().into(),
+    let run_started = RunStarted::now(
+        settings.tier.as_str(),
         enforcement,
-        limits: limits.clone(),
-        cases: jobs.len() as u64,
+        limits.clone(),
+        jobs.len() as u64,
         workers,
-    };
+    );
     let jsonl = match &a.report {
         Some(p) => match File::create(p) {
             Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),

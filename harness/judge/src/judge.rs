@@ -249,6 +249,29 @@ pub struct CaseReport {
     pub raw_score: Option<f64>,
 }
 
+impl CaseReport {
+    /// A case not run (yet): a judge error until something better is known.
+    fn not_run(name: &str, tier: hatchery_sandbox::Tier, worker: usize) -> CaseReport {
+        CaseReport {
+            name: name.to_owned(),
+            verdict: Verdict::JE,
+            cpu_us: 0,
+            wall_us: 0,
+            peak_memory_bytes: 0,
+            message: String::new(),
+            score: None,
+            exit_code: None,
+            signal: None,
+            passes: None,
+            slowest_run_cpu_us: 0,
+            run: engine::error_result("not run".into(), &Limits::default(), tier),
+            checker: None,
+            worker,
+            raw_score: None,
+        }
+    }
+}
+
 /// The judgement of one submission.
 #[derive(Debug, Clone, Serialize)]
 pub struct JudgeReport {
@@ -996,27 +1019,7 @@ impl<'a> Judge<'a> {
 
     fn run_interactive(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
-        let mut rep = CaseReport {
-            name: case.name.clone(),
-            verdict: Verdict::JE,
-            cpu_us: 0,
-            wall_us: 0,
-            peak_memory_bytes: 0,
-            message: String::new(),
-            score: None,
-            exit_code: None,
-            signal: None,
-            passes: None,
-            slowest_run_cpu_us: 0,
-            run: engine::error_result(
-                "not run".into(),
-                &Limits::default(),
-                self.engine.config().tier,
-            ),
-            checker: None,
-            worker: w.index,
-            raw_score: None,
-        };
+        let mut rep = CaseReport::not_run(&case.name, self.engine.config().tier, w.index);
         let Some(val) = &self.validator else {
             rep.message = "interactive problem without a validator".into();
             return rep;
@@ -1144,27 +1147,8 @@ impl<'a> Judge<'a> {
     /// to each run.
     fn run_multi_pass(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
-        let mut rep = CaseReport {
-            name: case.name.clone(),
-            verdict: Verdict::JE,
-            cpu_us: 0,
-            wall_us: 0,
-            peak_memory_bytes: 0,
-            message: String::new(),
-            score: None,
-            exit_code: None,
-            signal: None,
-            passes: Some(0),
-            slowest_run_cpu_us: 0,
-            run: engine::error_result(
-                "not run".into(),
-                &Limits::default(),
-                self.engine.config().tier,
-            ),
-            checker: None,
-            worker: w.index,
-            raw_score: None,
-        };
+        let mut rep = CaseReport::not_run(&case.name, self.engine.config().tier, w.index);
+        rep.passes = Some(0);
         let Some(val) = &self.validator else {
             rep.message = "multi-pass problem without a validator".into();
             return rep;

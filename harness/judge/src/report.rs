@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use hatchery_report::{
-    CaseFinished, CaseResult, CaseStarted, Enforcement, Event, HostFacts, JsonLinesWriter, Limits,
-    Outcome, RunFinished, RunStarted,
+    CaseFinished, CaseResult, CaseStarted, Enforcement, Event, JsonLinesWriter, Limits, Outcome,
+    RunFinished, RunStarted,
 };
 
 use crate::judge::{CompileReport, JudgeReport};
@@ -143,19 +143,13 @@ impl EventLog {
             not_run: 0,
             start: Instant::now(),
         };
-        log.emit(&Event::RunStarted(RunStarted {
-            schema_version: hatchery_report::SCHEMA_VERSION,
-            hatchery_version: env!("CARGO_PKG_VERSION").into(),
-            started_at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            host: HostFacts::of_this_host(enforcement),
-            tier: tier.into(),
-            enforcement: enforcement.clone(),
+        log.emit(&Event::RunStarted(RunStarted::now(
+            tier,
+            enforcement.clone(),
             limits,
             cases,
             workers,
-        }))?;
+        )))?;
         Ok(log)
     }
 

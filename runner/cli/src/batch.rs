@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use hatchery_report::{
-    CaseFinished, CaseResult, Enforcement, Event, HostFacts, JsonLinesWriter, Limits, Outcome,
-    RunFinished, RunStarted,
+    CaseFinished, CaseResult, Enforcement, Event, JsonLinesWriter, Limits, Outcome, RunFinished,
+    RunStarted,
 };
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
 use hatchery_sched::{Executor, ExecutorFactory, Interrupt, Job, Options, Reporter};
@@ -364,19 +364,13 @@ pub fn batch(a: BatchArgs) -> u8 {
         }
     };
     let enforcement = probe.enforcement().clone();
-    let run_started = RunStarted {
-        schema_version: hatchery_report::SCHEMA_VERSION,
-        hatchery_version: env!("CARGO_PKG_VERSION").into(),
-        started_at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        host: HostFacts::of_this_host(&enforcement),
-        tier: args.tier.as_str().into(),
+    let run_started = RunStarted::now(
+        args.tier.as_str(),
         enforcement,
-        limits: defaults.clone(),
-        cases: jobs.len() as u64,
+        defaults.clone(),
+        jobs.len() as u64,
         workers,
-    };
+    );
     let jsonl = match &a.report {
         Some(p) => match File::create(p) {
             Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),

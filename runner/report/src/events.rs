@@ -79,6 +79,29 @@ impl RunStarted {
     pub fn schema_version() -> u32 {
         SCHEMA_VERSION
     }
+
+    /// The first event of a run starting now on this host.
+    pub fn now(
+        tier: &str,
+        enforcement: crate::Enforcement,
+        limits: crate::Limits,
+        cases: u64,
+        workers: u32,
+    ) -> RunStarted {
+        RunStarted {
+            schema_version: SCHEMA_VERSION,
+            hatchery_version: env!("CARGO_PKG_VERSION").into(),
+            started_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            host: HostFacts::of_this_host(&enforcement),
+            tier: tier.into(),
+            enforcement,
+            limits,
+            cases,
+            workers,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
