@@ -19,6 +19,13 @@ pub enum Event {
     RunStarted(RunStarted),
     CaseStarted(CaseStarted),
     CaseFinished(Box<CaseFinished>),
+    /// A case has been running longer than the slow threshold (repeated each period).
+    CaseSlow(CaseSlow),
+    /// A case will be attempted again (after a failure, or after the executor failed).
+    CaseRetrying(CaseRetrying),
+    /// A case was not run because a skip rule (e.g. a judge group's `on_reject: break`)
+    /// said so after an earlier case failed.
+    CaseSkipped(CaseSkipped),
     RunFinished(RunFinished),
 }
 
@@ -121,9 +128,16 @@ pub struct CaseFinished {
     pub index: u64,
     pub attempt: u32,
     pub worker: u32,
-    /// The outcome the job expected (default `ok`).
+    /// The outcome the job expected (default `ok`); ignored when `expected_verdict` is set.
     pub expected: Outcome,
-    /// Whether the outcome is the expected one.
+    /// The verdict a judge front end gave this case (AC, WA, TLE, ...), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::Verdict>,
+    /// The verdict the case was expected to get; then `passed` compares verdicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_verdict: Option<crate::Verdict>,
+    /// Whether the case met its expectation: its outcome is `expected`, or its verdict is
+    /// `expected_verdict` (a submission that gets its expected WA passes).
     pub passed: bool,
     /// Passed only after a failed attempt.
     pub flaky: bool,
@@ -131,6 +145,52 @@ pub struct CaseFinished {
     pub will_retry: bool,
     #[serde(flatten)]
     pub result: CaseResult,
+}
+
+/// A case running longer than the slow threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseSlow {
+    pub id: String,
+    pub index: u64,
+    pub attempt: u32,
+    pub worker: u32,
+    /// Wall time so far, microseconds.
+    pub elapsed_us: u64,
+}
+
+/// Why a case is attempted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryCause {
+    /// The attempt did not meet its expectation and retries remain.
+    Failed,
+    /// The executor failed (its zygote died, hung or was poisoned): the attempt has no
+    /// result of the program, and the case runs once more on a fresh zygote.
+    ExecutorFailed,
+}
+
+/// A case that will run again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseRetrying {
+    pub id: String,
+    pub index: u64,
+    /// The attempt that failed.
+    pub attempt: u32,
+    pub worker: u32,
+    pub cause: RetryCause,
+    /// What failed, in words.
+    pub reason: String,
+    /// Wait before the next attempt, microseconds.
+    pub delay_us: u64,
+}
+
+/// A case that was not run because of a skip rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CaseSkipped {
+    pub id: String,
+    pub index: u64,
+    /// The case whose failure caused the skip.
+    pub because_of: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -142,6 +202,9 @@ pub struct RunFinished {
     pub flaky: u64,
     /// Cases never started (fail-fast, interruption).
     pub not_run: u64,
+    /// Cases not run because a skip rule said so (see `case_skipped`).
+    #[serde(default)]
+    pub skipped: u64,
     pub duration_us: u64,
     /// SIGINT/SIGTERM stopped the run; cases that were running were killed and have no
     /// `case_finished` event.

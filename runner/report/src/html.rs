@@ -70,7 +70,11 @@ impl<'a> RunView<'a> {
                 Event::CaseStarted(c) => r.case_started.push(c),
                 Event::CaseFinished(c) => r.attempts.push(c),
                 Event::RunFinished(f) => r.finished = Some(f),
-                Event::RunStarted(_) => {}
+                // Progress notices; a skipped case is counted in run_finished.
+                Event::RunStarted(_)
+                | Event::CaseSlow(_)
+                | Event::CaseRetrying(_)
+                | Event::CaseSkipped(_) => {}
             }
         }
         runs
@@ -1159,6 +1163,8 @@ mod tests {
             attempt: 1,
             worker: 0,
             expected,
+            verdict: None,
+            expected_verdict: None,
             passed: result.outcome == expected,
             flaky: false,
             will_retry: false,
@@ -1173,6 +1179,7 @@ mod tests {
             failed,
             flaky: 0,
             not_run: 0,
+            skipped: 0,
             duration_us: 1234,
             interrupted: false,
             fail_fast: false,

@@ -10,16 +10,19 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub mod events;
+pub mod exit;
 pub mod html;
 pub mod junit;
 pub mod text;
+mod verdict;
 
 pub use text::{error_chain, fmt_bytes, fmt_us};
 
 pub use events::*;
+pub use verdict::Verdict;
 
 /// Version of the JSON shapes defined here. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The closed set of outcomes a case can have. Derived from raw facts by [`decide`].
 #[derive(

@@ -60,8 +60,6 @@ pub struct CgroupSlot {
     pub version: Version,
     /// v1: one directory per controller in [`V1_CONTROLLERS`] order; v2: one directory.
     pub dirs: Vec<PathBuf>,
-    /// v2 only: the leaf we moved the supervisor into, to move back out on drop.
-    v2_supervisor_leaf: Option<(PathBuf, PathBuf)>,
 }
 
 fn own_v1_path(controller: &str) -> Result<PathBuf, CgroupError> {
@@ -133,26 +131,133 @@ fn controllers_of(dir: &Path, file: &str) -> Vec<String> {
         .collect()
 }
 
+/// Prefix of every cgroup hatchery creates: `hatchery-<pid>-<n>` for slots and
+/// `hatchery-supervisor-<pid>` for the v2 leaf the supervisor moves into.
+const SLOT_PREFIX: &str = "hatchery-";
+
+/// The next slot number of this process: names are unique per process and slot, whoever asks
+/// (a probe zygote, a worker's zygote of any tier, a judge's tool zygote).
+static NEXT_SLOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The supervisor pid a directory name of ours belongs to (`hatchery-<pid>-<n>` or
+/// `hatchery-supervisor-<pid>`); `None` for names we did not make.
+pub fn slot_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(SLOT_PREFIX)?;
+    if let Some(pid) = rest.strip_prefix("supervisor-") {
+        return pid.parse().ok();
+    }
+    let (pid, n) = rest.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // ESRCH: no such process. EPERM means it exists (someone else's).
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// Removes the empty slots that supervisors which no longer run left in `parent` (a killed
+/// run cannot remove its own). Only names of ours, only dead owners, only `rmdir`: a slot that
+/// still holds processes stays (its processes are not ours to kill). Returns how many went.
+pub fn reclaim_stale(parent: &Path, alive: &dyn Fn(u32) -> bool) -> usize {
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(owner) = name.to_str().and_then(slot_owner) else {
+            continue;
+        };
+        if owner == me || alive(owner) {
+            continue;
+        }
+        // A v2 supervisor leaf may hold our own slots' parent chain; only empty ones go.
+        if fs::remove_dir(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Creates `parent/<name>` for the next free slot name of this process. A directory of that
+/// name left by an earlier process that had our pid (pid reuse after a killed run) is
+/// removed when empty; otherwise the next number is tried.
+fn make_slot_dir(parents: &[PathBuf]) -> Result<(String, Vec<PathBuf>), CgroupError> {
+    let me = std::process::id();
+    for _ in 0..64 {
+        let n = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("{SLOT_PREFIX}{me}-{n}");
+        let mut made: Vec<PathBuf> = Vec::new();
+        let mut collided = false;
+        for p in parents {
+            let d = p.join(&name);
+            match fs::create_dir(&d) {
+                Ok(()) => made.push(d),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    // Left by a dead process with our pid: an empty one is reused.
+                    if fs::remove_dir(&d).is_ok() && fs::create_dir(&d).is_ok() {
+                        made.push(d);
+                    } else {
+                        collided = true;
+                        break;
+                    }
+                }
+                Err(source) => {
+                    for m in made.iter().rev() {
+                        let _ = fs::remove_dir(m);
+                    }
+                    return Err(CgroupError::Create { path: d, source });
+                }
+            }
+        }
+        if !collided {
+            return Ok((name, made));
+        }
+        for m in made.iter().rev() {
+            let _ = fs::remove_dir(m);
+        }
+    }
+    Err(CgroupError::Create {
+        path: parents.first().cloned().unwrap_or_default(),
+        source: io::Error::other("64 slot names in a row were taken"),
+    })
+}
+
+/// Once per process and parent directory: stale slots of dead supervisors are reclaimed.
+fn reclaim_once(parents: &[PathBuf]) {
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    for p in parents {
+        if !done.contains(p) {
+            reclaim_stale(p, &pid_alive);
+            done.push(p.clone());
+        }
+    }
+}
+
 impl CgroupSlot {
-    /// Creates the slot `name` beneath this process's own cgroup(s).
-    pub fn create(name: &str) -> Result<CgroupSlot, CgroupError> {
+    /// Allocates the next slot of this process beneath its own cgroup(s): the one place that
+    /// names slots (see [`slot_owner`]).
+    pub fn allocate() -> Result<CgroupSlot, CgroupError> {
         match host_version() {
             Version::V1 => {
-                let mut dirs = Vec::new();
-                let mut slot = CgroupSlot {
+                let parents = V1_CONTROLLERS
+                    .iter()
+                    .map(|c| own_v1_path(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                reclaim_once(&parents);
+                let (_, dirs) = make_slot_dir(&parents)?;
+                Ok(CgroupSlot {
                     version: Version::V1,
-                    dirs: Vec::new(),
-                    v2_supervisor_leaf: None,
-                };
-                for c in V1_CONTROLLERS {
-                    let d = own_v1_path(c)?.join(name);
-                    mkdir(&d)?;
-                    dirs.push(d.clone());
-                    slot.dirs.push(d);
-                }
-                Ok(slot)
+                    dirs,
+                })
             }
-            Version::V2 => Self::create_v2(name),
+            Version::V2 => Self::allocate_v2(),
         }
     }
 
@@ -160,10 +265,21 @@ impl CgroupSlot {
     /// the kernel refuses while our cgroup holds processes (the "no internal processes" rule).
     /// When we are the only process in it (e.g. `systemd-run --scope -p Delegate=yes`), move
     /// ourselves into a leaf and enable `memory` and `pids`; never move anyone else.
-    fn create_v2(name: &str) -> Result<CgroupSlot, CgroupError> {
+    fn allocate_v2() -> Result<CgroupSlot, CgroupError> {
+        // Delegation (moving ourselves into a leaf, enabling controllers) happens once per
+        // process; every later slot is a plain directory beside the leaf.
+        static PARENT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+        let mut parent = PARENT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parent.as_ref() {
+            let (_, dirs) = make_slot_dir(std::slice::from_ref(p))?;
+            return Ok(CgroupSlot {
+                version: Version::V2,
+                dirs,
+                });
+        }
         let own = own_v2_path()?;
+        reclaim_once(std::slice::from_ref(&own));
         let need = ["memory", "pids"];
-        let mut leaf = None;
         let enabled = controllers_of(&own, "cgroup.subtree_control");
         if !need.iter().all(|c| enabled.iter().any(|e| e == c)) {
             let available = controllers_of(&own, "cgroup.controllers");
@@ -190,7 +306,7 @@ impl CgroupSlot {
                 });
             }
             if own != Path::new(cgroups_rs::fs::hierarchies::UNIFIED_MOUNTPOINT) {
-                let sup = own.join(format!("hatchery-supervisor-{}", std::process::id()));
+                let sup = own.join(format!("{SLOT_PREFIX}supervisor-{}", std::process::id()));
                 if !sup.exists() {
                     mkdir(&sup)?;
                 }
@@ -198,7 +314,6 @@ impl CgroupSlot {
                     path: sup.clone(),
                     source,
                 })?;
-                leaf = Some((sup, own.clone()));
             }
             fs::write(own.join("cgroup.subtree_control"), "+memory +pids").map_err(|source| {
                 CgroupError::Create {
@@ -207,12 +322,13 @@ impl CgroupSlot {
                 }
             })?;
         }
-        let d = own.join(name);
-        mkdir(&d)?;
+        let (_, dirs) = make_slot_dir(std::slice::from_ref(&own))?;
+        // The supervisor stays in its leaf until it exits (later slots rely on the enabled
+        // controllers); a leaf left behind is reclaimed by the next run (reclaim_stale).
+        *parent = Some(own);
         Ok(CgroupSlot {
             version: Version::V2,
-            dirs: vec![d],
-            v2_supervisor_leaf: leaf,
+            dirs,
         })
     }
 
@@ -254,11 +370,6 @@ impl CgroupSlot {
             let _ = fs::remove_dir(d);
         }
         self.dirs.clear();
-        if let Some((leaf, own)) = self.v2_supervisor_leaf.take() {
-            // Only our own process lives in the leaf; move it back and remove the leaf.
-            let _ = fs::write(own.join("cgroup.procs"), "0");
-            let _ = fs::remove_dir(leaf);
-        }
     }
 }
 
@@ -566,5 +677,62 @@ impl CgroupFiles {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn only_our_names_have_owners() {
+        assert_eq!(slot_owner("hatchery-42-0"), Some(42));
+        assert_eq!(slot_owner("hatchery-42-17"), Some(42));
+        assert_eq!(slot_owner("hatchery-supervisor-7"), Some(7));
+        assert_eq!(slot_owner("hatchery-42-w0"), None);
+        assert_eq!(slot_owner("hatchery-doctor"), None);
+        assert_eq!(slot_owner("user.slice"), None);
+        assert_eq!(slot_owner("hatchery-x-1"), None);
+    }
+
+    #[test]
+    fn names_are_unique_and_leftovers_of_our_pid_are_reused_or_skipped() {
+        let t = std::env::temp_dir().join(format!("hatchery-slot-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(&t).unwrap();
+        let parents = vec![t.clone()];
+        let (a, _) = make_slot_dir(&parents).unwrap();
+        let (b, _) = make_slot_dir(&parents).unwrap();
+        assert_ne!(a, b);
+        // A populated leftover with the next name (pid reuse after a killed run) is skipped.
+        let n = NEXT_SLOT.load(std::sync::atomic::Ordering::SeqCst);
+        let busy = t.join(format!("hatchery-{}-{n}", std::process::id()));
+        fs::create_dir(&busy).unwrap();
+        fs::write(busy.join("cgroup.procs"), "1\n").unwrap();
+        let (c, dirs) = make_slot_dir(&parents).unwrap();
+        assert_ne!(t.join(&c), busy);
+        assert!(dirs[0].is_dir() && busy.join("cgroup.procs").exists());
+        fs::remove_dir_all(&t).unwrap();
+    }
+
+    #[test]
+    fn stale_slots_of_dead_supervisors_are_reclaimed_and_nothing_else() {
+        let t = std::env::temp_dir().join(format!("hatchery-reclaim-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(&t).unwrap();
+        for d in ["hatchery-1-0", "hatchery-supervisor-1", "hatchery-2-0", "other", "hatchery-3-0"] {
+            fs::create_dir(t.join(d)).unwrap();
+        }
+        // A populated stale slot stays: its processes are not ours to kill.
+        fs::write(t.join("hatchery-3-0").join("cgroup.procs"), "9").unwrap();
+        let alive = |pid: u32| pid == 2;
+        assert_eq!(reclaim_stale(&t, &alive), 2);
+        let mut left: Vec<String> = fs::read_dir(&t)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["hatchery-2-0", "hatchery-3-0", "other"]);
+        fs::remove_dir_all(&t).unwrap();
     }
 }

@@ -14,4 +14,7 @@ pub mod wire;
 pub mod zygote;
 
 pub use policy::{CaseSpec, SandboxConfig, SeccompProfile, Tier};
-pub use supervisor::{check_spec, PreparedCase, Sandbox, SandboxError, SpecError, HANG_GRACE};
+pub use supervisor::{
+    check_spec, with_wall_backstop, PreparedCase, RunError, Sandbox, SandboxError, SpecError,
+    HANG_GRACE, WALL_PER_CPU, WALL_SLACK,
+};

@@ -8,7 +8,7 @@ use hatchery_report::Limits;
 use serde::{Deserialize, Serialize};
 
 /// Isolation tier of a zygote; namespaces are entered once per zygote, never per case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// No namespaces. rlimits, cgroup, uid drop (when root) and seccomp still apply.
@@ -97,8 +97,6 @@ pub struct SandboxConfig {
     /// Size of the private scratch tmpfs that holds `/tmp`, `/dev/shm` (and, in tier hardened,
     /// `/var/tmp` and `/run/lock`) together, bytes.
     pub tmp_size_bytes: u64,
-    /// Name used for this zygote's cgroup (unique per process).
-    pub worker_index: usize,
     /// Seccomp profile the zygote installs on itself once (cases inherit it at no cost):
     /// `Default` serves cases asking for `default` or `strict`; `Off` serves every profile,
     /// each case installing its own.
@@ -118,7 +116,6 @@ impl SandboxConfig {
             case_host_uid: 65534,
             case_host_gid: 65534,
             tmp_size_bytes: 64 << 20,
-            worker_index: 0,
             seccomp_base: SeccompProfile::Default,
             cpu: None,
         }

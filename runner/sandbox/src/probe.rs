@@ -76,7 +76,7 @@ pub fn probe_host() -> Vec<Probe> {
         }),
     });
     let version = crate::cgroup::host_version();
-    let cg = crate::cgroup::CgroupSlot::create(&format!("hatchery-doctor-{}", std::process::id()));
+    let cg = crate::cgroup::CgroupSlot::allocate();
     v.push(Probe {
         name: "cgroup",
         ok: cg.is_ok(),

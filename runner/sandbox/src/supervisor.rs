@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, RawFacts};
+use hatchery_report::{
+    decide, error_chain, CaseResult, Enforcement, LayerState, Limits, RawFacts,
+};
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
@@ -43,6 +45,20 @@ impl SandboxError {
     pub fn is_missing_feature(&self) -> bool {
         matches!(self, SandboxError::Setup { .. } | SandboxError::Cgroup(_))
     }
+}
+
+/// The zygote failed while running a case: no fact about the program is known. The zygote is
+/// not used again (see [`Sandbox::is_healthy`]); the caller decides whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("this zygote is no longer usable (it failed on an earlier case)")]
+    Unusable,
+    #[error("the zygote died during the case (launcher status: {status})")]
+    Died { status: String },
+    #[error("the zygote did not answer within {grace:?} of the case's time limit")]
+    Hung { grace: Duration },
+    #[error("failed to exchange the case with the zygote: {0}")]
+    Protocol(String),
 }
 
 /// The case cannot be started as specified (the user's input, reported before running).
@@ -107,8 +123,7 @@ impl Sandbox {
                 None
             }
             mode => {
-                let name = format!("hatchery-{}-w{}", std::process::id(), cfg.worker_index);
-                match CgroupSlot::create(&name) {
+                match CgroupSlot::allocate() {
                     Ok(s) => Some(s),
                     Err(e) if mode == CgroupMode::Required => return Err(SandboxError::Cgroup(e)),
                     Err(e) => {
@@ -344,7 +359,7 @@ impl Sandbox {
                 })
                 .collect(),
             cwd: spec.cwd.as_os_str().as_bytes().to_vec(),
-            limits: spec.limits.clone(),
+            limits: with_wall_backstop(&spec.limits),
             seccomp: spec.seccomp,
             script,
             has_stdin: stdin.is_some(),
@@ -359,31 +374,29 @@ impl Sandbox {
         })
     }
 
-    /// Runs one prepared case and derives its outcome. Failures of the sandbox become
-    /// `sandbox_error` results.
-    pub fn run(&mut self, case: PreparedCase) -> CaseResult {
-        let limits = case.request.limits.clone();
-        let seccomp = case.request.seccomp;
-        let facts = if self.broken {
-            Err("this zygote is no longer usable".to_owned())
-        } else {
-            self.exchange(&case)
-        };
-        let facts = facts.unwrap_or_else(|e| {
-            // A zygote that died, hung or answered garbage is not trusted again.
+    /// Runs one prepared case and derives its outcome from the zygote's facts. A failure of
+    /// the zygote itself (it died, hung or answered garbage) is an error, never a result: the
+    /// zygote is not trusted again.
+    pub fn run(&mut self, case: PreparedCase) -> Result<CaseResult, RunError> {
+        if self.broken {
+            return Err(RunError::Unusable);
+        }
+        let facts = self.exchange(&case).inspect_err(|_| {
             self.broken = true;
             self.kill_launcher();
-            RawFacts {
-                error: Some(e),
-                ..Default::default()
-            }
-        });
-        let mut enforcement = self.enforcement.clone();
-        enforcement.insert("seccomp".into(), seccomp_layer(seccomp, self.cfg.network));
-        decide(facts, &limits, self.cfg.tier.as_str(), enforcement)
+        })?;
+        Ok(self.decide(facts, &case.request.limits, case.request.seccomp))
     }
 
-    fn exchange(&mut self, case: &PreparedCase) -> Result<RawFacts, String> {
+    /// The result of facts this zygote's case produced (or that a caller made up for a case
+    /// of this zygote, e.g. one that never started).
+    pub fn decide(&self, facts: RawFacts, limits: &Limits, seccomp: SeccompProfile) -> CaseResult {
+        let mut enforcement = self.enforcement.clone();
+        enforcement.insert("seccomp".into(), seccomp_layer(seccomp, self.cfg.network));
+        decide(facts, limits, self.cfg.tier.as_str(), enforcement)
+    }
+
+    fn exchange(&mut self, case: &PreparedCase) -> Result<RawFacts, RunError> {
         let mut fds = vec![case.exec.as_raw_fd()];
         if let Some(s) = &case.stdin {
             fds.push(s.as_raw_fd());
@@ -391,8 +404,9 @@ impl Sandbox {
         if let Some(c) = &case.cwd {
             fds.push(c.as_raw_fd());
         }
-        wire::send(&self.sock, &case.request, &fds)
-            .map_err(|e| format!("failed to send the case to the zygote: {e}"))?;
+        wire::send(&self.sock, &case.request, &fds).map_err(|e| {
+            RunError::Protocol(format!("failed to send the case: {}", error_chain(&e)))
+        })?;
         let out = case
             .request
             .limits
@@ -408,28 +422,27 @@ impl Sandbox {
             .or(l.cpu_us.map(|c| c.saturating_mul(4)))
             .map(|us| Duration::from_micros(us) + HANG_GRACE);
         if self.read_timeout != Some(bound) {
-            self.sock
-                .set_read_timeout(bound)
-                .map_err(|e| format!("failed to set the zygote read timeout: {e}"))?;
+            self.sock.set_read_timeout(bound).map_err(|e| {
+                RunError::Protocol(format!("failed to set the zygote read timeout: {e}"))
+            })?;
             self.read_timeout = Some(bound);
         }
         let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
-            wire::WireError::Closed => {
-                let status = self.launcher.try_wait().ok().flatten();
-                format!("the zygote died during the case (launcher status: {status:?})")
-            }
+            wire::WireError::Closed => RunError::Died {
+                status: match self.launcher.try_wait() {
+                    Ok(Some(s)) => s.to_string(),
+                    _ => "still running".into(),
+                },
+            },
             wire::WireError::Io(io)
                 if matches!(
                     io.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                format!(
-                    "the zygote did not answer within {:?} of the case's time limit",
-                    HANG_GRACE
-                )
+                RunError::Hung { grace: HANG_GRACE }
             }
-            e => format!("failed to read the zygote's answer: {e}"),
+            e => RunError::Protocol(format!("failed to read the answer: {}", error_chain(&e))),
         })?;
         Ok(reply.facts)
     }
@@ -471,6 +484,26 @@ impl Sandbox {
         }
     }
 }
+
+/// The limits a case runs under: those asked for, plus a wall limit when only a CPU limit was
+/// given, so that a case that sleeps (using no CPU) still ends as `time_limit` (limit `wall`)
+/// instead of running until the zygote is declared hung. The default is
+/// [`WALL_PER_CPU`] × the CPU limit + [`WALL_SLACK`].
+pub fn with_wall_backstop(l: &Limits) -> Limits {
+    let mut l = l.clone();
+    if let (Some(cpu), None) = (l.cpu_us, l.wall_us) {
+        l.wall_us = Some(
+            cpu.saturating_mul(WALL_PER_CPU)
+                .saturating_add(WALL_SLACK.as_micros() as u64),
+        );
+    }
+    l
+}
+
+/// See [`with_wall_backstop`].
+pub const WALL_PER_CPU: u64 = 2;
+/// See [`with_wall_backstop`].
+pub const WALL_SLACK: Duration = Duration::from_secs(1);
 
 /// How long past a case's time limit the supervisor waits before declaring the zygote hung.
 pub const HANG_GRACE: Duration = Duration::from_secs(5);

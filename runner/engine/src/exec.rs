@@ -1,0 +1,369 @@
+//! Executors: something that runs one case at a time and answers with the program's result or
+//! with its own failure. [`SandboxExecutor`] is the one real implementation; tests use fakes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use hatchery_report::{CaseResult, Enforcement, Limits, RawFacts};
+use hatchery_sandbox::policy::CgroupMode;
+use hatchery_sandbox::{
+    CaseSpec, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError, Tier,
+};
+
+/// Kills what an executor is running, from another thread.
+pub type Interrupt = Arc<dyn Fn() + Send + Sync>;
+
+/// Why an executor produced no result of the program. Never folded into the target's result:
+/// the dispatcher decides (explicitly, see [`ExecError::retryable`]) whether to try again, and
+/// only a final failure is reported, as `sandbox_error` naming this error.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The case cannot be started as specified (a missing program, an unreadable stdin file):
+    /// the user's input; never retried.
+    #[error("the case cannot be started: {0}")]
+    BadSpec(#[from] SpecError),
+    /// No zygote could be started for the case's tier (a missing kernel feature, a cgroup
+    /// that is required but unavailable): the host's; never retried.
+    #[error("cannot start a zygote for tier {tier}")]
+    Start {
+        tier: &'static str,
+        #[source]
+        source: SandboxError,
+    },
+    /// The zygote died, hung or answered garbage during the case; it has been discarded and
+    /// the next case gets a fresh one.
+    #[error("the zygote failed")]
+    Zygote(#[from] RunError),
+    /// The run was interrupted (SIGINT/SIGTERM) while the case ran.
+    #[error("interrupted")]
+    Interrupted,
+    /// The other case of a pair could not be started, so this one was not either.
+    #[error("not started: the other case of its pair could not be started")]
+    PartnerNotStarted,
+    /// The executor cannot do what was asked (e.g. a fake that runs no pairs).
+    #[error("not supported by this executor: {0}")]
+    Unsupported(&'static str),
+}
+
+impl ExecError {
+    /// The retry rule: a failure of the zygote is retried once on a fresh zygote (the case
+    /// never ran to an end, so nothing is known about the program); a bad spec, a host that
+    /// cannot start the tier and an interruption are not.
+    pub fn retryable(&self) -> bool {
+        matches!(self, ExecError::Zygote(_))
+    }
+
+    /// Whether the host lacks what the tier needs (front ends exit with "host unsupported").
+    pub fn is_missing_feature(&self) -> bool {
+        matches!(self, ExecError::Start { source, .. } if source.is_missing_feature())
+    }
+
+    /// The `sandbox_error` result that reports this failure as ours.
+    pub fn result(&self, limits: &Limits, tier: Tier) -> CaseResult {
+        hatchery_report::decide(
+            RawFacts {
+                error: Some(hatchery_report::error_chain(self)),
+                ..Default::default()
+            },
+            limits,
+            tier.as_str(),
+            Enforcement::new(),
+        )
+    }
+}
+
+/// Something that runs cases, one at a time (or a pair at once).
+pub trait Executor: Send {
+    /// Runs one case on a zygote of `tier`.
+    fn run(&mut self, spec: &CaseSpec, tier: Tier) -> Result<CaseResult, ExecError>;
+
+    /// Runs two cases at the same time on two zygotes (an interactive submission and its
+    /// validator, connected by pipes or FIFOs the caller set up). Neither starts unless both
+    /// could be prepared.
+    fn run_pair(
+        &mut self,
+        _a: (&CaseSpec, Tier),
+        _b: (&CaseSpec, Tier),
+    ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
+        (
+            Err(ExecError::Unsupported("pairs of cases")),
+            Err(ExecError::Unsupported("pairs of cases")),
+        )
+    }
+
+    /// A handle that kills whatever this executor is running.
+    fn interrupt_handle(&self) -> Interrupt;
+
+    /// The CPU the executor's cases run on, when pinned: the dispatcher pins the worker
+    /// thread that drives it there too.
+    fn cpu(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// How every zygote of a pool is set up (what the tier and the case do not decide).
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    /// Executable with the zygote entry point (`<exe> __zygote`); `/proc/self/exe` stays
+    /// valid even when the file is replaced on disk while we run.
+    pub zygote_exe: PathBuf,
+    pub network: bool,
+    pub cgroup: CgroupMode,
+    /// Size of each zygote's private scratch tmpfs (`/tmp` and friends); `None`: the default.
+    pub tmp_size_bytes: Option<u64>,
+}
+
+impl ExecSettings {
+    pub fn new(zygote_exe: PathBuf) -> ExecSettings {
+        ExecSettings {
+            zygote_exe,
+            network: false,
+            cgroup: CgroupMode::Auto,
+            tmp_size_bytes: None,
+        }
+    }
+
+    fn config(&self, key: ZygoteKey, cpu: Option<usize>) -> SandboxConfig {
+        let mut c = SandboxConfig::new(key.tier, self.zygote_exe.clone());
+        c.network = self.network;
+        c.cgroup = self.cgroup;
+        c.cpu = cpu;
+        if let Some(t) = self.tmp_size_bytes {
+            c.tmp_size_bytes = t;
+        }
+        if key.seccomp_off {
+            c.seccomp_base = SeccompProfile::Off;
+        }
+        c
+    }
+}
+
+/// What must differ between two zygotes of one executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ZygoteKey {
+    pub tier: Tier,
+    /// Cases with seccomp `off` need a zygote without the base filter (each other case then
+    /// installs its own).
+    pub seccomp_off: bool,
+    /// The second zygote of a pair (an interactive validator beside its submission).
+    pub partner: bool,
+}
+
+impl ZygoteKey {
+    pub fn of(spec: &CaseSpec, tier: Tier) -> ZygoteKey {
+        ZygoteKey {
+            tier,
+            seccomp_off: spec.seccomp == SeccompProfile::Off,
+            partner: false,
+        }
+    }
+}
+
+type StartRequest = (SandboxConfig, mpsc::Sender<Result<Sandbox, SandboxError>>);
+
+/// Starts every zygote of the process on one thread that lives as long as the process. A
+/// zygote's launcher gets a parent-death signal, which Linux ties to the *thread* that
+/// created it: a zygote started on a worker thread of one dispatch would die with that thread,
+/// while a pool's executors outlive their dispatches (a judge builds, then runs the tests).
+fn start_zygote(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<StartRequest>>> = OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<StartRequest>();
+        let spawned = std::thread::Builder::new()
+            .name("hatchery-zygotes".into())
+            .spawn(move || {
+                for (cfg, reply) in rx {
+                    let _ = reply.send(Sandbox::start(cfg));
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread every request below fails with this reason.
+            let (dead_tx, _) = mpsc::channel();
+            let _ = e;
+            return Mutex::new(dead_tx);
+        }
+        Mutex::new(tx)
+    });
+    let (rtx, rrx) = mpsc::channel();
+    let sent = tx
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cfg.clone(), rtx));
+    match sent {
+        Ok(()) => rrx.recv().unwrap_or_else(|_| Sandbox::start(cfg)),
+        // No spawner thread could be created: start it here (it then lives as long as this
+        // thread).
+        Err(_) => Sandbox::start(cfg),
+    }
+}
+
+/// The sandbox executor of one worker: its zygotes, one per [`ZygoteKey`] its cases need,
+/// started on first use and replaced when one died, hung, or said it could not restore a
+/// clean state.
+pub struct SandboxExecutor {
+    settings: Arc<ExecSettings>,
+    cpu: Option<usize>,
+    zygotes: HashMap<ZygoteKey, Sandbox>,
+    interrupters: Arc<Mutex<HashMap<ZygoteKey, Interrupt>>>,
+}
+
+impl SandboxExecutor {
+    pub fn new(settings: Arc<ExecSettings>, cpu: Option<usize>) -> SandboxExecutor {
+        SandboxExecutor {
+            settings,
+            cpu,
+            zygotes: HashMap::new(),
+            interrupters: Arc::default(),
+        }
+    }
+
+    /// The zygote for `key`, started (or replaced) as needed.
+    pub fn zygote(&mut self, key: ZygoteKey) -> Result<&mut Sandbox, ExecError> {
+        let usable = self.zygotes.get(&key).is_some_and(Sandbox::is_healthy);
+        if !usable {
+            // A dead, hung or poisoned zygote is dropped (killed, reaped, its cgroup removed)
+            // before its replacement starts.
+            self.zygotes.remove(&key);
+            let sb = start_zygote(self.settings.config(key, self.cpu)).map_err(|source| {
+                ExecError::Start {
+                    tier: key.tier.as_str(),
+                    source,
+                }
+            })?;
+            self.interrupters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, Arc::new(sb.interrupter()));
+            self.zygotes.insert(key, sb);
+        }
+        Ok(self.zygotes.get_mut(&key).expect("inserted above"))
+    }
+
+    /// What a zygote of `tier` enforces on this host (starting it when needed): the facts a
+    /// run's `run_started` event carries, and the proof that the tier works here.
+    pub fn enforcement(&mut self, tier: Tier) -> Result<Enforcement, ExecError> {
+        let key = ZygoteKey {
+            tier,
+            seccomp_off: false,
+            partner: false,
+        };
+        Ok(self.zygote(key)?.enforcement().clone())
+    }
+}
+
+impl Executor for SandboxExecutor {
+    fn run(&mut self, spec: &CaseSpec, tier: Tier) -> Result<CaseResult, ExecError> {
+        let sb = self.zygote(ZygoteKey::of(spec, tier))?;
+        let prepared = sb.prepare(spec)?;
+        Ok(sb.run(prepared)?)
+    }
+
+    fn run_pair(
+        &mut self,
+        a: (&CaseSpec, Tier),
+        b: (&CaseSpec, Tier),
+    ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
+        let ka = ZygoteKey::of(a.0, a.1);
+        let kb = ZygoteKey {
+            partner: true,
+            ..ZygoteKey::of(b.0, b.1)
+        };
+        // The failing side carries the error, the other is not started.
+        let fail_a = |e: ExecError| (Err(e), Err(ExecError::PartnerNotStarted));
+        let fail_b = |e: ExecError| (Err(ExecError::PartnerNotStarted), Err(e));
+        if let Err(e) = self.zygote(ka) {
+            return fail_a(e);
+        }
+        if let Err(e) = self.zygote(kb) {
+            return fail_b(e);
+        }
+        let [Some(za), Some(zb)] = self.zygotes.get_disjoint_mut([&ka, &kb]) else {
+            unreachable!("both started above and keys differ");
+        };
+        let pa = match za.prepare(a.0) {
+            Ok(p) => p,
+            Err(e) => return fail_a(e.into()),
+        };
+        let pb = match zb.prepare(b.0) {
+            Ok(p) => p,
+            Err(e) => return fail_b(e.into()),
+        };
+        std::thread::scope(|s| {
+            let hb = s.spawn(move || zb.run(pb));
+            let ra = za.run(pa).map_err(ExecError::from);
+            let rb = hb
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(RunError::Protocol(
+                        "the thread running the partner case panicked".into(),
+                    ))
+                })
+                .map_err(ExecError::from);
+            (ra, rb)
+        })
+    }
+
+    fn interrupt_handle(&self) -> Interrupt {
+        let list = self.interrupters.clone();
+        Arc::new(move || {
+            for i in list.lock().unwrap_or_else(|e| e.into_inner()).values() {
+                i();
+            }
+        })
+    }
+
+    fn cpu(&self) -> Option<usize> {
+        self.cpu
+    }
+}
+
+/// The executors of a run, one per worker; they outlive a dispatch, so a front end can
+/// dispatch several times (build, then test) on warm zygotes.
+pub struct Pool<E> {
+    execs: Vec<Mutex<E>>,
+}
+
+impl<E: Executor> Pool<E> {
+    pub fn new(execs: Vec<E>) -> Pool<E> {
+        Pool {
+            execs: execs.into_iter().map(Mutex::new).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.execs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.execs.is_empty()
+    }
+
+    /// Worker `w`'s executor (for a front end's own set-up steps, e.g. listing tests).
+    pub fn worker(&self, w: usize) -> MutexGuard<'_, E> {
+        self.execs[w].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Pool<SandboxExecutor> {
+    /// `workers` sandbox executors. With `pin`, when there are no more workers than usable
+    /// CPUs, each worker (its thread, zygotes and cases) runs on a CPU of its own: a
+    /// supervisor thread and a zygote on one CPU avoid a cross-CPU wake-up per case (cases
+    /// then see one CPU). Consecutive CPUs from the one this process started on, so that
+    /// side-by-side `-j1` runs spread over the machine.
+    pub fn sandboxed(settings: ExecSettings, workers: usize, pin: bool) -> Pool<SandboxExecutor> {
+        let settings = Arc::new(settings);
+        let workers = workers.max(1);
+        Pool::new(
+            (0..workers)
+                .map(|w| {
+                    let cpu = pin
+                        .then(|| hatchery_sandbox::affinity::cpu_for_worker(w, workers))
+                        .flatten();
+                    SandboxExecutor::new(settings.clone(), cpu)
+                })
+                .collect(),
+        )
+    }
+}
