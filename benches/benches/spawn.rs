@@ -381,26 +381,21 @@ fn throughput(c: &mut Criterion, rec: &Recorder, noop: &Path, exe: &Path) {
             hb::bare_loop(noop, BATCH, n).map(drop)
         });
     }
-    let jobs = hb::jobs(noop, BATCH);
-    let bare = hb::BareFactory {
-        program: noop.to_path_buf(),
+    let units = hb::units(noop, BATCH);
+    let bare = match hb::bare_pool(noop, 2) {
+        Ok(p) => p,
+        Err(e) => panic!("bare pool: {e}"),
     };
-    for n in [1u32, 2] {
-        let what = format!("{BATCH} jobs through hatchery_sched::run, {n} worker(s), executor = bare vfork+exec+wait (no sandbox)");
+    for n in [1usize, 2] {
+        let what = format!("{BATCH} units through hatchery_engine::run, {n} worker(s), executor = bare vfork+exec+wait (no sandbox)");
         rec.bench0(&mut g, &format!("sched-bare-{n}"), &what, || {
-            hb::sched_run(&jobs, &bare, n).map(drop)
+            hb::dispatch(&bare, &units, n).map(drop)
         });
     }
     for tier in TIERS {
         let t = tier.as_str();
+        let tier_units = hb::on_tier(&units, tier);
         for pinned in [true, false] {
-            let factory = match hb::SandboxFactory::start(tier, exe, 2, pinned) {
-                Ok(f) => f,
-                Err(e) => {
-                    println!("throughput {t}: skipped ({e})");
-                    continue;
-                }
-            };
             let (suffix, how) = if pinned {
                 ("", "each worker and its zygote pinned to a CPU of its own (the `hatchery batch` default)")
             } else {
@@ -409,10 +404,18 @@ fn throughput(c: &mut Criterion, rec: &Recorder, noop: &Path, exe: &Path) {
                     "workers and zygotes not pinned (`hatchery batch --no-pin`)",
                 )
             };
-            for n in [1u32, 2] {
-                let what = format!("{BATCH} jobs through hatchery_sched::run, {n} warm {t} zygote(s), seccomp default, cgroup on; {how}");
+            for n in [1usize, 2] {
+                // The pool as `hatchery batch -jN` makes it (pinning depends on N).
+                let pool = match hb::sandbox_pool(tier, exe, n, pinned) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        println!("throughput {t}: skipped ({e})");
+                        continue;
+                    }
+                };
+                let what = format!("{BATCH} units through hatchery_engine::run (SandboxExecutor), {n} warm {t} zygote(s), seccomp default, cgroup on; {how}");
                 rec.bench0(&mut g, &format!("{t}-{n}{suffix}"), &what, || {
-                    hb::sched_run(&jobs, &factory, n).map(drop)
+                    hb::dispatch(&pool, &tier_units, n).map(drop)
                 });
             }
         }

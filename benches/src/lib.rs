@@ -10,13 +10,16 @@ use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hatchery_report::{CaseResult, Enforcement, Event, HostFacts, Limits, Outcome, RunStarted};
+use hatchery_engine::{
+    ExecError, ExecSettings, Executor, Interrupt, Options, Pool, Reporter, RunSpec,
+    SandboxExecutor, Unit,
+};
+use hatchery_report::{CaseResult, Enforcement, Event, Limits, Outcome};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
-use hatchery_sched::{Executor, ExecutorFactory, Interrupt, Job, Options, Reporter};
 use hatchery_sys::CStrArray;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
@@ -177,8 +180,6 @@ pub fn last_allowed_cpu() -> usize {
         .unwrap_or(0)
 }
 
-static WORKER_INDEX: AtomicUsize = AtomicUsize::new(0);
-
 /// A zygote of `tier` with the cgroup required (falls back to `auto` and says so when the
 /// host has none). Each gets its own cgroup slot.
 pub fn start_sandbox(tier: Tier, exe: &Path) -> Result<(Sandbox, String), String> {
@@ -195,13 +196,11 @@ pub fn start_sandbox_with(
     let mut cfg = SandboxConfig::new(tier, exe.to_path_buf());
     cfg.cgroup = CgroupMode::Required;
     adjust(&mut cfg);
-    cfg.worker_index = WORKER_INDEX.fetch_add(1, Ordering::SeqCst);
     let sb = match Sandbox::start(cfg.clone()) {
         Ok(sb) => sb,
         Err(e) if cfg.cgroup == CgroupMode::Required => {
             eprintln!("hatchery {tier:?}: no cgroup ({e}); retrying with cgroup auto");
             cfg.cgroup = CgroupMode::Auto;
-            cfg.worker_index = WORKER_INDEX.fetch_add(1, Ordering::SeqCst);
             Sandbox::start(cfg).map_err(|e| format!("cannot start a {tier:?} zygote: {e}"))?
         }
         Err(e) => return Err(format!("cannot start a {tier:?} zygote: {e}")),
@@ -235,7 +234,7 @@ pub fn case_spec(program: &Path) -> CaseSpec {
 /// the case's wall time as the zygote measured it (clone of the case to its exit), µs.
 pub fn run_case(sb: &mut Sandbox, spec: &CaseSpec) -> Result<u64, String> {
     let p = sb.prepare(spec).map_err(|e| format!("prepare: {e}"))?;
-    let r = sb.run(p);
+    let r = sb.run(p).map_err(|e| hatchery_report::error_chain(&e))?;
     check(&r).map(|()| r.usage.wall_us)
 }
 
@@ -255,113 +254,38 @@ fn check(r: &CaseResult) -> Result<(), String> {
     }
 }
 
-/// `n` jobs running `program` in `/`, through the jobs-file parser like `hatchery batch`.
-pub fn jobs(program: &Path, n: usize) -> Vec<Job> {
-    let prog = serde_json::to_string(&program.to_string_lossy()).expect("json string");
-    let text: String = (0..n)
-        .map(|i| format!("{{\"id\": \"c{i}\", \"argv\": [{prog}], \"cwd\": \"/\"}}\n"))
-        .collect();
-    let (jobs, errors) = hatchery_sched::parse_jobs(&text);
-    assert!(errors.is_empty(), "generated jobs rejected: {errors:?}");
-    jobs
+/// `n` units running `program` in `/`, as `hatchery batch` makes them of a jobs file.
+pub fn units(program: &Path, n: usize) -> Vec<Unit> {
+    (0..n)
+        .map(|i| Unit::new(format!("c{i}"), case_spec(program), Tier::Hardened))
+        .collect()
 }
 
-/// Executor of one worker: a pre-started zygote, handed back to the pool when the scheduler
-/// drops the executor, so throughput runs measure warm zygotes (as a long batch does).
-pub struct SandboxExec {
-    sb: Option<Sandbox>,
-    slot: usize,
-    pool: Arc<Mutex<Vec<Option<Sandbox>>>>,
+/// `units` with every unit on `tier`.
+pub fn on_tier(units: &[Unit], tier: Tier) -> Vec<Unit> {
+    units.iter().map(|u| Unit { tier, ..u.clone() }).collect()
 }
 
-impl Executor for SandboxExec {
-    fn run(&mut self, job: &Job, limits: &Limits) -> CaseResult {
-        let sb = self.sb.as_mut().expect("present until drop");
-        let mut spec = CaseSpec::new(job.argv.iter().map(OsString::from).collect());
-        spec.cwd = job.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-        spec.limits = limits.clone();
-        spec.seccomp = SeccompProfile::Default;
-        match sb.prepare(&spec) {
-            Ok(p) => sb.run(p),
-            Err(e) => error_result(format!("prepare: {e}"), limits),
-        }
+/// The engine's pool of `n` sandbox executors, each with its zygote for `tier` started (warm,
+/// as in a long batch), pinned like `hatchery batch` pins `n` workers (or not).
+pub fn sandbox_pool(
+    tier: Tier,
+    exe: &Path,
+    n: usize,
+    pinned: bool,
+) -> Result<Pool<SandboxExecutor>, String> {
+    let mut settings = ExecSettings::new(exe.to_path_buf());
+    settings.cgroup = CgroupMode::Required;
+    let pool = Pool::sandboxed(settings, n, pinned);
+    for w in 0..n {
+        pool.worker(w).enforcement(tier).map_err(|e| {
+            format!(
+                "cannot start a {tier:?} zygote: {}",
+                hatchery_report::error_chain(&e)
+            )
+        })?;
     }
-    fn healthy(&self) -> bool {
-        self.sb.as_ref().is_some_and(Sandbox::is_healthy)
-    }
-    fn interrupt_handle(&self) -> Interrupt {
-        Arc::new(self.sb.as_ref().expect("present until drop").interrupter())
-    }
-}
-
-impl Drop for SandboxExec {
-    fn drop(&mut self) {
-        if let Some(sb) = self.sb.take() {
-            if sb.is_healthy() {
-                self.pool.lock().unwrap_or_else(|e| e.into_inner())[self.slot] = Some(sb);
-            }
-        }
-    }
-}
-
-/// Hands out the pre-started zygotes of one tier: worker `w` gets zygote `w`. When `pinned`,
-/// zygote `w` was started pinned to the `w`-th usable CPU and worker `w` pins its thread
-/// there too, as `hatchery batch` does.
-pub struct SandboxFactory {
-    pub pool: Arc<Mutex<Vec<Option<Sandbox>>>>,
-    pub pinned: bool,
-}
-
-impl SandboxFactory {
-    /// Starts `n` zygotes of `tier`, pinned like `hatchery batch` pins `n` workers (or not).
-    pub fn start(tier: Tier, exe: &Path, n: usize, pinned: bool) -> Result<Self, String> {
-        let mut pool = Vec::new();
-        for w in 0..n {
-            let cpu = pinned
-                .then(|| hatchery_sandbox::affinity::cpu_for_worker(w, n))
-                .flatten();
-            pool.push(Some(start_sandbox_with(tier, exe, |c| c.cpu = cpu)?.0));
-        }
-        Ok(SandboxFactory {
-            pool: Arc::new(Mutex::new(pool)),
-            pinned,
-        })
-    }
-}
-
-impl ExecutorFactory for SandboxFactory {
-    type Exec = SandboxExec;
-    fn create(&self, worker: u32) -> Result<SandboxExec, String> {
-        let slot = worker as usize;
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if self.pinned {
-            if let Some(cpu) = hatchery_sandbox::affinity::cpu_for_worker(slot, pool.len()) {
-                hatchery_sandbox::affinity::pin_current_thread(cpu)
-                    .map_err(|e| format!("pin worker {worker}: {e}"))?;
-            }
-        }
-        let sb = pool
-            .get_mut(slot)
-            .and_then(Option::take)
-            .ok_or("no pre-started zygote left for this worker")?;
-        Ok(SandboxExec {
-            sb: Some(sb),
-            slot,
-            pool: self.pool.clone(),
-        })
-    }
-}
-
-fn error_result(msg: String, limits: &Limits) -> CaseResult {
-    hatchery_report::decide(
-        hatchery_report::RawFacts {
-            error: Some(msg),
-            ..Default::default()
-        },
-        limits,
-        "bench",
-        Enforcement::new(),
-    )
+    Ok(pool)
 }
 
 /// Executor without a sandbox: each case is a bare vfork+exec+wait of the job's program, so
@@ -371,7 +295,7 @@ pub struct BareExec {
 }
 
 impl Executor for BareExec {
-    fn run(&mut self, _job: &Job, limits: &Limits) -> CaseResult {
+    fn run(&mut self, spec: &CaseSpec, _tier: Tier) -> Result<CaseResult, ExecError> {
         let facts = match self.prog.vfork_exec_wait() {
             Ok(()) => hatchery_report::RawFacts {
                 termination: Some(hatchery_report::Termination::Exited(0)),
@@ -382,28 +306,29 @@ impl Executor for BareExec {
                 ..Default::default()
             },
         };
-        hatchery_report::decide(facts, limits, "bare", Enforcement::new())
-    }
-    fn healthy(&self) -> bool {
-        true
+        Ok(hatchery_report::decide(
+            facts,
+            &spec.limits,
+            "bare",
+            Enforcement::new(),
+        ))
     }
     fn interrupt_handle(&self) -> Interrupt {
         Arc::new(|| {})
     }
 }
 
-/// Creates [`BareExec`]s for `program`.
-pub struct BareFactory {
-    pub program: PathBuf,
-}
-
-impl ExecutorFactory for BareFactory {
-    type Exec = BareExec;
-    fn create(&self, _worker: u32) -> Result<BareExec, String> {
-        Ok(BareExec {
-            prog: Prog::new(&self.program, &[])?,
-        })
-    }
+/// A pool of `n` [`BareExec`]s for `program`.
+pub fn bare_pool(program: &Path, n: usize) -> Result<Pool<BareExec>, String> {
+    Ok(Pool::new(
+        (0..n)
+            .map(|_| {
+                Ok(BareExec {
+                    prog: Prog::new(program, &[])?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+    ))
 }
 
 struct NullReporter;
@@ -412,44 +337,35 @@ impl Reporter for NullReporter {
     fn event(&mut self, _e: &Event) {}
 }
 
-/// Runs `jobs` through `hatchery_sched::run` with `workers` workers; returns the wall time of
-/// the whole run and fails unless every case passed.
-pub fn sched_run<F: ExecutorFactory>(
-    jobs: &[Job],
-    factory: &F,
-    workers: u32,
+/// Runs `units` through the engine's dispatcher on `workers` workers of `pool`; returns the
+/// wall time of the whole run and fails unless every case passed.
+pub fn dispatch<E: Executor>(
+    pool: &Pool<E>,
+    units: &[Unit],
+    workers: usize,
 ) -> Result<Duration, String> {
     let opts = Options {
         workers,
-        retries: 0,
-        max_fail: None,
-        defaults: default_limits(),
-    };
-    let started = RunStarted {
-        schema_version: hatchery_report::SCHEMA_VERSION,
-        hatchery_version: env!("CARGO_PKG_VERSION").into(),
-        started_at_ms: 0,
-        host: HostFacts {
-            kernel: String::new(),
-            cgroup_version: String::new(),
-            cpus: 0,
-            hostname: String::new(),
-        },
-        tier: String::new(),
-        enforcement: Enforcement::new(),
-        limits: default_limits(),
-        cases: jobs.len() as u64,
-        workers,
+        ..Default::default()
     };
     let cancel = AtomicBool::new(false);
     let t = Instant::now();
-    let rf = hatchery_sched::run(jobs, factory, &opts, started, &cancel, &mut NullReporter);
+    let rf = hatchery_engine::run(
+        pool,
+        units,
+        &RunSpec,
+        &opts,
+        None,
+        None,
+        &cancel,
+        &mut NullReporter,
+    );
     let d = t.elapsed();
-    if rf.passed != jobs.len() as u64 {
+    if rf.passed != units.len() as u64 {
         return Err(format!(
             "{} of {} cases passed (outcomes {:?}, worker errors {:?})",
             rf.passed,
-            jobs.len(),
+            units.len(),
             rf.outcomes,
             rf.worker_errors
         ));

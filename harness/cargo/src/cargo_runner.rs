@@ -13,15 +13,15 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
+use hatchery_engine::{Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
 use hatchery_report::{CaseFinished, Event, JsonLinesWriter, Outcome, RunStarted};
-use hatchery_sched::{Job, JobLimits, Options, Reporter};
 
 use crate::cargo::TestBinary;
-use crate::exec::{run_command, Factory, Running};
+use crate::exec::{run_command, spec};
 use crate::exit;
 use crate::list::{list_binary, Listed};
 use crate::opts::{LimitOpts, SandboxOpts};
@@ -124,12 +124,18 @@ pub fn run(a: CargoRunnerArgs) -> u8 {
 
 fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
     let start = Instant::now();
-    let (cwd, env, settings, mut probe) =
+    let limits = match a.limits.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hatchery cargo-runner: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (cwd, env, settings, mut probe, enforcement) =
         match crate::runner::runner_setup("hatchery cargo-runner", &a.sandbox) {
             Ok(x) => x,
             Err(code) => return code,
         };
-    let limits = a.limits.limits();
     let binary_id = bin
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -151,14 +157,8 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
     let mut run = |args: &[&str]| {
         let mut argv: Vec<OsString> = vec![bin.as_os_str().to_owned()];
         argv.extend(args.iter().map(OsString::from));
-        let r = run_command(
-            &mut probe,
-            &argv,
-            &env,
-            &cwd,
-            &list_limits,
-            settings.seccomp,
-        );
+        let case = spec(&argv, &env, &cwd, &list_limits, settings.seccomp);
+        let r = run_command(&mut probe, &case, settings.tier);
         if r.outcome == Outcome::SandboxError {
             Err(r.error.unwrap_or(r.reason))
         } else {
@@ -201,31 +201,20 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
             Some(_) => filtered += 1,
         }
     }
-    let jobs: Vec<Job> = selected
+    let jobs: Vec<Unit> = selected
         .iter()
-        .enumerate()
-        .map(|(i, (n, ign))| {
-            let mut argv = vec![
-                bin.to_string_lossy().into_owned(),
+        .map(|(n, ign)| {
+            let mut argv: Vec<OsString> = vec![
+                bin.as_os_str().to_owned(),
                 "--exact".into(),
-                n.clone(),
+                n.into(),
                 "--nocapture".into(),
             ];
             if *ign {
                 argv.push("--ignored".into());
             }
-            Job {
-                id: n.clone(),
-                line: i + 1,
-                argv,
-                stdin: None,
-                env: env.clone(),
-                limits: JobLimits::default(),
-                tier: None,
-                seccomp: None,
-                cwd: Some(cwd.clone()),
-                expect: Outcome::Ok,
-            }
+            let case = spec(&argv, &env, &cwd, &limits, settings.seccomp);
+            Unit::new(n.clone(), case, settings.tier)
         })
         .collect();
     let workers = a
@@ -234,7 +223,6 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
         .max(1);
-    let enforcement = probe.enforcement().clone();
     let run_started = RunStarted::now(
         settings.tier.as_str(),
         enforcement,
@@ -262,24 +250,30 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         finals: Vec::new(),
         write_error: None,
     };
-    let factory = Factory {
-        settings: settings.clone(),
-        first: Mutex::new(Some(probe)),
-        running: Running::default(),
-        verdicts: Arc::default(),
-        next_index: AtomicUsize::new(1),
-    };
+    let pool = Pool::around(probe, workers as usize);
     let opts = Options {
-        workers,
-        retries: a.retries,
-        max_fail: None,
-        defaults: limits.clone(),
+        workers: workers as usize,
+        retry: RetryPolicy {
+            retries: a.retries,
+            ..Default::default()
+        },
+        ..Default::default()
     };
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, cancel.clone());
     }
-    let rf = hatchery_sched::run(&jobs, &factory, &opts, run_started, &cancel, &mut rep);
+    let rf = hatchery_engine::run(
+        &pool,
+        &jobs,
+        &RunSpec,
+        &opts,
+        None,
+        Some(run_started),
+        &cancel,
+        &mut rep,
+    );
+    drop(pool);
     if let Some(w) = rep.jsonl.take() {
         if let Err(e) = w.into_inner().flush() {
             rep.write_error = Some(e.to_string());

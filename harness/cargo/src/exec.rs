@@ -1,16 +1,14 @@
-//! Running test processes as hatchery cases: one zygote per worker, a [`hatchery_sched`]
-//! executor on top, and a registry of what is running (for SLOW warnings and the progress bar).
+//! Tests as units of work on the engine: the sandbox settings of a run, how a test command
+//! becomes a case, and the [`Work`] that answers for doctests rustdoc decided without running.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
+use hatchery_engine::{Attempt, ExecError, ExecSettings, Executor, Unit, Work};
 use hatchery_report::{CaseResult, Enforcement, Limits, Outcome, RawFacts, Termination};
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
-use hatchery_sched::{Executor, ExecutorFactory, Interrupt, Job};
+use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier};
 
 /// How every zygote of a run is configured.
 #[derive(Debug, Clone)]
@@ -22,27 +20,13 @@ pub struct SandboxSettings {
 }
 
 impl SandboxSettings {
-    pub fn config(&self, worker: usize) -> SandboxConfig {
-        // The zygote is this very binary (`cargo-hatchery __zygote`).
-        let mut cfg = SandboxConfig::new(self.tier, PathBuf::from("/proc/self/exe"));
-        cfg.network = self.network;
-        cfg.cgroup = self.cgroup;
-        cfg.worker_index = worker;
-        cfg
+    pub fn exec_settings(&self) -> ExecSettings {
+        // The zygote is this very binary (`cargo-hatchery __zygote` or `hatchery __zygote`).
+        let mut s = ExecSettings::new(PathBuf::from("/proc/self/exe"));
+        s.network = self.network;
+        s.cgroup = self.cgroup;
+        s
     }
-}
-
-/// A `sandbox_error` result for a failure before the case could start.
-pub fn error_result(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
-    hatchery_report::decide(
-        RawFacts {
-            error: Some(msg),
-            ..Default::default()
-        },
-        limits,
-        tier.as_str(),
-        Enforcement::new(),
-    )
 }
 
 /// The result of a doctest rustdoc decided without running it (`compile_fail`, `no_run`, a
@@ -66,7 +50,15 @@ pub fn verdict_result(kind: &crate::doc::DocKind, limits: &Limits, tier: Tier) -
             message.clone(),
         ),
         DocKind::Unmatched { message } => {
-            return error_result(message.clone(), limits, tier);
+            return hatchery_report::decide(
+                RawFacts {
+                    error: Some(message.clone()),
+                    ..Default::default()
+                },
+                limits,
+                tier.as_str(),
+                Enforcement::new(),
+            );
         }
     };
     let mut r = hatchery_report::decide(
@@ -88,16 +80,14 @@ pub fn verdict_result(kind: &crate::doc::DocKind, limits: &Limits, tier: Tier) -
     r
 }
 
-/// Runs one command on a sandbox. Failures to prepare the case become `sandbox_error`
-/// results (the binaries come from cargo, so a missing one is our problem, not the test's).
-pub fn run_command(
-    sb: &mut Sandbox,
+/// A test command as a case: a clean environment plus the given variables, run in `cwd`.
+pub fn spec(
     argv: &[OsString],
     env: &BTreeMap<String, String>,
     cwd: &Path,
     limits: &Limits,
     seccomp: SeccompProfile,
-) -> CaseResult {
+) -> CaseSpec {
     let mut spec = CaseSpec::new(argv.to_vec());
     spec.env = env
         .iter()
@@ -106,113 +96,32 @@ pub fn run_command(
     spec.cwd = cwd.to_path_buf();
     spec.limits = limits.clone();
     spec.seccomp = seccomp;
-    match sb.prepare(&spec) {
-        Ok(p) => sb.run(p),
-        Err(e) => error_result(format!("cannot start the test: {e}"), limits, sb.tier()),
-    }
+    spec
 }
 
-/// A test that is running now.
-#[derive(Debug, Clone)]
-pub struct RunningTest {
-    pub id: String,
-    pub started: Instant,
-    /// How many SLOW warnings were printed for it.
-    pub slow_reported: u32,
+/// Runs one test command. A spec the engine refuses is hatchery's problem here (the binaries
+/// come from cargo), so every executor failure becomes a `sandbox_error` result.
+pub fn run_command(exec: &mut impl Executor, spec: &CaseSpec, tier: Tier) -> CaseResult {
+    exec.run(spec, tier)
+        .unwrap_or_else(|e| e.result(&spec.limits, tier))
 }
 
-/// What every worker is running (for SLOW warnings and the progress bar).
-pub type Running = Arc<Mutex<BTreeMap<u32, RunningTest>>>;
-
-pub struct TestExec {
-    worker: u32,
-    sandbox: Sandbox,
-    seccomp: SeccompProfile,
-    running: Running,
-    verdicts: Arc<HashMap<String, CaseResult>>,
+/// How a test unit runs: doctests rustdoc already decided are answered from `verdicts`
+/// without running anything; every other unit runs its case.
+pub struct TestWork {
+    /// Results decided without running anything, by unit id (see [`verdict_result`]).
+    pub verdicts: HashMap<String, CaseResult>,
 }
 
-impl Executor for TestExec {
-    fn run(&mut self, job: &Job, limits: &Limits) -> CaseResult {
-        if let Some(v) = self.verdicts.get(&job.id) {
-            return v.clone();
+impl<E: Executor> Work<E> for TestWork {
+    fn attempt(&self, exec: &mut E, unit: &Unit, _index: usize) -> Result<Attempt, ExecError> {
+        if let Some(v) = self.verdicts.get(&unit.id) {
+            return Ok(Attempt::of(v.clone()));
         }
-        let argv: Vec<OsString> = job.argv.iter().map(OsString::from).collect();
-        let cwd = job.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                self.worker,
-                RunningTest {
-                    id: job.id.clone(),
-                    started: Instant::now(),
-                    slow_reported: 0,
-                },
-            );
-        let r = run_command(
-            &mut self.sandbox,
-            &argv,
-            &job.env,
-            &cwd,
-            limits,
-            self.seccomp,
-        );
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.worker);
-        let mut r = r;
-        if job.expect == Outcome::NonzeroExit && r.outcome == Outcome::Ok {
+        let mut r = exec.run(&unit.spec, unit.tier)?;
+        if unit.expected_outcome() == Outcome::NonzeroExit && r.outcome == Outcome::Ok {
             r.reason = "exited with status 0, but the doctest is marked should_panic".into();
         }
-        r
-    }
-
-    fn healthy(&self) -> bool {
-        self.sandbox.is_healthy()
-    }
-
-    fn interrupt_handle(&self) -> Interrupt {
-        Arc::new(self.sandbox.interrupter())
-    }
-}
-
-/// Starts one zygote per worker; the zygote used for listing serves worker 0.
-pub struct Factory {
-    pub settings: SandboxSettings,
-    pub first: Mutex<Option<Sandbox>>,
-    pub running: Running,
-    /// Results decided without running anything, by job id (see [`verdict_result`]).
-    pub verdicts: Arc<HashMap<String, CaseResult>>,
-    /// Index of the next zygote (each needs its own cgroup name; the listing zygote is 0).
-    pub next_index: std::sync::atomic::AtomicUsize,
-}
-
-impl ExecutorFactory for Factory {
-    type Exec = TestExec;
-    fn create(&self, worker: u32) -> Result<TestExec, String> {
-        let reused = if worker == 0 {
-            self.first.lock().unwrap_or_else(|e| e.into_inner()).take()
-        } else {
-            None
-        };
-        let sandbox = match reused {
-            Some(s) => s,
-            None => Sandbox::start(
-                self.settings.config(
-                    self.next_index
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-                ),
-            )
-            .map_err(|e| crate::error_chain(&e))?,
-        };
-        Ok(TestExec {
-            worker,
-            sandbox,
-            seccomp: self.settings.seccomp,
-            running: self.running.clone(),
-            verdicts: self.verdicts.clone(),
-        })
+        Ok(Attempt::of(r))
     }
 }

@@ -25,51 +25,23 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use hatchery_engine::{Expect, Options, Pool, RetryPolicy, SandboxExecutor, Unit};
 use hatchery_report::{JsonLinesWriter, Level, Limits, Outcome, RunStarted};
-use hatchery_sandbox::Sandbox;
-use hatchery_sched::{Job, JobLimits, Options};
 
 use crate::cargo::{CargoOpts, TestBinary};
-use crate::exec::{run_command, Factory, Running, SandboxSettings};
+use crate::exec::{run_command, spec, SandboxSettings, TestWork};
 use crate::list::Listed;
 use crate::opts::{parse_duration, LimitOpts, SandboxOpts};
 use crate::output::{CaseMeta, Display, Out, ShowOutput, StatusLevel, Style, TestReporter};
 use crate::select::{Partition, RunIgnored, Selection, Skip};
 
-/// Documented process exit codes (nextest's where they overlap).
-pub mod exit {
-    /// Every selected test passed (flaky and leaky tests count as passed).
-    pub const OK: u8 = 0;
-    /// Bad command line.
-    pub const USAGE: u8 = 2;
-    /// No test was selected (with `--no-tests fail`, the default).
-    pub const NO_TESTS: u8 = 4;
-    /// hatchery itself failed for some test (`sandbox_error`): never the test's fault.
-    pub const SANDBOX_ERROR: u8 = 5;
-    /// This host cannot provide the requested tier or layer.
-    pub const HOST_UNSUPPORTED: u8 = 6;
-    /// Some test failed, or did not run because of fail-fast.
-    pub const TEST_FAILED: u8 = 100;
-    /// `cargo test --no-run` failed.
-    pub const BUILD_FAILED: u8 = 101;
-    /// `cargo metadata` failed.
-    pub const METADATA_FAILED: u8 = 102;
-    /// A test binary could not list its tests.
-    pub const LIST_FAILED: u8 = 104;
-    /// The `--report` or `--junit` file could not be written.
-    pub const WRITE_FAILED: u8 = 110;
-    /// `runner`: the binary hit the wall or CPU time limit.
-    pub const RUNNER_TIMEOUT: u8 = 124;
-    /// `runner`: the binary hit the memory or output limit.
-    pub const RUNNER_LIMIT: u8 = 125;
-    /// Interrupted by SIGINT or SIGTERM (running tests were killed).
-    pub const INTERRUPTED: u8 = 130;
-}
+/// Documented process exit codes: the one table (nextest's codes where they overlap).
+pub use hatchery_report::exit;
 
 pub const EXIT_CODES: &str = "\
 Exit codes (test):
@@ -345,7 +317,13 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         color: use_color(a.color),
     };
     let settings = a.sandbox.settings();
-    let limits = a.limits.limits();
+    let limits = match a.limits.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
 
     let workers = a
         .test_threads
@@ -416,7 +394,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             return exit::BUILD_FAILED;
         }
     };
-    let (probe, mut listed) = match listing {
+    let (probe, enforcement, mut listed) = match listing {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -503,7 +481,6 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     }
 
-    let enforcement = probe.enforcement().clone();
     let weak: Vec<String> = enforcement
         .iter()
         .filter(|(_, l)| l.level != Level::Full)
@@ -532,62 +509,59 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         );
     }
 
-    // Jobs: one per test.
+    // Units: one per test.
     let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
-    let jobs: Vec<Job> = run_list
+    let jobs: Vec<Unit> = run_list
         .iter()
-        .enumerate()
-        .map(|(idx, (launch, m))| {
-            let mut job = Job {
-                id: m.id(),
-                line: idx + 1,
-                argv: Vec::new(),
-                stdin: None,
-                env: BTreeMap::new(),
-                limits: JobLimits::default(),
-                tier: None,
-                seccomp: None,
-                cwd: None,
-                expect: Outcome::Ok,
-            };
-            match launch {
+        .map(|(launch, m)| {
+            let (argv, env, cwd, expect): (Vec<OsString>, _, _, _) = match launch {
                 Launch::Binary(bi) => {
                     let b = &binaries[*bi];
-                    job.argv = vec![b.path.to_string_lossy().into_owned()];
+                    let mut argv = vec![b.path.clone().into_os_string()];
                     if !m.name.is_empty() {
-                        job.argv
-                            .extend(["--exact".into(), m.name.clone(), "--nocapture".into()]);
+                        argv.extend([
+                            "--exact".into(),
+                            m.name.clone().into(),
+                            "--nocapture".into(),
+                        ]);
                         if m.ignored {
-                            job.argv.push("--ignored".into());
+                            argv.push("--ignored".into());
                         }
                     }
-                    job.env = env_of(b);
-                    job.cwd = Some(b.cwd.clone());
+                    (argv, env_of(b), b.cwd.clone(), Outcome::Ok)
                 }
                 Launch::Doc(j) => {
                     let d = &docs[*j];
-                    let (env, cwd) = doc_env(&built, d);
-                    job.env = env;
-                    job.env.extend(extra_env.iter().cloned());
-                    job.cwd = Some(cwd);
+                    let (mut env, cwd) = doc_env(&built, d);
+                    env.extend(extra_env.iter().cloned());
                     match &d.kind {
-                        doc::DocKind::Run { exe, should_panic } => {
-                            job.argv = vec![exe.to_string_lossy().into_owned()];
+                        doc::DocKind::Run { exe, should_panic } => (
+                            vec![exe.clone().into_os_string()],
+                            env,
+                            cwd,
                             if *should_panic {
-                                job.expect = Outcome::NonzeroExit;
-                            }
-                        }
+                                Outcome::NonzeroExit
+                            } else {
+                                Outcome::Ok
+                            },
+                        ),
                         kind => {
-                            job.argv = vec!["rustdoc".into()];
-                            verdicts.insert(
-                                job.id.clone(),
-                                exec::verdict_result(kind, &limits, settings.tier),
-                            );
+                            // Decided by rustdoc: answered by TestWork without running.
+                            verdicts
+                                .insert(m.id(), exec::verdict_result(kind, &limits, settings.tier));
+                            (vec!["rustdoc".into()], env, cwd, Outcome::Ok)
                         }
                     }
                 }
-            }
-            job
+            };
+            let mut u = Unit::new(
+                m.id(),
+                spec(&argv, &env, &cwd, &limits, settings.seccomp),
+                settings.tier,
+            );
+            u.expect = Expect::Outcome(expect);
+            u.group = Some(m.binary_id.clone());
+            u
         })
         .collect();
     let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
@@ -640,6 +614,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         jsonl,
         report_error: None,
         attempts: Vec::new(),
+        running: Default::default(),
     };
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -647,27 +622,27 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             eprintln!("warning: cannot handle signal {sig}: {e}");
         }
     }
-    let running: Running = Arc::default();
-    let factory = Factory {
-        settings: settings.clone(),
-        first: Mutex::new(Some(probe)),
-        running: running.clone(),
-        verdicts: Arc::new(verdicts),
-        next_index: AtomicUsize::new(1),
-    };
+    let pool = Pool::around(probe, workers as usize);
     let opts = Options {
-        workers,
-        retries: a.retries,
+        workers: workers as usize,
+        retry: RetryPolicy {
+            retries: a.retries,
+            ..Default::default()
+        },
         max_fail: a.max_fail(),
-        defaults: limits.clone(),
+        slow_after: (!a.slow_timeout.is_zero()).then_some(a.slow_timeout),
     };
-    let done = AtomicBool::new(false);
-    let rf = std::thread::scope(|s| {
-        s.spawn(|| watch(&running, &out, &display, &done));
-        let rf = hatchery_sched::run(&jobs, &factory, &opts, run_started, &cancel, &mut reporter);
-        done.store(true, Ordering::SeqCst);
-        rf
-    });
+    let rf = hatchery_engine::run(
+        &pool,
+        &jobs,
+        &TestWork { verdicts },
+        &opts,
+        None,
+        Some(run_started),
+        &cancel,
+        &mut reporter,
+    );
+    drop(pool);
     if let Some(b) = &out.bar {
         b.finish_and_clear();
     }
@@ -711,45 +686,6 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         return exit::TEST_FAILED;
     }
     code
-}
-
-/// Prints SLOW lines for long-running tests and keeps the bar's message current.
-fn watch(running: &Running, out: &Out, d: &Display, done: &AtomicBool) {
-    let mut shown = String::new();
-    while !done.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(100));
-        let mut lines = Vec::new();
-        let mut names = Vec::new();
-        {
-            let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
-            for t in r.values_mut() {
-                let el = t.started.elapsed().as_micros() as u64;
-                names.push(t.id.clone());
-                if d.slow_us > 0 && el >= d.slow_us * (u64::from(t.slow_reported) + 1) {
-                    t.slow_reported += 1;
-                    let (bin, name) = t.id.split_once(' ').unwrap_or((t.id.as_str(), ""));
-                    lines.push(format!(
-                        "{} [>{:>8}] {}",
-                        d.style.status("SLOW"),
-                        output::fmt_secs(d.slow_us * u64::from(t.slow_reported)),
-                        d.style.test_id(bin, name)
-                    ));
-                }
-            }
-        }
-        if d.status_level >= StatusLevel::Slow {
-            for l in lines {
-                out.line(&l);
-            }
-        }
-        if let Some(b) = &out.bar {
-            let msg = names.join(", ");
-            if msg != shown {
-                b.set_message(msg.clone());
-                shown = msg;
-            }
-        }
-    }
 }
 
 /// How a selected test is started.
@@ -839,15 +775,24 @@ fn doc_test_args(sel: &Selection) -> Vec<String> {
     a
 }
 
-/// Starts the first zygote (it proves the tier works here, lists the tests, and then serves
-/// worker 0) and lists the tests of every binary on it. On failure, the exit code.
+/// Starts the first executor's zygote (it proves the tier works here, lists the tests, and
+/// then serves worker 0) and lists the tests of every binary on it. On failure, the exit code.
+#[allow(clippy::type_complexity)]
 fn start_and_list(
     settings: &SandboxSettings,
     limits: &Limits,
     binaries: &[TestBinary],
     env_of: &dyn Fn(&TestBinary) -> BTreeMap<String, String>,
-) -> Result<(Sandbox, Vec<(usize, Listed)>), u8> {
-    let mut probe = match Sandbox::start(settings.config(0)) {
+) -> Result<
+    (
+        SandboxExecutor,
+        hatchery_report::Enforcement,
+        Vec<(usize, Listed)>,
+    ),
+    u8,
+> {
+    let mut probe = SandboxExecutor::new(Arc::new(settings.exec_settings()), None);
+    let enforcement = match probe.enforcement(settings.tier) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
@@ -865,7 +810,8 @@ fn start_and_list(
         let mut run = |args: &[&str]| {
             let mut argv: Vec<OsString> = vec![b.path.clone().into_os_string()];
             argv.extend(args.iter().map(OsString::from));
-            let r = run_command(&mut probe, &argv, &env, &b.cwd, &ll, settings.seccomp);
+            let case = spec(&argv, &env, &b.cwd, &ll, settings.seccomp);
+            let r = run_command(&mut probe, &case, settings.tier);
             if r.outcome == Outcome::SandboxError {
                 Err(format!(
                     "cannot list {}: {}",
@@ -884,7 +830,7 @@ fn start_and_list(
             }
         }
     }
-    Ok((probe, listed))
+    Ok((probe, enforcement, listed))
 }
 
 /// The doctest pass: compiles every selected doctest, and returns the doctests plus one

@@ -8,35 +8,8 @@ use hatchery_sandbox::{SeccompProfile, Tier};
 
 use crate::exec::SandboxSettings;
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 500ms, 2s, 1m)"))
-}
-
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    parse_size::Config::new()
-        .with_binary()
-        .parse_size(s)
-        .map_err(|e| format!("invalid size `{s}`: {e} (use e.g. 512K, 64M, 1G)"))
-}
-
-fn parse_env(kv: &str) -> Result<(String, String), String> {
-    match kv.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("invalid `{kv}`: expected KEY=VALUE")),
-    }
-}
-
-fn parse_cgroup_mode(s: &str) -> Result<CgroupMode, String> {
-    match s {
-        "auto" => Ok(CgroupMode::Auto),
-        "required" => Ok(CgroupMode::Required),
-        "off" => Ok(CgroupMode::Off),
-        _ => Err(format!(
-            "unknown cgroup mode `{s}` (expected auto, required or off)"
-        )),
-    }
-}
+pub use hatchery_engine::parse::duration as parse_duration;
+use hatchery_engine::parse::{env_pair as parse_env, size_bytes as parse_bytes};
 
 /// The sandbox every test runs in.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,7 +28,7 @@ pub struct SandboxOpts {
     #[arg(long, default_value = "default")]
     pub seccomp: SeccompProfile,
     /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
-    #[arg(long, default_value = "auto", value_parser = parse_cgroup_mode)]
+    #[arg(long, default_value = "auto")]
     pub cgroup: CgroupMode,
     /// Extra environment variable for every test, KEY=VALUE (repeatable). Tests otherwise get
     /// cargo's variables, RUST_BACKTRACE & co. when set, PATH and HOME=/tmp.
@@ -96,14 +69,27 @@ pub struct LimitOpts {
 }
 
 impl LimitOpts {
-    pub fn limits(&self) -> Limits {
-        Limits {
+    /// The per-test limits, refused (naming the option) when one cannot work.
+    pub fn limits(&self) -> Result<Limits, String> {
+        let l = Limits {
             cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
             wall_us: self.timeout.map(|d| d.as_micros() as u64),
             memory_bytes: self.memory,
             output_bytes: Some(self.output),
             pids: self.pids,
             ..Default::default()
-        }
+        };
+        hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+            hatchery_engine::LimitError::Zero { field } => format!(
+                "--{}: must be greater than 0",
+                match field {
+                    "wall_time" => "timeout",
+                    f => f,
+                }
+                .replace('_', "-")
+            ),
+            e => e.to_string(),
+        })?;
+        Ok(l)
     }
 }

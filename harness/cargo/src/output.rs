@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::time::Duration;
 
+use hatchery_engine::Reporter;
 use hatchery_report::{CaseFinished, CaseResult, Event, JsonLinesWriter, Outcome, RunFinished};
-use hatchery_sched::Reporter;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use crate::select::Skip;
@@ -251,6 +251,8 @@ pub struct TestReporter<'a> {
     pub jsonl: Option<JsonLinesWriter<BufWriter<File>>>,
     pub report_error: Option<String>,
     pub attempts: Vec<CaseFinished>,
+    /// The test each worker runs now (the progress bar's message).
+    pub running: std::collections::BTreeMap<u32, String>,
 }
 
 impl Reporter for TestReporter<'_> {
@@ -261,8 +263,33 @@ impl Reporter for TestReporter<'_> {
                 self.jsonl = None;
             }
         }
-        if let Event::CaseFinished(cf) = e {
-            self.attempts.push((**cf).clone());
+        match e {
+            Event::CaseFinished(cf) => {
+                self.running.remove(&cf.worker);
+                self.attempts.push((**cf).clone());
+            }
+            Event::CaseStarted(cs) => {
+                self.running.insert(cs.worker, cs.id.clone());
+            }
+            Event::CaseSlow(s) => {
+                let d = &self.display;
+                if d.status_level >= StatusLevel::Slow {
+                    let (bin, name) = s.id.split_once(' ').unwrap_or((s.id.as_str(), ""));
+                    self.out.line(&format!(
+                        "{} [>{:>8}] {}",
+                        d.style.status("SLOW"),
+                        fmt_secs(s.elapsed_us),
+                        d.style.test_id(bin, name)
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(b) = &self.out.bar {
+            if matches!(e, Event::CaseStarted(_) | Event::CaseFinished(_)) {
+                let names: Vec<&str> = self.running.values().map(String::as_str).collect();
+                b.set_message(names.join(", "));
+            }
         }
     }
 
@@ -615,6 +642,8 @@ mod tests {
         retry: bool,
     ) -> CaseFinished {
         CaseFinished {
+            verdict: None,
+            expected_verdict: None,
             id: "x".into(),
             index: 0,
             attempt,

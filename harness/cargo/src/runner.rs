@@ -7,10 +7,10 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use hatchery_engine::SandboxExecutor;
 use hatchery_report::{CaseResult, Outcome};
-use hatchery_sandbox::Sandbox;
 
-use crate::exec::{run_command, SandboxSettings};
+use crate::exec::{run_command, spec, SandboxSettings};
 use crate::opts::{LimitOpts, SandboxOpts};
 use crate::output::{fmt_bytes, fmt_secs};
 use crate::{error_chain, exit};
@@ -60,13 +60,19 @@ pub fn exit_status(r: &CaseResult) -> u8 {
     }
 }
 
+/// What both runner routes start from (see [`runner_setup`]).
+pub(crate) type Setup = (
+    PathBuf,
+    BTreeMap<String, String>,
+    SandboxSettings,
+    SandboxExecutor,
+    hatchery_report::Enforcement,
+);
+
 /// What both runner routes start from: the current directory, cargo's environment (plus
-/// `--env`), and a zygote. On failure the message is printed (prefixed with `who`) and the
-/// exit code returned.
-pub(crate) fn runner_setup(
-    who: &str,
-    sandbox: &SandboxOpts,
-) -> Result<(PathBuf, BTreeMap<String, String>, SandboxSettings, Sandbox), u8> {
+/// `--env`), and an executor whose first zygote proves the tier works here. On failure the
+/// message is printed (prefixed with `who`) and the exit code returned.
+pub(crate) fn runner_setup(who: &str, sandbox: &SandboxOpts) -> Result<Setup, u8> {
     let cwd = std::env::current_dir().map_err(|e| {
         eprintln!("{who}: cannot read the current directory: {e}");
         exit::USAGE
@@ -77,7 +83,8 @@ pub(crate) fn runner_setup(
         .collect();
     env.extend(sandbox.env.iter().cloned());
     let settings = sandbox.settings();
-    let sb = Sandbox::start(settings.config(0)).map_err(|e| {
+    let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
+    let enforcement = exec.enforcement(settings.tier).map_err(|e| {
         eprintln!("{who}: {}", error_chain(&e));
         if e.is_missing_feature() {
             exit::HOST_UNSUPPORTED
@@ -85,17 +92,25 @@ pub(crate) fn runner_setup(
             exit::SANDBOX_ERROR
         }
     })?;
-    Ok((cwd, env, settings, sb))
+    Ok((cwd, env, settings, exec, enforcement))
 }
 
 pub fn runner(a: RunnerArgs) -> u8 {
-    let (cwd, env, settings, mut sb) = match runner_setup("cargo-hatchery runner", &a.sandbox) {
+    let limits = match a.limits.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cargo-hatchery runner: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (cwd, env, settings, mut exec, _) = match runner_setup("cargo-hatchery runner", &a.sandbox)
+    {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let limits = a.limits.limits();
-    let r = run_command(&mut sb, &a.command, &env, &cwd, &limits, settings.seccomp);
-    drop(sb);
+    let case = spec(&a.command, &env, &cwd, &limits, settings.seccomp);
+    let r = run_command(&mut exec, &case, settings.tier);
+    drop(exec);
     let _ = std::io::stdout().write_all(&r.stdout.data);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(&r.stderr.data);

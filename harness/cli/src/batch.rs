@@ -1,21 +1,18 @@
-//! `hatchery batch JOBS.jsonl`: many cases on a pool of zygotes, with a progress display, a
-//! summary, a JSON Lines report and JUnit XML.
+//! `hatchery batch JOBS.jsonl`: the jobs file becomes units of work on the engine; this front
+//! end only renders the events (progress, summary, JSON Lines, JUnit, HTML).
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use hatchery_report::{
-    CaseFinished, CaseResult, Enforcement, Event, JsonLinesWriter, Limits, Outcome, RunFinished,
-    RunStarted,
-};
-use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
-use hatchery_sched::{Executor, ExecutorFactory, Interrupt, Job, Options, Reporter};
+use hatchery_engine::{Expect, Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
+use hatchery_report::{CaseFinished, Event, JsonLinesWriter, RunFinished, RunStarted};
+use hatchery_sandbox::CaseSpec;
 
+use crate::jobs::{Job, JobError};
 use crate::{exit, fmt_bytes, fmt_us, SandboxArgs};
 
 #[derive(clap::Args)]
@@ -48,71 +45,29 @@ pub struct BatchArgs {
     /// see one CPU. Use this for cases that need several CPUs at once.
     #[arg(long)]
     pub no_pin: bool,
+    /// Report a case still running after this long (again each period), e.g. 30s.
+    #[arg(long, value_parser = hatchery_engine::parse::duration)]
+    pub slow_timeout: Option<std::time::Duration>,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
 
-/// Executor of one worker: one zygote per tier used by its cases, started on first use.
-struct PoolExec {
-    worker: u32,
-    exe: PathBuf,
-    args: Arc<SandboxArgs>,
-    base: PathBuf,
-    /// Keyed by tier and whether the zygote's base seccomp profile is `off`.
-    sandboxes: HashMap<(&'static str, bool), Sandbox>,
-    interrupters: Arc<Mutex<Vec<Interrupt>>>,
-    healthy: bool,
-    /// The CPU this worker's thread, zygotes and cases run on.
-    cpu: Option<usize>,
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Counter { last_print: std::time::Instant },
 }
 
-fn tier_of(s: &str) -> Tier {
-    s.parse().unwrap_or(Tier::Hardened)
-}
+/// Output kept per stream of each finished case for JUnit and HTML (head and tail): the
+/// whole output goes to the JSON Lines report as it arrives and is not held.
+const KEPT_OUTPUT: usize = 64 << 10;
 
-impl PoolExec {
-    fn sandbox(&mut self, tier: Tier, seccomp_off: bool) -> Result<&mut Sandbox, String> {
-        let key = (tier.as_str(), seccomp_off);
-        if !self.sandboxes.contains_key(&key) {
-            let mut cfg = SandboxConfig::new(tier, self.exe.clone());
-            cfg.network = self.args.network;
-            cfg.cgroup = self.args.cgroup;
-            cfg.worker_index = self.worker as usize * 8 + tier as usize * 2 + seccomp_off as usize;
-            cfg.cpu = self.cpu;
-            if seccomp_off {
-                cfg.seccomp_base = SeccompProfile::Off;
-            }
-            let sb = Sandbox::start(cfg).map_err(|e| crate::error_chain(&e))?;
-            self.interrupters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Arc::new(sb.interrupter()));
-            self.sandboxes.insert(key, sb);
-        }
-        Ok(self.sandboxes.get_mut(&key).expect("inserted"))
-    }
-}
-
-fn error_result(msg: String, limits: &Limits, tier: &str) -> CaseResult {
-    hatchery_report::decide(
-        hatchery_report::RawFacts {
-            error: Some(msg),
-            ..Default::default()
-        },
-        limits,
-        tier,
-        Enforcement::new(),
-    )
-}
-
-/// Turns a job into a case spec; relative paths are relative to the jobs file's directory.
-fn spec_of(job: &Job, base: &Path, args: &SandboxArgs, limits: &Limits) -> CaseSpec {
+/// Turns a job into a unit; relative paths are relative to the jobs file's directory.
+fn unit_of(job: &Job, base: &Path, args: &SandboxArgs, defaults: &hatchery_report::Limits) -> Unit {
     let mut spec = CaseSpec::new(job.argv.iter().map(OsString::from).collect());
-    let cwd = job
+    spec.cwd = job
         .cwd
         .as_ref()
         .map_or(base.to_path_buf(), |c| base.join(c));
-    spec.cwd = cwd;
     if job.argv[0].contains('/') && !job.argv[0].starts_with('/') {
         spec.program = base.join(&job.argv[0]).into_os_string();
     }
@@ -121,104 +76,38 @@ fn spec_of(job: &Job, base: &Path, args: &SandboxArgs, limits: &Limits) -> CaseS
         .env
         .iter()
         .map(|(k, v)| (k.into(), v.into()))
-        .chain(args.env_pairs())
+        .chain(args.env.iter().map(|(k, v)| (k.into(), v.into())))
         .collect();
     spec.inherit_env = args.inherit_env;
-    spec.seccomp = job.seccomp.as_deref().map_or(args.seccomp, |s| {
-        s.parse().unwrap_or(SeccompProfile::Default)
-    });
-    spec.limits = limits.clone();
-    spec
+    // The parser accepted only known names.
+    spec.seccomp = job
+        .seccomp
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(args.seccomp);
+    spec.limits = job.limits.over(defaults);
+    let tier = job
+        .tier
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(args.tier);
+    let mut u = Unit::new(job.id.clone(), spec, tier);
+    u.expect = Expect::Outcome(job.expect);
+    u
 }
 
-impl Executor for PoolExec {
-    fn run(&mut self, job: &Job, limits: &Limits) -> CaseResult {
-        let tier = job.tier.as_deref().map_or(self.args.tier, tier_of);
-        let spec = spec_of(job, &self.base, &self.args, limits);
-        let sb = match self.sandbox(tier, spec.seccomp == SeccompProfile::Off) {
-            Ok(sb) => sb,
-            Err(e) => {
-                self.healthy = false;
-                return error_result(e, limits, tier.as_str());
-            }
-        };
-        let prepared = match sb.prepare(&spec) {
-            Ok(p) => p,
-            Err(e) => {
-                return error_result(format!("cannot start the case: {e}"), limits, tier.as_str())
-            }
-        };
-        let r = sb.run(prepared);
-        if !sb.is_healthy() {
-            self.healthy = false;
-        }
-        r
-    }
-    fn healthy(&self) -> bool {
-        self.healthy
-    }
-    fn interrupt_handle(&self) -> Interrupt {
-        let list = self.interrupters.clone();
-        Arc::new(move || {
-            for i in list.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                i();
-            }
-        })
-    }
-}
-
-struct Factory {
-    exe: PathBuf,
-    args: Arc<SandboxArgs>,
-    base: PathBuf,
-    first: Mutex<Option<Sandbox>>,
-    /// CPU of each worker, when pinned.
-    cpus: Vec<Option<usize>>,
-}
-
-impl ExecutorFactory for Factory {
-    type Exec = PoolExec;
-    fn create(&self, worker: u32) -> Result<PoolExec, String> {
-        // Called on the worker's own thread: pin it next to its zygote.
-        let cpu = self.cpus.get(worker as usize).copied().flatten();
-        if let Some(c) = cpu {
-            hatchery_sandbox::affinity::pin_current_thread(c)
-                .map_err(|e| format!("cannot pin worker {worker}: {e}"))?;
-        }
-        let mut e = PoolExec {
-            worker,
-            exe: self.exe.clone(),
-            args: self.args.clone(),
-            base: self.base.clone(),
-            sandboxes: HashMap::new(),
-            interrupters: Arc::default(),
-            healthy: true,
-            cpu,
-        };
-        // The probe zygote started for run_started serves worker 0 first.
-        if let Some(sb) = self.first.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            e.interrupters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Arc::new(sb.interrupter()));
-            e.sandboxes.insert(
-                (sb.tier().as_str(), self.args.seccomp == SeccompProfile::Off),
-                sb,
-            );
-        } else {
-            e.sandbox(self.args.tier, self.args.seccomp == SeccompProfile::Off)?;
-        }
-        Ok(e)
-    }
-}
-
-enum Progress {
-    Bar(indicatif::ProgressBar),
-    Counter { last_print: std::time::Instant },
+/// Opens a report file before anything runs (a path that cannot be written is a usage error,
+/// found before the run, not after it).
+fn create(p: &Option<PathBuf>, what: &str) -> Result<Option<File>, String> {
+    p.as_ref()
+        .map(|p| File::create(p).map_err(|e| format!("cannot create {what} {}: {e}", p.display())))
+        .transpose()
 }
 
 struct BatchReporter {
     jsonl: Option<JsonLinesWriter<BufWriter<File>>>,
+    /// Finished attempts with their output cut to head and tail (for the summary, JUnit and
+    /// HTML): the runner's memory does not grow with what cases print.
     attempts: Vec<CaseFinished>,
     /// With `--html`: run_started and case_started events (finished ones are `attempts`).
     html_events: Option<Vec<Event>>,
@@ -234,8 +123,24 @@ impl Reporter for BatchReporter {
                 self.jsonl = None;
             }
         }
-        if let Event::CaseFinished(cf) = e {
-            self.attempts.push((**cf).clone());
+        match e {
+            Event::CaseFinished(cf) => {
+                let mut kept = CaseFinished {
+                    result: hatchery_report::CaseResult {
+                        stdout: Default::default(),
+                        stderr: Default::default(),
+                        ..cf.result.clone()
+                    },
+                    ..(**cf).clone()
+                };
+                kept.result.stdout = cf.result.stdout.head_tail(KEPT_OUTPUT);
+                kept.result.stderr = cf.result.stderr.head_tail(KEPT_OUTPUT);
+                self.attempts.push(kept);
+            }
+            Event::CaseSlow(s) => {
+                self.line(&format!(" SLOW [>{:>8}] {}", fmt_us(s.elapsed_us), s.id))
+            }
+            _ => {}
         }
         if let (Some(v), Event::RunStarted(_) | Event::CaseStarted(_)) = (&mut self.html_events, e)
         {
@@ -280,12 +185,21 @@ impl Reporter for BatchReporter {
     }
 }
 
+impl BatchReporter {
+    fn line(&self, l: &str) {
+        match &self.progress {
+            Progress::Bar(b) => b.println(l),
+            Progress::Counter { .. } => eprintln!("{l}"),
+        }
+    }
+}
+
 pub fn batch(a: BatchArgs) -> u8 {
     let text = match std::fs::read_to_string(&a.jobs) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("hatchery: cannot read {}: {e}", a.jobs.display());
-            return exit::BAD_PROGRAM;
+            return exit::BAD_INPUT;
         }
     };
     let base = std::path::absolute(&a.jobs)
@@ -299,29 +213,42 @@ pub fn batch(a: BatchArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let (mut jobs, mut errors) = hatchery_sched::parse_jobs(&text);
+    if a.jobs_parallel == Some(0) {
+        eprintln!("hatchery: -j/--jobs-parallel: must be at least 1");
+        return exit::USAGE;
+    }
+    let (files, junit_file, html_file) = match (
+        create(&a.report, "report"),
+        create(&a.junit, "JUnit report"),
+        create(&a.html, "HTML report"),
+    ) {
+        (Ok(r), Ok(j), Ok(h)) => (r, j, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            eprintln!("hatchery: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (jobs, mut errors) = crate::jobs::parse_jobs(&text);
     // Programs and stdin files are checked before anything runs.
-    let args = Arc::new(a.sandbox.clone());
-    jobs.retain(|j| {
-        let tier = j.tier.as_deref().map_or(args.tier, tier_of);
-        let spec = spec_of(j, &base, &args, &j.limits.over(&defaults));
-        match hatchery_sandbox::check_spec(&spec, tier) {
-            Ok(_) => true,
+    let mut units = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        let u = unit_of(j, &base, &a.sandbox, &defaults);
+        match hatchery_sandbox::check_spec(&u.spec, u.tier) {
+            Ok(_) => units.push(u),
             Err(e) => {
                 let field = match e {
                     hatchery_sandbox::SpecError::Stdin { .. } => "stdin",
                     hatchery_sandbox::SpecError::Cwd { .. } => "cwd",
                     _ => "argv",
                 };
-                errors.push(hatchery_sched::JobError {
+                errors.push(JobError {
                     line: j.line,
                     field: Some(field.into()),
                     message: e.to_string(),
                 });
-                false
             }
         }
-    });
+    }
     errors.sort_by_key(|e| e.line);
     for e in &errors {
         eprintln!("hatchery: {}: {e}", a.jobs.display());
@@ -331,29 +258,20 @@ pub fn batch(a: BatchArgs) -> u8 {
             "hatchery: {} malformed line(s); nothing was run (use --keep-going to run the valid ones)",
             errors.len()
         );
-        return exit::BAD_PROGRAM;
+        return exit::BAD_INPUT;
     }
     let workers = a
         .jobs_parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
-    let pool_size = (workers as usize).min(jobs.len().max(1));
-    let cpus: Vec<Option<usize>> = (0..pool_size)
-        .map(|w| {
-            (!a.no_pin)
-                .then(|| hatchery_sandbox::affinity::cpu_for_worker(w, pool_size))
-                .flatten()
-        })
-        .collect();
-    let exe = crate::own_exe();
-    // One zygote up front: it proves the tier works here and gives run_started its facts.
-    let mut cfg = SandboxConfig::new(args.tier, exe.clone());
-    cfg.network = args.network;
-    cfg.cgroup = args.cgroup;
-    cfg.seccomp_base = args.seccomp;
-    cfg.cpu = cpus[0];
-    let probe = match Sandbox::start(cfg) {
-        Ok(s) => s,
+        as usize;
+    let pool = Pool::sandboxed(
+        a.sandbox.exec_settings(),
+        workers.min(units.len().max(1)),
+        !a.no_pin,
+    );
+    // Worker 0's first zygote proves the tier works here and gives run_started its facts.
+    let enforcement = match pool.worker(0).enforcement(a.sandbox.tier) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("hatchery: {}", crate::error_chain(&e));
             return if e.is_missing_feature() {
@@ -363,26 +281,15 @@ pub fn batch(a: BatchArgs) -> u8 {
             };
         }
     };
-    let enforcement = probe.enforcement().clone();
     let run_started = RunStarted::now(
-        args.tier.as_str(),
+        a.sandbox.tier.as_str(),
         enforcement,
         defaults.clone(),
-        jobs.len() as u64,
-        workers,
+        units.len() as u64,
+        workers as u32,
     );
-    let jsonl = match &a.report {
-        Some(p) => match File::create(p) {
-            Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),
-            Err(e) => {
-                eprintln!("hatchery: cannot create report {}: {e}", p.display());
-                return exit::USAGE;
-            }
-        },
-        None => None,
-    };
     let progress = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(jobs.len() as u64);
+        let b = indicatif::ProgressBar::new(units.len() as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
@@ -396,7 +303,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         }
     };
     let mut reporter = BatchReporter {
-        jsonl,
+        jsonl: files.map(|f| JsonLinesWriter::new(BufWriter::new(f))),
         attempts: Vec::new(),
         html_events: a.html.as_ref().map(|_| Vec::new()),
         progress,
@@ -408,34 +315,42 @@ pub fn batch(a: BatchArgs) -> u8 {
             eprintln!("hatchery: cannot handle signal {sig}: {e}");
         }
     }
-    let factory = Factory {
-        exe,
-        args: args.clone(),
-        base,
-        first: Mutex::new(Some(probe)),
-        cpus,
-    };
     let opts = Options {
         workers,
-        retries: a.retries,
+        retry: RetryPolicy {
+            retries: a.retries,
+            ..Default::default()
+        },
         max_fail: a.max_fail,
-        defaults,
+        slow_after: a.slow_timeout,
     };
-    let rf = hatchery_sched::run(&jobs, &factory, &opts, run_started, &cancel, &mut reporter);
+    let rf = hatchery_engine::run(
+        &pool,
+        &units,
+        &RunSpec,
+        &opts,
+        None,
+        Some(run_started),
+        &cancel,
+        &mut reporter,
+    );
+    drop(pool);
     if let Progress::Bar(b) = &reporter.progress {
         b.finish_and_clear();
     }
-    if let Some(p) = &a.junit {
+    let mut write_failed = false;
+    if let (Some(p), Some(f)) = (&a.junit, junit_file) {
         let name = a
             .jobs
             .file_stem()
             .map_or("hatchery".into(), |s| s.to_string_lossy().into_owned());
         let xml = hatchery_report::junit::junit_xml(&name, &reporter.attempts);
-        if let Err(e) = std::fs::write(p, xml) {
+        if let Err(e) = BufWriter::new(f).write_all(xml.as_bytes()) {
             eprintln!("hatchery: cannot write JUnit {}: {e}", p.display());
+            write_failed = true;
         }
     }
-    if let Some(p) = &a.html {
+    if let (Some(p), Some(f)) = (&a.html, html_file) {
         let events = reporter.html_events.take().unwrap_or_default();
         let mut run = hatchery_report::html::RunView::from_events(&events)
             .pop()
@@ -446,14 +361,16 @@ pub fn batch(a: BatchArgs) -> u8 {
             title: format!("hatchery batch: {}", a.jobs.display()),
             ..Default::default()
         };
-        if let Err(e) = std::fs::write(p, hatchery_report::html::render(&[run], &opts)) {
+        let page = hatchery_report::html::render(&[run], &opts);
+        if let Err(e) = BufWriter::new(f).write_all(page.as_bytes()) {
             eprintln!(
                 "hatchery: cannot write the HTML report {}: {e}",
                 p.display()
             );
+            write_failed = true;
         }
     }
-    print_summary(&reporter.attempts, &rf, jobs.len());
+    print_summary(&reporter.attempts, &rf, units.len(), errors.len());
     if let Some(w) = reporter.jsonl.take() {
         let _ = w.into_inner().flush();
     }
@@ -464,14 +381,14 @@ pub fn batch(a: BatchArgs) -> u8 {
             eprintln!("hatchery: {e}");
         }
         exit::HOST_UNSUPPORTED
-    } else if rf.failed > 0 || rf.not_run > 0 {
-        exit::PROGRAM_FAILED
+    } else if rf.failed > 0 || rf.not_run > 0 || !errors.is_empty() || write_failed {
+        exit::FAILED
     } else {
         exit::OK
     }
 }
 
-fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize) {
+fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize, skipped_lines: usize) {
     let finals: Vec<&CaseFinished> = attempts.iter().filter(|a| !a.will_retry).collect();
     let mut e = std::io::stderr().lock();
     let _ = writeln!(e, "── hatchery batch ──");
@@ -490,6 +407,12 @@ fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize) {
         fmt_us(rf.duration_us)
     );
     let _ = writeln!(e, "   outcomes: {}", counts.join(", "));
+    if skipped_lines > 0 {
+        let _ = writeln!(
+            e,
+            "   skipped: {skipped_lines} malformed line(s) of the jobs file (--keep-going)"
+        );
+    }
     let mut slow = finals.clone();
     slow.sort_by_key(|a| std::cmp::Reverse(a.result.usage.wall_us));
     let _ = writeln!(
@@ -529,5 +452,4 @@ fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize) {
     if rf.fail_fast {
         let _ = writeln!(e, "   stopped early: --max-fail reached");
     }
-    let _ = Outcome::Ok;
 }

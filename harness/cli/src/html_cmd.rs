@@ -42,7 +42,7 @@ pub fn html(a: HtmlArgs) -> u8 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("hatchery: cannot read {}: {e}", a.report.display());
-            return exit::BAD_PROGRAM;
+            return exit::BAD_INPUT;
         }
     };
     let mut events: Vec<Event> = Vec::new();
@@ -52,7 +52,7 @@ pub fn html(a: HtmlArgs) -> u8 {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("hatchery: cannot read {}: {e}", a.report.display());
-                return exit::BAD_PROGRAM;
+                return exit::BAD_INPUT;
             }
         };
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -65,7 +65,7 @@ pub fn html(a: HtmlArgs) -> u8 {
                     "hatchery: {} is not a hatchery event stream: {e}",
                     a.report.display()
                 );
-                return exit::BAD_PROGRAM;
+                return exit::BAD_INPUT;
             }
             Err(e) => {
                 if skipped.len() < MAX_WARNINGS {
@@ -80,7 +80,7 @@ pub fn html(a: HtmlArgs) -> u8 {
             "hatchery: {} is empty: not a hatchery event stream",
             a.report.display()
         );
-        return exit::BAD_PROGRAM;
+        return exit::BAD_INPUT;
     }
     let mut opts = HtmlOptions {
         title: a.title.unwrap_or_else(|| {

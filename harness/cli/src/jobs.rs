@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
+use hatchery_engine::{parse, LimitError};
 use hatchery_report::{Limits, Outcome};
-use serde::Deserialize;
+use serde_json::Value;
 
 /// Longest line accepted (a case with a huge argv is still far below this).
 pub const MAX_LINE: usize = 16 << 20;
@@ -72,83 +73,71 @@ impl std::fmt::Display for JobError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJob {
-    id: String,
-    argv: Vec<String>,
-    #[serde(default)]
-    stdin: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    limits: Option<RawLimits>,
-    #[serde(default)]
-    tier: Option<String>,
-    #[serde(default)]
-    seccomp: Option<String>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    expect: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Amount {
-    Text(String),
-    Number(serde_json::Number),
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    cpu_time: Option<Amount>,
-    wall_time: Option<Amount>,
-    memory: Option<Amount>,
-    output: Option<Amount>,
-    file_size: Option<Amount>,
-    stack: Option<Amount>,
-    pids: Option<u64>,
-    open_files: Option<u64>,
-}
-
-/// Parses a duration: `500ms`, `2s`, `1m30s`, or a number of seconds. Returns microseconds.
-pub fn parse_duration_us(a: &str) -> Result<u64, String> {
-    humantime::parse_duration(a.trim())
-        .map(|d| d.as_micros().min(u64::MAX as u128) as u64)
-        .map_err(|e| format!("invalid duration `{a}`: {e} (use e.g. 500ms, 2s)"))
-}
-
-/// Parses a size: `512K`, `64M`, `1G` (binary units), or a number of bytes.
-pub fn parse_size_bytes(a: &str) -> Result<u64, String> {
-    parse_size::Config::new()
-        .with_binary()
-        .parse_size(a.trim())
-        .map_err(|e| format!("invalid size `{a}`: {e} (use e.g. 64M, 1G)"))
-}
-
-fn duration(a: &Amount) -> Result<u64, String> {
-    match a {
-        Amount::Text(t) => parse_duration_us(t),
-        Amount::Number(n) => {
-            let secs = n.as_f64().ok_or("not a number")?;
-            if !(0.0..=1e9).contains(&secs) || secs.is_nan() {
-                return Err(format!("duration {secs} s out of range"));
-            }
-            Ok((secs * 1e6) as u64)
-        }
+/// A JSON value's kind, in words, for type errors.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
-fn size(a: &Amount) -> Result<u64, String> {
-    match a {
-        Amount::Text(t) => parse_size_bytes(t),
-        Amount::Number(n) => n
+/// One field's value, or an error naming the field and the type it needs.
+fn typed<T: serde::de::DeserializeOwned>(
+    n: usize,
+    field: &str,
+    v: &Value,
+    expected: &str,
+) -> Result<T, JobError> {
+    T::deserialize(v).map_err(|_| JobError {
+        line: n,
+        field: Some(field.to_owned()),
+        message: format!("expected {expected}, found {}", kind(v)),
+    })
+}
+
+/// A duration: a string such as `500ms` or a number of seconds; microseconds.
+fn duration(v: &Value) -> Result<u64, String> {
+    match v {
+        Value::String(t) => parse::duration_us(t),
+        Value::Number(n) => parse::seconds_us(n.as_f64().ok_or("not a number")?),
+        other => Err(format!(
+            "expected a duration (`500ms`, `2s`) or a number of seconds, found {}",
+            kind(other)
+        )),
+    }
+}
+
+/// A size: a string such as `64M` or a whole number of bytes.
+fn size(v: &Value) -> Result<u64, String> {
+    match v {
+        Value::String(t) => parse::size_bytes(t),
+        Value::Number(n) => n
             .as_u64()
             .ok_or_else(|| format!("size {n} is not a whole number of bytes")),
+        other => Err(format!(
+            "expected a size (`64M`) or a number of bytes, found {}",
+            kind(other)
+        )),
     }
 }
+
+const FIELDS: [&str; 9] = [
+    "id", "argv", "stdin", "env", "limits", "tier", "seccomp", "cwd", "expect",
+];
+const LIMIT_FIELDS: [&str; 8] = [
+    "cpu_time",
+    "wall_time",
+    "memory",
+    "output",
+    "file_size",
+    "stack",
+    "pids",
+    "open_files",
+];
 
 const TIERS: [&str; 3] = ["none", "hardened", "lockdown"];
 const SECCOMP: [&str; 3] = ["default", "strict", "off"];
@@ -166,64 +155,119 @@ fn outcome(s: &str) -> Result<Outcome, String> {
         })
 }
 
+fn parse_limits(n: usize, v: &Value) -> Result<Limits, JobError> {
+    let err = |field: &str, message: String| JobError {
+        line: n,
+        field: Some(format!("limits.{field}")),
+        message,
+    };
+    let Value::Object(m) = v else {
+        return Err(JobError {
+            line: n,
+            field: Some("limits".into()),
+            message: format!("expected an object, found {}", kind(v)),
+        });
+    };
+    if let Some(k) = m.keys().find(|k| !LIMIT_FIELDS.contains(&k.as_str())) {
+        return Err(err(
+            k,
+            format!(
+                "unknown limit (expected one of {})",
+                LIMIT_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let get = |f: &str, conv: fn(&Value) -> Result<u64, String>| {
+        m.get(f).map(conv).transpose().map_err(|e| err(f, e))
+    };
+    let count = |v: &Value| {
+        v.as_u64()
+            .ok_or_else(|| format!("expected a whole number, found {}", kind(v)))
+    };
+    let l = Limits {
+        cpu_us: get("cpu_time", duration)?,
+        wall_us: get("wall_time", duration)?,
+        memory_bytes: get("memory", size)?,
+        output_bytes: get("output", size)?,
+        file_size_bytes: get("file_size", size)?,
+        stack_bytes: get("stack", size)?,
+        pids: get("pids", count)?,
+        open_files: get("open_files", count)?,
+    };
+    hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+        LimitError::Zero { field } => err(field, "must be greater than 0".into()),
+        e => err("", e.to_string()),
+    })?;
+    Ok(l)
+}
+
 fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
     let err = |field: Option<&str>, message: String| JobError {
         line: n,
         field: field.map(str::to_owned),
         message,
     };
-    let raw: RawJob = serde_json::from_str(line).map_err(|e| {
-        let msg = e.to_string();
-        // serde names the field in messages such as "missing field `argv`".
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
-            .map(str::to_owned);
-        JobError {
-            line: n,
-            field,
-            message: msg,
+    let v: Value =
+        serde_json::from_str(line).map_err(|e| err(None, format!("not a JSON object: {e}")))?;
+    let Value::Object(m) = v else {
+        return Err(err(
+            None,
+            format!("expected a JSON object, found {}", kind(&v)),
+        ));
+    };
+    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(err(
+            Some(k),
+            format!("unknown field (expected one of {})", FIELDS.join(", ")),
+        ));
+    }
+    let opt_str = |f: &str| -> Result<Option<String>, JobError> {
+        m.get(f)
+            .map(|v| typed::<String>(n, f, v, "a string"))
+            .transpose()
+    };
+    let id: String = match m.get("id") {
+        Some(v) => typed(n, "id", v, "a string")?,
+        None => return Err(err(Some("id"), "missing (every case needs an id)".into())),
+    };
+    let argv: Vec<String> = match m.get("argv") {
+        Some(v) => typed(n, "argv", v, "a list of strings")?,
+        None => {
+            return Err(err(
+                Some("argv"),
+                "missing (the program and its arguments)".into(),
+            ))
         }
-    })?;
-    if raw.id.is_empty() {
+    };
+    let env: BTreeMap<String, String> = match m.get("env") {
+        Some(v) => typed(n, "env", v, "an object of strings")?,
+        None => BTreeMap::new(),
+    };
+    if id.is_empty() {
         return Err(err(Some("id"), "must not be empty".into()));
     }
-    if raw.argv.is_empty() || raw.argv[0].is_empty() {
+    if argv.is_empty() || argv[0].is_empty() {
         return Err(err(Some("argv"), "must name a program".into()));
     }
-    if raw.argv.iter().any(|a| a.contains('\0')) {
+    if argv.iter().any(|a| a.contains('\0')) {
         return Err(err(Some("argv"), "contains a NUL byte".into()));
     }
-    for (k, v) in &raw.env {
+    for (k, v) in &env {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
             return Err(err(Some(&format!("env.{k}")), "invalid variable".into()));
         }
     }
-    let mut limits = Limits::default();
-    if let Some(l) = &raw.limits {
-        let d = |f: &str, a: &Option<Amount>| -> Result<Option<u64>, JobError> {
-            a.as_ref()
-                .map(duration)
-                .transpose()
-                .map_err(|m| err(Some(&format!("limits.{f}")), m))
-        };
-        let s = |f: &str, a: &Option<Amount>| -> Result<Option<u64>, JobError> {
-            a.as_ref()
-                .map(size)
-                .transpose()
-                .map_err(|m| err(Some(&format!("limits.{f}")), m))
-        };
-        limits.cpu_us = d("cpu_time", &l.cpu_time)?;
-        limits.wall_us = d("wall_time", &l.wall_time)?;
-        limits.memory_bytes = s("memory", &l.memory)?;
-        limits.output_bytes = s("output", &l.output)?;
-        limits.file_size_bytes = s("file_size", &l.file_size)?;
-        limits.stack_bytes = s("stack", &l.stack)?;
-        limits.pids = l.pids;
-        limits.open_files = l.open_files;
-    }
-    if let Some(t) = &raw.tier {
+    let lengths = argv
+        .iter()
+        .map(String::len)
+        .chain(env.iter().map(|(k, v)| k.len() + 1 + v.len()));
+    hatchery_engine::unit::check_args(lengths).map_err(|e| err(Some("argv"), e.to_string()))?;
+    let limits = match m.get("limits") {
+        Some(v) => parse_limits(n, v)?,
+        None => Limits::default(),
+    };
+    let tier = opt_str("tier")?;
+    if let Some(t) = &tier {
         if !TIERS.contains(&t.as_str()) {
             return Err(err(
                 Some("tier"),
@@ -231,7 +275,8 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
             ));
         }
     }
-    if let Some(t) = &raw.seccomp {
+    let seccomp = opt_str("seccomp")?;
+    if let Some(t) = &seccomp {
         if !SECCOMP.contains(&t.as_str()) {
             return Err(err(
                 Some("seccomp"),
@@ -239,20 +284,20 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
             ));
         }
     }
-    let expect = match &raw.expect {
-        Some(e) => outcome(e).map_err(|m| err(Some("expect"), m))?,
+    let expect = match opt_str("expect")? {
+        Some(e) => outcome(&e).map_err(|m| err(Some("expect"), m))?,
         None => Outcome::Ok,
     };
     Ok(Job {
-        id: raw.id,
+        id,
         line: n,
-        argv: raw.argv,
-        stdin: raw.stdin.map(PathBuf::from),
-        env: raw.env,
+        argv,
+        stdin: opt_str("stdin")?.map(PathBuf::from),
+        env,
         limits: JobLimits(limits),
-        tier: raw.tier,
-        seccomp: raw.seccomp,
-        cwd: raw.cwd.map(PathBuf::from),
+        tier,
+        seccomp,
+        cwd: opt_str("cwd")?.map(PathBuf::from),
         expect,
     })
 }
@@ -329,6 +374,33 @@ mod tests {
         assert_eq!(errs[4].line, 7);
         assert_eq!(errs[5].field.as_deref(), Some("id"), "{shown:?}");
         assert_eq!(errs[5].line, 9);
+    }
+
+    #[test]
+    fn type_errors_and_impossible_limits_name_the_field() {
+        let text = "{\"id\":\"a\",\"argv\":\"x\"}\n{\"id\":1,\"argv\":[\"x\"]}\n{\"id\":\"c\",\"argv\":[\"x\"],\"limits\":{\"memory\":0}}\n{\"id\":\"d\",\"argv\":[\"x\"],\"limits\":{\"pids\":\"many\"}}\n{\"id\":\"e\",\"argv\":[\"x\"],\"limits\":{\"wall_time\":\"0s\"}}\n";
+        let (jobs, errs) = parse_jobs(text);
+        assert!(jobs.is_empty());
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 1: field `argv`: expected a list of strings, found a string",
+                "line 2: field `id`: expected a string, found a number",
+                "line 3: field `limits.memory`: must be greater than 0",
+                "line 4: field `limits.pids`: expected a whole number, found a string",
+                "line 5: field `limits.wall_time`: must be greater than 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_argv_beyond_the_kernel_limit_is_refused_while_parsing() {
+        let big = "a".repeat(200 * 1024);
+        let (jobs, errs) = parse_jobs(&format!("{{\"id\":\"a\",\"argv\":[\"x\",\"{big}\"]}}"));
+        assert!(jobs.is_empty());
+        assert_eq!(errs[0].field.as_deref(), Some("argv"));
+        assert!(errs[0].message.contains("MAX_ARG_STRLEN"), "{}", errs[0]);
     }
 
     #[test]

@@ -12,40 +12,17 @@ pub(crate) use hatchery_report::{error_chain, fmt_bytes, fmt_us};
 
 mod batch;
 mod html_cmd;
+mod jobs;
 mod selftest;
-use hatchery_report::{CaseResult, Level, Limits, Outcome};
+use hatchery_engine::parse;
+use hatchery_engine::{ExecError, ExecSettings, Executor, SandboxExecutor};
+use hatchery_report::{CaseResult, Level, Limits};
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
+use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier};
 
-/// Documented process exit codes.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const PROGRAM_FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const LIMIT: u8 = 3;
-    pub const POLICY: u8 = 4;
-    pub const SANDBOX_ERROR: u8 = 5;
-    pub const HOST_UNSUPPORTED: u8 = 6;
-    pub const BAD_PROGRAM: u8 = 7;
-    pub const INTERRUPTED: u8 = 130;
-}
+pub(crate) use hatchery_report::exit;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  the case ran and its outcome is `ok`
-  1  the program failed: outcome `nonzero_exit` or `signaled`
-  2  bad command line or option value (e.g. a malformed duration or size)
-  3  a limit was hit: outcome `time_limit`, `memory_limit` or `output_limit`
-  4  outcome `policy_violation` (a system call the seccomp profile forbids)
-  5  outcome `sandbox_error`: hatchery itself failed (never the program's fault)
-  6  this host cannot provide the requested tier or layer (the message names the missing
-     kernel feature and the fix)
-  7  the program or the stdin file cannot be used: not found, not executable, not an ELF
-     binary or #! script, unreadable; for `batch`: a malformed jobs file (nothing ran)
-  130  `batch` was interrupted by SIGINT or SIGTERM (running cases were killed; the report
-     written so far is complete and ends with run_finished)
-For `batch`: 0 when every case had its expected outcome, 1 when some did not (or did not
-run), 6 when no zygote could be started.";
+const EXIT_CODES: &str = exit::RUN_HELP;
 
 #[derive(Parser)]
 #[command(name = "hatchery", version, about, after_help = EXIT_CODES)]
@@ -90,42 +67,30 @@ enum Cmd {
     Zygote,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 500ms, 2s, 1m)"))
-}
-
-fn parse_bytes(s: &str) -> Result<u64, String> {
-    parse_size::Config::new()
-        .with_binary()
-        .parse_size(s)
-        .map_err(|e| format!("invalid size `{s}`: {e} (use e.g. 512K, 64M, 1G)"))
-}
-
 /// Options shared by `run` and `batch`: the tier, the default limits and the policy.
 #[derive(Args, Clone)]
 pub struct SandboxArgs {
     /// Isolation tier: none, hardened (user+pid+ipc namespaces) or lockdown (also mount+net,
     /// read-only root).
     #[arg(long, default_value = "hardened")]
-    tier: Tier,
+    pub(crate) tier: Tier,
     /// CPU time limit of all processes of the case (e.g. 500ms, 2s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse::duration)]
     cpu_time: Option<Duration>,
     /// Wall-clock time limit.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse::duration)]
     wall_time: Option<Duration>,
     /// Memory limit of all processes of the case (e.g. 64M, 1G).
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = parse::size_bytes)]
     memory: Option<u64>,
     /// Limit on stdout+stderr bytes; beyond it the case is killed.
-    #[arg(long, value_parser = parse_bytes, default_value = "64M")]
+    #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
     output: u64,
     /// Largest file the case may write.
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = parse::size_bytes)]
     file_size: Option<u64>,
     /// Stack size limit.
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = parse::size_bytes)]
     stack: Option<u64>,
     /// Processes and threads alive at once.
     #[arg(long)]
@@ -134,25 +99,27 @@ pub struct SandboxArgs {
     #[arg(long)]
     open_files: Option<u64>,
     /// Environment override, KEY=VALUE (repeatable). The environment is clean otherwise.
-    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
-    env: Vec<(String, String)>,
+    #[arg(long = "env", value_name = "K=V", value_parser = parse::env_pair)]
+    pub(crate) env: Vec<(String, String)>,
     /// Start from hatchery's own environment instead of a clean one.
     #[arg(long)]
-    inherit_env: bool,
+    pub(crate) inherit_env: bool,
     /// Allow network access (host network, inet sockets).
     #[arg(long)]
     network: bool,
     /// Seccomp profile: default (deny list), strict (allow list for compiled submissions), off.
     #[arg(long, default_value = "default")]
-    seccomp: SeccompProfile,
+    pub(crate) seccomp: SeccompProfile,
     /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
-    #[arg(long, default_value = "auto", value_parser = parse_cgroup_mode)]
+    #[arg(long, default_value = "auto")]
     cgroup: CgroupMode,
 }
 
 impl SandboxArgs {
-    fn limits(&self) -> Result<Limits, String> {
-        Ok(Limits {
+    /// The default limits these options give, refused (naming the option) when one cannot
+    /// work.
+    pub(crate) fn limits(&self) -> Result<Limits, String> {
+        let l = Limits {
             cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
             wall_us: self.wall_time.map(|d| d.as_micros() as u64),
             memory_bytes: self.memory,
@@ -161,18 +128,26 @@ impl SandboxArgs {
             stack_bytes: self.stack,
             pids: self.pids,
             open_files: self.open_files,
-        })
+        };
+        hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+            hatchery_engine::LimitError::Zero { field } => {
+                format!("--{}: must be greater than 0", field.replace('_', "-"))
+            }
+            e => e.to_string(),
+        })?;
+        Ok(l)
+    }
+
+    /// How the zygotes of a run are set up.
+    pub(crate) fn exec_settings(&self) -> ExecSettings {
+        let mut s = ExecSettings::new(own_exe());
+        s.network = self.network;
+        s.cgroup = self.cgroup;
+        s
     }
 
     fn env_pairs(&self) -> impl Iterator<Item = (OsString, OsString)> + '_ {
         self.env.iter().map(|(k, v)| (k.into(), v.into()))
-    }
-}
-
-fn parse_env(kv: &str) -> Result<(String, String), String> {
-    match kv.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("invalid `{kv}`: expected KEY=VALUE")),
     }
 }
 
@@ -192,17 +167,6 @@ struct RunArgs {
     /// The program and its arguments.
     #[arg(required = true, last = true, num_args = 1..)]
     command: Vec<OsString>,
-}
-
-fn parse_cgroup_mode(s: &str) -> Result<CgroupMode, String> {
-    match s {
-        "auto" => Ok(CgroupMode::Auto),
-        "required" => Ok(CgroupMode::Required),
-        "off" => Ok(CgroupMode::Off),
-        _ => Err(format!(
-            "unknown cgroup mode `{s}` (expected auto, required or off)"
-        )),
-    }
 }
 
 fn main() -> ExitCode {
@@ -245,7 +209,6 @@ fn main() -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let exe = own_exe();
     let sa = &a.sandbox;
     let mut spec = CaseSpec::new(a.command.clone());
     spec.env = sa.env_pairs().collect();
@@ -268,13 +231,18 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let mut cfg = SandboxConfig::new(sa.tier, exe);
-    cfg.network = sa.network;
-    cfg.cgroup = sa.cgroup;
-    cfg.seccomp_base = sa.seccomp;
-    let mut sandbox = match Sandbox::start(cfg) {
-        Ok(s) => s,
-        Err(e) => {
+    if let Err(e) = hatchery_engine::unit::check_spec(&spec) {
+        eprintln!("hatchery: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    let mut exec = SandboxExecutor::new(std::sync::Arc::new(sa.exec_settings()), None);
+    let result = match exec.run(&spec, sa.tier) {
+        Ok(r) => r,
+        Err(ExecError::BadSpec(e)) => {
+            eprintln!("hatchery: {e}");
+            return ExitCode::from(exit::BAD_INPUT);
+        }
+        Err(e @ ExecError::Start { .. }) => {
             eprintln!("hatchery: {}", error_chain(&e));
             return ExitCode::from(if e.is_missing_feature() {
                 exit::HOST_UNSUPPORTED
@@ -282,16 +250,10 @@ fn run(a: RunArgs) -> ExitCode {
                 exit::SANDBOX_ERROR
             });
         }
+        // The zygote failed: reported as ours, with what failed.
+        Err(e) => e.result(&spec.limits, sa.tier),
     };
-    let prepared = match sandbox.prepare(&spec) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("hatchery: {e}");
-            return ExitCode::from(exit::BAD_PROGRAM);
-        }
-    };
-    let result = sandbox.run(prepared);
-    drop(sandbox);
+    drop(exec);
     if a.json {
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer(&mut out, &result);
@@ -301,17 +263,7 @@ fn run(a: RunArgs) -> ExitCode {
         let _ = std::io::stderr().write_all(&result.stderr.data);
         eprint!("{}", human_summary(&result));
     }
-    ExitCode::from(exit_code(result.outcome))
-}
-
-fn exit_code(o: Outcome) -> u8 {
-    match o {
-        Outcome::Ok => exit::OK,
-        Outcome::NonzeroExit | Outcome::Signaled => exit::PROGRAM_FAILED,
-        Outcome::TimeLimit | Outcome::MemoryLimit | Outcome::OutputLimit => exit::LIMIT,
-        Outcome::PolicyViolation => exit::POLICY,
-        Outcome::SandboxError => exit::SANDBOX_ERROR,
-    }
+    ExitCode::from(exit::of_outcome(result.outcome))
 }
 
 /// The zygote is this very binary: `/proc/self/exe` stays valid even when the file was

@@ -7,8 +7,9 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use hatchery_engine::{ExecError, ExecSettings, Executor, SandboxExecutor};
 use hatchery_report::{CaseResult, Level};
-use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, Tier};
+use hatchery_sandbox::{CaseSpec, Tier};
 use serde::Deserialize;
 
 use crate::exit;
@@ -162,13 +163,9 @@ fn build(dir: &Path, cc: &str) -> Result<BTreeMap<String, PathBuf>, String> {
     Ok(built)
 }
 
-fn start(tier: Tier) -> Result<Sandbox, String> {
-    Sandbox::start(SandboxConfig::new(tier, crate::own_exe())).map_err(|e| crate::error_chain(&e))
-}
-
 fn limits_of(e: &Entry) -> Result<hatchery_report::Limits, String> {
     let line = serde_json::json!({"id": e.id, "argv": ["x"], "limits": e.limits}).to_string();
-    let (jobs, errs) = hatchery_sched::parse_jobs(&line);
+    let (jobs, errs) = crate::jobs::parse_jobs(&line);
     match (jobs.into_iter().next(), errs.first()) {
         (Some(j), None) => Ok(j.limits.0),
         (_, Some(err)) => Err(err.to_string()),
@@ -315,8 +312,11 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
         a.tiers.clone()
     };
     let mut rows = Vec::new();
+    let settings = std::sync::Arc::new(ExecSettings::new(crate::own_exe()));
     for tier in tiers {
-        let mut sb = match start(tier) {
+        // One executor per tier: it replaces a zygote an attack killed before the next case.
+        let mut sb = SandboxExecutor::new(settings.clone(), None);
+        let enforcement = match sb.enforcement(tier) {
             Ok(s) => s,
             Err(e) => {
                 rows.push(Row {
@@ -326,13 +326,12 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
                     expected: "ready".into(),
                     got: "error".into(),
                     passed: Some(false),
-                    detail: e,
+                    detail: crate::error_chain(&e),
                 });
                 continue;
             }
         };
-        let cgroup = sb
-            .enforcement()
+        let cgroup = enforcement
             .get("cgroup_memory")
             .is_some_and(|l| l.level == Level::Full);
         for e in &manifest.cases {
@@ -404,12 +403,13 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
                     continue;
                 }
             };
-            let (got, result) = match sb.prepare(&spec) {
-                Err(_) => ("spec_error".to_owned(), None),
-                Ok(p) => {
-                    let r = sb.run(p);
+            let (got, result) = match sb.run(&spec, tier) {
+                Err(ExecError::BadSpec(_)) => ("spec_error".to_owned(), None),
+                Err(err) => {
+                    let r = err.result(&spec.limits, tier);
                     (r.outcome.as_str().to_owned(), Some(r))
                 }
+                Ok(r) => (r.outcome.as_str().to_owned(), Some(r)),
             };
             let bad = check(e, &expected, &got, result.as_ref(), &marker, dir);
             let detail = if bad.is_empty() {
@@ -435,33 +435,14 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
                 passed: Some(bad.is_empty()),
                 detail,
             });
-            if !sb.is_healthy() {
-                match start(tier) {
-                    Ok(s) => sb = s,
-                    Err(err) => {
-                        rows.push(Row {
-                            id: "(zygote)".into(),
-                            tier: tier.as_str(),
-                            attempts: "replace a dead zygote".into(),
-                            expected: "ready".into(),
-                            got: "error".into(),
-                            passed: Some(false),
-                            detail: err,
-                        });
-                        break;
-                    }
-                }
-            }
         }
         // The runner is still alive and answering.
+        let mut plain = CaseSpec::new(vec!["/bin/true".into()]);
+        plain.cwd = dir.to_path_buf();
         let alive = sb
-            .prepare(&{
-                let mut s = CaseSpec::new(vec!["/bin/true".into()]);
-                s.cwd = dir.to_path_buf();
-                s
-            })
-            .map(|p| sb.run(p).outcome.as_str().to_owned())
-            .unwrap_or_else(|e| e.to_string());
+            .run(&plain, tier)
+            .map(|r| r.outcome.as_str().to_owned())
+            .unwrap_or_else(|e| crate::error_chain(&e));
         rows.push(Row {
             id: "(runner alive)".into(),
             tier: tier.as_str(),
@@ -504,6 +485,6 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
     if failed == 0 {
         exit::OK
     } else {
-        exit::PROGRAM_FAILED
+        exit::FAILED
     }
 }

@@ -71,8 +71,7 @@ fn start_sandbox(cfg: &EngineConfig, index: usize, role: Role) -> Result<Sandbox
     };
     let mut c = SandboxConfig::new(tier, cfg.zygote_exe.clone());
     c.cgroup = cfg.cgroup;
-    // Unique per zygote of this process: it names the zygote's cgroup.
-    c.worker_index = index * 2 + (role == Role::Tool) as usize;
+    let _ = index;
     Sandbox::start(c)
 }
 
@@ -161,7 +160,9 @@ impl Worker {
             Err(e) => return error_result(e, &spec.limits, tier),
         };
         match sb.prepare(spec) {
-            Ok(p) => sb.run(p),
+            Ok(p) => sb
+                .run(p)
+                .unwrap_or_else(|e| error_result(e.to_string(), &spec.limits, tier)),
             Err(e) => error_result(format!("cannot start the case: {e}"), &spec.limits, tier),
         }
     }
@@ -194,10 +195,13 @@ impl Worker {
         };
         std::thread::scope(|s| {
             let h = s.spawn(move || sb.run(pb));
-            let ra = sa.run(pa);
-            let rb = h.join().unwrap_or_else(|_| {
-                error_result("the validator thread panicked".into(), &tool.limits, tt)
-            });
+            let ra = sa
+                .run(pa)
+                .unwrap_or_else(|e| error_result(e.to_string(), &sub.limits, ts));
+            let rb =
+                h.join().ok().and_then(Result::ok).unwrap_or_else(|| {
+                    error_result("the validator failed".into(), &tool.limits, tt)
+                });
             (ra, rb)
         })
     }

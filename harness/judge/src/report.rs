@@ -191,6 +191,8 @@ impl EventLog {
             self.failed += 1;
         }
         self.emit(&Event::CaseFinished(Box::new(CaseFinished {
+            verdict: None,
+            expected_verdict: None,
             id,
             index,
             attempt: 1,
@@ -227,6 +229,7 @@ impl EventLog {
     /// Writes `run_finished` and flushes.
     pub fn finish(mut self) -> Result<(), String> {
         let rf = RunFinished {
+            skipped: 0,
             outcomes: std::mem::take(&mut self.outcomes),
             passed: self.passed,
             failed: self.failed,

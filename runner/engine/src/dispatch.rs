@@ -107,6 +107,9 @@ struct Shared<'a, W> {
 /// Runs every unit on the pool; returns when all are done, fail-fast stopped the run, or
 /// `cancel` was set (every running case is killed first). With `run_started`, the stream
 /// begins with it and ends with `run_finished`; the latter is returned in any case.
+// Each argument is a separate concern of the caller's (what, how, which rule, framing,
+// cancellation, rendering); a struct of them would only move the list.
+#[allow(clippy::too_many_arguments)]
 pub fn run<E: Executor, W: Work<E>>(
     pool: &Pool<E>,
     units: &[Unit],

@@ -347,6 +347,15 @@ impl<E: Executor> Pool<E> {
 }
 
 impl Pool<SandboxExecutor> {
+    /// A pool whose worker 0 is `first` (already warm: it probed the host or listed the
+    /// tests), and `workers - 1` more executors with its settings, unpinned.
+    pub fn around(first: SandboxExecutor, workers: usize) -> Pool<SandboxExecutor> {
+        let settings = first.settings.clone();
+        let mut execs = vec![first];
+        execs.extend((1..workers.max(1)).map(|_| SandboxExecutor::new(settings.clone(), None)));
+        Pool::new(execs)
+    }
+
     /// `workers` sandbox executors. With `pin`, when there are no more workers than usable
     /// CPUs, each worker (its thread, zygotes and cases) runs on a CPU of its own: a
     /// supervisor thread and a zygote on one CPU avoid a cross-CPU wake-up per case (cases

@@ -168,6 +168,28 @@ pub struct Captured {
     pub truncated: bool,
 }
 
+impl Captured {
+    /// A copy that keeps at most `keep` bytes: the first and the last `keep / 2`, with a line
+    /// in between saying how many were left out (`truncated` is then set). What a reporter
+    /// that holds results until the end of a run (JUnit, HTML) needs, at a bounded cost.
+    pub fn head_tail(&self, keep: usize) -> Captured {
+        if self.data.len() <= keep {
+            return self.clone();
+        }
+        let half = keep / 2;
+        let left_out = self.data.len() - 2 * half;
+        let mut data = Vec::with_capacity(2 * half + 64);
+        data.extend_from_slice(&self.data[..half]);
+        data.extend_from_slice(format!("\n[... {left_out} bytes not kept ...]\n").as_bytes());
+        data.extend_from_slice(&self.data[self.data.len() - half..]);
+        Captured {
+            data,
+            bytes: self.bytes,
+            truncated: true,
+        }
+    }
+}
+
 /// JSON form of [`Captured`]: `text` when the bytes are UTF-8, `base64` otherwise. Never lossy.
 #[derive(Serialize, Deserialize, JsonSchema)]
 struct CapturedJson {
@@ -644,6 +666,21 @@ mod tests {
         };
         let r = decide(f, &limits, "none", Enforcement::new());
         assert_eq!(r.outcome, Outcome::TimeLimit);
+    }
+
+    #[test]
+    fn head_tail_keeps_both_ends_and_says_what_it_left_out() {
+        let c = Captured {
+            data: (0..100u8).collect(),
+            bytes: 100,
+            truncated: false,
+        };
+        let k = c.head_tail(10);
+        assert!(k.truncated && k.bytes == 100);
+        assert_eq!(&k.data[..5], &[0, 1, 2, 3, 4]);
+        assert_eq!(&k.data[k.data.len() - 5..], &[95, 96, 97, 98, 99]);
+        assert!(String::from_utf8_lossy(&k.data).contains("90 bytes not kept"));
+        assert_eq!(c.head_tail(100), c);
     }
 
     #[test]

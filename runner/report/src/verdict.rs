@@ -94,4 +94,3 @@ impl FromStr for Verdict {
             .ok_or_else(|| format!("unknown verdict `{s}`"))
     }
 }
-

@@ -275,7 +275,7 @@ impl CgroupSlot {
             return Ok(CgroupSlot {
                 version: Version::V2,
                 dirs,
-                });
+            });
         }
         let own = own_v2_path()?;
         reclaim_once(std::slice::from_ref(&own));
@@ -720,7 +720,13 @@ mod slot_tests {
         let t = std::env::temp_dir().join(format!("hatchery-reclaim-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&t);
         fs::create_dir_all(&t).unwrap();
-        for d in ["hatchery-1-0", "hatchery-supervisor-1", "hatchery-2-0", "other", "hatchery-3-0"] {
+        for d in [
+            "hatchery-1-0",
+            "hatchery-supervisor-1",
+            "hatchery-2-0",
+            "other",
+            "hatchery-3-0",
+        ] {
             fs::create_dir(t.join(d)).unwrap();
         }
         // A populated stale slot stays: its processes are not ours to kill.

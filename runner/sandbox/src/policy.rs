@@ -82,6 +82,20 @@ pub enum CgroupMode {
     Off,
 }
 
+impl FromStr for CgroupMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(CgroupMode::Auto),
+            "required" => Ok(CgroupMode::Required),
+            "off" => Ok(CgroupMode::Off),
+            _ => Err(format!(
+                "unknown cgroup mode `{s}` (expected auto, required or off)"
+            )),
+        }
+    }
+}
+
 /// Configuration of one zygote (one worker).
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hatchery_report::{
-    decide, error_chain, CaseResult, Enforcement, LayerState, Limits, RawFacts,
-};
+use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, Limits, RawFacts};
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
@@ -122,22 +120,17 @@ impl Sandbox {
                 );
                 None
             }
-            mode => {
-                match CgroupSlot::allocate() {
-                    Ok(s) => Some(s),
-                    Err(e) if mode == CgroupMode::Required => return Err(SandboxError::Cgroup(e)),
-                    Err(e) => {
-                        enforcement.insert(
-                            "cgroup".into(),
-                            LayerState::none(format!(
-                                "{}; falling back to rlimits",
-                                error_chain(&e)
-                            )),
-                        );
-                        None
-                    }
+            mode => match CgroupSlot::allocate() {
+                Ok(s) => Some(s),
+                Err(e) if mode == CgroupMode::Required => return Err(SandboxError::Cgroup(e)),
+                Err(e) => {
+                    enforcement.insert(
+                        "cgroup".into(),
+                        LayerState::none(format!("{}; falling back to rlimits", error_chain(&e))),
+                    );
+                    None
                 }
-            }
+            },
         };
         let version = slot.as_ref().map(|s| s.version);
         let dir_fds = match &slot {

@@ -126,13 +126,9 @@ pub fn userns() -> bool {
 /// A cgroup this process can create (memory limits, peak memory of all processes).
 pub fn cgroup() -> bool {
     need(
-        hatchery_sandbox::cgroup::CgroupSlot::create(&format!(
-            "cargo-hatchery-testprobe-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ))
-        .map(|mut s| s.remove())
-        .is_ok(),
+        hatchery_sandbox::cgroup::CgroupSlot::allocate()
+            .map(|mut s| s.remove())
+            .is_ok(),
         "a usable cgroup (memory limit)",
     )
 }
