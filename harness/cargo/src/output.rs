@@ -275,10 +275,15 @@ impl Reporter for TestReporter<'_> {
                 let d = &self.display;
                 if d.status_level >= StatusLevel::Slow {
                     let (bin, name) = s.id.split_once(' ').unwrap_or((s.id.as_str(), ""));
+                    // nextest shows the threshold crossed: a multiple of --slow-timeout.
+                    let crossed = match d.slow_us {
+                        0 => s.elapsed_us,
+                        p => s.elapsed_us / p * p,
+                    };
                     self.out.line(&format!(
                         "{} [>{:>8}] {}",
                         d.style.status("SLOW"),
-                        fmt_secs(s.elapsed_us),
+                        fmt_secs(crossed),
                         d.style.test_id(bin, name)
                     ));
                 }

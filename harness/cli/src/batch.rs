@@ -217,17 +217,6 @@ pub fn batch(a: BatchArgs) -> u8 {
         eprintln!("hatchery: -j/--jobs-parallel: must be at least 1");
         return exit::USAGE;
     }
-    let (files, junit_file, html_file) = match (
-        create(&a.report, "report"),
-        create(&a.junit, "JUnit report"),
-        create(&a.html, "HTML report"),
-    ) {
-        (Ok(r), Ok(j), Ok(h)) => (r, j, h),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            eprintln!("hatchery: {e}");
-            return exit::USAGE;
-        }
-    };
     let (jobs, mut errors) = crate::jobs::parse_jobs(&text);
     // Programs and stdin files are checked before anything runs.
     let mut units = Vec::with_capacity(jobs.len());
@@ -260,6 +249,18 @@ pub fn batch(a: BatchArgs) -> u8 {
         );
         return exit::BAD_INPUT;
     }
+    // Report paths are checked once the jobs file is known to be good, before anything runs.
+    let (files, junit_file, html_file) = match (
+        create(&a.report, "report"),
+        create(&a.junit, "JUnit report"),
+        create(&a.html, "HTML report"),
+    ) {
+        (Ok(r), Ok(j), Ok(h)) => (r, j, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            eprintln!("hatchery: {e}");
+            return exit::USAGE;
+        }
+    };
     let workers = a
         .jobs_parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
@@ -381,7 +382,7 @@ pub fn batch(a: BatchArgs) -> u8 {
             eprintln!("hatchery: {e}");
         }
         exit::HOST_UNSUPPORTED
-    } else if rf.failed > 0 || rf.not_run > 0 || !errors.is_empty() || write_failed {
+    } else if rf.failed > 0 || rf.not_run > 0 || write_failed {
         exit::FAILED
     } else {
         exit::OK

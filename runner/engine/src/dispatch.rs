@@ -183,7 +183,10 @@ pub fn run<E: Executor, W: Work<E>>(
                 let now = Instant::now();
                 for (&worker, r) in running.iter_mut() {
                     if now >= r.next_notice {
-                        r.next_notice = now + period;
+                        // Multiples of the period since the start (no drift).
+                        while r.next_notice <= now {
+                            r.next_notice += period;
+                        }
                         reporter.event(&Event::CaseSlow(CaseSlow {
                             id: r.id.clone(),
                             index: r.index,

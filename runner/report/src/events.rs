@@ -282,16 +282,15 @@ pub fn parse_event_line(line: &[u8], n: usize, first: bool) -> Result<Event, Rea
     })?;
     if first {
         match &e {
-            Event::RunStarted(rs) if rs.schema_version == SCHEMA_VERSION => {}
-            Event::RunStarted(rs) => {
-                return Err(ReadError {
-                    line: n,
-                    message: format!(
-                        "schema version {} is not supported (this reader knows {SCHEMA_VERSION})",
-                        rs.schema_version
-                    ),
-                })
-            }
+            // Version 2 only added events and optional fields: version 1 streams read as is.
+            Event::RunStarted(rs) if (1..=SCHEMA_VERSION).contains(&rs.schema_version) => {}
+            Event::RunStarted(rs) => return Err(ReadError {
+                line: n,
+                message: format!(
+                    "schema version {} is not supported (this reader knows 1 to {SCHEMA_VERSION})",
+                    rs.schema_version
+                ),
+            }),
             _ => {
                 return Err(ReadError {
                     line: n,
