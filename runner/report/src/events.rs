@@ -284,13 +284,15 @@ pub fn parse_event_line(line: &[u8], n: usize, first: bool) -> Result<Event, Rea
         match &e {
             // Version 2 only added events and optional fields: version 1 streams read as is.
             Event::RunStarted(rs) if (1..=SCHEMA_VERSION).contains(&rs.schema_version) => {}
-            Event::RunStarted(rs) => return Err(ReadError {
-                line: n,
-                message: format!(
+            Event::RunStarted(rs) => {
+                return Err(ReadError {
+                    line: n,
+                    message: format!(
                     "schema version {} is not supported (this reader knows 1 to {SCHEMA_VERSION})",
                     rs.schema_version
                 ),
-            }),
+                })
+            }
             _ => {
                 return Err(ReadError {
                     line: n,

@@ -1,0 +1,154 @@
+//! Outcomes at the edges, tried as a new user would: limits that cannot work are refused while
+//! parsing, a sleeping case under a CPU limit alone ends at a derived wall limit, report paths
+//! are checked before anything runs, skipped lines are counted, and the runner's memory does
+//! not grow with what cases print.
+
+mod common;
+use common::*;
+
+use std::process::Command;
+
+fn hatchery(args: &[&str]) -> std::process::Output {
+    Command::new(hatchery_bin()).args(args).output().unwrap()
+}
+
+#[test]
+fn impossible_limits_are_refused_naming_the_option_and_nothing_runs() {
+    for (opt, val) in [
+        ("--memory", "0"),
+        ("--pids", "0"),
+        ("--wall-time", "0s"),
+        ("--cpu-time", "0"),
+    ] {
+        let o = hatchery(&["run", opt, val, "--", "/bin/true"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{opt}: {err}");
+        assert!(
+            err.contains(&format!("{opt}: must be greater than 0")),
+            "{err}"
+        );
+    }
+    let o = hatchery(&["batch", "-j", "0", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2));
+    // An argv the kernel would refuse: a jobs line names it (our own command line cannot
+    // even carry one).
+    let dir = prog_dir().join(format!("argv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jobs = dir.join("jobs.jsonl");
+    let big = "a".repeat(200 * 1024);
+    std::fs::write(
+        &jobs,
+        format!("{{\"id\":\"a\",\"argv\":[\"/bin/echo\",\"{big}\"]}}\n"),
+    )
+    .unwrap();
+    let o = hatchery(&["batch", jobs.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(7), "{err}");
+    assert!(err.contains("line 1: field `argv`"), "{err}");
+    assert!(err.contains("MAX_ARG_STRLEN"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_sleeper_under_a_cpu_limit_alone_ends_at_the_derived_wall_limit() {
+    if !tier_ok("hardened") {
+        return;
+    }
+    let t = std::time::Instant::now();
+    let r = run(&["--cpu-time", "200ms"], &["/bin/sleep", "30"]);
+    assert_eq!(r.outcome(), "time_limit", "{}", r.json);
+    assert_eq!(r.limit(), Some("wall"));
+    // 2 x 200 ms + 1 s, as documented; the zygote is not declared hung.
+    assert_eq!(r.json["limits"]["wall_us"], 1_400_000);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn unwritable_report_paths_fail_before_running_and_skipped_lines_are_counted() {
+    let dir = prog_dir().join(format!("edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jobs = dir.join("jobs.jsonl");
+    let marker = dir.join("ran");
+    std::fs::write(
+        &jobs,
+        format!(
+            "{{\"id\":\"a\",\"argv\":[\"/bin/touch\",\"{}\"],\"tier\":\"none\"}}\n{{\"id\":\"b\",\"argv\":\"oops\"}}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    for opt in ["--junit", "--html", "--report"] {
+        let o = hatchery(&[
+            "batch",
+            "--keep-going",
+            jobs.to_str().unwrap(),
+            opt,
+            "/nonexistent-dir/out",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{opt}: {err}");
+        assert!(err.contains("/nonexistent-dir/out"), "{err}");
+        assert!(
+            !marker.exists(),
+            "{opt}: a case ran before the path was checked"
+        );
+    }
+    let o = hatchery(&["batch", "--keep-going", jobs.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 2: field `argv`: expected a list of strings, found a string"),
+        "{err}"
+    );
+    assert!(err.contains("skipped: 1 malformed line(s)"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `cmd` to its end; its exit code, stderr and peak RSS (KiB, from its own rusage).
+fn run_measured(cmd: &mut Command) -> (Option<i32>, String, u64) {
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut stderr = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let w = hatchery_sys::wait4(pid, 0).unwrap().unwrap();
+    (w.exited(), reader.join().unwrap(), w.maxrss_kib)
+}
+
+#[test]
+fn the_runner_does_not_keep_what_cases_print() {
+    if !tier_ok("none") {
+        return;
+    }
+    // 20 cases printing 16 MiB each (the closing note measures 60 MiB): the runner keeps head
+    // and tail for JUnit/HTML only.
+    let dir = prog_dir().join(format!("bounded-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jobs = dir.join("jobs.jsonl");
+    let line = |i: usize| {
+        format!(
+            "{{\"id\":\"p{i}\",\"argv\":[\"/bin/sh\",\"-c\",\"head -c 16777216 /dev/zero | tr '\\\\0' x\"],\"tier\":\"none\"}}\n"
+        )
+    };
+    std::fs::write(&jobs, (0..20).map(line).collect::<String>()).unwrap();
+    let junit = dir.join("j.xml");
+    let (code, err, rss) = run_measured(
+        Command::new(hatchery_bin())
+            .args(["batch", "-j", "2", "--memory", "16M", "--junit"])
+            .arg(&junit)
+            .arg(&jobs),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    eprintln!("runner peak RSS for 20 cases x 16 MiB of output: {rss} KiB");
+    // Kept: 20 x 128 KiB. Before: every attempt's whole output (20 x 16 MiB = 320 MiB).
+    assert!(rss < 200 << 10, "runner peak RSS {rss} KiB");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.len() < 8 << 20, "JUnit of {} bytes", xml.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
