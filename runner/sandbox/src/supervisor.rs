@@ -17,7 +17,7 @@ use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, 
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
-use crate::wire::{self, CaseReply, CaseRequest, Hello, ZygoteInit};
+use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
 
 /// The sandbox could not be set up (our failure or the host's, never the program's).
@@ -84,6 +84,8 @@ pub struct Sandbox {
     cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The socket's read timeout as last set (`None`: not set since start-up).
     read_timeout: Option<Option<Duration>>,
+    /// Set when a reply said the zygote must retire (cleaning up after a case failed).
+    retired: Option<String>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -202,6 +204,7 @@ impl Sandbox {
             broken: false,
             cancelled: Default::default(),
             read_timeout: None,
+            retired: None,
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -398,8 +401,10 @@ impl Sandbox {
             .limits
             .output_bytes
             .unwrap_or(DEFAULT_CAPTURE_BYTES);
-        // JSON escaping turns a control byte into six (`\u0001`); base64 needs 4/3.
-        let cap = (out as usize).saturating_mul(6).saturating_add(1 << 20);
+        // The zygote keeps at most `out` bytes of stdout and stderr together and sends them
+        // raw after the JSON header (one byte each, whatever they are), and keeps the header
+        // short (clipped strings): the frame body is at most 4 + MAX_REPLY_HEADER_BYTES + out.
+        let cap = wire::reply_cap(out);
         // The zygote enforces the case's limits itself; if it does not answer well after
         // them, it hangs.
         let l = &case.request.limits;
@@ -413,7 +418,7 @@ impl Sandbox {
                 .map_err(|e| format!("failed to set the zygote read timeout: {e}"))?;
             self.read_timeout = Some(bound);
         }
-        let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
+        let reply = wire::recv_reply(&self.sock, cap).map_err(|e| match e {
             wire::WireError::Closed => {
                 let status = self.launcher.try_wait().ok().flatten();
                 format!("the zygote died during the case (launcher status: {status:?})")
@@ -429,9 +434,29 @@ impl Sandbox {
                     HANG_GRACE
                 )
             }
-            e => format!("failed to read the zygote's answer: {e}"),
+            e => format!(
+                "failed to read the zygote's answer: {}",
+                hatchery_report::error_chain(&e)
+            ),
         })?;
-        Ok(reply.facts)
+        let CaseReply {
+            mut facts,
+            failure,
+            health,
+        } = reply;
+        if let Health::Retire { reason } = health {
+            // The case's facts stand; the zygote is not used again.
+            self.retired.get_or_insert(reason);
+        }
+        if let Some(f) = failure {
+            facts.error = Some(f.render());
+        }
+        Ok(facts)
+    }
+
+    /// Why this zygote retired (a reply said cleaning up after a case failed), if it did.
+    pub fn retire_reason(&self) -> Option<&str> {
+        self.retired.as_deref()
     }
 
     /// Pid of the launcher process (the zygote's parent; for tier `none`, the zygote).
@@ -439,9 +464,9 @@ impl Sandbox {
         self.launcher.id()
     }
 
-    /// False once the zygote died, hung or answered garbage: replace this sandbox.
+    /// False once the zygote died, hung, answered garbage or retired: replace this sandbox.
     pub fn is_healthy(&self) -> bool {
-        !self.broken
+        !self.broken && self.retired.is_none()
     }
 
     /// A handle that kills this zygote (and with it the running case) from another thread.
