@@ -493,3 +493,150 @@ pub fn decode_request(body: &[u8]) -> Result<CaseRequest, WireError> {
     }
     serde_json::from_slice(body).map_err(WireError::Decode)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::os::fd::AsRawFd as _;
+
+    fn pair() -> (UnixStream, UnixStream) {
+        UnixStream::pair().unwrap()
+    }
+
+    #[test]
+    fn round_trip_with_descriptors() {
+        let (a, b) = pair();
+        let f1 = std::fs::File::open("/dev/null").unwrap();
+        let f2 = std::fs::File::open("/proc/self/status").unwrap();
+        let msg = Hello::Failed {
+            error: "x".repeat(20_000), // longer than what comes with the first recvmsg
+        };
+        send(&a, &msg, &[f1.as_raw_fd(), f2.as_raw_fd()]).unwrap();
+        let (back, fds) = recv::<Hello>(&b, 1 << 20).unwrap();
+        match back {
+            Hello::Failed { error } => assert_eq!(error.len(), 20_000),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(fds.len(), 2);
+        // The descriptors are new ones, close-on-exec.
+        for fd in &fds {
+            let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+            assert_ne!(flags & libc::FD_CLOEXEC, 0);
+        }
+    }
+
+    #[test]
+    fn oversize_frame_is_refused() {
+        let (a, b) = pair();
+        send(
+            &a,
+            &Hello::Failed {
+                error: "y".repeat(5000),
+            },
+            &[],
+        )
+        .unwrap();
+        match recv::<Hello>(&b, 1000) {
+            Err(WireError::TooLarge { len, cap: 1000 }) => assert!(len > 5000),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_frame_is_closed_not_garbage() {
+        let (mut a, b) = pair();
+        let frame = encode_frame(br#""Unshared""#, &[]);
+        a.write_all(&frame[..frame.len() - 3]).unwrap();
+        drop(a);
+        assert!(matches!(recv::<Hello>(&b, 1 << 10), Err(WireError::Closed)));
+        assert!(matches!(
+            decode_frame(&frame[..frame.len() - 3], 1 << 10),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode_frame(&frame[..2], 1 << 10),
+            Err(WireError::Truncated { len: 4, got: 2 })
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let (mut a, b) = pair();
+        let mut frame = encode_frame(br#""Unshared""#, &[]);
+        frame.extend_from_slice(b"more");
+        a.write_all(&frame).unwrap();
+        assert!(matches!(
+            recv::<Hello>(&b, 1 << 10),
+            Err(WireError::Trailing(4))
+        ));
+        assert!(matches!(
+            decode_frame(&frame, 1 << 10),
+            Err(WireError::Trailing(4))
+        ));
+        // A tail after a message that has none.
+        let frame = encode_frame(br#""Unshared""#, &[b"zz"]);
+        let f = decode_frame(&frame, 1 << 10).unwrap();
+        assert!(matches!(
+            decode_message::<Hello>(f),
+            Err(WireError::Trailing(2))
+        ));
+    }
+
+    #[test]
+    fn header_length_beyond_the_body_is_malformed() {
+        let mut frame = encode_frame(b"{}", &[]);
+        frame[4..8].copy_from_slice(&100u32.to_le_bytes());
+        assert!(matches!(
+            decode_frame(&frame, 1 << 10),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_reply_of_control_bytes_fits_the_cap_of_its_output_limit() {
+        let limit: u64 = 1 << 20;
+        let mut reply = CaseReply::default();
+        reply.facts.stdout.data = vec![1u8; limit as usize];
+        reply.facts.stdout.bytes = limit;
+        reply.facts.stderr.data = Vec::new();
+        reply.failure = None;
+        reply.health = Health::Retire {
+            reason: "x".repeat(MAX_DETAIL_BYTES),
+        };
+        let expect = reply.clone();
+        let (a, b) = pair();
+        let sender = std::thread::spawn(move || send_reply(&a, reply).unwrap());
+        let got = recv_reply(&b, reply_cap(limit)).unwrap();
+        sender.join().unwrap();
+        assert_eq!(got, expect);
+        // And the bound is tight: output plus a constant, not a multiple of the output.
+        assert!(reply_cap(limit) < limit as usize + (128 << 10));
+    }
+
+    #[test]
+    fn reply_output_lengths_must_match_the_tail() {
+        let header = serde_json::to_vec(&ReplyHeader {
+            facts: RawFacts::default(),
+            failure: None,
+            health: Health::Clean,
+            stdout_len: 3,
+            stderr_len: 0,
+        })
+        .unwrap();
+        let ok = encode_frame(&header, &[b"abc"]);
+        assert_eq!(
+            decode_frame(&ok, 1 << 20)
+                .and_then(decode_reply)
+                .unwrap()
+                .facts
+                .stdout
+                .data,
+            b"abc"
+        );
+        let header = &header[..];
+        let frame = encode_frame(header, &[b"ab"]);
+        let r = decode_frame(&frame, 1 << 20).and_then(decode_reply);
+        assert!(matches!(r, Err(WireError::Malformed(_))), "{r:?}");
+    }
+}
