@@ -498,7 +498,6 @@ pub fn decode_request(body: &[u8]) -> Result<CaseRequest, WireError> {
 mod tests {
     use super::*;
     use std::io::Write as _;
-    use std::os::fd::AsRawFd as _;
 
     fn pair() -> (UnixStream, UnixStream) {
         UnixStream::pair().unwrap()
