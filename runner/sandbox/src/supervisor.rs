@@ -387,6 +387,10 @@ impl Sandbox {
     }
 
     fn exchange(&mut self, case: &PreparedCase) -> Result<RawFacts, String> {
+        if let Some(reason) = &self.retired {
+            // Its last cleanup failed: the next case could see what the last one left.
+            return Err(format!("this zygote retired after its last case: {reason}"));
+        }
         let mut fds = vec![case.exec.as_raw_fd()];
         if let Some(s) = &case.stdin {
             fds.push(s.as_raw_fd());

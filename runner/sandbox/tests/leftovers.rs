@@ -135,3 +135,41 @@ fn a_missing_interpreter_is_the_programs_fault() {
         assert!(sb.is_healthy());
     }
 }
+
+/// A zygote whose cleanup after a case failed reports the case as it ran, and retires: the
+/// sandbox says it is no longer healthy, says why, and runs nothing more on it.
+#[test]
+fn a_failed_cleanup_reports_the_case_and_retires_the_zygote() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("leftovers-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("fake-retire-zygote");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\nexec {} __fake-retire \"$@\"\n",
+            env!("CARGO_BIN_EXE_hatchery-test-zygote")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cfg = SandboxConfig::new(Tier::None, exe);
+    cfg.cgroup = CgroupMode::Off;
+    cfg.worker_index = WORKER.fetch_add(1, Ordering::SeqCst);
+    let mut sb = Sandbox::start(cfg).expect("the fake zygote starts");
+    assert!(sb.is_healthy());
+    let r = run(&mut sb, &["true"]);
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.reason);
+    assert_eq!(r.stdout.data, b"ran\n");
+    assert_eq!(r.error, None);
+    assert!(!sb.is_healthy());
+    assert!(
+        sb.retire_reason()
+            .is_some_and(|w| w.contains("wipe the scratch")),
+        "{:?}",
+        sb.retire_reason()
+    );
+    // Nothing more runs on it.
+    let r = run(&mut sb, &["true"]);
+    assert_eq!(r.outcome, Outcome::SandboxError);
+    assert!(r.reason.contains("retired"), "{}", r.reason);
+}
