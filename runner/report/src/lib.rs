@@ -362,6 +362,11 @@ pub struct RawFacts {
     /// zygote, which killed the case).
     #[serde(default)]
     pub seccomp_violation: Option<String>,
+    /// The kernel refused to execute the program (its format, its permissions, or a missing
+    /// `#!` interpreter or ELF loader): the errno and why. A fault of the program, reported
+    /// like posix_spawn's 127, never a sandbox error.
+    #[serde(default)]
+    pub exec_failed: Option<String>,
 }
 
 /// Signal names for the signals a case can die of (x86_64 numbering).
@@ -423,6 +428,7 @@ pub fn decide(
     enforcement: Enforcement,
 ) -> CaseResult {
     let (exit_code, signal, core_dumped) = match facts.termination {
+        _ if facts.exec_failed.is_some() && facts.error.is_none() => (Some(127), None, false),
         Some(Termination::Exited(c)) => (Some(c), None, false),
         Some(Termination::Signaled {
             signal,
@@ -436,6 +442,12 @@ pub fn decide(
             Outcome::SandboxError,
             None,
             format!("the sandbox failed: {err}"),
+        )
+    } else if let Some(why) = &facts.exec_failed {
+        (
+            Outcome::NonzeroExit,
+            None,
+            format!("cannot execute the program: {why}"),
         )
     } else if facts.usage.oom_kills > 0 {
         (
@@ -565,6 +577,34 @@ mod tests {
     fn outcome(f: RawFacts) -> (Outcome, Option<Limit>) {
         let r = decide(f, &Limits::default(), "none", Enforcement::new());
         (r.outcome, r.limit)
+    }
+
+    #[test]
+    fn a_program_the_kernel_refuses_exits_127_not_sandbox_error() {
+        let f = RawFacts {
+            exec_failed: Some(
+                "ENOENT (No such file or directory); the #! interpreter /nonexistent does not exist"
+                    .to_owned(),
+            ),
+            ..Default::default()
+        };
+        let r = decide(f, &Limits::default(), "hardened", Enforcement::new());
+        assert_eq!(r.outcome, Outcome::NonzeroExit);
+        assert_eq!(r.exit_code, Some(127));
+        assert_eq!(r.error, None);
+        assert_eq!(
+            r.reason,
+            "cannot execute the program: ENOENT (No such file or directory); the #! \
+             interpreter /nonexistent does not exist"
+        );
+        // A sandbox failure still wins.
+        let f = RawFacts {
+            exec_failed: Some("x".to_owned()),
+            error: Some("the zygote failed".to_owned()),
+            ..Default::default()
+        };
+        let r = decide(f, &Limits::default(), "hardened", Enforcement::new());
+        assert_eq!(r.outcome, Outcome::SandboxError);
     }
 
     #[test]

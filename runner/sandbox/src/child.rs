@@ -4,6 +4,22 @@
 //! no allocation, no locks, no unwinding. Everything it needs was prepared by the zygote in
 //! [`ChildPlan`]. A failing step records itself in `plan.failure` (shared memory, read by the
 //! zygote once the child has exited) and the child exits with status 127.
+//!
+//! # What the case child relies on
+//! [`recipe`] is the one place that wraps the child's code in
+//! [`hatchery_sys::AsyncSignalSafe`], promising that it is safe to run in a `CLONE_VM |
+//! CLONE_VFORK` child. That promise rests on these invariants:
+//! 1. The zygote is single-threaded (checked before it forked from the launcher; nothing in it
+//!    starts a thread), so no lock can be held by another thread at clone time.
+//! 2. The child allocates nothing and frees nothing: argv and envp are pre-built
+//!    [`CStrArray`]s, the rlimits, cgroup descriptors and seccomp programs are slices built by
+//!    the zygote before clone, and every step is a direct system call (nix wrappers that take
+//!    plain integers or borrowed slices, or `hatchery_sys` functions marked async-signal-safe).
+//! 3. It takes no locks: nothing touches std's stdio, the environment or thread-locals.
+//! 4. It never unwinds: every failure is a value (`fail`), the recipe returns an exit status;
+//!    no `expect`, no indexing that could panic.
+//! 5. It writes to the parent's memory only through `plan.failure`, a `Cell` the zygote reads
+//!    after the child has exec'd or exited (CLONE_VFORK suspends the zygote until then).
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -11,14 +27,17 @@ use std::os::fd::RawFd;
 
 use hatchery_sys::{
     close_range_cloexec, drop_all_capabilities, execveat_fd, set_parent_death_signal, setrlimit,
-    write_raw, CStrArray,
+    write_raw, AsyncSignalSafe, CStrArray,
 };
 use nix::errno::Errno;
 use seccompiler::BpfProgram;
+use serde::{Deserialize, Serialize};
 
-/// The steps of the recipe, in order. Used to name the failing step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
+/// The steps of the recipe, in order. Used to name the failing step (also on the wire, as
+/// `wire::ChildStep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
     Stdio,
     CloseFds,
     Cwd,
@@ -34,20 +53,21 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    pub(crate) fn describe(self) -> &'static str {
+    /// What the case process was doing, to follow "failed to".
+    pub fn action(self) -> &'static str {
         match self {
-            Step::Stdio => "failed to connect stdin/stdout/stderr",
-            Step::CloseFds => "failed to close inherited file descriptors",
-            Step::Cwd => "failed to enter the working directory",
-            Step::Rlimits => "failed to set resource limits",
-            Step::Cgroup => "failed to join the case cgroup",
-            Step::Groups => "failed to clear supplementary groups",
-            Step::Gid => "failed to switch to the case gid",
-            Step::Uid => "failed to switch to the case uid",
-            Step::Capabilities => "failed to drop capabilities",
-            Step::ParentDeath => "failed to tie the case to the zygote's lifetime",
-            Step::Seccomp => "failed to install the seccomp filter",
-            Step::Exec => "failed to execute the program",
+            Step::Stdio => "connect the case's stdin/stdout/stderr",
+            Step::CloseFds => "close the case's inherited file descriptors",
+            Step::Cwd => "enter the case's working directory",
+            Step::Rlimits => "set the case's resource limits",
+            Step::Cgroup => "move the case into its cgroup",
+            Step::Groups => "clear the case's supplementary groups",
+            Step::Gid => "switch the case to its gid",
+            Step::Uid => "switch the case to its uid",
+            Step::Capabilities => "drop the case's capabilities",
+            Step::ParentDeath => "tie the case to the zygote's lifetime",
+            Step::Seccomp => "install the case's seccomp filter",
+            Step::Exec => "execute the program",
         }
     }
 }
@@ -90,8 +110,14 @@ macro_rules! step {
     };
 }
 
+/// The recipe for `plan`, wrapped as the closure the zygote clones into (see the invariants
+/// in the module documentation).
+pub(crate) fn recipe<'p>(plan: &'p ChildPlan<'p>) -> AsyncSignalSafe<impl FnMut() -> c_int + 'p> {
+    AsyncSignalSafe::promise(move || run(plan))
+}
+
 /// The recipe. Returns only on failure (the child's exit status).
-pub(crate) fn run(plan: &ChildPlan<'_>) -> c_int {
+fn run(plan: &ChildPlan<'_>) -> c_int {
     use nix::unistd::{dup2, fchdir, setresgid, setresuid, Gid, Uid};
 
     // The session (without a controlling terminal), signal dispositions, the signal mask and

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::os::unix::fs::OpenOptionsExt as _;
 
+use crate::zygote::scratch::{inodes_used, Scratch};
+
 fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
     move |e| io::Error::other(format!("{what}: {e}"))
 }
@@ -43,27 +45,6 @@ fn proc_at(target: &Path) -> io::Result<()> {
         None::<&str>,
     )
     .map_err(err(format!("failed to mount proc on {}", target.display())))
-}
-
-/// The writable scratch directories of a case (`/tmp`, `/dev/shm`, ...): directories of one
-/// private tmpfs, bind-mounted into place, so that one `fstatvfs` tells whether a case left
-/// anything in any of them. Wiped between cases when something was left. Also the POSIX
-/// message queues of the zygote's IPC namespace.
-pub(crate) struct Scratch {
-    /// Where the case sees each scratch directory.
-    pub dirs: Vec<PathBuf>,
-    /// The tmpfs holding them all (its root is hidden from cases), and its inode count when
-    /// every directory is empty.
-    pub base: Option<(std::os::fd::OwnedFd, u64)>,
-    /// The mqueue filesystem of our IPC namespace, mounted once and detached at once: only the
-    /// zygote holds it, through this descriptor.
-    pub mqueue: Option<std::os::fd::OwnedFd>,
-}
-
-fn inodes_used(fd: &std::os::fd::OwnedFd) -> u64 {
-    nix::sys::statvfs::fstatvfs(fd)
-        .map(|s| s.files() - s.files_free())
-        .unwrap_or(u64::MAX)
 }
 
 /// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
@@ -101,121 +82,6 @@ fn scratch_tmpfs(dirs: &[PathBuf], size: u64) -> io::Result<(std::os::fd::OwnedF
     let empty = inodes_used(&base);
     Ok((base, empty))
 }
-impl Scratch {
-    /// Removes every POSIX message queue the case created. Returns how many.
-    pub fn clear_mqueues(&self) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        let Some(fd) = &self.mqueue else {
-            return Ok(0);
-        };
-        // The mqueue root directory's size grows with every queue in it: one fstat tells
-        // whether there is anything to remove.
-        let st = nix::sys::stat::fstat(fd.as_raw_fd())
-            .map_err(err("failed to stat the mqueue filesystem".into()))?;
-        if st.st_size == 0 {
-            return Ok(0);
-        }
-        let names = names_in(fd.as_raw_fd())?;
-        for n in &names {
-            nix::unistd::unlinkat(
-                Some(fd.as_raw_fd()),
-                n.as_c_str(),
-                nix::unistd::UnlinkatFlags::NoRemoveDir,
-            )
-            .map_err(err(format!("failed to remove message queue {n:?}")))?;
-        }
-        Ok(names.len())
-    }
-
-    /// Empties the scratch directories if the case left anything in them (the inode count
-    /// of their tmpfs tells). Deletion rather than a fresh mount: the zygote runs under its
-    /// base seccomp filter, which forbids mount(2). Returns whether anything was removed.
-    pub fn reset(&mut self) -> io::Result<bool> {
-        let Some((base, empty)) = &self.base else {
-            return Ok(false);
-        };
-        if inodes_used(base) == *empty {
-            return Ok(false);
-        }
-        for d in &self.dirs {
-            clear_dir(d).map_err(|e| io::Error::other(format!("{}: {e}", d.display())))?;
-        }
-        Ok(true)
-    }
-}
-
-fn names_in(dir: std::os::fd::RawFd) -> io::Result<Vec<std::ffi::CString>> {
-    use nix::dir::Dir;
-    use nix::fcntl::OFlag;
-    let mut d = Dir::openat(
-        Some(dir),
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(io::Error::from)?;
-    Ok(d.iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_owned())
-        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
-        .collect())
-}
-
-/// Deletes everything below `p` without following symlinks and without recursion: a
-/// directory that is not empty has its entries moved up to `p` first, so any depth of nesting
-/// needs no more than two open directories. A case's scratch tmpfs has a bounded number of
-/// inodes, so this ends.
-fn clear_dir(p: &Path) -> io::Result<()> {
-    use nix::errno::Errno;
-    use nix::fcntl::{openat, renameat, OFlag};
-    use nix::unistd::{unlinkat, UnlinkatFlags};
-    use std::os::fd::AsRawFd;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let root = hatchery_sys::own_fd(
-        nix::fcntl::open(p, flags, nix::sys::stat::Mode::empty()).map_err(io::Error::from)?,
-    );
-    let r = root.as_raw_fd();
-    let mut counter = 0u64;
-    loop {
-        let names = names_in(r)?;
-        if names.is_empty() {
-            return Ok(());
-        }
-        for name in names {
-            match unlinkat(Some(r), name.as_c_str(), UnlinkatFlags::NoRemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => continue,
-                Err(Errno::EISDIR) => {}
-                Err(e) => return Err(e.into()),
-            }
-            match unlinkat(Some(r), name.as_c_str(), UnlinkatFlags::RemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => continue,
-                Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let sub = hatchery_sys::own_fd(
-                openat(
-                    Some(r),
-                    name.as_c_str(),
-                    flags,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(io::Error::from)?,
-            );
-            for child in names_in(sub.as_raw_fd())? {
-                counter += 1;
-                let to = format!(".hatchery-clear-{counter}");
-                renameat(
-                    Some(sub.as_raw_fd()),
-                    child.as_c_str(),
-                    Some(r),
-                    to.as_str(),
-                )
-                .map_err(io::Error::from)?;
-            }
-        }
-    }
-}
-
 /// Mounts our IPC namespace's mqueue filesystem on `at`, keeps a descriptor, detaches it.
 fn private_mqueue(at: &Path) -> io::Result<std::os::fd::OwnedFd> {
     mount(

@@ -17,7 +17,7 @@ use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, 
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
-use crate::wire::{self, CaseReply, CaseRequest, Hello, ZygoteInit};
+use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
 
 /// The sandbox could not be set up (our failure or the host's, never the program's).
@@ -57,6 +57,10 @@ pub enum RunError {
     Hung { grace: Duration },
     #[error("failed to exchange the case with the zygote: {0}")]
     Protocol(String),
+    /// Its last cleanup failed, so it runs nothing more (the executor replaces it first; this
+    /// is what a caller that does not gets).
+    #[error("this zygote retired after its last case: {reason}")]
+    Retired { reason: String },
 }
 
 /// The case cannot be started as specified (the user's input, reported before running).
@@ -98,6 +102,8 @@ pub struct Sandbox {
     cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The socket's read timeout as last set (`None`: not set since start-up).
     read_timeout: Option<Option<Duration>>,
+    /// Set when a reply said the zygote must retire (cleaning up after a case failed).
+    retired: Option<String>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -210,6 +216,7 @@ impl Sandbox {
             broken: false,
             cancelled: Default::default(),
             read_timeout: None,
+            retired: None,
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -390,6 +397,12 @@ impl Sandbox {
     }
 
     fn exchange(&mut self, case: &PreparedCase) -> Result<RawFacts, RunError> {
+        if let Some(reason) = &self.retired {
+            // Its last cleanup failed: the next case could see what the last one left.
+            return Err(RunError::Retired {
+                reason: reason.clone(),
+            });
+        }
         let mut fds = vec![case.exec.as_raw_fd()];
         if let Some(s) = &case.stdin {
             fds.push(s.as_raw_fd());
@@ -405,8 +418,10 @@ impl Sandbox {
             .limits
             .output_bytes
             .unwrap_or(DEFAULT_CAPTURE_BYTES);
-        // JSON escaping turns a control byte into six (`\u0001`); base64 needs 4/3.
-        let cap = (out as usize).saturating_mul(6).saturating_add(1 << 20);
+        // The zygote keeps at most `out` bytes of stdout and stderr together and sends them
+        // raw after the JSON header (one byte each, whatever they are), and keeps the header
+        // short (clipped strings): the frame body is at most 4 + MAX_REPLY_HEADER_BYTES + out.
+        let cap = wire::reply_cap(out);
         // The zygote enforces the case's limits itself; if it does not answer well after
         // them, it hangs.
         let l = &case.request.limits;
@@ -420,7 +435,7 @@ impl Sandbox {
             })?;
             self.read_timeout = Some(bound);
         }
-        let (reply, _) = wire::recv::<CaseReply>(&self.sock, cap).map_err(|e| match e {
+        let reply = wire::recv_reply(&self.sock, cap).map_err(|e| match e {
             wire::WireError::Closed => RunError::Died {
                 status: match self.launcher.try_wait() {
                     Ok(Some(s)) => s.to_string(),
@@ -437,7 +452,24 @@ impl Sandbox {
             }
             e => RunError::Protocol(format!("failed to read the answer: {}", error_chain(&e))),
         })?;
-        Ok(reply.facts)
+        let CaseReply {
+            mut facts,
+            failure,
+            health,
+        } = reply;
+        if let Health::Retire { reason } = health {
+            // The case's facts stand; the zygote is not used again.
+            self.retired.get_or_insert(reason);
+        }
+        if let Some(f) = failure {
+            facts.error = Some(f.render());
+        }
+        Ok(facts)
+    }
+
+    /// Why this zygote retired (a reply said cleaning up after a case failed), if it did.
+    pub fn retire_reason(&self) -> Option<&str> {
+        self.retired.as_deref()
     }
 
     /// Pid of the launcher process (the zygote's parent; for tier `none`, the zygote).
@@ -445,9 +477,9 @@ impl Sandbox {
         self.launcher.id()
     }
 
-    /// False once the zygote died, hung or answered garbage: replace this sandbox.
+    /// False once the zygote died, hung, answered garbage or retired: replace this sandbox.
     pub fn is_healthy(&self) -> bool {
-        !self.broken
+        !self.broken && self.retired.is_none()
     }
 
     /// A handle that kills this zygote (and with it the running case) from another thread.

@@ -48,12 +48,97 @@ extern "C" fn trampoline<F: FnMut() -> c_int>(arg: *mut c_void) -> c_int {
     f()
 }
 
+/// A closure that may run in a `CLONE_VM | CLONE_VFORK` child, between `clone` and `exec`.
+///
+/// # Contract
+/// Wrapping a closure in this type is a promise, written down next to the one place that
+/// makes it (the case child's recipe), that the closure is async-signal-safe in the sense
+/// the child needs:
+/// - it allocates nothing and frees nothing (the allocator's state is shared with the
+///   suspended parent, and may be mid-update in another thread of it: hence also
+/// - the parent is single-threaded, or no other thread of it holds a lock the closure takes);
+/// - it takes no locks (no `std::io::stdout`, no `println!`, no `Mutex`);
+/// - it does not unwind (a panic would unwind into the parent's frames on a foreign stack):
+///   every failure is a return value;
+/// - everything it reads was prepared before `clone` (argument arrays as [`CStrArray`]).
+///
+/// Nothing here can check these; the type makes the promise visible at the call site and in
+/// the signature of [`clone_vm_vfork_pidfd`].
+pub struct AsyncSignalSafe<F>(F);
+
+impl<F: FnMut() -> c_int> AsyncSignalSafe<F> {
+    /// Records the promise described on the type for `f`.
+    pub fn promise(f: F) -> Self {
+        AsyncSignalSafe(f)
+    }
+}
+
+/// A stack for a cloned child: anonymous memory with a `PROT_NONE` guard page at its low
+/// end, so a child that overflows it faults (SIGSEGV, in the child) instead of writing into
+/// whatever lies below.
+pub struct ChildStack {
+    base: *mut c_void,
+    /// Whole mapping, guard page included.
+    len: usize,
+}
+
+impl ChildStack {
+    /// Maps `size` usable bytes (rounded up to pages) plus one guard page.
+    pub fn new(size: usize) -> io::Result<ChildStack> {
+        // SAFETY: sysconf takes an integer and returns one.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => 4096,
+        };
+        let usable = size.max(1).div_ceil(page) * page;
+        let len = usable + page;
+        // SAFETY: a fresh private anonymous mapping at an address of the kernel's choice;
+        // nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: the first page lies inside the mapping made above, which we own.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error()); // `stack` unmaps on drop
+        }
+        Ok(stack)
+    }
+
+    /// The initial stack pointer: the high end (stacks grow down on every architecture we
+    /// build for), aligned to 16 bytes.
+    fn top(&mut self) -> *mut c_void {
+        ((self.base as usize + self.len) & !15usize) as *mut c_void
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` describe exactly the mapping made in `new`, unmapped once here;
+        // no child runs on it any more (CLONE_VFORK returned only after it exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
 /// Starts a child with `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` on `stack` and runs `f` in it.
 /// The caller is suspended until the child calls `execve` or exits, so the child may write into
 /// memory the closure borrows (to report a failed step) and the parent reads it afterwards.
 ///
 /// `f` runs between clone and exec in a process that shares the caller's memory: it must not
 /// allocate, take locks or unwind. It returns the child's exit status if it does not exec.
+///
+/// Kept with a plain closure and a byte-slice stack for the benchmarks' floor measurement
+/// (`benches/`); the zygote uses [`clone_vm_vfork_pidfd`], whose signature states the contract.
 pub fn clone_vm_vfork<F: FnMut() -> c_int>(
     stack: &mut [u8],
     extra_flags: c_int,
@@ -78,21 +163,27 @@ pub fn clone_vm_vfork<F: FnMut() -> c_int>(
     Ok(Pid::from_raw(pid))
 }
 
-/// [`clone_vm_vfork`] with `CLONE_PIDFD`: also returns a pidfd of the child, made by the
-/// same system call (no `pidfd_open` afterwards, no window for the pid to be reused).
+/// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD)` on a guarded `stack`, running `f`
+/// (see [`AsyncSignalSafe`] for what it may do) in the child. Returns the child's pid and a
+/// pidfd made by the same system call (no `pidfd_open` afterwards, no window for the pid to be
+/// reused). The caller is suspended until the child execs or exits.
 pub fn clone_vm_vfork_pidfd<F: FnMut() -> c_int>(
-    stack: &mut [u8],
-    f: &mut F,
+    stack: &mut ChildStack,
+    f: &mut AsyncSignalSafe<F>,
 ) -> io::Result<(Pid, OwnedFd)> {
-    let top = stack.as_mut_ptr_range().end as usize & !15usize;
+    let top = stack.top();
+    let f: &mut F = &mut f.0;
     let mut pidfd: c_int = -1;
-    // SAFETY: as in `clone_vm_vfork`; in addition the kernel writes the new pidfd into
-    // `pidfd`, a live local that outlives the call (CLONE_PIDFD takes its address as the
-    // parent_tid argument).
+    // SAFETY: `top` is the high end of a live mapping exclusively borrowed for the call, with a
+    // guard page below; `trampoline::<F>` receives a pointer to `f`, which outlives the
+    // child's use of it because CLONE_VFORK keeps us suspended until the child has exec'd or
+    // exited; the closure keeps the async-signal-safety contract `AsyncSignalSafe` records.
+    // The kernel writes the new pidfd into `pidfd`, a live local that outlives the call
+    // (CLONE_PIDFD takes its address as the parent_tid argument).
     let pid = unsafe {
         libc::clone(
             trampoline::<F>,
-            top as *mut c_void,
+            top,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
             f as *mut F as *mut c_void,
             &mut pidfd as *mut c_int,
@@ -101,14 +192,39 @@ pub fn clone_vm_vfork_pidfd<F: FnMut() -> c_int>(
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((Pid::from_raw(pid), own_fd(pidfd)))
+    // SAFETY: on success CLONE_PIDFD stored a fresh descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok((Pid::from_raw(pid), pidfd))
 }
 
-/// `fork()` for a process known to be single-threaded (the zygote launcher). Returns the
-/// child's pid in the parent and `None` in the child.
-pub fn fork_single_threaded() -> io::Result<Option<Pid>> {
-    // SAFETY: the callers are single-threaded processes (checked by `assert_single_threaded`),
-    // so the child inherits no lock held by another thread and may continue normally.
+/// Proof that this process had exactly one thread when it was checked. Not `Send`: it is
+/// spent by [`fork_single_threaded`] on the thread that checked.
+pub struct SingleThreaded {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl SingleThreaded {
+    /// Counts this process's threads (`/proc/self/status`); the proof exists only if the
+    /// count is 1.
+    pub fn check() -> io::Result<SingleThreaded> {
+        match thread_count()? {
+            1 => Ok(SingleThreaded {
+                _not_send: std::marker::PhantomData,
+            }),
+            n => Err(io::Error::other(format!(
+                "the process has {n} threads; fork needs exactly 1"
+            ))),
+        }
+    }
+}
+
+/// `fork()` for a process proven single-threaded. Returns the child's pid in the parent and
+/// `None` in the child. The proof is consumed: check again before another fork.
+pub fn fork_single_threaded(_proof: SingleThreaded) -> io::Result<Option<Pid>> {
+    // SAFETY: `SingleThreaded` can only be made by `check`, which saw one thread, and it cannot
+    // leave this thread; nothing between the check and here starts a thread (the token is
+    // consumed now), so the child inherits no lock held by another thread and may continue
+    // normally.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Parent { child } => Ok(Some(child)),
         nix::unistd::ForkResult::Child => Ok(None),
@@ -280,7 +396,8 @@ pub fn seccomp_install_with_listener(filter: &[BpfInsn]) -> Result<OwnedFd, Errn
         )
     };
     let fd = Errno::result(r)?;
-    Ok(own_fd(fd as RawFd))
+    // SAFETY: on success seccomp(2) returned a fresh listener descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// A system call a seccomp filter sent to its listener.
@@ -569,8 +686,12 @@ pub fn clone3_available() -> bool {
     !(r < 0 && Errno::last() == Errno::ENOSYS)
 }
 
-/// Takes ownership of a descriptor the kernel just gave us (for example through
-/// `SCM_RIGHTS`). The caller must not use `fd` otherwise.
+/// Takes ownership of a descriptor the kernel just gave us. The caller must not use `fd`
+/// otherwise.
+///
+/// Prefer the constructors that return an [`OwnedFd`] directly ([`open_owned`],
+/// [`openat_owned`], [`recvmsg_fds`]): this one trusts its caller, which the type system
+/// cannot check. Kept for callers outside the zygote (cgroup files, benchmarks).
 pub fn own_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: callers pass descriptors freshly received from the kernel that nothing else
     // owns; ownership moves into the returned OwnedFd, which closes it once.
@@ -591,4 +712,131 @@ pub fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno> {
         )
     };
     Errno::result(r).map(drop)
+}
+
+/// `open(2)` returning an owned descriptor.
+pub fn open_owned<P: ?Sized + nix::NixPath>(
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::open(path, flags, mode)?;
+    // SAFETY: open returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `openat(2)` relative to `dir`, returning an owned descriptor.
+pub fn openat_owned<P: ?Sized + nix::NixPath>(
+    dir: BorrowedFd<'_>,
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::openat(Some(dir.as_raw_fd()), path, flags, mode)?;
+    // SAFETY: openat returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Most descriptors [`recvmsg_fds`] takes from one message; more truncate it (`ctrunc`).
+pub const MAX_RECV_FDS: usize = 8;
+
+/// What one [`recvmsg_fds`] received.
+pub struct Received {
+    pub bytes: usize,
+    /// Descriptors that came with the message (`SCM_RIGHTS`), close-on-exec, owned.
+    pub fds: Vec<OwnedFd>,
+    /// The control data was truncated (more than [`MAX_RECV_FDS`] descriptors were sent).
+    pub ctrunc: bool,
+}
+
+/// `recvmsg(2)` with `MSG_CMSG_CLOEXEC` into `iov`, taking ownership of the descriptors that
+/// came with the message. Retries on EINTR.
+pub fn recvmsg_fds(
+    sock: BorrowedFd<'_>,
+    iov: &mut [io::IoSliceMut<'_>],
+) -> Result<Received, Errno> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg_buf = nix::cmsg_space!([RawFd; MAX_RECV_FDS]);
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => break m,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut fds = Vec::new();
+    // Take ownership first, so that every descriptor is closed on any later error.
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for fd in raw {
+                    // SAFETY: SCM_RIGHTS installed `fd` in our table for this message; nothing
+                    // else knows it, so the OwnedFd is its only owner.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+    }
+    Ok(Received {
+        bytes: msg.bytes,
+        fds,
+        ctrunc: msg.flags.contains(MsgFlags::MSG_CTRUNC),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_stack_has_a_guard_page_below() {
+        let mut s = ChildStack::new(64 << 10).unwrap();
+        let top = s.top() as usize;
+        assert!(top > s.base as usize);
+        // The lowest page of the mapping is listed without any access rights.
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let start = format!("{:x}-", s.base as usize);
+        let line = maps
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .expect("mapping listed");
+        assert!(line.contains(" ---p "), "guard page not PROT_NONE: {line}");
+    }
+
+    #[test]
+    fn single_threaded_proof_counts_threads() {
+        // The test harness runs tests on threads of a multi-threaded process.
+        if thread_count().unwrap() > 1 {
+            assert!(SingleThreaded::check().is_err());
+        }
+    }
+
+    #[test]
+    fn recvmsg_fds_owns_what_arrives() {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        use std::os::fd::AsFd;
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let raw = [devnull.as_raw_fd()];
+        let iov = [io::IoSlice::new(b"x")];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&raw)],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let mut buf = [0u8; 4];
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let r = recvmsg_fds(b.as_fd(), &mut iov).unwrap();
+        assert_eq!(r.bytes, 1);
+        assert_eq!(r.fds.len(), 1);
+        assert!(!r.ctrunc);
+    }
 }

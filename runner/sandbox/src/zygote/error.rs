@@ -1,0 +1,148 @@
+//! The zygote's failures, one variant per step, and their form on the wire
+//! ([`StepFailure`]: a step code, the errno and a short detail), which the supervisor renders
+//! into the case's `error` ("the zygote failed to create the output pipes: EMFILE (Too many
+//! open files)").
+
+use std::io;
+
+use nix::errno::Errno;
+
+use super::scratch::WipeError;
+use crate::wire::{clip, ChildStep, StepCode, StepFailure};
+
+/// A step of the zygote's work on one case that failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ZygoteError {
+    #[error("failed to {}: {detail}", StepCode::BadRequest.action())]
+    BadRequest { detail: String },
+    #[error("failed to {}", StepCode::OpenDevNull.action())]
+    OpenDevNull(#[source] Errno),
+    #[error("failed to {} ({path}{hint})", StepCode::OpenCwd.action())]
+    OpenCwd {
+        path: String,
+        hint: &'static str,
+        #[source]
+        source: Errno,
+    },
+    #[error("failed to {}: {detail}", StepCode::SeccompFilter.action())]
+    SeccompFilter { detail: String },
+    #[error("failed to {}", StepCode::CgroupWrite.action())]
+    CgroupWrite(#[source] io::Error),
+    #[error("failed to {}", StepCode::Pipe.action())]
+    Pipe(#[source] Errno),
+    #[error("failed to {}", StepCode::Clone.action())]
+    Clone(#[source] io::Error),
+    #[error("failed to {}", step.action())]
+    ChildStep {
+        step: ChildStep,
+        #[source]
+        errno: Errno,
+    },
+    #[error("failed to {}", StepCode::Wait.action())]
+    Wait(#[source] Errno),
+    #[error("failed to {}", StepCode::Poll.action())]
+    Poll(#[source] Errno),
+    #[error("failed to {}: {left} still alive after 20 s", StepCode::KillLeftovers.action())]
+    KillLeftovers { left: usize },
+    #[error("failed to {}", StepCode::ScratchReset.action())]
+    ScratchReset(#[source] WipeError),
+    #[error("failed to {}: {what}", StepCode::SysvRemove.action())]
+    SysvRemove {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to {}", StepCode::MqueueRemove.action())]
+    MqueueRemove(#[source] WipeError),
+}
+
+impl ZygoteError {
+    fn code(&self) -> StepCode {
+        match self {
+            ZygoteError::BadRequest { .. } => StepCode::BadRequest,
+            ZygoteError::OpenDevNull(_) => StepCode::OpenDevNull,
+            ZygoteError::OpenCwd { .. } => StepCode::OpenCwd,
+            ZygoteError::SeccompFilter { .. } => StepCode::SeccompFilter,
+            ZygoteError::CgroupWrite(_) => StepCode::CgroupWrite,
+            ZygoteError::Pipe(_) => StepCode::Pipe,
+            ZygoteError::Clone(_) => StepCode::Clone,
+            ZygoteError::ChildStep { step, .. } => StepCode::ChildStep(*step),
+            ZygoteError::Wait(_) => StepCode::Wait,
+            ZygoteError::Poll(_) => StepCode::Poll,
+            ZygoteError::KillLeftovers { .. } => StepCode::KillLeftovers,
+            ZygoteError::ScratchReset(_) => StepCode::ScratchReset,
+            ZygoteError::SysvRemove { .. } => StepCode::SysvRemove,
+            ZygoteError::MqueueRemove(_) => StepCode::MqueueRemove,
+        }
+    }
+
+    fn errno(&self) -> Option<i32> {
+        match self {
+            ZygoteError::OpenDevNull(e)
+            | ZygoteError::Pipe(e)
+            | ZygoteError::Wait(e)
+            | ZygoteError::Poll(e)
+            | ZygoteError::ChildStep { errno: e, .. }
+            | ZygoteError::OpenCwd { source: e, .. } => Some(*e as i32),
+            ZygoteError::CgroupWrite(e)
+            | ZygoteError::Clone(e)
+            | ZygoteError::SysvRemove { source: e, .. } => e.raw_os_error(),
+            ZygoteError::ScratchReset(w) | ZygoteError::MqueueRemove(w) => Some(w.source as i32),
+            ZygoteError::BadRequest { .. }
+            | ZygoteError::SeccompFilter { .. }
+            | ZygoteError::KillLeftovers { .. } => None,
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ZygoteError::BadRequest { detail } | ZygoteError::SeccompFilter { detail } => {
+                Some(detail.clone())
+            }
+            ZygoteError::OpenCwd { path, hint, .. } => Some(format!("{path}{hint}")),
+            ZygoteError::KillLeftovers { left } => Some(format!("{left} still alive after 20 s")),
+            ZygoteError::ScratchReset(w) | ZygoteError::MqueueRemove(w) => {
+                Some(format!("{} {}", w.op, w.path))
+            }
+            ZygoteError::SysvRemove { what, .. } => Some(what.clone()),
+            ZygoteError::CgroupWrite(e) | ZygoteError::Clone(e) if e.raw_os_error().is_none() => {
+                Some(e.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// The wire form: step code, errno, short detail.
+    pub(crate) fn to_wire(&self) -> StepFailure {
+        StepFailure {
+            step: self.code(),
+            errno: self.errno(),
+            detail: self.detail().map(clip),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_step_and_errno() {
+        let f = ZygoteError::Pipe(Errno::EMFILE).to_wire();
+        assert_eq!(
+            f.render(),
+            "the zygote failed to create the output pipes: EMFILE (Too many open files)"
+        );
+        let f = ZygoteError::ChildStep {
+            step: ChildStep::Uid,
+            errno: Errno::EPERM,
+        }
+        .to_wire();
+        let back: StepFailure = serde_json::from_slice(&serde_json::to_vec(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(
+            back.render(),
+            "the zygote failed to switch the case to its uid: EPERM (Operation not permitted)"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! What the zygote sets up once, as PID 1 of its namespaces: the mounts of its tier, the
+//! enforcement it reports, and the layers every case inherits (session, signals, bounding
+//! set, no_new_privs, the base seccomp filter and its listener).
+
+use std::ffi::c_int;
+use std::os::unix::net::UnixStream;
+
+use hatchery_report::{Enforcement, LayerState};
+use nix::errno::Errno;
+
+use super::launcher::fail_hello;
+use super::Zygote;
+use crate::cgroup::CgroupFiles;
+use crate::mounts;
+use crate::policy::{SeccompProfile, Tier};
+use crate::wire::ZygoteInit;
+
+/// The forked zygote, PID 1 of its namespace: sets up its mounts and serves. Returns the exit
+/// status.
+pub(super) fn become_pid1(
+    sock: UnixStream,
+    init: ZygoteInit,
+    cgroup: Option<CgroupFiles>,
+    mut enforcement: Enforcement,
+) -> i32 {
+    // It dies with the launcher.
+    let _ = hatchery_sys::set_parent_death_signal(libc::SIGKILL);
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        return fail_hello(
+            &sock,
+            format!("failed to make the zygote non-dumpable: {e}"),
+        );
+    }
+    let scratch = match init.tier {
+        Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes),
+        _ => mounts::setup_hardened(init.tmp_size_bytes),
+    };
+    let scratch = match scratch {
+        Ok(s) => s,
+        Err(e) => return fail_hello(&sock, e.to_string()),
+    };
+    enforcement.insert(
+        "user_ns".into(),
+        LayerState::full(format!(
+            "user namespace; the case runs as uid {} with no capabilities",
+            init.case_uid
+        )),
+    );
+    enforcement.insert(
+        "pid_ns".into(),
+        LayerState::full("PID namespace; the zygote is PID 1 and kills all leftovers"),
+    );
+    enforcement.insert(
+        "ipc_ns".into(),
+        LayerState::full("IPC namespace per zygote; SysV objects removed between cases"),
+    );
+    let net = if init.network {
+        LayerState::none("network requested: host network shared")
+    } else {
+        LayerState::full("empty network namespace (no interfaces up)")
+    };
+    let mnt = if init.tier == Tier::Lockdown {
+        LayerState::full("read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm")
+    } else {
+        LayerState::partial(
+            "fresh /proc, private /tmp, /dev/shm, /var/tmp and /run/lock; host filesystem visible",
+        )
+    };
+    enforcement.insert("mount_ns".into(), mnt);
+    enforcement.insert("net_ns".into(), net);
+    match Zygote::new(sock, init, cgroup, scratch, enforcement) {
+        Ok(z) => z.serve(),
+        Err((sock, e)) => fail_hello(&sock, e),
+    }
+}
+
+impl Zygote {
+    /// What every case inherits, set up once: its own session, default signal dispositions and an empty mask
+    /// (Rust ignores SIGPIPE), an empty capability bounding set (we keep our effective
+    /// capabilities), and the base seccomp filter. From here on the zygote itself lives under
+    /// that filter, so it must not need anything the filter forbids.
+    pub(super) fn enter_base(&mut self) -> Result<(), String> {
+        hatchery_sys::reset_signals().map_err(|e| format!("failed to reset signals: {e}"))?;
+        // A session of our own, without a controlling terminal: no case can reach the
+        // caller's terminal (TIOCSTI, job control). Once here rather than per case: setsid
+        // also creates a scheduler autogroup, which is not cheap.
+        nix::unistd::setsid().map_err(|e| format!("failed to start a new session: {e}"))?;
+        // Unprivileged tier none has no CAP_SETPCAP: its cases keep the bounding set (they
+        // cannot use it: no_new_privs, no file capabilities).
+        let _ = hatchery_sys::drop_bounding_set();
+        // Inherited by every case, set once here: no_new_privs (exec grants nothing: setuid
+        // bits and file capabilities are ignored), no ambient capabilities, no core files.
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| format!("failed to set no_new_privs: {e}"))?;
+        hatchery_sys::clear_ambient_capabilities()
+            .map_err(|e| format!("failed to clear the ambient capabilities: {e}"))?;
+        hatchery_sys::setrlimit(libc::RLIMIT_CORE as c_int, 0, 0)
+            .map_err(|e| format!("failed to set RLIMIT_CORE to 0: {e}"))?;
+        if let Some(cg) = self.cgroup.as_mut() {
+            cg.join_resident()
+                .map_err(|e| format!("failed to join the worker's cgroups: {e}"))?;
+        }
+        if self.init.seccomp_base != SeccompProfile::Off {
+            let base =
+                crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
+                    .map_err(|e| e.to_string())?;
+            let Some((main, rest)) = base.split_last() else {
+                return Ok(());
+            };
+            for f in rest {
+                seccompiler::apply_filter(f)
+                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?;
+            }
+            // The main filter reports forbidden calls to us instead of killing outright, so
+            // that the report can name them. Kernels without listeners (before 5.0) kill.
+            match hatchery_sys::seccomp_install_with_listener(&crate::seccomp::notifying(main)) {
+                Ok(fd) => self.listener = Some(fd),
+                Err(Errno::EINVAL) | Err(Errno::ENOSYS) => seccompiler::apply_filter(main)
+                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?,
+                Err(e) => return Err(format!("failed to install the base seccomp filter: {e}")),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! After a case: kill and reap everything it left behind, count what was still alive, and
+//! clean the state cases share (SysV IPC objects, message queues, scratch directories).
+
+use std::collections::BTreeSet;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use hatchery_sys::wait4;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::error::ZygoteError;
+use super::Zygote;
+
+impl Zygote {
+    /// Sends SIGKILL to every process of the case (not reaping).
+    pub(super) fn kill_case(&self, main: Pid) {
+        if self.pid_ns {
+            // PID 1 of the namespace: -1 reaches every other process in it.
+            let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+        } else {
+            let _ = kill(main, Signal::SIGKILL);
+            let tree: BTreeSet<i32> = self.tier_none_pids().into_iter().collect();
+            for p in &tree {
+                signal_if_ours(*p, Signal::SIGKILL, &tree);
+            }
+        }
+    }
+
+    /// Processes of the case in tier `none`: our children (orphans reparent to us, the
+    /// subreaper) and everything in the case's cgroup.
+    fn tier_none_pids(&self) -> Vec<i32> {
+        let mut pids = self.cgroup.as_ref().map(|c| c.pids()).unwrap_or_default();
+        let me = std::process::id();
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
+            pids.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+        pids.retain(|p| *p > 0 && *p as u32 != me);
+        pids
+    }
+
+    /// Reaps every child that has exited, blocking until none is left (pid namespace) or
+    /// none is ready (tier `none`).
+    fn reap_all(&self) {
+        let flags = if self.pid_ns { 0 } else { libc::WNOHANG };
+        while let Ok(Some(_)) = wait4(-1, flags) {}
+    }
+
+    /// Reaps the children that have already exited (zombies of processes of the case that
+    /// ended before it did: not leftovers). `true` when no child is left at all.
+    fn reap_exited(&self) -> bool {
+        loop {
+            match wait4(-1, libc::WNOHANG) {
+                Ok(Some(_)) => {}
+                Err(_) => return true,
+                Ok(None) => return false,
+            }
+        }
+    }
+
+    /// Kills and reaps everything the case left, once its main process has been reaped.
+    /// Returns how many processes were still alive (zombies of processes that had already
+    /// exited do not count: they are only reaped). A failure to kill everything retires the
+    /// zygote.
+    pub(super) fn kill_everything(&mut self) -> u64 {
+        // Every process of a case descends from us (tier none: we are the subreaper): no child
+        // at all means nothing is left (the usual case), without signalling or scanning.
+        if self.reap_exited() {
+            return 0;
+        }
+        if self.pid_ns {
+            // Our /proc is the namespace's: every process in it but us belongs to the case.
+            let alive = alive_in_proc(|pid| pid != 1);
+            let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+            self.reap_all();
+            return alive;
+        }
+        // Tier none. Without a PID namespace a fork bomb can outrun a kill loop, so first stop
+        // the whole tree (stopped processes cannot fork) until a scan finds nothing new, then
+        // kill it all, then reap until no child is left.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stopped = BTreeSet::new();
+        let mut alive = 0;
+        loop {
+            let mut tree = descendants_of_me();
+            tree.extend(self.cgroup.as_ref().map(|c| c.pids()).unwrap_or_default());
+            let fresh: Vec<i32> = tree.into_iter().filter(|p| stopped.insert(*p)).collect();
+            if fresh.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            for p in fresh {
+                if stat_of(p).is_some_and(|(_, state)| is_alive(state)) {
+                    alive += 1;
+                }
+                signal_if_ours(p, Signal::SIGSTOP, &stopped);
+            }
+        }
+        for p in &stopped {
+            signal_if_ours(*p, Signal::SIGKILL, &stopped);
+        }
+        loop {
+            match wait4(-1, libc::WNOHANG) {
+                Ok(Some(_)) => {}
+                Err(_) => break,
+                Ok(None) => {
+                    let tree: BTreeSet<i32> = descendants_of_me().into_iter().collect();
+                    for p in &tree {
+                        signal_if_ours(*p, Signal::SIGKILL, &tree);
+                    }
+                    if Instant::now() > deadline {
+                        let left = tree.len();
+                        self.retire(ZygoteError::KillLeftovers { left });
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+        alive
+    }
+
+    /// SysV IPC objects and scratch files of the case must not reach the next one.
+    pub(super) fn clean_shared_state(&mut self) -> Result<(), ZygoteError> {
+        if self.pid_ns {
+            let (shm, msg, sem) = hatchery_sys::sysv_ipc_counts();
+            if shm + msg + sem > 0 {
+                remove_sysv_objects()?;
+            }
+        }
+        self.scratch.reset().map_err(ZygoteError::ScratchReset)?;
+        self.scratch
+            .clear_mqueues()
+            .map_err(ZygoteError::MqueueRemove)?;
+        Ok(())
+    }
+}
+
+/// Parent pid and state letter from `/proc/<pid>/stat`.
+fn stat_of(pid: i32) -> Option<(i32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+/// Not a zombie (`Z`) nor dead (`X`, `x`).
+fn is_alive(state: char) -> bool {
+    !matches!(state, 'Z' | 'X' | 'x')
+}
+
+/// How many processes of our /proc that `want` accepts are alive (not zombies).
+fn alive_in_proc(want: impl Fn(i32) -> bool) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if want(pid) && stat_of(pid).is_some_and(|(_, s)| is_alive(s)) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Signals `pid` only if it is still one of ours. A pid read from /proc or cgroup.procs may
+/// have been reaped (by a case process, its parent) and reused by an unrelated process since:
+/// the pidfd pins the process, and its parent is checked after pinning — our child, or a
+/// child of a process of the case's tree.
+fn signal_if_ours(pid: i32, sig: Signal, tree: &BTreeSet<i32>) {
+    let Ok(fd) = hatchery_sys::pidfd_open(Pid::from_raw(pid)) else {
+        return;
+    };
+    let me = std::process::id() as i32;
+    if let Some((pp, _)) = stat_of(pid) {
+        if pp == me || tree.contains(&pp) {
+            let _ = hatchery_sys::pidfd_send_signal(fd.as_fd(), sig as i32);
+        }
+    }
+}
+
+/// Every descendant of this process, from one scan of /proc/<pid>/stat (parent links).
+fn descendants_of_me() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some((ppid, _)) = stat_of(pid) {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![me];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn remove_sysv_objects() -> Result<(), ZygoteError> {
+    use hatchery_sys::IpcKind;
+    for (file, kind, col) in [
+        ("/proc/sysvipc/shm", IpcKind::Shm, 1),
+        ("/proc/sysvipc/msg", IpcKind::Msg, 1),
+        ("/proc/sysvipc/sem", IpcKind::Sem, 1),
+    ] {
+        let s = std::fs::read_to_string(file).map_err(|source| ZygoteError::SysvRemove {
+            what: format!("read {file}"),
+            source,
+        })?;
+        for line in s.lines().skip(1) {
+            if let Some(id) = line
+                .split_whitespace()
+                .nth(col)
+                .and_then(|v| v.parse().ok())
+            {
+                hatchery_sys::sysv_ipc_remove(kind, id).map_err(|e| ZygoteError::SysvRemove {
+                    what: format!("remove object {id} of {file}"),
+                    source: e.into(),
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
