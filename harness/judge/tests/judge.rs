@@ -402,6 +402,67 @@ fn json_output_and_event_report() {
 }
 
 #[test]
+fn verify_submissions_event_stream_has_one_frame_and_typed_verdicts() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("verify-report");
+    let report = work.join("report.jsonl");
+    let pkg = corpora().join("aplusb");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            "--verify-submissions",
+            "--filter",
+            "_error/syntax.c",
+            "-j2",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &work,
+    );
+    // compile_error/syntax.c gets CE as expected.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let f = std::fs::File::open(&report).unwrap();
+    let events = hatchery_report::read_events(std::io::BufReader::new(f)).expect("valid report");
+    use hatchery_report::{Event, Verdict};
+    let frames = events
+        .iter()
+        .filter(|e| matches!(e, Event::RunStarted(_) | Event::RunFinished(_)))
+        .count();
+    assert_eq!(frames, 2);
+    match events.first() {
+        // The compilation and four test cases.
+        Some(Event::RunStarted(rs)) => assert_eq!(rs.cases, 5),
+        other => panic!("first event {other:?}"),
+    }
+    let finished: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CaseFinished(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "only the compilation ran");
+    let c = finished[0];
+    assert_eq!(c.id, "submissions/compile_error/syntax.c:compile");
+    assert_eq!(c.verdict, Some(Verdict::CE));
+    assert_eq!(c.expected_verdict, Some(Verdict::AC));
+    assert!(!c.passed, "passed means AC, per unit");
+    match events.last() {
+        Some(Event::RunFinished(rf)) => {
+            assert_eq!((rf.passed, rf.failed, rf.not_run), (0, 1, 4));
+        }
+        other => panic!("last event {other:?}"),
+    }
+}
+
+#[test]
 fn binary_command_and_language_file() {
     if !need(host_problem()) {
         return;
