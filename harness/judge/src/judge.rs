@@ -1223,7 +1223,18 @@ impl<'a> Judge<'a> {
         // before the validator ended (a submission killed by SIGPIPE after the validator
         // rejected it is wrong, one that crashed on its own is a run-time error); then the
         // submission's own failure; then the validator's AC.
-        let (v, m) = if vr.outcome == Outcome::SandboxError {
+        let (v, m) = if r.outcome == Outcome::SandboxError && vr.outcome == Outcome::SandboxError {
+            // The pair did not start (one side could not be prepared, the other was not
+            // started): name both.
+            (
+                Verdict::JE,
+                format!(
+                    "the interaction could not run: submission: {}; validator: {}",
+                    r.error.clone().unwrap_or_default(),
+                    vr.error.clone().unwrap_or_default()
+                ),
+            )
+        } else if vr.outcome == Outcome::SandboxError {
             (
                 Verdict::JE,
                 format!(
