@@ -105,19 +105,21 @@ fn unwritable_report_paths_fail_before_running_and_skipped_lines_are_counted() {
 
 /// Runs `cmd` to its end; its exit code, stderr and peak RSS (KiB, from its own rusage).
 fn run_measured(cmd: &mut Command) -> (Option<i32>, String, u64) {
-    let child = cmd
+    let mut child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    let mut stderr = child.stderr.unwrap();
+    let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
         s
     });
+    // Reaped here (with its rusage), not by `Child::wait`.
     let w = hatchery_sys::wait4(pid, 0).unwrap().unwrap();
+    std::mem::forget(child);
     (w.exited(), reader.join().unwrap(), w.maxrss_kib)
 }
 

@@ -4,29 +4,18 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hatchery_engine::ExecSettings;
+use hatchery_report::exit;
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::Tier;
 
-use crate::engine::{Engine, EngineConfig, WorkDir};
+use crate::exec::Runner;
 use crate::judge::{Judge, JudgeError, Submission, SubmissionKind};
 use crate::lang::LanguageTable;
-use crate::report::{self, EventLog};
+use crate::report::{self, Events};
 use crate::verdict::Verdict;
 use crate::verify;
-
-/// Documented exit codes of `hatchery judge`.
-pub mod exit {
-    /// The verdict is AC; with `--verify-submissions`: every submission matched.
-    pub const OK: u8 = 0;
-    /// Another verdict (WA, TLE, CE, ...); with `--verify-submissions`: a mismatch.
-    pub const REJECTED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    /// JE: the judge failed (a broken validator, a sandbox error).
-    pub const JUDGE_ERROR: u8 = 5;
-    pub const HOST_UNSUPPORTED: u8 = 6;
-    /// The problem package, the submission or the languages file cannot be used.
-    pub const BAD_INPUT: u8 = 7;
-}
+use crate::workdir::WorkDir;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -37,16 +26,6 @@ Exit codes:
   6  this host cannot provide the requested tier (the message names the missing feature)
   7  the problem package, the submission or the languages file cannot be used (the message
      names the file and the field)";
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(x) = s.parse::<f64>() {
-        if x.is_finite() && x > 0.0 {
-            return Ok(Duration::from_secs_f64(x));
-        }
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 1.5, 500ms, 2s)"))
-}
 
 /// `hatchery judge` options.
 #[derive(clap::Args, Debug, Clone)]
@@ -88,7 +67,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "FILE", env = "HATCHERY_JUDGE_LANGUAGES")]
     pub languages: Option<PathBuf>,
     /// CPU time limit per test case (e.g. 1, 1.5s, 500ms); overrides the package's.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = hatchery_engine::parse::duration)]
     pub time_limit: Option<Duration>,
     /// Write the JSON Lines event stream (hatchery's report format) here.
     #[arg(long, value_name = "FILE")]
@@ -139,6 +118,12 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             "give a SOURCE_FILE, --binary FILE, --command CMD, --verify-submissions or \
              --validate-input"
                 .into(),
+        );
+    }
+    if a.time_limit.is_some_and(|t| t.is_zero()) {
+        return fail(
+            exit::USAGE,
+            "--time-limit must be greater than 0 (a case cannot run under a limit of 0)".into(),
         );
     }
     // Only the inputs are checked: no submission runs, so no time limit is needed.
@@ -253,28 +238,28 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Tier::None => Tier::None,
         _ => Tier::Hardened,
     });
-    let engine = match Engine::start(EngineConfig {
-        tier: a.tier,
-        tool_tier,
+    let settings = ExecSettings {
         zygote_exe,
+        network: false,
         cgroup: CgroupMode::Auto,
-        workers,
-    }) {
-        Ok(e) => e,
+        tmp_size_bytes: None,
+    };
+    let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
+        Ok(r) => r,
         Err(e) => {
             return fail(
                 if e.is_missing_feature() {
                     exit::HOST_UNSUPPORTED
                 } else {
-                    exit::JUDGE_ERROR
+                    exit::SANDBOX_ERROR
                 },
                 crate::error_chain(&e),
             )
         }
     };
-    let mut judge = match Judge::new(&problem, &engine, &work, &langs, time_limit, tl_source) {
+    let mut judge = match Judge::new(&problem, &runner, &work, &langs, time_limit, tl_source) {
         Ok(j) => j,
-        Err(e @ JudgeError::Validator { .. }) => return fail(exit::JUDGE_ERROR, e.to_string()),
+        Err(e @ JudgeError::Validator { .. }) => return fail(exit::SANDBOX_ERROR, e.to_string()),
         Err(e) => return fail(exit::BAD_INPUT, e.to_string()),
     };
     judge.run_all_cases = a.all_cases;
@@ -304,7 +289,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 }
                 Some(r)
             }
-            Err(e) => return fail(exit::JUDGE_ERROR, e.to_string()),
+            Err(e) => return fail(exit::SANDBOX_ERROR, e.to_string()),
         }
     } else {
         None
@@ -315,11 +300,11 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             print_json(&r);
         }
         return if r.errors > 0 {
-            exit::JUDGE_ERROR
+            exit::SANDBOX_ERROR
         } else if r.all_ok {
             exit::OK
         } else {
-            exit::REJECTED
+            exit::FAILED
         };
     }
 
@@ -364,7 +349,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     }
     let time_limit = judge.time_limit;
 
-    let mut log = match &a.report {
+    let mut events = match &a.report {
         Some(p) => {
             let tl = time_limit.as_micros() as u64;
             let limits = hatchery_report::Limits {
@@ -374,26 +359,33 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 output_bytes: Some(problem.limits.output_bytes),
                 ..Default::default()
             };
-            let n = planned.as_ref().map_or(1, |p| p.0.len().max(1)) * problem.cases.len();
-            match EventLog::create(
-                p,
+            // Units: each submission's compilation (when it compiles) and test cases.
+            let subs: Vec<&Submission> = match &planned {
+                Some(p) => p.0.iter().map(|p| &p.submission).collect(),
+                None => submission.iter().collect(),
+            };
+            let n: usize = subs
+                .iter()
+                .map(|s| usize::from(Judge::compiles(s)) + problem.cases.len())
+                .sum();
+            let started = hatchery_report::RunStarted::now(
                 a.tier.as_str(),
-                engine.enforcement(),
+                runner.enforcement.clone(),
                 limits,
                 n as u64,
                 workers as u32,
-            ) {
-                Ok(l) => Some(l),
+            );
+            match Events::create(p, started) {
+                Ok(l) => l,
                 Err(e) => return fail(exit::USAGE, e),
             }
         }
-        None => None,
+        None => Events::quiet(),
     };
-    let mut report_err = None;
 
     let code = if let Some((planned, skipped)) = planned {
         let json = a.json;
-        let mut vr = verify::verify(&judge, &planned, skipped, |v| {
+        let mut vr = verify::verify(&judge, &planned, skipped, &mut events, |v| {
             if !json {
                 let score = match (v.score, v.max_score) {
                     (Some(s), Some(m)) => format!(" score {s}/{m}"),
@@ -423,13 +415,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         if let Some(ir) = input_report {
             vr.all_matched &= ir.all_ok && ir.errors == 0;
             vr.input_validation = Some(ir);
-        }
-        if let Some(log) = &mut log {
-            for v in &vr.submissions {
-                if let Err(e) = log.judgement(&format!("{}:", v.path), &v.judgement) {
-                    report_err = Some(e);
-                }
-            }
         }
         if a.json {
             print_json(&vr);
@@ -461,16 +446,11 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         if vr.all_matched {
             exit::OK
         } else {
-            exit::REJECTED
+            exit::FAILED
         }
     } else {
         let sub = submission.expect("checked above");
-        let r = judge.judge(&sub);
-        if let Some(log) = &mut log {
-            if let Err(e) = log.judgement("", &r) {
-                report_err = Some(e);
-            }
-        }
+        let r = judge.judge(&sub, &mut events);
         if a.json {
             print_json(&r);
         } else {
@@ -478,16 +458,11 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         }
         match r.verdict {
             Verdict::AC => exit::OK,
-            Verdict::JE => exit::JUDGE_ERROR,
-            _ => exit::REJECTED,
+            Verdict::JE => exit::SANDBOX_ERROR,
+            _ => exit::FAILED,
         }
     };
-    if let Some(log) = log {
-        if let Err(e) = log.finish() {
-            report_err = Some(e);
-        }
-    }
-    if let Some(e) = report_err {
+    if let Err(e) = events.finish() {
         eprintln!("hatchery judge: {e}");
     }
     code

@@ -12,12 +12,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use hatchery_engine::{Attempt, Unit};
 use hatchery_report::Outcome;
 use serde::Serialize;
 
-use crate::engine::{self, Role};
+use crate::exec;
 use crate::judge::{Judge, JudgeError, Runnable};
 use crate::problem::{InputValidatorArgs, SkippedProgram};
+use crate::report::Events;
+use crate::workdir;
 
 /// Validator output kept in a result's message.
 const MESSAGE_CAP: usize = 2048;
@@ -85,23 +88,17 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
     let start = Instant::now();
     let problem = judge.problem;
     let vals = &problem.input_validators;
-    let built = judge
-        .engine
-        .map(vals, |_| false, |w, _, v| judge.build_program(w, &v.path));
+    let tool_tier = judge.runner.tool_tier;
+    let paths: Vec<PathBuf> = vals.iter().map(|v| v.path.clone()).collect();
+    let built = judge.build_programs(&paths);
     let mut runnables: Vec<Runnable> = Vec::new();
     for (v, b) in vals.iter().zip(built) {
         match b {
-            Some(Ok(r)) => runnables.push(r),
-            Some(Err(message)) => {
+            Ok(r) => runnables.push(r),
+            Err(message) => {
                 return Err(JudgeError::InputValidator {
                     path: v.path.clone(),
                     message,
-                })
-            }
-            None => {
-                return Err(JudgeError::InputValidator {
-                    path: v.path.clone(),
-                    message: "the build did not run".into(),
                 })
             }
         }
@@ -150,17 +147,30 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
         pids: Some(64),
         open_files: None,
     };
-    let runs = judge.engine.map(
-        &tasks,
-        |_| false,
-        |w, _, task| {
+    let units: Vec<Unit> = tasks
+        .iter()
+        .map(|task| {
             let r = &runnables[task.validator];
             let mut argv: Vec<OsString> = r.argv.clone();
             argv.extend(task.args.iter().map(OsString::from));
-            let mut spec = engine::spec(argv, &r.cwd, limits.clone());
+            let mut spec = workdir::spec(argv, &r.cwd, limits.clone());
             spec.env = r.env.clone();
             spec.stdin = Some(judge.readable(&task.input, &format!("iv{}", task.file)));
-            let res = w.run(Role::Tool, &spec);
+            Unit::new(
+                format!("{} {}", vals[task.validator].name, files[task.file].0),
+                spec,
+                tool_tier,
+            )
+        })
+        .collect();
+    let runs = exec::dispatch(
+        &judge.runner.pool,
+        &units,
+        None,
+        &mut Events::quiet(),
+        |x, i| {
+            let task = &tasks[i];
+            let res = x.run(&units[i].spec, tool_tier);
             let mut out = res.stdout.data.clone();
             if !res.stderr.data.is_empty() {
                 if !out.is_empty() && !out.ends_with(b"\n") {
@@ -203,14 +213,15 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
                     Status::Invalid
                 }
             };
-            ValidatorRun {
+            let run = ValidatorRun {
                 validator: vals[task.validator].name.clone(),
                 status,
                 exit_code: res.exit_code,
                 args: task.args.clone(),
                 message,
                 cpu_us: res.usage.cpu_us,
-            }
+            };
+            (run, Attempt::of(res))
         },
     );
     let mut results: Vec<FileResult> = files

@@ -7,15 +7,19 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hatchery_report::{CaseResult, Limits, Outcome};
+use hatchery_engine::{Attempt, Expect, Unit};
+use hatchery_report::{CaseResult, Limits, Outcome, RawFacts};
+use hatchery_sandbox::{CaseSpec, Tier};
 use serde::Serialize;
 
 use crate::checker::{self, Check, TokenOptions};
-use crate::engine::{self, read_case_file, Engine, Resolver, Role, WorkDir, Worker};
+use crate::exec::{self, BreakOnReject, Exec, Runner};
 use crate::lang::{self, Language, LanguageTable};
 use crate::problem::{Problem, ValidatorProtocol};
+use crate::report::Events;
 use crate::scoring::{CaseScore, Scorer};
 use crate::verdict::{run_verdict, Verdict};
+use crate::workdir::{self, read_case_file, Resolver, WorkDir};
 
 const MIB: u64 = 1 << 20;
 /// Compiler and validator messages kept in a verdict's message.
@@ -242,8 +246,6 @@ pub struct CaseReport {
     /// The validator's run (custom validators).
     #[serde(skip)]
     pub checker: Option<CaseResult>,
-    #[serde(skip)]
-    pub worker: usize,
     /// Validator score (`score.txt`, testlib points) before scaling.
     #[serde(skip)]
     pub raw_score: Option<f64>,
@@ -251,7 +253,7 @@ pub struct CaseReport {
 
 impl CaseReport {
     /// A case not run (yet): a judge error until something better is known.
-    fn not_run(name: &str, tier: hatchery_sandbox::Tier, worker: usize) -> CaseReport {
+    fn not_run(name: &str, tier: Tier) -> CaseReport {
         CaseReport {
             name: name.to_owned(),
             verdict: Verdict::JE,
@@ -264,9 +266,8 @@ impl CaseReport {
             signal: None,
             passes: None,
             slowest_run_cpu_us: 0,
-            run: engine::error_result("not run".into(), &Limits::default(), tier),
+            run: no_run("not run".into(), &Limits::default(), tier),
             checker: None,
-            worker,
             raw_score: None,
         }
     }
@@ -309,7 +310,7 @@ struct BuiltValidator {
 /// Judges submissions against one problem.
 pub struct Judge<'a> {
     pub problem: &'a Problem,
-    pub engine: &'a Engine,
+    pub runner: &'a Runner,
     pub work: &'a WorkDir,
     pub langs: &'a LanguageTable,
     pub time_limit: Duration,
@@ -331,7 +332,7 @@ impl<'a> Judge<'a> {
     /// Prepares judging: checks the work directory, builds the output validator.
     pub fn new(
         problem: &'a Problem,
-        engine: &'a Engine,
+        runner: &'a Runner,
         work: &'a WorkDir,
         langs: &'a LanguageTable,
         time_limit: Duration,
@@ -342,15 +343,15 @@ impl<'a> Judge<'a> {
         let run_dir = work.new_dir("run").map_err(setup)?;
         let mut j = Judge {
             problem,
-            engine,
+            runner,
             work,
             langs,
             time_limit,
             time_limit_source,
             derivation: None,
             run_all_cases: false,
-            rlimit_memory: engine
-                .enforcement()
+            rlimit_memory: runner
+                .enforcement
                 .get("cgroup_memory")
                 .is_none_or(|l| l.level != hatchery_report::Level::Full),
             resolver: Resolver::default(),
@@ -359,11 +360,9 @@ impl<'a> Judge<'a> {
             run_dir,
         };
         if let Some(v) = &problem.validator {
-            let built = engine
-                .map(&[()], |_| false, |w, _, _| j.build_program(w, &v.path))
-                .into_iter()
-                .next()
-                .flatten()
+            let built = j
+                .build_programs(std::slice::from_ref(&v.path))
+                .pop()
                 .unwrap_or_else(|| Err("the build did not run".into()));
             match built {
                 Ok(r) => {
@@ -383,34 +382,70 @@ impl<'a> Judge<'a> {
         Ok(j)
     }
 
+    /// Builds programs of the package (validators) in parallel, as units on the pool (no
+    /// events: the judge's report is about submissions).
+    pub fn build_programs(&self, paths: &[PathBuf]) -> Vec<Result<Runnable, String>> {
+        let tier = self.runner.tool_tier;
+        let units: Vec<Unit> = paths
+            .iter()
+            .map(|p| {
+                let spec = CaseSpec::new(vec![p.clone().into_os_string()]);
+                let mut u = Unit::new(format!("build {}", p.display()), spec, tier);
+                u.expect = Expect::Verdict(Verdict::AC);
+                u
+            })
+            .collect();
+        let built = exec::dispatch(
+            &self.runner.pool,
+            &units,
+            None,
+            &mut Events::quiet(),
+            |x, i| {
+                let b = self.build_program(x, &paths[i]);
+                let a = build_attempt(&b, tier);
+                (b, a)
+            },
+        );
+        built
+            .into_iter()
+            .map(|b| match b {
+                Some(Built {
+                    runnable: Some(r), ..
+                }) => Ok(r),
+                Some(Built { compile, .. }) => Err(compile.map_or("no result".into(), |c| {
+                    format!("{}: {}", c.verdict.describe(), c.message)
+                })),
+                None => Err("the build did not run".into()),
+            })
+            .collect()
+    }
+
     /// Builds a program of the package (a validator: one source file, or a directory of
     /// them) with the compilation limits; it will run with the validation limits.
-    pub fn build_program(&self, w: &mut Worker, path: &Path) -> Result<Runnable, String> {
-        let (files, main, language) = if path.is_dir() {
-            sources_in_dir(path, None, self.langs)?
+    fn build_program(&self, x: &mut Exec<'_>, path: &Path) -> Built {
+        let found = if path.is_dir() {
+            sources_in_dir(path, None, self.langs)
         } else {
-            let l = self.langs.for_path(path).cloned().ok_or_else(|| {
-                format!("{}: unknown language (no known extension)", path.display())
-            })?;
-            (vec![path.to_path_buf()], path.to_path_buf(), l)
+            self.langs
+                .for_path(path)
+                .cloned()
+                .ok_or_else(|| format!("{}: unknown language (no known extension)", path.display()))
+                .map(|l| (vec![path.to_path_buf()], path.to_path_buf(), l))
+        };
+        let (files, main, language) = match found {
+            Ok(f) => f,
+            Err(e) => return judge_error_build(Err(e)),
         };
         let limits = BuildLimits {
             time: self.problem.limits.compilation_time,
             memory_bytes: self.problem.limits.compilation_memory_bytes,
             run_memory_mib: self.problem.limits.validation_memory_bytes / MIB,
         };
-        match self.build_source(w, &files, &main, &language, &limits) {
-            Built {
-                runnable: Some(r), ..
-            } => Ok(r),
-            Built { compile, .. } => Err(compile.map_or("no result".into(), |c| {
-                format!("{}: {}", c.verdict.describe(), c.message)
-            })),
-        }
+        self.build_source(x, &files, &main, &language, &limits)
     }
 
     /// Builds a submission (compiles it, sandboxed) on a worker.
-    pub fn build(&self, w: &mut Worker, sub: &Submission) -> Built {
+    pub fn build(&self, x: &mut Exec<'_>, sub: &Submission) -> Built {
         let limits = BuildLimits {
             time: self.problem.limits.compilation_time,
             memory_bytes: self.problem.limits.compilation_memory_bytes,
@@ -421,7 +456,7 @@ impl<'a> Judge<'a> {
                 files,
                 main,
                 language,
-            } => self.build_source(w, files, main, language, &limits),
+            } => self.build_source(x, files, main, language, &limits),
             SubmissionKind::Binary(p) => {
                 let r = (|| -> Result<Runnable, String> {
                     let dir = self.work.new_dir("bin").map_err(|e| e.to_string())?;
@@ -466,7 +501,7 @@ impl<'a> Judge<'a> {
 
     fn build_source(
         &self,
-        w: &mut Worker,
+        x: &mut Exec<'_>,
         files: &[PathBuf],
         main: &Path,
         language: &Language,
@@ -538,7 +573,7 @@ impl<'a> Judge<'a> {
                 return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
             }
             let time_us = limits.time.as_micros() as u64;
-            let mut spec = engine::spec(
+            let mut spec = workdir::spec(
                 argv,
                 &dir,
                 Limits {
@@ -554,7 +589,7 @@ impl<'a> Judge<'a> {
                 },
             );
             spec.env = env.clone();
-            let r = w.run(Role::Tool, &spec);
+            let r = x.run(&spec, self.runner.tool_tier);
             if let Err(e) = self.work.take_back(&dir) {
                 return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
             }
@@ -629,21 +664,82 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Builds and judges one submission.
-    pub fn judge(&mut self, sub: &Submission) -> JudgeReport {
+    /// Builds and judges one submission; unit ids are `compile` and the case names.
+    pub fn judge(&self, sub: &Submission, events: &mut Events) -> JudgeReport {
         let start = Instant::now();
         let built = self
-            .engine
-            .map(&[()], |_| false, |w, _, _| self.build(w, sub))
-            .into_iter()
-            .next()
-            .flatten()
+            .build_all(&[(sub, String::new())], events)
+            .pop()
             .unwrap_or_else(|| judge_error_build(Err("the build did not run".into())));
-        self.judge_built(sub, built, start)
+        self.judge_built(sub, built, start, "", events)
     }
 
-    /// Judges a built submission.
-    pub fn judge_built(&self, sub: &Submission, built: Built, start: Instant) -> JudgeReport {
+    /// Whether building `sub` runs a compiler (a unit of its own, `<prefix>compile`).
+    pub fn compiles(sub: &Submission) -> bool {
+        matches!(&sub.kind, SubmissionKind::Source { language, .. } if language.compile.is_some())
+    }
+
+    /// Builds submissions, each with the id prefix of its units: the compilations are
+    /// dispatched as units (in parallel, events to `events`), the other builds (a binary, a
+    /// command, an interpreted language without a check) run nothing and are done here.
+    pub fn build_all(&self, subs: &[(&Submission, String)], events: &mut Events) -> Vec<Built> {
+        let compiled: Vec<usize> = (0..subs.len())
+            .filter(|&i| Self::compiles(subs[i].0))
+            .collect();
+        let units: Vec<Unit> = compiled
+            .iter()
+            .map(|&i| {
+                let (sub, prefix) = &subs[i];
+                let mut spec = CaseSpec::new(vec![OsString::from(&sub.label)]);
+                let time_us = self.problem.limits.compilation_time.as_micros() as u64;
+                spec.limits = Limits {
+                    cpu_us: Some(time_us * 2),
+                    wall_us: Some(time_us),
+                    memory_bytes: Some(self.problem.limits.compilation_memory_bytes),
+                    ..Default::default()
+                };
+                let mut u = Unit::new(format!("{prefix}compile"), spec, self.runner.tool_tier);
+                u.expect = Expect::Verdict(Verdict::AC);
+                u
+            })
+            .collect();
+        let tool_tier = self.runner.tool_tier;
+        let built = exec::dispatch(&self.runner.pool, &units, None, events, |x, k| {
+            let b = self.build(x, subs[compiled[k]].0);
+            let a = build_attempt(&b, tool_tier);
+            (b, a)
+        });
+        let mut built: Vec<Option<Built>> = {
+            let mut all: Vec<Option<Built>> = subs.iter().map(|_| None).collect();
+            for (&i, b) in compiled.iter().zip(built) {
+                all[i] = b;
+            }
+            all
+        };
+        for (i, b) in built.iter_mut().enumerate() {
+            if b.is_none() && !Self::compiles(subs[i].0) {
+                // Runs nothing: worker 0's executor only stands by.
+                *b = Some(exec::on_worker0(&self.runner.pool, |x| {
+                    self.build(x, subs[i].0)
+                }));
+            }
+        }
+        built
+            .into_iter()
+            .map(|b| b.unwrap_or_else(|| judge_error_build(Err("the build did not run".into()))))
+            .collect()
+    }
+
+    /// Judges a built submission: its test cases are units (ids `<prefix><case name>`)
+    /// dispatched on the pool, their events go to `events`.
+    pub fn judge_built(
+        &self,
+        sub: &Submission,
+        built: Built,
+        start: Instant,
+        prefix: &str,
+        events: &mut Events,
+    ) -> JudgeReport {
         let scoring = self.problem.scoring;
         let mut report = JudgeReport {
             problem: self.problem.name.clone(),
@@ -674,17 +770,43 @@ impl<'a> Judge<'a> {
                 report.max_score = Some(self.max_score());
             }
             report.skipped = self.problem.cases.len();
+            events.not_run(self.problem.cases.len());
             report.duration_us = start.elapsed().as_micros() as u64;
             return report;
         };
         let all = self.run_all_cases;
         let problem = self.problem;
-        let results = self.engine.map_skipping(
-            &self.problem.cases,
-            |c: &CaseReport| c.verdict != Verdict::AC,
-            |failed, later| !all && problem.breaks_between(failed, later),
-            |w, i, _| self.run_case(w, &runnable, i),
-        );
+        let units: Vec<Unit> = problem
+            .cases
+            .iter()
+            .map(|case| {
+                let mut spec =
+                    workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                spec.env = runnable.env.clone();
+                spec.stdin = Some(case.input.clone());
+                let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
+                // A case passes when it is accepted (see the README: per case, `passed`
+                // is "AC"; whether a submission got what it should is the verification's).
+                u.expect = Expect::Verdict(Verdict::AC);
+                u.group = case
+                    .name
+                    .rsplit_once('/')
+                    .map(|(g, _)| format!("{prefix}{g}"));
+                u
+            })
+            .collect();
+        let skip = BreakOnReject {
+            problem,
+            run_all_cases: all,
+        };
+        let results = exec::dispatch(&self.runner.pool, &units, Some(&skip), events, |x, i| {
+            let rep = self.run_case(x, &runnable, i);
+            let a = Attempt {
+                result: rep.run.clone(),
+                verdict: Some(rep.verdict),
+            };
+            (rep, a)
+        });
         // Which cases count, whatever the timing of the parallel runs was (a case after a
         // counted rejection in a group that stops at rejections does not), and the verdict,
         // group by group (grader_flags).
@@ -779,18 +901,18 @@ impl<'a> Judge<'a> {
         Ok(dst)
     }
 
-    fn run_case(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+    fn run_case(&self, x: &mut Exec<'_>, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
         if self.problem.interactive {
-            return self.run_interactive(w, runnable, i);
+            return self.run_interactive(x, runnable, i);
         }
         if self.problem.multi_pass {
-            return self.run_multi_pass(w, runnable, i);
+            return self.run_multi_pass(x, runnable, i);
         }
-        let mut spec = engine::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+        let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
         spec.env = runnable.env.clone();
         spec.stdin = Some(case.input.clone());
-        let r = w.run(Role::Submission, &spec);
+        let r = x.run(&spec, self.runner.tier);
         let mut rep = CaseReport {
             name: case.name.clone(),
             verdict: Verdict::JE,
@@ -805,7 +927,6 @@ impl<'a> Judge<'a> {
             slowest_run_cpu_us: r.usage.cpu_us,
             run: r,
             checker: None,
-            worker: w.index,
             raw_score: None,
         };
         if let Some((v, m)) = self.submission_failure(&rep.run) {
@@ -834,7 +955,7 @@ impl<'a> Judge<'a> {
                 rep.message = m;
             }
             Some(val) => {
-                let (v, m, score, vr) = self.validate(w, val, i, &rep.run.stdout.data);
+                let (v, m, score, vr) = self.validate(x, val, i, &rep.run.stdout.data);
                 rep.verdict = v;
                 rep.message = m;
                 rep.raw_score = score;
@@ -847,7 +968,7 @@ impl<'a> Judge<'a> {
     /// Runs a custom validator on an output. Returns verdict, message, score, its run.
     fn validate(
         &self,
-        w: &mut Worker,
+        x: &mut Exec<'_>,
         val: &BuiltValidator,
         i: usize,
         output: &[u8],
@@ -886,7 +1007,7 @@ impl<'a> Judge<'a> {
             cleanup(&dir);
             return je(format!("cannot create the feedback directory: {e}"));
         }
-        let r = self.run_validator(w, val, i, &input, &answer, &out_path, &fb);
+        let r = self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
         cleanup(&dir);
         r
     }
@@ -896,7 +1017,7 @@ impl<'a> Judge<'a> {
     #[allow(clippy::too_many_arguments)]
     fn run_validator(
         &self,
-        w: &mut Worker,
+        x: &mut Exec<'_>,
         val: &BuiltValidator,
         i: usize,
         input: &Path,
@@ -925,10 +1046,10 @@ impl<'a> Judge<'a> {
                 argv.extend([input.into(), out_path.clone().into(), answer.into()]);
             }
         }
-        let mut spec = engine::spec(argv, &val.runnable.cwd, self.validator_limits());
+        let mut spec = workdir::spec(argv, &val.runnable.cwd, self.validator_limits());
         spec.env = val.runnable.env.clone();
         spec.stdin = spec_stdin;
-        let r = w.run(Role::Tool, &spec);
+        let r = x.run(&spec, self.runner.tool_tier);
         let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty());
@@ -1017,9 +1138,9 @@ impl<'a> Judge<'a> {
         Some(f)
     }
 
-    fn run_interactive(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+    fn run_interactive(&self, x: &mut Exec<'_>, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
-        let mut rep = CaseReport::not_run(&case.name, self.engine.config().tier, w.index);
+        let mut rep = CaseReport::not_run(&case.name, self.runner.tier);
         let Some(val) = &self.validator else {
             rep.message = "interactive problem without a validator".into();
             return rep;
@@ -1028,8 +1149,8 @@ impl<'a> Judge<'a> {
             let dir = self.work.new_dir("interact").map_err(|e| e.to_string())?;
             let s2v = dir.join("to_validator");
             let v2s = dir.join("to_submission");
-            engine::make_fifo(&s2v, self.work)?;
-            engine::make_fifo(&v2s, self.work)?;
+            workdir::make_fifo(&s2v, self.work)?;
+            workdir::make_fifo(&v2s, self.work)?;
             let fb = dir.join("feedback");
             fs::create_dir(&fb).map_err(|e| e.to_string())?;
             fs::set_permissions(&fb, fs::Permissions::from_mode(0o755))
@@ -1058,7 +1179,7 @@ impl<'a> Judge<'a> {
             v2s.clone().into(),
         ];
         sub_argv.extend(runnable.argv.iter().cloned());
-        let mut sub = engine::spec(sub_argv, &runnable.cwd, self.run_limits());
+        let mut sub = workdir::spec(sub_argv, &runnable.cwd, self.run_limits());
         sub.program = "/bin/sh".into();
         sub.env = runnable.env.clone();
         // The validator ignores SIGPIPE: a submission that exits early must not kill it.
@@ -1078,10 +1199,10 @@ impl<'a> Judge<'a> {
         let mut vl = self.validator_limits();
         let sub_wall = sub.limits.wall_us.unwrap_or(0);
         vl.wall_us = Some(sub_wall + vl.cpu_us.unwrap_or(0).min(10_000_000));
-        let mut vspec = engine::spec(val_argv, &val.runnable.cwd, vl);
+        let mut vspec = workdir::spec(val_argv, &val.runnable.cwd, vl);
         vspec.program = "/bin/sh".into();
         vspec.env = val.runnable.env.clone();
-        let (r, vr) = w.run_pair(&sub, &vspec);
+        let (r, vr) = x.run_pair((&sub, self.runner.tier), (&vspec, self.runner.tool_tier));
         let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -1102,7 +1223,18 @@ impl<'a> Judge<'a> {
         // before the validator ended (a submission killed by SIGPIPE after the validator
         // rejected it is wrong, one that crashed on its own is a run-time error); then the
         // submission's own failure; then the validator's AC.
-        let (v, m) = if vr.outcome == Outcome::SandboxError {
+        let (v, m) = if r.outcome == Outcome::SandboxError && vr.outcome == Outcome::SandboxError {
+            // The pair did not start (one side could not be prepared, the other was not
+            // started): name both.
+            (
+                Verdict::JE,
+                format!(
+                    "the interaction could not run: submission: {}; validator: {}",
+                    r.error.clone().unwrap_or_default(),
+                    vr.error.clone().unwrap_or_default()
+                ),
+            )
+        } else if vr.outcome == Outcome::SandboxError {
             (
                 Verdict::JE,
                 format!(
@@ -1145,9 +1277,9 @@ impl<'a> Judge<'a> {
     /// up to `validation_passes` times. The feedback directory persists between passes
     /// (it is the case uid's only while the validator runs). Time and memory limits apply
     /// to each run.
-    fn run_multi_pass(&self, w: &mut Worker, runnable: &Runnable, i: usize) -> CaseReport {
+    fn run_multi_pass(&self, x: &mut Exec<'_>, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
-        let mut rep = CaseReport::not_run(&case.name, self.engine.config().tier, w.index);
+        let mut rep = CaseReport::not_run(&case.name, self.runner.tier);
         rep.passes = Some(0);
         let Some(val) = &self.validator else {
             rep.message = "multi-pass problem without a validator".into();
@@ -1181,10 +1313,10 @@ impl<'a> Judge<'a> {
                     break 'passes (Verdict::JE, format!("chown {}: {e}", fb.display()));
                 }
                 let mut spec =
-                    engine::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                    workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
                 spec.env = runnable.env.clone();
                 spec.stdin = Some(input.clone());
-                let r = w.run(Role::Submission, &spec);
+                let r = x.run(&spec, self.runner.tier);
                 rep.cpu_us += r.usage.cpu_us;
                 rep.wall_us += r.usage.wall_us;
                 rep.peak_memory_bytes = rep.peak_memory_bytes.max(r.usage.peak_memory_bytes);
@@ -1208,7 +1340,7 @@ impl<'a> Judge<'a> {
                     );
                 }
                 let (v, m, score, vr) =
-                    self.run_validator(w, val, i, &input, &answer, &out_path, &fb);
+                    self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
                 rep.checker = vr;
                 rep.raw_score = score;
                 let next = read_case_file(&nextpass, self.problem.limits.validation_output_bytes);
@@ -1323,6 +1455,38 @@ fn judge_error_build(r: Result<Runnable, String>) -> Built {
             }),
         },
     }
+}
+
+/// A build as a unit's attempt: the compiler's run and the build's verdict (a JE before the
+/// compiler could run is a `sandbox_error` naming why).
+fn build_attempt(b: &Built, tier: Tier) -> Attempt {
+    match &b.compile {
+        Some(c) => Attempt {
+            result: c
+                .result
+                .clone()
+                .unwrap_or_else(|| no_run(c.message.clone(), &Limits::default(), tier)),
+            verdict: Some(c.verdict),
+        },
+        // Nothing to compile (an interpreted language without a check): nothing ran.
+        None => Attempt {
+            result: no_run("nothing to compile".into(), &Limits::default(), tier),
+            verdict: Some(Verdict::AC),
+        },
+    }
+}
+
+/// The `sandbox_error` result of a step that did not run (the judge's, never the program's).
+fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
+    hatchery_report::decide(
+        RawFacts {
+            error: Some(msg),
+            ..Default::default()
+        },
+        limits,
+        tier.as_str(),
+        hatchery_report::Enforcement::new(),
+    )
 }
 
 fn compiler_message(r: &CaseResult) -> String {

@@ -9,7 +9,7 @@
 
 pub mod checker;
 pub mod cli;
-pub mod engine;
+pub mod exec;
 pub mod grade;
 pub mod inputs;
 pub mod judge;
@@ -20,6 +20,7 @@ pub mod scoring;
 pub mod timelimit;
 pub mod verdict;
 pub mod verify;
+pub mod workdir;
 
 pub use judge::{CaseReport, Judge, JudgeReport, Submission, SubmissionKind};
 pub use verdict::Verdict;

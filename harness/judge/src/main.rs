@@ -22,7 +22,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                hatchery_report::exit::USAGE
+            } else {
+                hatchery_report::exit::OK
+            });
         }
     };
     ExitCode::from(hatchery_judge::cli::run(

@@ -1,6 +1,6 @@
 //! Output: the per-case table for people, and the JSON Lines event stream in hatchery's
-//! report format (schema v1; the judge's verdict goes into each case's `reason` as
-//! `judge_verdict=WA: ...`, and `passed` is true for AC).
+//! report format: the engine's events, the judge's verdict in `case_finished.verdict`, and
+//! `passed` true when the unit got the verdict it expects (AC; see the README).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,10 +9,8 @@ use std::io::{BufWriter, Write as _};
 use std::path::Path;
 use std::time::Instant;
 
-use hatchery_report::{
-    CaseFinished, CaseResult, CaseStarted, Enforcement, Event, JsonLinesWriter, Limits, Outcome,
-    RunFinished, RunStarted,
-};
+use hatchery_engine::Reporter;
+use hatchery_report::{Event, JsonLinesWriter, RunFinished, RunStarted};
 
 use crate::judge::{CompileReport, JudgeReport};
 use crate::verdict::Verdict;
@@ -112,139 +110,137 @@ fn one_line(m: &str, max: usize) -> String {
     out
 }
 
-/// Writes the JSON Lines event stream of a judging run.
-pub struct EventLog {
-    w: JsonLinesWriter<BufWriter<File>>,
-    index: u64,
-    outcomes: BTreeMap<Outcome, u64>,
-    passed: u64,
-    failed: u64,
-    not_run: u64,
+/// The JSON Lines event stream of a judging run (`--report`), written with the report
+/// crate's one writer: `run_started`, then the events of every dispatch of the engine (the
+/// compilations, then each submission's test cases), then `run_finished` with the totals of
+/// all of them. `index` counts units over the whole stream. Without a file ([`Events::quiet`])
+/// nothing is written (input validation, time-limit derivation).
+pub struct Events {
+    w: Option<JsonLinesWriter<BufWriter<File>>>,
+    /// Units of the dispatches before the current one.
+    offset: u64,
+    totals: RunFinished,
     start: Instant,
+    error: Option<String>,
 }
 
-impl EventLog {
-    /// Creates the file and writes `run_started`.
-    pub fn create(
-        path: &Path,
-        tier: &str,
-        enforcement: &Enforcement,
-        limits: Limits,
-        cases: u64,
-        workers: u32,
-    ) -> Result<EventLog, String> {
-        let f = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        let mut log = EventLog {
-            w: JsonLinesWriter::new(BufWriter::new(f)),
-            index: 0,
-            outcomes: BTreeMap::new(),
-            passed: 0,
-            failed: 0,
-            not_run: 0,
+impl Events {
+    /// Writes nothing.
+    pub fn quiet() -> Events {
+        Events {
+            w: None,
+            offset: 0,
+            totals: RunFinished {
+                outcomes: BTreeMap::new(),
+                passed: 0,
+                failed: 0,
+                flaky: 0,
+                not_run: 0,
+                skipped: 0,
+                duration_us: 0,
+                interrupted: false,
+                fail_fast: false,
+                killed_running: 0,
+                worker_errors: Vec::new(),
+            },
             start: Instant::now(),
-        };
-        log.emit(&Event::RunStarted(RunStarted::now(
-            tier,
-            enforcement.clone(),
-            limits,
-            cases,
-            workers,
-        )))?;
-        Ok(log)
-    }
-
-    fn emit(&mut self, e: &Event) -> Result<(), String> {
-        self.w
-            .write(e)
-            .map_err(|e| format!("cannot write the report: {e}"))
-    }
-
-    fn case(
-        &mut self,
-        id: String,
-        worker: usize,
-        verdict: Verdict,
-        message: &str,
-        result: &CaseResult,
-    ) -> Result<(), String> {
-        let index = self.index;
-        self.index += 1;
-        self.emit(&Event::CaseStarted(CaseStarted {
-            id: id.clone(),
-            index,
-            attempt: 1,
-            worker: worker as u32,
-        }))?;
-        let mut result = result.clone();
-        result.reason = format!(
-            "judge_verdict={verdict} ({}){}{}; run: {}",
-            verdict.describe(),
-            if message.is_empty() { "" } else { ": " },
-            one_line(message, 500),
-            result.reason
-        );
-        *self.outcomes.entry(result.outcome).or_default() += 1;
-        let passed = verdict == Verdict::AC;
-        if passed {
-            self.passed += 1;
-        } else {
-            self.failed += 1;
+            error: None,
         }
-        self.emit(&Event::CaseFinished(Box::new(CaseFinished {
-            verdict: None,
-            expected_verdict: None,
-            id,
-            index,
-            attempt: 1,
-            worker: worker as u32,
-            expected: Outcome::Ok,
-            passed,
-            flaky: false,
-            will_retry: false,
-            result,
-        })))
     }
 
-    /// Writes the events of one judgement: the compilation (id `<prefix>compile`) and each
-    /// case (id `<prefix><case name>`).
-    pub fn judgement(&mut self, prefix: &str, r: &JudgeReport) -> Result<(), String> {
-        if let Some(c) = &r.compile {
-            if let Some(res) = &c.result {
-                self.case(format!("{prefix}compile"), 0, c.verdict, &c.message, res)?;
+    /// Creates the file and writes `run_started`.
+    pub fn create(path: &Path, started: RunStarted) -> Result<Events, String> {
+        let f = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let mut ev = Events::quiet();
+        ev.w = Some(JsonLinesWriter::new(BufWriter::new(f)));
+        ev.write(&Event::RunStarted(started));
+        match ev.error.take() {
+            Some(e) => Err(e),
+            None => Ok(ev),
+        }
+    }
+
+    fn write(&mut self, e: &Event) {
+        if let Some(w) = &mut self.w {
+            if let Err(err) = w.write(e) {
+                self.error
+                    .get_or_insert_with(|| format!("cannot write the report: {err}"));
             }
         }
-        for c in &r.cases {
-            self.case(
-                format!("{prefix}{}", c.name),
-                c.worker,
-                c.verdict,
-                &c.message,
-                &c.run,
-            )?;
+    }
+
+    /// Adds a finished dispatch of `units` units to the totals.
+    pub fn dispatched(&mut self, units: usize, rf: &RunFinished) {
+        self.offset += units as u64;
+        let t = &mut self.totals;
+        for (o, n) in &rf.outcomes {
+            *t.outcomes.entry(*o).or_default() += n;
         }
-        self.not_run += r.skipped as u64;
-        Ok(())
+        t.passed += rf.passed;
+        t.failed += rf.failed;
+        t.flaky += rf.flaky;
+        t.not_run += rf.not_run;
+        t.skipped += rf.skipped;
+        t.interrupted |= rf.interrupted;
+        t.fail_fast |= rf.fail_fast;
+        t.killed_running += rf.killed_running;
+        t.worker_errors.extend(rf.worker_errors.iter().cloned());
+    }
+
+    /// Counts cases that were never dispatched (a submission that did not build).
+    pub fn not_run(&mut self, cases: usize) {
+        self.totals.not_run += cases as u64;
+        self.offset += cases as u64;
     }
 
     /// Writes `run_finished` and flushes.
     pub fn finish(mut self) -> Result<(), String> {
-        let rf = RunFinished {
-            skipped: 0,
-            outcomes: std::mem::take(&mut self.outcomes),
-            passed: self.passed,
-            failed: self.failed,
-            flaky: 0,
-            not_run: self.not_run,
-            duration_us: self.start.elapsed().as_micros() as u64,
-            interrupted: false,
-            fail_fast: false,
-            killed_running: 0,
-            worker_errors: Vec::new(),
+        let mut rf = self.totals.clone();
+        rf.duration_us = self.start.elapsed().as_micros() as u64;
+        self.write(&Event::RunFinished(rf));
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match self.w.take() {
+            Some(w) => w
+                .into_inner()
+                .flush()
+                .map_err(|e| format!("cannot write the report: {e}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Reporter for Events {
+    fn event(&mut self, e: &Event) {
+        if self.w.is_none() {
+            return;
+        }
+        let off = self.offset;
+        let e = match e.clone() {
+            // The stream is framed here, once, around every dispatch.
+            Event::RunStarted(_) | Event::RunFinished(_) => return,
+            Event::CaseStarted(mut c) => {
+                c.index += off;
+                Event::CaseStarted(c)
+            }
+            Event::CaseFinished(mut c) => {
+                c.index += off;
+                Event::CaseFinished(c)
+            }
+            Event::CaseSlow(mut c) => {
+                c.index += off;
+                Event::CaseSlow(c)
+            }
+            Event::CaseRetrying(mut c) => {
+                c.index += off;
+                Event::CaseRetrying(c)
+            }
+            Event::CaseSkipped(mut c) => {
+                c.index += off;
+                Event::CaseSkipped(c)
+            }
         };
-        self.emit(&Event::RunFinished(rf))?;
-        self.w
-            .into_inner()
-            .flush()
-            .map_err(|e| format!("cannot write the report: {e}"))
+        self.write(&e);
     }
 }

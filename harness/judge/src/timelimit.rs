@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::judge::{Judge, JudgeReport};
+use crate::judge::{Judge, JudgeReport, Submission};
 use crate::problem::FormatVersion;
+use crate::report::Events;
 use crate::verdict::Verdict;
 use crate::verify::Planned;
 
@@ -132,18 +133,21 @@ pub fn derive(
     judge.time_limit = cap;
     judge.time_limit_source = "derivation cap".into();
     let all: Vec<&Planned> = accepted.iter().chain(tle).collect();
-    let built = {
-        let j: &Judge<'_> = judge;
-        j.engine
-            .map(&all, |_| false, |w, _, p| j.build(w, &p.submission))
-    };
+    // The derivation's runs are not in the event stream (which starts once the time limit
+    // is known).
+    let mut quiet = Events::quiet();
+    let subs: Vec<(&Submission, String)> = all
+        .iter()
+        .map(|p| (&p.submission, crate::verify::prefix(&p.submission)))
+        .collect();
+    let built = judge.build_all(&subs, &mut quiet);
     let mut built = built.into_iter();
     let mut runs = Vec::new();
     for p in accepted {
-        let Some(b) = built.next().flatten() else {
+        let Some(b) = built.next() else {
             return Err(format!("{}: the build did not run", p.submission.label));
         };
-        let r = judge.judge_built(&p.submission, b, Instant::now());
+        let r = judge.judge_built(&p.submission, b, Instant::now(), "", &mut quiet);
         if r.verdict == Verdict::JE && r.cases.is_empty() {
             // Not built for want of a toolchain (or a broken one): it says nothing about
             // the time limit. Its verification reports the judge error.
@@ -232,10 +236,10 @@ pub fn derive(
     judge.time_limit = Duration::from_micros(high);
     let mut checks = Vec::new();
     for p in tle {
-        let Some(b) = built.next().flatten() else {
+        let Some(b) = built.next() else {
             return Err(format!("{}: the build did not run", p.submission.label));
         };
-        let r = judge.judge_built(&p.submission, b, Instant::now());
+        let r = judge.judge_built(&p.submission, b, Instant::now(), "", &mut quiet);
         progress(&format!(
             "derive: {} {} with {}",
             p.submission.label,

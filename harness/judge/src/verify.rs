@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::judge::{Judge, JudgeReport, Submission, SubmissionKind};
 use crate::lang::LanguageTable;
+use crate::report::Events;
 use crate::verdict::{expected_for_dir, expected_from_source, Expected, Verdict};
 
 /// A submission of the package and what it should get.
@@ -103,6 +104,11 @@ pub fn list(
     Ok((planned, skipped))
 }
 
+/// The id prefix of a submission's units in the event stream.
+pub fn prefix(s: &Submission) -> String {
+    format!("{}:", s.label)
+}
+
 fn sorted(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -145,23 +151,24 @@ pub struct VerifyReport {
 }
 
 /// Builds every submission (in parallel), then judges them one after another (each over
-/// all workers). `on_done` sees each result as it is ready.
+/// all workers). Unit ids are prefixed with the submission's path (`submissions/accepted/
+/// a.c:secret/01`); events go to `events`. `on_done` sees each result as it is ready.
 pub fn verify(
     judge: &Judge<'_>,
     planned: &[Planned],
     skipped: Vec<Skipped>,
+    events: &mut Events,
     mut on_done: impl FnMut(&Verified),
 ) -> VerifyReport {
     let start = Instant::now();
-    let built = judge
-        .engine
-        .map(planned, |_| false, |w, _, p| judge.build(w, &p.submission));
+    let subs: Vec<(&Submission, String)> = planned
+        .iter()
+        .map(|p| (&p.submission, prefix(&p.submission)))
+        .collect();
+    let built = judge.build_all(&subs, events);
     let mut out = Vec::new();
-    for (p, b) in planned.iter().zip(built) {
-        let report = match b {
-            Some(b) => judge.judge_built(&p.submission, b, Instant::now()),
-            None => continue,
-        };
+    for ((p, b), (_, prefix)) in planned.iter().zip(built).zip(&subs) {
+        let report = judge.judge_built(&p.submission, b, Instant::now(), prefix, events);
         let matched = p
             .expected
             .matches(report.verdict, report.score, report.max_score);

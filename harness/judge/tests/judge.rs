@@ -44,14 +44,9 @@ fn host_problem() -> Option<&'static str> {
                 return Some(format!("`{tool}` is not installed"));
             }
         }
-        let cfg = hatchery_judge::engine::EngineConfig {
-            tier: hatchery_sandbox::Tier::Hardened,
-            tool_tier: hatchery_sandbox::Tier::Hardened,
-            zygote_exe: judge_bin(),
-            cgroup: hatchery_sandbox::policy::CgroupMode::Auto,
-            workers: 1,
-        };
-        match hatchery_judge::engine::Engine::start(cfg) {
+        let settings = hatchery_engine::ExecSettings::new(judge_bin());
+        let hardened = hatchery_sandbox::Tier::Hardened;
+        match hatchery_judge::exec::Runner::start(settings, 1, hardened, hardened) {
             Ok(_) => None,
             Err(e) => Some(format!(
                 "tier hardened is not available here: {}",
@@ -381,11 +376,87 @@ fn json_output_and_event_report() {
         .collect();
     let ids: Vec<&str> = finished.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["compile", "sample/1", "secret/01", "secret/02"]);
-    assert!(finished[3].result.reason.starts_with("judge_verdict=WA"));
+    use hatchery_report::Verdict;
+    // The verdict is a typed field; `passed` means the expectation (AC) was met.
+    assert_eq!(finished[3].verdict, Some(Verdict::WA));
+    assert_eq!(finished[3].expected_verdict, Some(Verdict::AC));
+    assert_eq!(finished[1].verdict, Some(Verdict::AC));
     assert!(!finished[3].passed && finished[1].passed);
+    let indices: Vec<u64> = finished.iter().map(|c| c.index).collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    // on_reject: break skipped the last case, because of secret/02.
+    let skipped: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CaseSkipped(s) => Some((s.id.as_str(), s.index, s.because_of.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped, [("secret/03", 4, "secret/02")]);
     match events.last() {
         Some(Event::RunFinished(rf)) => {
-            assert_eq!((rf.passed, rf.failed, rf.not_run), (3, 1, 1));
+            assert_eq!((rf.passed, rf.failed, rf.skipped, rf.not_run), (3, 1, 1, 0));
+        }
+        other => panic!("last event {other:?}"),
+    }
+}
+
+#[test]
+fn verify_submissions_event_stream_has_one_frame_and_typed_verdicts() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("verify-report");
+    let report = work.join("report.jsonl");
+    let pkg = corpora().join("aplusb");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            "--verify-submissions",
+            "--filter",
+            "_error/syntax.c",
+            "-j2",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &work,
+    );
+    // compile_error/syntax.c gets CE as expected.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let f = std::fs::File::open(&report).unwrap();
+    let events = hatchery_report::read_events(std::io::BufReader::new(f)).expect("valid report");
+    use hatchery_report::{Event, Verdict};
+    let frames = events
+        .iter()
+        .filter(|e| matches!(e, Event::RunStarted(_) | Event::RunFinished(_)))
+        .count();
+    assert_eq!(frames, 2);
+    match events.first() {
+        // The compilation and four test cases.
+        Some(Event::RunStarted(rs)) => assert_eq!(rs.cases, 5),
+        other => panic!("first event {other:?}"),
+    }
+    let finished: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CaseFinished(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "only the compilation ran");
+    let c = finished[0];
+    assert_eq!(c.id, "submissions/compile_error/syntax.c:compile");
+    assert_eq!(c.verdict, Some(Verdict::CE));
+    assert_eq!(c.expected_verdict, Some(Verdict::AC));
+    assert!(!c.passed, "passed means AC, per unit");
+    match events.last() {
+        Some(Event::RunFinished(rf)) => {
+            assert_eq!((rf.passed, rf.failed, rf.not_run), (0, 1, 4));
         }
         other => panic!("last event {other:?}"),
     }
@@ -604,8 +675,8 @@ fn malformed_packages_and_missing_time_limit() {
 /// libraries and the target's standard library are hard-linked (same inodes, same modes) into
 /// the target directory, which it can reach.
 fn reachable_rustc(work: &Path) -> Result<Option<PathBuf>, String> {
-    let wd = hatchery_judge::engine::WorkDir::create(work, false)?;
-    if hatchery_judge::engine::Resolver::default()
+    let wd = hatchery_judge::workdir::WorkDir::create(work, false)?;
+    if hatchery_judge::workdir::Resolver::default()
         .resolve("rustc", &wd)
         .is_ok()
     {
