@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (jobs, errors) = hatchery_sched::parse_jobs(text);
+    let (jobs, errors) = hatchery::jobs::parse_jobs(text);
     let lines = text.split('\n').count();
     for j in &jobs {
         assert!(!j.id.is_empty() && !j.argv.is_empty());

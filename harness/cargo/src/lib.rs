@@ -4,7 +4,7 @@
 //! json-render-diagnostics`, [`cargo`]), **list** (`<binary> --list --format terse` and
 //! `--ignored`, run inside the sandbox, [`list`]), **select** (filters, ignored, partition,
 //! [`select`]), **run** (one case per test, `<binary> --exact <name> --nocapture`, on a pool
-//! of zygotes scheduled across all binaries by [`hatchery_sched`], [`exec`]) and **report**
+//! of zygotes scheduled across all binaries by the engine's dispatcher, [`exec`]) and **report**
 //! (status lines, progress bar, summary, JSON Lines, JUnit, [`output`]). [`runner`] is the
 //! target-runner route: one binary, one case.
 

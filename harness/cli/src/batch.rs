@@ -12,8 +12,8 @@ use hatchery_engine::{Expect, Options, Pool, Reporter, RetryPolicy, RunSpec, Uni
 use hatchery_report::{CaseFinished, Event, JsonLinesWriter, RunFinished, RunStarted};
 use hatchery_sandbox::CaseSpec;
 
-use crate::jobs::{Job, JobError};
 use crate::{exit, fmt_bytes, fmt_us, SandboxArgs};
+use hatchery::jobs::{Job, JobError};
 
 #[derive(clap::Args)]
 pub struct BatchArgs {
@@ -217,7 +217,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         eprintln!("hatchery: -j/--jobs-parallel: must be at least 1");
         return exit::USAGE;
     }
-    let (jobs, mut errors) = crate::jobs::parse_jobs(&text);
+    let (jobs, mut errors) = hatchery::jobs::parse_jobs(&text);
     // Programs and stdin files are checked before anything runs.
     let mut units = Vec::with_capacity(jobs.len());
     for j in &jobs {

@@ -12,7 +12,6 @@ pub(crate) use hatchery_report::{error_chain, fmt_bytes, fmt_us};
 
 mod batch;
 mod html_cmd;
-mod jobs;
 mod selftest;
 use hatchery_engine::parse;
 use hatchery_engine::{ExecError, ExecSettings, Executor, SandboxExecutor};

@@ -165,7 +165,7 @@ fn build(dir: &Path, cc: &str) -> Result<BTreeMap<String, PathBuf>, String> {
 
 fn limits_of(e: &Entry) -> Result<hatchery_report::Limits, String> {
     let line = serde_json::json!({"id": e.id, "argv": ["x"], "limits": e.limits}).to_string();
-    let (jobs, errs) = crate::jobs::parse_jobs(&line);
+    let (jobs, errs) = hatchery::jobs::parse_jobs(&line);
     match (jobs.into_iter().next(), errs.first()) {
         (Some(j), None) => Ok(j.limits.0),
         (_, Some(err)) => Err(err.to_string()),

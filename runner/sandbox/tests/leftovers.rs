@@ -163,8 +163,13 @@ fn a_failed_cleanup_reports_the_case_and_retires_the_zygote() {
         "{:?}",
         sb.retire_reason()
     );
-    // Nothing more runs on it.
-    let r = run(&mut sb, &["true"]);
-    assert_eq!(r.outcome, Outcome::SandboxError);
-    assert!(r.reason.contains("retired"), "{}", r.reason);
+    // Nothing more runs on it: an error of the zygote, never a result of a program.
+    let mut spec = CaseSpec::new(vec![OsString::from("true")]);
+    spec.cwd = PathBuf::from("/");
+    let case = sb.prepare(&spec).expect("the case is well-formed");
+    let e = sb.run(case).expect_err("a retired zygote runs nothing");
+    assert!(
+        matches!(e, hatchery_sandbox::RunError::Retired { .. }),
+        "{e:?}"
+    );
 }
