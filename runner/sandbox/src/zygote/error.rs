@@ -104,6 +104,8 @@ pub(crate) enum ZygoteError {
     Poll(#[source] Errno),
     #[error("failed to {}: {left} still alive after 20 s", StepCode::KillLeftovers.action())]
     KillLeftovers { left: usize },
+    #[error("failed to {}", StepCode::DrainPipes.action())]
+    DrainPipes(#[source] Errno),
     #[error("failed to {}", StepCode::ScratchReset.action())]
     ScratchReset(#[source] WipeError),
     #[error("failed to {}: {what}", StepCode::SysvRemove.action())]
@@ -130,6 +132,7 @@ impl ZygoteError {
             ZygoteError::Wait(_) => StepCode::Wait,
             ZygoteError::Poll(_) => StepCode::Poll,
             ZygoteError::KillLeftovers { .. } => StepCode::KillLeftovers,
+            ZygoteError::DrainPipes(_) => StepCode::DrainPipes,
             ZygoteError::ScratchReset(_) => StepCode::ScratchReset,
             ZygoteError::SysvRemove { .. } => StepCode::SysvRemove,
             ZygoteError::MqueueRemove(_) => StepCode::MqueueRemove,
@@ -142,6 +145,7 @@ impl ZygoteError {
             | ZygoteError::Pipe(e)
             | ZygoteError::Wait(e)
             | ZygoteError::Poll(e)
+            | ZygoteError::DrainPipes(e)
             | ZygoteError::ChildStep { errno: e, .. }
             | ZygoteError::OpenCwd { source: e, .. } => Some(*e as i32),
             ZygoteError::CgroupWrite(e)
