@@ -30,8 +30,8 @@ struct Ran {
     stderr: Captured,
     /// The forbidden system call the case was killed for.
     violation: Option<String>,
-    /// The pipes could not be drained to empty: replace them.
-    pipes_dirty: bool,
+    /// The pipes could not be drained to empty.
+    drain_failed: Option<Errno>,
 }
 
 impl Zygote {
@@ -182,8 +182,13 @@ impl Zygote {
         let ran = self.supervise(pid, pidfd, start, limits, [&out_r, &err_r], base_cpu_ns)?;
         // Every writer is dead and the pipes are empty: the next case can use them, unless
         // something was left behind (it was killed, but a fresh pair costs little then).
-        if ran.leftovers == 0 && !ran.pipes_dirty {
+        if ran.leftovers == 0 && ran.drain_failed.is_none() {
             self.pipes = Some([(out_r, out_w), (err_r, err_w)]);
+        }
+        if let Some(e) = ran.drain_failed {
+            // What the case wrote last may be missing, and the pipes are replaced; the
+            // zygote retires, since a read error here means something is badly wrong.
+            self.retire(ZygoteError::DrainPipes(e));
         }
 
         // Everything the case started is dead and reaped (in `supervise`): counters are final.
@@ -395,7 +400,7 @@ impl Zygote {
                     let c = if i == 0 { &mut out } else { &mut err };
                     match read_into(fd.as_fd(), &mut buf, c, cap, &other) {
                         ReadState::Open => {}
-                        ReadState::Eof | ReadState::Failed => open[i] = false,
+                        ReadState::Eof | ReadState::Failed(_) => open[i] = false,
                     }
                     if limits.output_bytes.is_some()
                         && out.bytes + err.bytes > cap
@@ -439,12 +444,12 @@ impl Zygote {
         // Everything the case left behind dies now: nobody writes any more, and what is still
         // in the pipes is all there will be (we hold the write ends: no EOF, read to empty).
         let leftovers = self.kill_everything();
-        let mut pipes_dirty = false;
+        let mut drain_failed = None;
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);
             let c = if i == 0 { &mut out } else { &mut err };
-            if let ReadState::Failed = read_into(fd.as_fd(), &mut buf, c, cap, &other) {
-                pipes_dirty = true;
+            if let ReadState::Failed(e) = read_into(fd.as_fd(), &mut buf, c, cap, &other) {
+                drain_failed = Some(e);
             }
         }
         if limits.output_bytes.is_some() && out.bytes + err.bytes > cap && killed_for.is_none() {
@@ -459,7 +464,7 @@ impl Zygote {
             stdout: out,
             stderr: err,
             violation,
-            pipes_dirty,
+            drain_failed,
         })
     }
 }
@@ -532,7 +537,7 @@ enum ReadState {
     Open,
     Eof,
     /// A read error other than EAGAIN/EINTR.
-    Failed,
+    Failed(Errno),
 }
 
 fn out_total_other(i: usize, out: &Captured, err: &Captured) -> u64 {
@@ -569,7 +574,7 @@ fn read_into(
             }
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return ReadState::Open,
-            Err(_) => return ReadState::Failed,
+            Err(e) => return ReadState::Failed(e),
         }
     }
 }

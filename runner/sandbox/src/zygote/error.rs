@@ -1,7 +1,8 @@
-//! The zygote's failures, one variant per step, and their form on the wire
-//! ([`StepFailure`]: a step code, the errno and a short detail), which the supervisor renders
+//! The zygote's failures, one variant per step. Per case ([`ZygoteError`]): sent as a
+//! [`StepFailure`] (a step code, the errno and a short detail), which the supervisor renders
 //! into the case's `error` ("the zygote failed to create the output pipes: EMFILE (Too many
-//! open files)").
+//! open files)"). While setting up ([`SetupError`]): sent as the text of its chain in
+//! `Hello::Failed`, which the supervisor reports as a setup failure of the tier.
 
 use std::io;
 
@@ -9,6 +10,65 @@ use nix::errno::Errno;
 
 use super::scratch::WipeError;
 use crate::wire::{clip, ChildStep, StepCode, StepFailure};
+
+/// A step of starting the zygote that failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    #[error("failed to open a pidfd of the supervisor")]
+    SupervisorPidfd(#[source] io::Error),
+    #[error("failed to pin the zygote to CPU {cpu}")]
+    Pin {
+        cpu: usize,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to open the cgroup files")]
+    CgroupFiles(#[source] io::Error),
+    #[error("failed to become a child subreaper")]
+    Subreaper(#[source] Errno),
+    #[error("failed to make the zygote non-dumpable")]
+    Dumpable(#[source] Errno),
+    #[error("the zygote launcher cannot fork")]
+    NotSingleThreaded(#[source] io::Error),
+    #[error(
+        "unshare({flags}) failed; user namespaces are unavailable for this user (check sysctl \
+         user.max_user_namespaces, kernel.unprivileged_userns_clone, and AppArmor's \
+         kernel.apparmor_restrict_unprivileged_userns)"
+    )]
+    Unshare {
+        flags: &'static str,
+        #[source]
+        source: Errno,
+    },
+    #[error("failed to fork the zygote")]
+    Fork(#[source] io::Error),
+    #[error("failed to set up the mounts of tier {tier}")]
+    Mounts {
+        tier: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to map the case stack")]
+    ChildStack(#[source] io::Error),
+    #[error("failed to reset signals")]
+    ResetSignals(#[source] Errno),
+    #[error("failed to start a new session")]
+    Setsid(#[source] Errno),
+    #[error("failed to set no_new_privs")]
+    NoNewPrivs(#[source] Errno),
+    #[error("failed to clear the ambient capabilities")]
+    AmbientCapabilities(#[source] Errno),
+    #[error("failed to set RLIMIT_CORE to 0")]
+    CoreLimit(#[source] Errno),
+    #[error("failed to join the worker's cgroups")]
+    JoinCgroup(#[source] io::Error),
+    #[error("failed to build the base seccomp filter")]
+    BuildSeccomp(#[source] crate::seccomp::SeccompBuildError),
+    #[error("failed to install the base seccomp filter")]
+    InstallSeccomp(#[source] seccompiler::Error),
+    #[error("failed to install the base seccomp filter with a listener")]
+    InstallListener(#[source] Errno),
+}
 
 /// A step of the zygote's work on one case that failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +104,8 @@ pub(crate) enum ZygoteError {
     Poll(#[source] Errno),
     #[error("failed to {}: {left} still alive after 20 s", StepCode::KillLeftovers.action())]
     KillLeftovers { left: usize },
+    #[error("failed to {}", StepCode::DrainPipes.action())]
+    DrainPipes(#[source] Errno),
     #[error("failed to {}", StepCode::ScratchReset.action())]
     ScratchReset(#[source] WipeError),
     #[error("failed to {}: {what}", StepCode::SysvRemove.action())]
@@ -70,6 +132,7 @@ impl ZygoteError {
             ZygoteError::Wait(_) => StepCode::Wait,
             ZygoteError::Poll(_) => StepCode::Poll,
             ZygoteError::KillLeftovers { .. } => StepCode::KillLeftovers,
+            ZygoteError::DrainPipes(_) => StepCode::DrainPipes,
             ZygoteError::ScratchReset(_) => StepCode::ScratchReset,
             ZygoteError::SysvRemove { .. } => StepCode::SysvRemove,
             ZygoteError::MqueueRemove(_) => StepCode::MqueueRemove,
@@ -82,6 +145,7 @@ impl ZygoteError {
             | ZygoteError::Pipe(e)
             | ZygoteError::Wait(e)
             | ZygoteError::Poll(e)
+            | ZygoteError::DrainPipes(e)
             | ZygoteError::ChildStep { errno: e, .. }
             | ZygoteError::OpenCwd { source: e, .. } => Some(*e as i32),
             ZygoteError::CgroupWrite(e)

@@ -16,6 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use super::error::SetupError;
 use super::scratch::Scratch;
 use super::Zygote;
 use crate::cgroup::CgroupFiles;
@@ -51,7 +52,8 @@ fn take_stdin_socket() -> io::Result<UnixStream> {
     Ok(UnixStream::from(fd))
 }
 
-pub(super) fn fail_hello(sock: &UnixStream, error: String) -> i32 {
+pub(super) fn fail_hello(sock: &UnixStream, error: SetupError) -> i32 {
+    let error = hatchery_report::error_chain(&error);
     let _ = wire::send(sock, &Hello::Failed { error }, &[]);
     71
 }
@@ -62,7 +64,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     // opened while it is still our parent, becomes readable when it exits.
     let supervisor = match hatchery_sys::pidfd_open(Pid::from_raw(init.supervisor_pid)) {
         Ok(fd) => fd,
-        Err(e) => return fail_hello(&sock, format!("pidfd_open of the supervisor failed: {e}")),
+        Err(e) => return fail_hello(&sock, SetupError::SupervisorPidfd(e)),
     };
     if nix::unistd::getppid().as_raw() != init.supervisor_pid {
         return 72;
@@ -70,14 +72,14 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     // Before anything forks: the zygote and every case inherit the pin.
     if let Some(cpu) = init.cpu {
         if let Err(e) = crate::affinity::pin_current_thread(cpu) {
-            return fail_hello(&sock, format!("failed to pin the zygote to CPU {cpu}: {e}"));
+            return fail_hello(&sock, SetupError::Pin { cpu, source: e });
         }
     }
     // Open the cgroup control files now, while the host's /sys is still in view.
     let cgroup = match init.cgroup {
         Some(v) => match CgroupFiles::open(v, &cgroup_dirs) {
             Ok(f) => Some(f),
-            Err(e) => return fail_hello(&sock, format!("failed to open cgroup files: {e}")),
+            Err(e) => return fail_hello(&sock, SetupError::CgroupFiles(e)),
         },
         None => None,
     };
@@ -85,15 +87,12 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     let mut enforcement = Enforcement::new();
     if init.tier == Tier::None {
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            return fail_hello(&sock, format!("failed to become a child subreaper: {e}"));
+            return fail_hello(&sock, SetupError::Subreaper(e));
         }
         // Cases run as another uid when we are root; unprivileged they share ours: either
         // way, /proc/<zygote>/{mem,environ,fd} stay closed to them.
         if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-            return fail_hello(
-                &sock,
-                format!("failed to make the zygote non-dumpable: {e}"),
-            );
+            return fail_hello(&sock, SetupError::Dumpable(e));
         }
         for l in ["user_ns", "pid_ns", "ipc_ns", "mount_ns", "net_ns"] {
             enforcement.insert(l.into(), LayerState::none("tier none"));
@@ -107,7 +106,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     }
     let proof = match hatchery_sys::SingleThreaded::check() {
         Ok(p) => p,
-        Err(e) => return fail_hello(&sock, format!("the zygote launcher cannot fork: {e}")),
+        Err(e) => return fail_hello(&sock, SetupError::NotSingleThreaded(e)),
     };
     let mut flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWPID
@@ -118,21 +117,13 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     if !init.network {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    if let Err(e) = nix::sched::unshare(flags) {
-        return fail_hello(
-            &sock,
-            format!(
-                "unshare(user|pid|ipc|mount{}) failed: {e}; user namespaces are unavailable \
-                 for this user (check sysctl user.max_user_namespaces, \
-                 kernel.unprivileged_userns_clone, and AppArmor's \
-                 kernel.apparmor_restrict_unprivileged_userns)",
-                if flags.contains(CloneFlags::CLONE_NEWNET) {
-                    "|net"
-                } else {
-                    ""
-                }
-            ),
-        );
+    if let Err(source) = nix::sched::unshare(flags) {
+        let flags = if flags.contains(CloneFlags::CLONE_NEWNET) {
+            "user|pid|ipc|mount|net"
+        } else {
+            "user|pid|ipc|mount"
+        };
+        return fail_hello(&sock, SetupError::Unshare { flags, source });
     }
     // Mappings beyond our own uid need CAP_SETUID in the parent namespace, which only the
     // supervisor has: it writes our maps and tells us.
@@ -143,7 +134,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         return 78;
     }
     match hatchery_sys::fork_single_threaded(proof) {
-        Err(e) => fail_hello(&sock, format!("failed to fork the zygote: {e}")),
+        Err(e) => fail_hello(&sock, SetupError::Fork(e)),
         Ok(Some(child)) => {
             // The launcher: wait for the zygote, then leave with its status; if the
             // supervisor goes first, take the zygote (and with it every case) down.

@@ -39,7 +39,7 @@ mod serve;
 
 pub use launcher::main;
 
-use error::ZygoteError;
+use error::{SetupError, ZygoteError};
 use scratch::Scratch;
 
 /// How much output is kept when the case has no output limit.
@@ -89,12 +89,12 @@ impl Zygote {
         cgroup: Option<CgroupFiles>,
         scratch: Scratch,
         enforcement: Enforcement,
-    ) -> Result<Zygote, (UnixStream, String)> {
+    ) -> Result<Zygote, (UnixStream, SetupError)> {
         let ncpus = (crate::affinity::allowed_cpus().len() as u64).max(1);
         let pid_ns = init.tier != Tier::None;
         let stack = match hatchery_sys::ChildStack::new(CHILD_STACK_BYTES) {
             Ok(s) => s,
-            Err(e) => return Err((sock, format!("failed to map the case stack: {e}"))),
+            Err(e) => return Err((sock, SetupError::ChildStack(e))),
         };
         Ok(Zygote {
             sock,

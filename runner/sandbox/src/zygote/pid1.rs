@@ -8,6 +8,7 @@ use std::os::unix::net::UnixStream;
 use hatchery_report::{Enforcement, LayerState};
 use nix::errno::Errno;
 
+use super::error::SetupError;
 use super::launcher::fail_hello;
 use super::Zygote;
 use crate::cgroup::CgroupFiles;
@@ -26,10 +27,7 @@ pub(super) fn become_pid1(
     // It dies with the launcher.
     let _ = hatchery_sys::set_parent_death_signal(libc::SIGKILL);
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-        return fail_hello(
-            &sock,
-            format!("failed to make the zygote non-dumpable: {e}"),
-        );
+        return fail_hello(&sock, SetupError::Dumpable(e));
     }
     let scratch = match init.tier {
         Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes),
@@ -37,7 +35,10 @@ pub(super) fn become_pid1(
     };
     let scratch = match scratch {
         Ok(s) => s,
-        Err(e) => return fail_hello(&sock, e.to_string()),
+        Err(source) => {
+            let tier = init.tier.as_str();
+            return fail_hello(&sock, SetupError::Mounts { tier, source });
+        }
     };
     enforcement.insert(
         "user_ns".into(),
@@ -79,45 +80,41 @@ impl Zygote {
     /// (Rust ignores SIGPIPE), an empty capability bounding set (we keep our effective
     /// capabilities), and the base seccomp filter. From here on the zygote itself lives under
     /// that filter, so it must not need anything the filter forbids.
-    pub(super) fn enter_base(&mut self) -> Result<(), String> {
-        hatchery_sys::reset_signals().map_err(|e| format!("failed to reset signals: {e}"))?;
+    pub(super) fn enter_base(&mut self) -> Result<(), SetupError> {
+        hatchery_sys::reset_signals().map_err(SetupError::ResetSignals)?;
         // A session of our own, without a controlling terminal: no case can reach the
         // caller's terminal (TIOCSTI, job control). Once here rather than per case: setsid
         // also creates a scheduler autogroup, which is not cheap.
-        nix::unistd::setsid().map_err(|e| format!("failed to start a new session: {e}"))?;
+        nix::unistd::setsid().map_err(SetupError::Setsid)?;
         // Unprivileged tier none has no CAP_SETPCAP: its cases keep the bounding set (they
         // cannot use it: no_new_privs, no file capabilities).
         let _ = hatchery_sys::drop_bounding_set();
         // Inherited by every case, set once here: no_new_privs (exec grants nothing: setuid
         // bits and file capabilities are ignored), no ambient capabilities, no core files.
-        nix::sys::prctl::set_no_new_privs()
-            .map_err(|e| format!("failed to set no_new_privs: {e}"))?;
-        hatchery_sys::clear_ambient_capabilities()
-            .map_err(|e| format!("failed to clear the ambient capabilities: {e}"))?;
-        hatchery_sys::setrlimit(libc::RLIMIT_CORE as c_int, 0, 0)
-            .map_err(|e| format!("failed to set RLIMIT_CORE to 0: {e}"))?;
+        nix::sys::prctl::set_no_new_privs().map_err(SetupError::NoNewPrivs)?;
+        hatchery_sys::clear_ambient_capabilities().map_err(SetupError::AmbientCapabilities)?;
+        hatchery_sys::setrlimit(libc::RLIMIT_CORE as c_int, 0, 0).map_err(SetupError::CoreLimit)?;
         if let Some(cg) = self.cgroup.as_mut() {
-            cg.join_resident()
-                .map_err(|e| format!("failed to join the worker's cgroups: {e}"))?;
+            cg.join_resident().map_err(SetupError::JoinCgroup)?;
         }
         if self.init.seccomp_base != SeccompProfile::Off {
             let base =
                 crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SetupError::BuildSeccomp)?;
             let Some((main, rest)) = base.split_last() else {
                 return Ok(());
             };
             for f in rest {
-                seccompiler::apply_filter(f)
-                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?;
+                seccompiler::apply_filter(f).map_err(SetupError::InstallSeccomp)?;
             }
             // The main filter reports forbidden calls to us instead of killing outright, so
             // that the report can name them. Kernels without listeners (before 5.0) kill.
             match hatchery_sys::seccomp_install_with_listener(&crate::seccomp::notifying(main)) {
                 Ok(fd) => self.listener = Some(fd),
-                Err(Errno::EINVAL) | Err(Errno::ENOSYS) => seccompiler::apply_filter(main)
-                    .map_err(|e| format!("failed to install the base seccomp filter: {e}"))?,
-                Err(e) => return Err(format!("failed to install the base seccomp filter: {e}")),
+                Err(Errno::EINVAL) | Err(Errno::ENOSYS) => {
+                    seccompiler::apply_filter(main).map_err(SetupError::InstallSeccomp)?
+                }
+                Err(e) => return Err(SetupError::InstallListener(e)),
             }
         }
         Ok(())

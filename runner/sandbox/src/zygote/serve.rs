@@ -12,7 +12,8 @@ use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, MAX_REQUEST_BYTES
 
 impl Zygote {
     pub(super) fn serve(mut self) -> i32 {
-        if let Err(error) = self.enter_base() {
+        if let Err(e) = self.enter_base() {
+            let error = hatchery_report::error_chain(&e);
             let _ = wire::send(&self.sock, &Hello::Failed { error }, &[]);
             return 79;
         }
@@ -70,7 +71,7 @@ impl Zygote {
         profile: SeccompProfile,
     ) -> Result<std::rc::Rc<[BpfProgram]>, ZygoteError> {
         let failed = |e: crate::seccomp::SeccompBuildError| ZygoteError::SeccompFilter {
-            detail: e.to_string(),
+            detail: hatchery_report::error_chain(&e),
         };
         if !self.filters.contains_key(&profile) {
             let f = match (self.init.seccomp_base, profile) {
