@@ -326,6 +326,9 @@ impl Zygote {
             buf = vec![0u8; 64 << 10];
         }
         let exited_at;
+        // Processes other than the main one that were alive when a limit or the policy
+        // ended the case (see `kill_case`).
+        let mut alive_at_kill = 0u64;
         loop {
             let now = Instant::now();
             // CPU: the next check is when the case could at the earliest reach its limit,
@@ -340,7 +343,7 @@ impl Zygote {
                 let limit = cpu_limit_ns.expect("cpu_watch");
                 if used >= limit {
                     killed_for = Some(Limit::Cpu);
-                    self.kill_case(pid);
+                    alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                 } else {
                     let wait = ((limit - used) / self.ncpus).clamp(1_000_000, 500_000_000);
                     next_cpu_check = now + Duration::from_nanos(wait);
@@ -349,7 +352,7 @@ impl Zygote {
             if let Some(d) = wall_deadline {
                 if killed_for.is_none() && now >= d {
                     killed_for = Some(Limit::Wall);
-                    self.kill_case(pid);
+                    alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                 }
             }
             let mut timeout: Option<Duration> = None;
@@ -407,7 +410,7 @@ impl Zygote {
                         && killed_for.is_none()
                     {
                         killed_for = Some(Limit::Output);
-                        self.kill_case(pid);
+                        alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                     }
                 }
                 k += 1;
@@ -419,7 +422,7 @@ impl Zygote {
                         if violation.is_none() {
                             violation = Some(crate::seccomp::describe_call(n.nr, n.arch));
                         }
-                        self.kill_case(pid);
+                        alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                     }
                 }
             }
@@ -443,7 +446,7 @@ impl Zygote {
         };
         // Everything the case left behind dies now: nobody writes any more, and what is still
         // in the pipes is all there will be (we hold the write ends: no EOF, read to empty).
-        let leftovers = self.kill_everything();
+        let leftovers = self.kill_everything().max(alive_at_kill);
         let mut drain_failed = None;
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);

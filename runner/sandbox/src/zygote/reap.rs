@@ -14,16 +14,26 @@ use super::Zygote;
 
 impl Zygote {
     /// Sends SIGKILL to every process of the case (not reaping).
-    pub(super) fn kill_case(&self, main: Pid) {
+    pub(super) fn kill_case(&self, main: Pid) -> u64 {
+        // The other processes alive at this moment outlived the case: a limit ends the case
+        // now, whatever its main process would have done. Counted before the kill, since
+        // afterwards they are only zombies (which `kill_everything` does not count).
         if self.pid_ns {
             // PID 1 of the namespace: -1 reaches every other process in it.
+            let alive = alive_in_proc(|pid| pid != 1 && pid != main.as_raw());
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+            alive
         } else {
             let _ = kill(main, Signal::SIGKILL);
             let tree: BTreeSet<i32> = self.tier_none_pids().into_iter().collect();
+            let alive = tree
+                .iter()
+                .filter(|&&p| p != main.as_raw() && stat_of(p).is_some_and(|(_, s)| is_alive(s)))
+                .count() as u64;
             for p in &tree {
                 signal_if_ours(*p, Signal::SIGKILL, &tree);
             }
+            alive
         }
     }
 
