@@ -126,6 +126,8 @@ pub enum Health {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepCode {
+    /// A case was sent to a zygote that had retired.
+    Retired,
     BadRequest,
     OpenDevNull,
     OpenCwd,
@@ -147,6 +149,7 @@ impl StepCode {
     /// What the zygote was doing, to follow "failed to".
     pub fn action(self) -> &'static str {
         match self {
+            StepCode::Retired => "run a case: it retired after an earlier one",
             StepCode::BadRequest => "understand the request",
             StepCode::OpenDevNull => "open /dev/null for the case's stdin",
             StepCode::OpenCwd => "open the working directory inside the sandbox",

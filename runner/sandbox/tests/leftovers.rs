@@ -173,3 +173,30 @@ fn a_failed_cleanup_reports_the_case_and_retires_the_zygote() {
         "{e:?}"
     );
 }
+
+/// A step of the zygote that fails is reported by name and errno, as the sandbox's error.
+#[test]
+fn a_failed_zygote_step_names_the_step_and_the_errno() {
+    // A directory of the host's /tmp: the sandbox has a private /tmp without it.
+    let host_dir = std::env::temp_dir().join(format!("hatchery-cwd-test-{}", std::process::id()));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    for tier in [Tier::Hardened, Tier::Lockdown] {
+        let Some(mut sb) = zygote(tier) else { continue };
+        let mut spec = CaseSpec::new(vec!["true".into()]);
+        spec.cwd = host_dir.clone();
+        let case = sb.prepare(&spec).expect("the directory exists on the host");
+        let r = sb.run(case);
+        assert_eq!(r.outcome, Outcome::SandboxError, "{tier:?}");
+        let e = r.error.unwrap_or_default();
+        assert!(
+            e.starts_with("the zygote failed to open the working directory inside the sandbox (")
+                && e.ends_with(": ENOENT (No such file or directory)"),
+            "{tier:?}: {e}"
+        );
+        // A failed case is not a failed zygote.
+        assert!(sb.is_healthy());
+        let r = sh(&mut sb, "exit 3");
+        assert_eq!(r.outcome, Outcome::NonzeroExit, "{tier:?}: {}", r.reason);
+    }
+    std::fs::remove_dir(&host_dir).unwrap();
+}

@@ -73,6 +73,8 @@ pub(crate) enum SetupError {
 /// A step of the zygote's work on one case that failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ZygoteError {
+    #[error("failed to {} ({reason})", StepCode::Retired.action())]
+    Retired { reason: String },
     #[error("failed to {}: {detail}", StepCode::BadRequest.action())]
     BadRequest { detail: String },
     #[error("failed to {}", StepCode::OpenDevNull.action())]
@@ -121,6 +123,7 @@ pub(crate) enum ZygoteError {
 impl ZygoteError {
     fn code(&self) -> StepCode {
         match self {
+            ZygoteError::Retired { .. } => StepCode::Retired,
             ZygoteError::BadRequest { .. } => StepCode::BadRequest,
             ZygoteError::OpenDevNull(_) => StepCode::OpenDevNull,
             ZygoteError::OpenCwd { .. } => StepCode::OpenCwd,
@@ -152,7 +155,8 @@ impl ZygoteError {
             | ZygoteError::Clone(e)
             | ZygoteError::SysvRemove { source: e, .. } => e.raw_os_error(),
             ZygoteError::ScratchReset(w) | ZygoteError::MqueueRemove(w) => Some(w.source as i32),
-            ZygoteError::BadRequest { .. }
+            ZygoteError::Retired { .. }
+            | ZygoteError::BadRequest { .. }
             | ZygoteError::SeccompFilter { .. }
             | ZygoteError::KillLeftovers { .. } => None,
         }
@@ -160,9 +164,9 @@ impl ZygoteError {
 
     fn detail(&self) -> Option<String> {
         match self {
-            ZygoteError::BadRequest { detail } | ZygoteError::SeccompFilter { detail } => {
-                Some(detail.clone())
-            }
+            ZygoteError::BadRequest { detail }
+            | ZygoteError::SeccompFilter { detail }
+            | ZygoteError::Retired { reason: detail } => Some(detail.clone()),
             ZygoteError::OpenCwd { path, hint, .. } => Some(format!("{path}{hint}")),
             ZygoteError::KillLeftovers { left } => Some(format!("{left} still alive after 20 s")),
             ZygoteError::ScratchReset(w) | ZygoteError::MqueueRemove(w) => {

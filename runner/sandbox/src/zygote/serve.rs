@@ -52,7 +52,19 @@ impl Zygote {
                     return 75;
                 }
             };
-            let mut reply = self.run_case(&req, fds);
+            let mut reply = match &self.retired {
+                // Whatever the supervisor does with a retirement, nothing runs here any more.
+                Some(reason) => CaseReply {
+                    failure: Some(
+                        ZygoteError::Retired {
+                            reason: reason.clone(),
+                        }
+                        .to_wire(),
+                    ),
+                    ..Default::default()
+                },
+                None => self.run_case(&req, fds),
+            };
             reply.health = match &self.retired {
                 None => Health::Clean,
                 Some(reason) => Health::Retire {
