@@ -185,7 +185,7 @@ fn a_failed_zygote_step_names_the_step_and_the_errno() {
         let mut spec = CaseSpec::new(vec!["true".into()]);
         spec.cwd = host_dir.clone();
         let case = sb.prepare(&spec).expect("the directory exists on the host");
-        let r = sb.run(case);
+        let r = sb.run(case).expect("the zygote answers");
         assert_eq!(r.outcome, Outcome::SandboxError, "{tier:?}");
         let e = r.error.unwrap_or_default();
         assert!(
