@@ -13,8 +13,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use hatchery_engine::{Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
@@ -231,8 +229,8 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         workers,
     );
     let jsonl = match &a.report {
-        Some(p) => match File::create(p) {
-            Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),
+        Some(p) => match JsonLinesWriter::create(p) {
+            Ok(w) => Some(w),
             Err(e) => {
                 eprintln!("hatchery cargo-runner: cannot create {}: {e}", p.display());
                 return exit::WRITE_FAILED;
@@ -259,9 +257,9 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         },
         ..Default::default()
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, cancel.clone());
+    let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
+    for e in signal_errors {
+        eprintln!("hatchery cargo-runner: {e}");
     }
     let rf = hatchery_engine::run(
         &pool,

@@ -22,10 +22,8 @@ pub mod select;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -574,8 +572,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         workers,
     );
     let jsonl = match &a.report {
-        Some(p) => match File::create(p) {
-            Ok(f) => Some(JsonLinesWriter::new(BufWriter::new(f))),
+        Some(p) => match JsonLinesWriter::create(p) {
+            Ok(w) => Some(w),
             Err(e) => {
                 eprintln!("error: cannot create the report {}: {e}", p.display());
                 return exit::WRITE_FAILED;
@@ -616,11 +614,9 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         attempts: Vec::new(),
         running: Default::default(),
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, cancel.clone()) {
-            eprintln!("warning: cannot handle signal {sig}: {e}");
-        }
+    let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
+    for e in signal_errors {
+        eprintln!("warning: {e}");
     }
     let pool = Pool::around(probe, workers as usize);
     let opts = Options {

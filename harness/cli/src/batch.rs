@@ -5,8 +5,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use hatchery_engine::{Expect, Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
 use hatchery_report::{CaseFinished, Event, JsonLinesWriter, RunFinished, RunStarted};
@@ -125,16 +123,19 @@ impl Reporter for BatchReporter {
         }
         match e {
             Event::CaseFinished(cf) => {
-                let mut kept = CaseFinished {
-                    result: hatchery_report::CaseResult {
-                        stdout: Default::default(),
-                        stderr: Default::default(),
-                        ..cf.result.clone()
-                    },
-                    ..(**cf).clone()
+                let kept = CaseFinished {
+                    id: cf.id.clone(),
+                    index: cf.index,
+                    attempt: cf.attempt,
+                    worker: cf.worker,
+                    expected: cf.expected,
+                    verdict: cf.verdict,
+                    expected_verdict: cf.expected_verdict,
+                    passed: cf.passed,
+                    flaky: cf.flaky,
+                    will_retry: cf.will_retry,
+                    result: cf.result.with_output_kept(KEPT_OUTPUT),
                 };
-                kept.result.stdout = cf.result.stdout.head_tail(KEPT_OUTPUT);
-                kept.result.stderr = cf.result.stderr.head_tail(KEPT_OUTPUT);
                 self.attempts.push(kept);
             }
             Event::CaseSlow(s) => {
@@ -310,11 +311,9 @@ pub fn batch(a: BatchArgs) -> u8 {
         progress,
         total: 0,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, cancel.clone()) {
-            eprintln!("hatchery: cannot handle signal {sig}: {e}");
-        }
+    let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
+    for e in signal_errors {
+        eprintln!("hatchery: {e}");
     }
     let opts = Options {
         workers,

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use hatchery_engine::ExecSettings;
 use hatchery_report::exit;
-use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::Tier;
 
 use crate::exec::Runner;
@@ -238,12 +237,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Tier::None => Tier::None,
         _ => Tier::Hardened,
     });
-    let settings = ExecSettings {
-        zygote_exe,
-        network: false,
-        cgroup: CgroupMode::Auto,
-        tmp_size_bytes: None,
-    };
+    let settings = ExecSettings::new(zygote_exe);
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
         Ok(r) => r,
         Err(e) => {

@@ -7,7 +7,7 @@
 //! it returns besides the [`Attempt`] (a [`crate::CaseReport`], a build, ...) goes into a side
 //! table indexed like the units.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use hatchery_engine::{
@@ -79,12 +79,14 @@ impl<'e> Exec<'e> {
 }
 
 /// A judge step as a [`Work`]: `f(exec, index)` gives the side-table entry and the attempt.
-/// An attempt that met a retryable executor failure is attempted once more (its side-table
-/// entry is replaced); the second time its JE stands.
+/// An attempt that met a retryable executor failure answers with that failure, so that the
+/// dispatcher's retry rule applies (once, on a fresh zygote); when the dispatcher gives up,
+/// [`Work::failed`] reports the judge's own JE attempt of the last try.
 struct Steps<T, F> {
     f: F,
     out: Mutex<Vec<Option<T>>>,
-    retried: Vec<AtomicBool>,
+    /// The judge's attempt of a try that met an executor failure (its JE, with the verdict).
+    failed: Mutex<Vec<Option<Attempt>>>,
 }
 
 impl<T, F> Work<SandboxExecutor> for Steps<T, F>
@@ -102,9 +104,18 @@ where
         let (t, a) = (self.f)(&mut x, index);
         self.out.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(t);
         match x.take_retryable() {
-            Some(e) if !self.retried[index].swap(true, Ordering::SeqCst) => Err(e),
-            _ => Ok(a),
+            Some(e) => {
+                self.failed.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(a);
+                Err(e)
+            }
+            None => Ok(a),
         }
+    }
+
+    fn failed(&self, unit: &Unit, index: usize, error: &ExecError) -> Attempt {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner())[index]
+            .take()
+            .unwrap_or_else(|| Attempt::of(error.result(&unit.spec.limits, unit.tier)))
     }
 }
 
@@ -125,7 +136,7 @@ where
     let steps = Steps {
         f,
         out: Mutex::new(units.iter().map(|_| None).collect()),
-        retried: units.iter().map(|_| AtomicBool::new(false)).collect(),
+        failed: Mutex::new(units.iter().map(|_| None).collect()),
     };
     // The judge is not interrupted from outside (a SIGINT ends the process).
     let cancel = AtomicBool::new(false);

@@ -150,9 +150,10 @@ impl Events {
 
     /// Creates the file and writes `run_started`.
     pub fn create(path: &Path, started: RunStarted) -> Result<Events, String> {
-        let f = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let w = JsonLinesWriter::create(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let mut ev = Events::quiet();
-        ev.w = Some(JsonLinesWriter::new(BufWriter::new(f)));
+        ev.w = Some(w);
         ev.write(&Event::RunStarted(started));
         match ev.error.take() {
             Some(e) => Err(e),

@@ -23,6 +23,14 @@ use crate::unit::{Attempt, RetryPolicy, Unit};
 /// front end whose unit is more than one case (a judge's run plus its checker) brings its own.
 pub trait Work<E>: Sync {
     fn attempt(&self, exec: &mut E, unit: &Unit, index: usize) -> Result<Attempt, ExecError>;
+
+    /// The attempt reported when the executor failed for good (the failure is not retryable,
+    /// or its one retry failed too): by default the `sandbox_error` result naming the failure.
+    /// A work that made its own result of the failure (a judge's JE, with its verdict) returns
+    /// that instead; the retry rule itself stays the dispatcher's.
+    fn failed(&self, unit: &Unit, _index: usize, error: &ExecError) -> Attempt {
+        Attempt::of(error.result(&unit.spec.limits, unit.tier))
+    }
 }
 
 /// Runs the unit's case as it is.
@@ -301,6 +309,20 @@ fn emit(o: Ordered, next_index: &mut u64, idx: u64, reporter: &mut dyn Reporter)
     }
 }
 
+/// A cancellation flag for [`run`] that SIGINT and SIGTERM set (the running cases are then
+/// killed and the reports finished). A signal that cannot be handled is reported in the
+/// error list; the run goes on without it.
+pub fn cancel_on_signals() -> (std::sync::Arc<AtomicBool>, Vec<String>) {
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let mut errors = Vec::new();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, cancel.clone()) {
+            errors.push(format!("cannot handle signal {sig}: {e}"));
+        }
+    }
+    (cancel, errors)
+}
+
 /// Sleeps `d` unless the run is cancelled first.
 fn pause(d: Duration, cancel: &AtomicBool) {
     let end = Instant::now() + d;
@@ -415,7 +437,7 @@ fn run_unit<E: Executor, W: Work<E>>(
                 if matches!(e, ExecError::Start { .. }) {
                     let _ = tx.send(Msg::WorkerError(hatchery_report::error_chain(&e)));
                 }
-                (Attempt::of(e.result(&unit.spec.limits, unit.tier)), true)
+                (sh.work.failed(unit, i, &e), true)
             }
         };
         let passed = a.meets(unit.expect);

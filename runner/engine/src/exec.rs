@@ -111,8 +111,6 @@ pub struct ExecSettings {
     pub zygote_exe: PathBuf,
     pub network: bool,
     pub cgroup: CgroupMode,
-    /// Size of each zygote's private scratch tmpfs (`/tmp` and friends); `None`: the default.
-    pub tmp_size_bytes: Option<u64>,
 }
 
 impl ExecSettings {
@@ -121,7 +119,6 @@ impl ExecSettings {
             zygote_exe,
             network: false,
             cgroup: CgroupMode::Auto,
-            tmp_size_bytes: None,
         }
     }
 
@@ -130,9 +127,6 @@ impl ExecSettings {
         c.network = self.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
-        if let Some(t) = self.tmp_size_bytes {
-            c.tmp_size_bytes = t;
-        }
         if key.seccomp_off {
             c.seccomp_base = SeccompProfile::Off;
         }
@@ -168,34 +162,37 @@ type StartRequest = (SandboxConfig, mpsc::Sender<Result<Sandbox, SandboxError>>)
 /// created it: a zygote started on a worker thread of one dispatch would die with that thread,
 /// while a pool's executors outlive their dispatches (a judge builds, then runs the tests).
 fn start_zygote(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<StartRequest>>> = OnceLock::new();
-    let tx = SPAWNER.get_or_init(|| {
+    static SPAWNER: OnceLock<Option<Mutex<mpsc::Sender<StartRequest>>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<StartRequest>();
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("hatchery-zygotes".into())
             .spawn(move || {
                 for (cfg, reply) in rx {
                     let _ = reply.send(Sandbox::start(cfg));
                 }
-            });
-        if let Err(e) = spawned {
-            // Without the thread every request below fails with this reason.
-            let (dead_tx, _) = mpsc::channel();
-            let _ = e;
-            return Mutex::new(dead_tx);
-        }
-        Mutex::new(tx)
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
     });
+    // No spawner thread could be created: start it here (it then lives as long as this
+    // thread does).
+    let Some(tx) = spawner else {
+        return Sandbox::start(cfg);
+    };
     let (rtx, rrx) = mpsc::channel();
     let sent = tx
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .send((cfg.clone(), rtx));
+        .send((cfg, rtx));
     match sent {
-        Ok(()) => rrx.recv().unwrap_or_else(|_| Sandbox::start(cfg)),
-        // No spawner thread could be created: start it here (it then lives as long as this
-        // thread).
-        Err(_) => Sandbox::start(cfg),
+        Ok(()) => rrx.recv().unwrap_or_else(|_| {
+            Err(SandboxError::Setup {
+                tier: "any",
+                reason: "the thread that starts zygotes is gone".into(),
+            })
+        }),
+        Err(mpsc::SendError((cfg, _))) => Sandbox::start(cfg),
     }
 }
 

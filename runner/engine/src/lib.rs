@@ -17,6 +17,8 @@ pub mod exec;
 pub mod parse;
 pub mod unit;
 
-pub use dispatch::{run, BreakGroupOnFailure, Options, Reporter, RunSpec, SkipRule, Work};
+pub use dispatch::{
+    cancel_on_signals, run, BreakGroupOnFailure, Options, Reporter, RunSpec, SkipRule, Work,
+};
 pub use exec::{ExecError, ExecSettings, Executor, Interrupt, Pool, SandboxExecutor, ZygoteKey};
 pub use unit::{Attempt, Expect, LimitError, RetryPolicy, Unit};

@@ -434,3 +434,54 @@ fn an_expected_verdict_passes_and_is_a_typed_field() {
     // Without run_started, the stream is not framed.
     assert!(!c.events.iter().any(|e| matches!(e, Event::RunFinished(_))));
 }
+
+/// A work that makes its own result of an executor failure (a judge's JE with its verdict).
+struct OwnFailure;
+
+impl Work<Fake> for OwnFailure {
+    fn attempt(&self, exec: &mut Fake, unit: &Unit, _i: usize) -> Result<Attempt, ExecError> {
+        exec.run(&unit.spec, unit.tier).map(Attempt::of)
+    }
+    fn failed(&self, unit: &Unit, _i: usize, e: &ExecError) -> Attempt {
+        Attempt {
+            result: e.result(&unit.spec.limits, unit.tier),
+            verdict: Some(Verdict::JE),
+        }
+    }
+}
+
+#[test]
+fn a_final_executor_failure_is_reported_by_the_work_after_the_one_retry() {
+    let us = units(&["die:2", "die:1"]);
+    let (p, shared) = pool(1);
+    let mut c = Collect::default();
+    let rf = run(
+        &p,
+        &us,
+        &OwnFailure,
+        &opts(1),
+        None,
+        None,
+        &AtomicBool::new(false),
+        &mut c,
+    );
+    assert_eq!((rf.passed, rf.failed), (1, 1));
+    let v: Vec<(u64, Option<Verdict>, Outcome)> = c
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CaseFinished(f) => Some((f.index, f.verdict, f.result.outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        v,
+        [
+            (0, Some(Verdict::JE), Outcome::SandboxError),
+            (1, None, Outcome::Ok)
+        ]
+    );
+    // The retry rule is the dispatcher's: two tries each, never a third.
+    let attempts = shared.attempts.lock().unwrap();
+    assert_eq!((attempts["u0"], attempts["u1"]), (2, 2));
+}

@@ -222,6 +222,15 @@ pub struct JsonLinesWriter<W: Write> {
     out: W,
 }
 
+impl JsonLinesWriter<io::BufWriter<std::fs::File>> {
+    /// A writer to a new (or truncated) file at `path`.
+    pub fn create(path: &std::path::Path) -> io::Result<Self> {
+        Ok(JsonLinesWriter::new(io::BufWriter::new(
+            std::fs::File::create(path)?,
+        )))
+    }
+}
+
 impl<W: Write> JsonLinesWriter<W> {
     pub fn new(out: W) -> Self {
         JsonLinesWriter { out }

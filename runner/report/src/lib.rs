@@ -333,6 +333,31 @@ pub struct CaseResult {
     pub enforcement: Enforcement,
 }
 
+impl CaseResult {
+    /// A copy whose stdout and stderr keep at most `keep` bytes each (see
+    /// [`Captured::head_tail`]); the output itself is never copied whole.
+    pub fn with_output_kept(&self, keep: usize) -> CaseResult {
+        CaseResult {
+            outcome: self.outcome,
+            reason: self.reason.clone(),
+            exit_code: self.exit_code,
+            signal: self.signal.clone(),
+            signal_number: self.signal_number,
+            core_dumped: self.core_dumped,
+            limit: self.limit,
+            usage: self.usage.clone(),
+            leftover_processes: self.leftover_processes,
+            stdout: self.stdout.head_tail(keep),
+            stderr: self.stderr.head_tail(keep),
+            violation: self.violation.clone(),
+            error: self.error.clone(),
+            tier: self.tier.clone(),
+            limits: self.limits.clone(),
+            enforcement: self.enforcement.clone(),
+        }
+    }
+}
+
 /// How the main process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
