@@ -321,6 +321,17 @@ pub fn decode_message<T: DeserializeOwned>(frame: Frame<'_>) -> Result<T, WireEr
 
 /// Decodes a [`CaseReply`] frame: the header, then the output bytes from the tail.
 pub fn decode_reply(frame: Frame<'_>) -> Result<CaseReply, WireError> {
+    let tail = frame.tail;
+    let (mut reply, out) = reply_without_output(frame)?;
+    let (o, e) = tail.split_at(out);
+    reply.facts.stdout.data = o.to_vec();
+    reply.facts.stderr.data = e.to_vec();
+    Ok(reply)
+}
+
+/// The reply a frame carries, with empty output data, and the length of stdout in the tail
+/// (stderr is the rest), both checked.
+fn reply_without_output(frame: Frame<'_>) -> Result<(CaseReply, usize), WireError> {
     if frame.header.len() > MAX_REPLY_HEADER_BYTES {
         return Err(WireError::TooLarge {
             len: frame.header.len(),
@@ -333,19 +344,15 @@ pub fn decode_reply(frame: Frame<'_>) -> Result<CaseReply, WireError> {
     if out.checked_add(err) != Some(frame.tail.len()) {
         return Err(WireError::Malformed("output lengths do not match the tail"));
     }
-    let (o, e) = frame.tail.split_at(out);
     let mut facts = h.facts;
-    let take = |c: &mut Captured, data: &[u8]| {
-        c.data.clear();
-        c.data.extend_from_slice(data);
-    };
-    take(&mut facts.stdout, o);
-    take(&mut facts.stderr, e);
-    Ok(CaseReply {
+    facts.stdout.data.clear();
+    facts.stderr.data.clear();
+    let reply = CaseReply {
         facts,
         failure: h.failure,
         health: h.health,
-    })
+    };
+    Ok((reply, out))
 }
 
 /// Sends one frame with descriptors.
@@ -484,8 +491,16 @@ pub fn recv<T: DeserializeOwned>(
 
 /// Receives one [`CaseReply`] whose frame body is at most `cap` bytes (see [`reply_cap`]).
 pub fn recv_reply(sock: &UnixStream, cap: usize) -> Result<CaseReply, WireError> {
-    let (buf, _fds) = recv_frame(sock, cap)?;
-    decode_reply(decode_frame(&buf, cap)?)
+    let (mut buf, _fds) = recv_frame(sock, cap)?;
+    let frame = decode_frame(&buf, cap)?;
+    let tail_at = buf.len() - frame.tail.len();
+    let (mut reply, out) = reply_without_output(frame)?;
+    // The output is moved out of the frame's buffer, not copied: stdout keeps the buffer
+    // (shifted in place), only stderr gets one of its own.
+    buf.drain(..tail_at);
+    reply.facts.stderr.data = buf.split_off(out);
+    reply.facts.stdout.data = buf;
+    Ok(reply)
 }
 
 /// Decodes a request body (exposed for the fuzz targets).
