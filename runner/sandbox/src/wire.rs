@@ -13,7 +13,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read as _};
 use std::os::fd::{AsFd as _, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use hatchery_report::{Captured, Enforcement, Limits, RawFacts};
+use hatchery_report::{Enforcement, Limits, RawFacts};
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
