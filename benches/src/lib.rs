@@ -3,7 +3,7 @@
 //! zygote per tier, scheduler executors for the throughput runs, and per-case statistics.
 //!
 //! Nothing here uses `unsafe`: the raw spawn goes through `hatchery_sys::clone_vm_vfork`, the
-//! same primitive the zygote uses to start a case.
+//! zygote's primitive without the pidfd, on the same guarded stack.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd as _, OwnedFd};
@@ -21,7 +21,7 @@ use hatchery_report::{CaseResult, Enforcement, Event, Limits, Outcome};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, Sandbox, SandboxConfig, SeccompProfile, Tier};
 use hatchery_sys::CStrArray;
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 /// The static no-libc no-op built by `build.rs` (`_start` calls `exit_group(0)`).
@@ -84,22 +84,22 @@ pub struct Prog {
     fd: OwnedFd,
     argv: CStrArray,
     envp: CStrArray,
-    stack: Vec<u8>,
+    stack: hatchery_sys::ChildStack,
 }
 
 impl Prog {
     /// `argv[0]` is `path`; the environment is empty.
     pub fn new(path: &Path, args: &[&str]) -> Result<Prog, String> {
-        let fd = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        let fd = hatchery_sys::open_owned(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(|e| format!("open {}: {e}", path.display()))?;
         let mut argv = vec![cstr(path.as_os_str().as_bytes())];
         argv.extend(args.iter().map(|a| cstr(a.as_bytes())));
         Ok(Prog {
-            // nix 0.29 returns a RawFd; the syscall layer turns it into an OwnedFd.
-            fd: hatchery_sys::own_fd(fd),
+            fd,
             argv: CStrArray::new(argv),
             envp: CStrArray::new(Vec::new()),
-            stack: vec![0u8; 64 << 10],
+            stack: hatchery_sys::ChildStack::new(64 << 10)
+                .map_err(|e| format!("child stack: {e}"))?,
         })
     }
 
@@ -107,11 +107,12 @@ impl Prog {
     /// unless the program exits 0.
     pub fn vfork_exec_wait(&mut self) -> Result<(), String> {
         let (fd, argv, envp) = (self.fd.as_raw_fd(), &self.argv, &self.envp);
-        let mut child = || {
+        // Between clone and exec: one system call and a constant, no allocation, no lock.
+        let mut child = hatchery_sys::AsyncSignalSafe::promise(|| {
             let _ = hatchery_sys::execveat_fd(fd, argv, envp);
             127
-        };
-        let pid = hatchery_sys::clone_vm_vfork(&mut self.stack, 0, &mut child)
+        });
+        let pid = hatchery_sys::clone_vm_vfork(&mut self.stack, &mut child)
             .map_err(|e| format!("clone: {e}"))?;
         let w = hatchery_sys::wait4(pid.as_raw(), 0)
             .map_err(|e| format!("wait4: {e}"))?

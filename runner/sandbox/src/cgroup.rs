@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 
@@ -422,20 +422,17 @@ fn open_in(dir: &OwnedFd, name: &str, write: bool) -> Option<OwnedFd> {
     } else {
         OFlag::O_RDONLY
     } | OFlag::O_CLOEXEC;
-    openat(Some(dir.as_raw_fd()), name, flags, Mode::empty())
-        .ok()
-        .map(hatchery_sys::own_fd)
+    hatchery_sys::openat_owned(dir.as_fd(), name, flags, Mode::empty()).ok()
 }
 
 fn open_in_wo(dir: &OwnedFd, name: &str) -> Option<OwnedFd> {
-    openat(
-        Some(dir.as_raw_fd()),
+    hatchery_sys::openat_owned(
+        dir.as_fd(),
         name,
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok()
-    .map(hatchery_sys::own_fd)
 }
 
 fn read_small<'a>(fd: &OwnedFd, buf: &'a mut [u8; 512]) -> Option<&'a str> {

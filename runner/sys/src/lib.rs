@@ -122,6 +122,11 @@ impl ChildStack {
     }
 }
 
+// SAFETY: the stack is a private anonymous mapping that only this value refers to (the raw
+// pointer is an address, not shared state); moving the owner to another thread moves the
+// mapping with it, and no child runs on it once `clone_vm_vfork*` returned.
+unsafe impl Send for ChildStack {}
+
 impl Drop for ChildStack {
     fn drop(&mut self) {
         // SAFETY: `base`/`len` describe exactly the mapping made in `new`, unmapped once here;
@@ -130,30 +135,25 @@ impl Drop for ChildStack {
     }
 }
 
-/// Starts a child with `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` on `stack` and runs `f` in it.
-/// The caller is suspended until the child calls `execve` or exits, so the child may write into
-/// memory the closure borrows (to report a failed step) and the parent reads it afterwards.
-///
-/// `f` runs between clone and exec in a process that shares the caller's memory: it must not
-/// allocate, take locks or unwind. It returns the child's exit status if it does not exec.
-///
-/// Kept with a plain closure and a byte-slice stack for the benchmarks' floor measurement
-/// (`benches/`); the zygote uses [`clone_vm_vfork_pidfd`], whose signature states the contract.
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` on a guarded `stack`, running `f` (see
+/// [`AsyncSignalSafe`] for what it may do) in the child; the floor the benchmarks measure. The
+/// caller is suspended until the child execs or exits. [`clone_vm_vfork_pidfd`] also returns a
+/// pidfd of the child.
 pub fn clone_vm_vfork<F: FnMut() -> c_int>(
-    stack: &mut [u8],
-    extra_flags: c_int,
-    f: &mut F,
+    stack: &mut ChildStack,
+    f: &mut AsyncSignalSafe<F>,
 ) -> io::Result<Pid> {
-    // The stack grows down on every architecture we build for; align its top to 16 bytes.
-    let top = stack.as_mut_ptr_range().end as usize & !15usize;
-    // SAFETY: `top` is inside (the end of) a live, exclusively borrowed buffer used as the child
-    // stack; `trampoline::<F>` receives a pointer to `f`, which outlives the child's use of it
-    // because CLONE_VFORK keeps us suspended until the child has exec'd or exited.
+    let top = stack.top();
+    let f: &mut F = &mut f.0;
+    // SAFETY: `top` is the high end of a live mapping exclusively borrowed for the call, with a
+    // guard page below; `trampoline::<F>` receives a pointer to `f`, which outlives the
+    // child's use of it because CLONE_VFORK keeps us suspended until the child has exec'd or
+    // exited; the closure keeps the async-signal-safety contract `AsyncSignalSafe` records.
     let pid = unsafe {
         libc::clone(
             trampoline::<F>,
-            top as *mut c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | extra_flags,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             f as *mut F as *mut c_void,
         )
     };
@@ -684,18 +684,6 @@ pub fn clone3_available() -> bool {
     // SAFETY: a NULL args pointer with size 0 is rejected by the kernel before anything happens.
     let r = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<c_void>(), 0usize) };
     !(r < 0 && Errno::last() == Errno::ENOSYS)
-}
-
-/// Takes ownership of a descriptor the kernel just gave us. The caller must not use `fd`
-/// otherwise.
-///
-/// Prefer the constructors that return an [`OwnedFd`] directly ([`open_owned`],
-/// [`openat_owned`], [`recvmsg_fds`]): this one trusts its caller, which the type system
-/// cannot check. Kept for callers outside the zygote (cgroup files, benchmarks).
-pub fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass descriptors freshly received from the kernel that nothing else
-    // owns; ownership moves into the returned OwnedFd, which closes it once.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// `pidfd_send_signal(fd, sig, NULL, 0)` (Linux 5.1): signals exactly the process the pidfd
