@@ -79,7 +79,7 @@ impl LimitOpts {
             pids: self.pids,
             ..Default::default()
         };
-        hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+        hatchery_sandbox::policy::check_limits(&l).map_err(|e| match e {
             hatchery_engine::LimitError::Zero { field } => format!(
                 "--{}: must be greater than 0",
                 match field {

@@ -194,7 +194,7 @@ fn parse_limits(n: usize, v: &Value) -> Result<Limits, JobError> {
         pids: get("pids", count)?,
         open_files: get("open_files", count)?,
     };
-    hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+    hatchery_sandbox::policy::check_limits(&l).map_err(|e| match e {
         LimitError::Zero { field } => err(field, "must be greater than 0".into()),
         e => err("", e.to_string()),
     })?;
@@ -261,7 +261,7 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
         .iter()
         .map(String::len)
         .chain(env.iter().map(|(k, v)| k.len() + 1 + v.len()));
-    hatchery_engine::unit::check_args(lengths).map_err(|e| err(Some("argv"), e.to_string()))?;
+    hatchery_sandbox::policy::check_args(lengths).map_err(|e| err(Some("argv"), e.to_string()))?;
     let limits = match m.get("limits") {
         Some(v) => parse_limits(n, v)?,
         None => Limits::default(),

@@ -128,7 +128,7 @@ impl SandboxArgs {
             pids: self.pids,
             open_files: self.open_files,
         };
-        hatchery_engine::unit::check_limits(&l).map_err(|e| match e {
+        hatchery_sandbox::policy::check_limits(&l).map_err(|e| match e {
             hatchery_engine::LimitError::Zero { field } => {
                 format!("--{}: must be greater than 0", field.replace('_', "-"))
             }
@@ -230,7 +230,7 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    if let Err(e) = hatchery_engine::unit::check_spec(&spec) {
+    if let Err(e) = spec.check() {
         eprintln!("hatchery: {e}");
         return ExitCode::from(exit::USAGE);
     }

@@ -2,7 +2,7 @@
 //! fuzz, the service) turn their workload into [`Unit`]s and render the [`Event`]s this crate
 //! emits; none of them executes anything itself.
 //!
-//! - [`unit`]: the typed unit of work and what it expects; limits checked before anything runs.
+//! - [`unit`]: the typed unit of work and what it expects.
 //! - [`exec`]: the [`Executor`] trait and its one sandbox implementation, [`SandboxExecutor`]:
 //!   zygotes keyed by what must differ, pinning, replacement of dead, hung or poisoned zygotes,
 //!   interruption. Executor failures are [`ExecError`]s, never the target's result.
@@ -21,4 +21,5 @@ pub use dispatch::{
     cancel_on_signals, run, BreakGroupOnFailure, Options, Reporter, RunSpec, SkipRule, Work,
 };
 pub use exec::{ExecError, ExecSettings, Executor, Interrupt, Pool, SandboxExecutor, ZygoteKey};
-pub use unit::{Attempt, Expect, LimitError, RetryPolicy, Unit};
+pub use hatchery_sandbox::LimitError;
+pub use unit::{Attempt, Expect, RetryPolicy, Unit};

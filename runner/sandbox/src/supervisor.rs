@@ -76,6 +76,8 @@ pub enum SpecError {
     Cwd { path: String, reason: String },
     #[error("empty argv")]
     EmptyArgv,
+    #[error(transparent)]
+    Limits(#[from] crate::policy::LimitError),
     #[error("seccomp profile `off` needs a zygote started with the `off` base profile")]
     SeccompOff,
 }
@@ -577,6 +579,7 @@ fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
     if spec.argv.is_empty() {
         return Err(SpecError::EmptyArgv);
     }
+    spec.check()?;
     let program = resolve_program(&spec.program, &spec.cwd)?;
     let (exec, script) = open_program(&program)?;
     let stdin = match &spec.stdin {
