@@ -141,7 +141,8 @@ pub struct ZygoteKey {
     /// Cases with seccomp `off` need a zygote without the base filter (each other case then
     /// installs its own).
     pub seccomp_off: bool,
-    /// The second zygote of a pair (an interactive validator beside its submission).
+    /// The second zygote of a pair whose two cases need the same kind of zygote (an
+    /// interactive validator beside its submission on one tier).
     pub partner: bool,
 }
 
@@ -223,6 +224,10 @@ impl SandboxExecutor {
             // A dead, hung or poisoned zygote is dropped (killed, reaped, its cgroup removed)
             // before its replacement starts.
             self.zygotes.remove(&key);
+            self.interrupters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
             let sb = start_zygote(self.settings.config(key, self.cpu)).map_err(|source| {
                 ExecError::Start {
                     tier: key.tier.as_str(),
@@ -263,8 +268,10 @@ impl Executor for SandboxExecutor {
         b: (&CaseSpec, Tier),
     ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
         let ka = ZygoteKey::of(a.0, a.1);
+        // A second zygote of the same kind only when both cases need the same kind (a zygote
+        // runs one case at a time); otherwise each runs on its usual one.
         let kb = ZygoteKey {
-            partner: true,
+            partner: ZygoteKey::of(b.0, b.1) == ka,
             ..ZygoteKey::of(b.0, b.1)
         };
         // The failing side carries the error, the other is not started.
