@@ -153,7 +153,10 @@ pub fn run<E: Executor, W: Work<E>>(
         failures: AtomicU64::new(0),
         triggered: Mutex::new(Vec::new()),
     };
-    let (tx, rx) = mpsc::channel::<Msg>();
+    // Bounded: a finished case carries its whole output, and a reporter slower than the
+    // workers (a report on a slow disk, JSON escaping of large outputs) would otherwise let
+    // finished results pile up in memory. Workers wait for the reporter instead.
+    let (tx, rx) = mpsc::sync_channel::<Msg>(workers);
 
     let mut outcomes: BTreeMap<Outcome, u64> = BTreeMap::new();
     let (mut passed, mut failed, mut flaky, mut skipped) = (0u64, 0u64, 0u64, 0u64);
@@ -339,7 +342,7 @@ fn worker<E: Executor, W: Work<E>>(
     w: u32,
     exec: &mut E,
     sh: &Shared<'_, W>,
-    tx: &mpsc::Sender<Msg>,
+    tx: &mpsc::SyncSender<Msg>,
 ) {
     if let Some(c) = exec.cpu() {
         // The worker's thread next to its zygotes and cases (one wake-up per case, not two).
@@ -393,7 +396,7 @@ fn run_unit<E: Executor, W: Work<E>>(
     w: u32,
     exec: &mut E,
     sh: &Shared<'_, W>,
-    tx: &mpsc::Sender<Msg>,
+    tx: &mpsc::SyncSender<Msg>,
     i: usize,
     unit: &Unit,
 ) -> bool {

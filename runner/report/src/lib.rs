@@ -201,16 +201,28 @@ struct CapturedJson {
     truncated: bool,
 }
 
+/// The serializing side of [`CapturedJson`]: text is borrowed, not copied (outputs may be
+/// tens of MiB).
+#[derive(Serialize)]
+struct CapturedOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+    bytes: u64,
+    truncated: bool,
+}
+
 impl Serialize for Captured {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (text, base64) = match std::str::from_utf8(&self.data) {
-            Ok(t) => (Some(t.to_owned()), None),
+            Ok(t) => (Some(t), None),
             Err(_) => (
                 None,
                 Some(base64::engine::general_purpose::STANDARD.encode(&self.data)),
             ),
         };
-        CapturedJson {
+        CapturedOut {
             text,
             base64,
             bytes: self.bytes,
