@@ -627,6 +627,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         },
         max_fail: a.max_fail(),
         slow_after: (!a.slow_timeout.is_zero()).then_some(a.slow_timeout),
+        ..Default::default()
     };
     let rf = hatchery_engine::run(
         &pool,

@@ -323,6 +323,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         },
         max_fail: a.max_fail,
         slow_after: a.slow_timeout,
+        ..Default::default()
     };
     let rf = hatchery_engine::run(
         &pool,

@@ -144,7 +144,10 @@ where
         pool,
         units,
         &steps,
-        &Options::default(),
+        &Options {
+            first_index: events.next_index(),
+            ..Options::default()
+        },
         skip,
         None,
         &cancel,

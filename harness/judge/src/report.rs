@@ -117,7 +117,7 @@ fn one_line(m: &str, max: usize) -> String {
 /// nothing is written (input validation, time-limit derivation).
 pub struct Events {
     w: Option<JsonLinesWriter<BufWriter<File>>>,
-    /// Units of the dispatches before the current one.
+    /// Units of the dispatches before the current one: the next dispatch's first index.
     offset: u64,
     totals: RunFinished,
     start: Instant,
@@ -170,6 +170,11 @@ impl Events {
         }
     }
 
+    /// The index the next dispatch's first unit gets in the stream.
+    pub fn next_index(&self) -> u64 {
+        self.offset
+    }
+
     /// Adds a finished dispatch of `units` units to the totals.
     pub fn dispatched(&mut self, units: usize, rf: &RunFinished) {
         self.offset += units as u64;
@@ -214,34 +219,9 @@ impl Events {
 
 impl Reporter for Events {
     fn event(&mut self, e: &Event) {
-        if self.w.is_none() {
-            return;
+        // The stream is framed here, once, around every dispatch.
+        if !matches!(e, Event::RunStarted(_) | Event::RunFinished(_)) {
+            self.write(e);
         }
-        let off = self.offset;
-        let e = match e.clone() {
-            // The stream is framed here, once, around every dispatch.
-            Event::RunStarted(_) | Event::RunFinished(_) => return,
-            Event::CaseStarted(mut c) => {
-                c.index += off;
-                Event::CaseStarted(c)
-            }
-            Event::CaseFinished(mut c) => {
-                c.index += off;
-                Event::CaseFinished(c)
-            }
-            Event::CaseSlow(mut c) => {
-                c.index += off;
-                Event::CaseSlow(c)
-            }
-            Event::CaseRetrying(mut c) => {
-                c.index += off;
-                Event::CaseRetrying(c)
-            }
-            Event::CaseSkipped(mut c) => {
-                c.index += off;
-                Event::CaseSkipped(c)
-            }
-        };
-        self.write(&e);
     }
 }

@@ -72,6 +72,9 @@ pub struct Options {
     pub max_fail: Option<u64>,
     /// Emit `case_slow` for a unit running longer than this, and again each period.
     pub slow_after: Option<Duration>,
+    /// The `index` events give the first unit (a front end that writes several dispatches
+    /// into one stream, as the judge does, numbers them on).
+    pub first_index: u64,
 }
 
 enum Msg {
@@ -164,7 +167,7 @@ pub fn run<E: Executor, W: Work<E>>(
     let mut interrupted_units = 0u64;
     let mut done_attempts = 0u64;
     let mut pending: BTreeMap<(u64, u32), Ordered> = BTreeMap::new();
-    let mut next_index = 0u64;
+    let mut next_index = opts.first_index;
     let mut fail_fast = false;
     let mut interrupted = false;
     let mut worker_errors = Vec::new();
@@ -379,7 +382,7 @@ fn worker<E: Executor, W: Work<E>>(
             if let Some(d) = cause {
                 let _ = tx.send(Msg::Skipped(CaseSkipped {
                     id: unit.id.clone(),
-                    index: i as u64,
+                    index: sh.opts.first_index + i as u64,
                     because_of: sh.units[d].id.clone(),
                 }));
                 continue;
@@ -409,7 +412,7 @@ fn run_unit<E: Executor, W: Work<E>>(
         attempt += 1;
         let _ = tx.send(Msg::Started(CaseStarted {
             id: unit.id.clone(),
-            index: i as u64,
+            index: sh.opts.first_index + i as u64,
             attempt,
             worker: w,
         }));
@@ -427,7 +430,7 @@ fn run_unit<E: Executor, W: Work<E>>(
                 executor_retry_used = true;
                 let _ = tx.send(Msg::Retrying(CaseRetrying {
                     id: unit.id.clone(),
-                    index: i as u64,
+                    index: sh.opts.first_index + i as u64,
                     attempt,
                     worker: w,
                     cause: RetryCause::ExecutorFailed,
@@ -456,7 +459,7 @@ fn run_unit<E: Executor, W: Work<E>>(
         }
         let fin = CaseFinished {
             id: unit.id.clone(),
-            index: i as u64,
+            index: sh.opts.first_index + i as u64,
             attempt,
             worker: w,
             expected: unit.expected_outcome(),
@@ -487,7 +490,7 @@ fn run_unit<E: Executor, W: Work<E>>(
         let _ = tx.send(Msg::Finished(Box::new(fin)));
         let _ = tx.send(Msg::Retrying(CaseRetrying {
             id: unit.id.clone(),
-            index: i as u64,
+            index: sh.opts.first_index + i as u64,
             attempt,
             worker: w,
             cause: RetryCause::Failed,

@@ -485,3 +485,17 @@ fn a_final_executor_failure_is_reported_by_the_work_after_the_one_retry() {
     let attempts = shared.attempts.lock().unwrap();
     assert_eq!((attempts["u0"], attempts["u1"]), (2, 2));
 }
+
+#[test]
+fn a_second_dispatch_numbers_its_units_on() {
+    let us = units(&["sleep:30", "ok", "ok"]);
+    let (p, _) = pool(2);
+    let o = Options {
+        workers: 2,
+        first_index: 5,
+        ..Default::default()
+    };
+    let (_, c) = go(&p, &us, &o, None);
+    let idx: Vec<u64> = finished(&c).iter().map(|f| f.0).collect();
+    assert_eq!(idx, [5, 6, 7]);
+}
