@@ -113,6 +113,40 @@ struct Shared<'a, W> {
     failures: AtomicU64,
     /// Units that triggered the skip rule.
     triggered: Mutex<Vec<usize>>,
+    backlog: Backlog,
+}
+
+/// Output bytes of finished results sent to the reporter and not yet received by it. A
+/// finished case carries its whole output; a reporter slower than the workers (JSON escaping
+/// of large outputs, a report on a slow disk) would otherwise let results pile up in memory.
+/// A worker waits while the backlog is over [`BACKLOG_BYTES`]; small results never wait, and
+/// a result alone is always admitted.
+struct Backlog {
+    bytes: Mutex<u64>,
+    drained: std::sync::Condvar,
+}
+
+/// See [`Backlog`].
+const BACKLOG_BYTES: u64 = 64 << 20;
+
+impl Backlog {
+    fn admit(&self, n: u64) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        while *b > 0 && *b + n > BACKLOG_BYTES {
+            b = self.drained.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        *b += n;
+    }
+
+    fn received(&self, n: u64) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *b = b.saturating_sub(n);
+        self.drained.notify_all();
+    }
+}
+
+fn output_bytes(f: &CaseFinished) -> u64 {
+    (f.result.stdout.data.len() + f.result.stderr.data.len()) as u64
 }
 
 /// Runs every unit on the pool; returns when all are done, fail-fast stopped the run, or
@@ -155,11 +189,12 @@ pub fn run<E: Executor, W: Work<E>>(
         stop: AtomicBool::new(false),
         failures: AtomicU64::new(0),
         triggered: Mutex::new(Vec::new()),
+        backlog: Backlog {
+            bytes: Mutex::new(0),
+            drained: std::sync::Condvar::new(),
+        },
     };
-    // Bounded: a finished case carries its whole output, and a reporter slower than the
-    // workers (a report on a slow disk, JSON escaping of large outputs) would otherwise let
-    // finished results pile up in memory. Workers wait for the reporter instead.
-    let (tx, rx) = mpsc::sync_channel::<Msg>(workers);
+    let (tx, rx) = mpsc::channel::<Msg>();
 
     let mut outcomes: BTreeMap<Outcome, u64> = BTreeMap::new();
     let (mut passed, mut failed, mut flaky, mut skipped) = (0u64, 0u64, 0u64, 0u64);
@@ -245,6 +280,7 @@ pub fn run<E: Executor, W: Work<E>>(
                     ordered = Some(((sk.index, 0), Ordered::Skipped(sk)));
                 }
                 Msg::Finished(cf) => {
+                    shared.backlog.received(output_bytes(&cf));
                     running.remove(&cf.worker);
                     done_attempts += 1;
                     reporter.progress(done_attempts, units.len() as u64, &cf);
@@ -345,7 +381,7 @@ fn worker<E: Executor, W: Work<E>>(
     w: u32,
     exec: &mut E,
     sh: &Shared<'_, W>,
-    tx: &mpsc::SyncSender<Msg>,
+    tx: &mpsc::Sender<Msg>,
 ) {
     if let Some(c) = exec.cpu() {
         // The worker's thread next to its zygotes and cases (one wake-up per case, not two).
@@ -399,7 +435,7 @@ fn run_unit<E: Executor, W: Work<E>>(
     w: u32,
     exec: &mut E,
     sh: &Shared<'_, W>,
-    tx: &mpsc::SyncSender<Msg>,
+    tx: &mpsc::Sender<Msg>,
     i: usize,
     unit: &Unit,
 ) -> bool {
@@ -482,11 +518,13 @@ fn run_unit<E: Executor, W: Work<E>>(
                         .push(i);
                 }
             }
+            sh.backlog.admit(output_bytes(&fin));
             let _ = tx.send(Msg::Finished(Box::new(fin)));
             return true;
         }
         let delay = policy.delay_before(attempt + 1);
         let reason = format!("{}: {}", fin.result.outcome, fin.result.reason);
+        sh.backlog.admit(output_bytes(&fin));
         let _ = tx.send(Msg::Finished(Box::new(fin)));
         let _ = tx.send(Msg::Retrying(CaseRetrying {
             id: unit.id.clone(),
