@@ -552,3 +552,31 @@ impl SkipRule for BreakGroupOnFailure<'_> {
         g.is_some() && *g == self.0[later].group
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_holds_a_worker_back_only_while_big_results_wait() {
+        let b = std::sync::Arc::new(Backlog {
+            bytes: Mutex::new(0),
+            drained: std::sync::Condvar::new(),
+        });
+        // Small results and a lone big one pass at once.
+        b.admit(10);
+        b.admit(BACKLOG_BYTES * 2);
+        b.received(10);
+        // A second big one waits until the reporter took the first.
+        let (tx, rx) = mpsc::channel();
+        let b2 = b.clone();
+        let t = std::thread::spawn(move || {
+            b2.admit(BACKLOG_BYTES / 2);
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        b.received(BACKLOG_BYTES * 2);
+        assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+        t.join().unwrap();
+    }
+}
