@@ -563,10 +563,13 @@ mod tests {
             bytes: Mutex::new(0),
             drained: std::sync::Condvar::new(),
         });
-        // Small results and a lone big one pass at once.
-        b.admit(10);
+        // A big result passes when nothing waits; small ones pass while the backlog is small.
         b.admit(BACKLOG_BYTES * 2);
-        b.received(10);
+        b.received(BACKLOG_BYTES * 2);
+        b.admit(10);
+        b.admit(10);
+        b.received(20);
+        b.admit(BACKLOG_BYTES * 2);
         // A second big one waits until the reporter took the first.
         let (tx, rx) = mpsc::channel();
         let b2 = b.clone();
