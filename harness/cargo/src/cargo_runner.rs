@@ -130,7 +130,7 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
         }
     };
     let (cwd, env, settings, mut probe, enforcement) =
-        match crate::runner::runner_setup("hatchery cargo-runner", &a.sandbox) {
+        match crate::runner::runner_setup("hatchery cargo-runner", &a.sandbox, bin) {
             Ok(x) => x,
             Err(code) => return code,
         };

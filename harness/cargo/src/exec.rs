@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hatchery_engine::{Attempt, ExecError, ExecSettings, Executor, Unit, Work};
 use hatchery_report::{CaseResult, Enforcement, Limits, Outcome, RawFacts, Termination};
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier};
+use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier, View};
 
 /// How every zygote of a run is configured.
 #[derive(Debug, Clone)]
@@ -17,6 +17,9 @@ pub struct SandboxSettings {
     pub network: bool,
     pub cgroup: CgroupMode,
     pub seccomp: SeccompProfile,
+    /// What the tests see beyond their tier's view (the crate and its target directory when
+    /// they lie below `/tmp` and the like).
+    pub view: View,
 }
 
 impl SandboxSettings {
@@ -25,6 +28,7 @@ impl SandboxSettings {
         let mut s = ExecSettings::new(PathBuf::from("/proc/self/exe"));
         s.network = self.network;
         s.cgroup = self.cgroup;
+        s.view = self.view.clone();
         s
     }
 }

@@ -355,6 +355,12 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     };
     let mut binaries = built.binaries.clone();
+    let mut settings = settings;
+    settings.view.show(&built.meta.workspace_root);
+    settings.view.show(&built.target_dir);
+    for b in &binaries {
+        settings.view.show(&b.cwd);
+    }
 
     // Doctests: compiled (not run) by one `cargo test --doc` pass, on a thread of its own
     // while the zygote starts and the test binaries are listed.

@@ -43,6 +43,7 @@ impl SandboxOpts {
             network: self.network,
             cgroup: self.cgroup,
             seccomp: self.seccomp,
+            view: Default::default(),
         }
     }
 }

@@ -72,7 +72,11 @@ pub(crate) type Setup = (
 /// What both runner routes start from: the current directory, cargo's environment (plus
 /// `--env`), and an executor whose first zygote proves the tier works here. On failure the
 /// message is printed (prefixed with `who`) and the exit code returned.
-pub(crate) fn runner_setup(who: &str, sandbox: &SandboxOpts) -> Result<Setup, u8> {
+pub(crate) fn runner_setup(
+    who: &str,
+    sandbox: &SandboxOpts,
+    program: &std::path::Path,
+) -> Result<Setup, u8> {
     let cwd = std::env::current_dir().map_err(|e| {
         eprintln!("{who}: cannot read the current directory: {e}");
         exit::USAGE
@@ -82,7 +86,15 @@ pub(crate) fn runner_setup(who: &str, sandbox: &SandboxOpts) -> Result<Setup, u8
         .filter(|(k, _)| forwarded(k))
         .collect();
     env.extend(sandbox.env.iter().cloned());
-    let settings = sandbox.settings();
+    let mut settings = sandbox.settings();
+    settings.view.show(&cwd);
+    if let Some(dir) = std::fs::canonicalize(program)
+        .ok()
+        .as_deref()
+        .and_then(|p| p.parent())
+    {
+        settings.view.show(dir);
+    }
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
     let enforcement = exec.enforcement(settings.tier).map_err(|e| {
         eprintln!("{who}: {}", error_chain(&e));
@@ -103,8 +115,11 @@ pub fn runner(a: RunnerArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let (cwd, env, settings, mut exec, _) = match runner_setup("cargo-hatchery runner", &a.sandbox)
-    {
+    let (cwd, env, settings, mut exec, _) = match runner_setup(
+        "cargo-hatchery runner",
+        &a.sandbox,
+        std::path::Path::new(a.command.first().map(|c| c.as_os_str()).unwrap_or_default()),
+    ) {
         Ok(x) => x,
         Err(code) => return code,
     };

@@ -266,11 +266,11 @@ pub fn batch(a: BatchArgs) -> u8 {
         .jobs_parallel
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
         as usize;
-    let pool = Pool::sandboxed(
-        a.sandbox.exec_settings(),
-        workers.min(units.len().max(1)),
-        !a.no_pin,
-    );
+    let mut settings = a.sandbox.exec_settings();
+    for u in &units {
+        settings.view.show_case(&u.spec);
+    }
+    let pool = Pool::sandboxed(settings, workers.min(units.len().max(1)), !a.no_pin);
     // Worker 0's first zygote proves the tier works here and gives run_started its facts.
     let enforcement = match pool.worker(0).enforcement(a.sandbox.tier) {
         Ok(e) => e,

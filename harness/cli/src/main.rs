@@ -234,7 +234,9 @@ fn run(a: RunArgs) -> ExitCode {
         eprintln!("hatchery: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let mut exec = SandboxExecutor::new(std::sync::Arc::new(sa.exec_settings()), None);
+    let mut settings = sa.exec_settings();
+    settings.view.show_case(&spec);
+    let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings), None);
     let result = match exec.run(&spec, sa.tier) {
         Ok(r) => r,
         Err(ExecError::BadSpec(e)) => {

@@ -312,7 +312,9 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
         a.tiers.clone()
     };
     let mut rows = Vec::new();
-    let settings = std::sync::Arc::new(ExecSettings::new(crate::own_exe()));
+    let mut settings = ExecSettings::new(crate::own_exe());
+    settings.view.show(dir);
+    let settings = std::sync::Arc::new(settings);
     for tier in tiers {
         // One executor per tier: it replaces a zygote an attack killed before the next case.
         let mut sb = SandboxExecutor::new(settings.clone(), None);

@@ -19,17 +19,8 @@ fn stage(progs: &[&str]) -> PathBuf {
     dir
 }
 
-fn as_nobody(dir: &std::path::Path, args: &[&str]) -> Run {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(dir.join("hatchery"))
+fn nobody_runs(dir: &std::path::Path, args: &[&str]) -> Run {
+    let out = as_nobody(&dir.join("hatchery"))
         .args(args)
         .current_dir("/")
         .output()
@@ -55,7 +46,7 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
         vec!["none"]
     };
     for t in tiers {
-        let r = as_nobody(
+        let r = nobody_runs(
             &dir,
             &["run", "--json", "--tier", t, "--", p(&crash), "exit", "3"],
         );
@@ -63,7 +54,7 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
         let e = &r.json["enforcement"];
         assert_eq!(e["cgroup_memory"]["level"], "partial", "{t}: {e}");
         assert_eq!(r.json["usage"]["memory_source"], "rusage");
-        let r = as_nobody(
+        let r = nobody_runs(
             &dir,
             &[
                 "run",
@@ -78,7 +69,7 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
         );
         assert_eq!(r.outcome(), "time_limit", "{t}: {}", r.json);
         assert_eq!(r.limit(), Some("cpu"));
-        let r = as_nobody(
+        let r = nobody_runs(
             &dir,
             &["run", "--json", "--tier", t, "--", "/usr/bin/id", "-u"],
         );
@@ -112,21 +103,4 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("cgroup"));
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn userns_unprivileged() -> bool {
-    Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-            "unshare",
-            "--user",
-            "true",
-        ])
-        .status()
-        .is_ok_and(|s| s.success())
 }

@@ -237,7 +237,10 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Tier::None => Tier::None,
         _ => Tier::Hardened,
     });
-    let settings = ExecSettings::new(zygote_exe);
+    let mut settings = ExecSettings::new(zygote_exe);
+    // Work tree and package below /tmp & co. are shown to the cases that need them.
+    settings.view.show(work.path());
+    settings.view.show(&problem.dir);
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
         Ok(r) => r,
         Err(e) => {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use hatchery_report::{CaseResult, Enforcement, Limits, RawFacts};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{
-    CaseSpec, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError, Tier,
+    CaseSpec, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError, Tier, View,
 };
 
 /// Kills what an executor is running, from another thread.
@@ -111,6 +111,8 @@ pub struct ExecSettings {
     pub zygote_exe: PathBuf,
     pub network: bool,
     pub cgroup: CgroupMode,
+    /// Host paths shown (below the private scratch directories) or hidden in every zygote.
+    pub view: View,
 }
 
 impl ExecSettings {
@@ -119,6 +121,7 @@ impl ExecSettings {
             zygote_exe,
             network: false,
             cgroup: CgroupMode::Auto,
+            view: View::default(),
         }
     }
 
@@ -127,6 +130,7 @@ impl ExecSettings {
         c.network = self.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
+        c.view = self.view.clone();
         if key.seccomp_off {
             c.seccomp_base = SeccompProfile::Off;
         }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::os::unix::fs::OpenOptionsExt as _;
 
+use crate::policy::{View, SCRATCH_DIRS};
 use crate::zygote::scratch::{inodes_used, Scratch};
 
 fn err(what: String) -> impl FnOnce(nix::errno::Errno) -> io::Error {
@@ -50,7 +51,7 @@ fn proc_at(target: &Path) -> io::Result<()> {
 /// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
 /// binds each directory onto its place (the first one last, over the tmpfs itself, whose root
 /// then stays reachable only through the returned descriptor).
-fn scratch_tmpfs(dirs: &[PathBuf], size: u64) -> io::Result<(std::os::fd::OwnedFd, u64)> {
+fn scratch_tmpfs(dirs: &[PathBuf], size: u64) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::unix::fs::PermissionsExt as _;
     let first = dirs
         .first()
@@ -79,8 +80,7 @@ fn scratch_tmpfs(dirs: &[PathBuf], size: u64) -> io::Result<(std::os::fd::OwnedF
             dirs[i].display()
         )))?;
     }
-    let empty = inodes_used(&base);
-    Ok((base, empty))
+    Ok(base)
 }
 /// Mounts our IPC namespace's mqueue filesystem on `at`, keeps a descriptor, detaches it.
 fn private_mqueue(at: &Path) -> io::Result<std::os::fd::OwnedFd> {
@@ -112,39 +112,159 @@ fn make_private() -> io::Result<()> {
     .map_err(err("failed to make the mount tree private".into()))
 }
 
-/// hardened: fresh /proc, private /tmp and /dev/shm.
-pub(crate) fn setup_hardened(tmp_size: u64) -> io::Result<Scratch> {
+/// hardened: fresh /proc, private /tmp and /dev/shm (and /var/tmp, /run/lock), the view's
+/// directories shown and hidden.
+pub(crate) fn setup_hardened(tmp_size: u64, view: &View) -> io::Result<Scratch> {
     make_private()?;
     let mq = private_mqueue(Path::new("/tmp"))?;
     proc_at(Path::new("/proc"))?;
     // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
     // leaves nothing there for the host (or the next case) to find.
-    let dirs: Vec<PathBuf> = HARDENED_SCRATCH
+    let dirs: Vec<PathBuf> = SCRATCH_DIRS
         .iter()
         .map(PathBuf::from)
         .filter(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_dir()))
         .collect();
+    let shown = open_shown(view, &dirs)?;
     let base = if dirs.is_empty() {
         None
     } else {
         Some(scratch_tmpfs(&dirs, tmp_size)?)
     };
+    place_shown(&shown, Path::new("/"), false)?;
+    place_hidden(&view.hide, Path::new("/"))?;
     Ok(Scratch {
         dirs,
-        base,
+        base: base.map(counted),
         mqueue: Some(mq),
     })
 }
 
-/// Writable scratch directories replaced by private tmpfs in tier hardened (when present).
-pub(crate) const HARDENED_SCRATCH: [&str; 4] = ["/tmp", "/dev/shm", "/var/tmp", "/run/lock"];
+/// The scratch tmpfs with its inode count as the cases find it (after the view's mount points
+/// were made in it).
+fn counted(base: std::os::fd::OwnedFd) -> (std::os::fd::OwnedFd, u64) {
+    let empty = inodes_used(&base);
+    (base, empty)
+}
+
+/// The view's directories that lie below one of `scratch`, each opened (before any scratch
+/// covers it) so that it can be bound into place afterwards.
+fn open_shown(
+    view: &View,
+    scratch: &[PathBuf],
+) -> io::Result<Vec<(PathBuf, std::os::fd::OwnedFd)>> {
+    let mut shown = Vec::new();
+    for p in &view.expose {
+        if !p.is_absolute() || !scratch.iter().any(|s| p.starts_with(s) && p != s) {
+            continue;
+        }
+        let fd = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(p)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("failed to open {} to show it to cases: {e}", p.display()),
+                )
+            })?;
+        shown.push((p.clone(), std::os::fd::OwnedFd::from(fd)));
+    }
+    Ok(shown)
+}
+
+/// Binds each shown directory at its path below `root` (inside the scratch tmpfs). The
+/// directories leading to it are made in the tmpfs (mode 0755, owned by the zygote) and each
+/// bound onto itself: a mount point cannot be renamed or removed, so no case can move a shown
+/// directory away from the next case. Lockdown shows them read-only.
+fn place_shown(
+    shown: &[(PathBuf, std::os::fd::OwnedFd)],
+    root: &Path,
+    read_only: bool,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    for (path, fd) in shown {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let target = root.join(rel);
+        let mut at = root.to_path_buf();
+        let mut parts = rel.components().peekable();
+        while let Some(part) = parts.next() {
+            at.push(part);
+            if at.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::fs::create_dir(&at)?;
+            std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))?;
+            if parts.peek().is_some() {
+                bind(&at, &at)?;
+            }
+        }
+        let from = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        mount(
+            Some(from.as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(err(format!("failed to show {}", path.display())))?;
+        if read_only {
+            let c = CString::new(target.as_os_str().as_encoded_bytes()).expect("no NUL in path");
+            hatchery_sys::mount_setattr_readonly_recursive(&c)
+                .map_err(err(format!("failed to make {} read-only", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn bind(from: &Path, to: &Path) -> io::Result<()> {
+    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(err(format!(
+        "failed to bind {} onto {}",
+        from.display(),
+        to.display()
+    )))
+}
+
+/// Covers each hidden path below `root`: a directory by an empty read-only tmpfs, anything
+/// else by `/dev/null`. Paths that do not exist in the view (e.g. below a scratch directory)
+/// need nothing.
+fn place_hidden(hide: &[PathBuf], root: &Path) -> io::Result<()> {
+    for path in hide {
+        let target = root.join(path.strip_prefix("/").unwrap_or(path));
+        let Ok(meta) = target.symlink_metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=4k,nr_inodes=1,mode=0555"),
+            )
+            .map_err(err(format!("failed to hide {}", path.display())))?;
+        } else if meta.file_type().is_symlink() {
+            return Err(io::Error::other(format!(
+                "cannot hide {}: it is a symbolic link (give the path it resolves to)",
+                path.display()
+            )));
+        } else {
+            bind(Path::new("/dev/null"), &target)
+                .map_err(|e| io::Error::other(format!("failed to hide {}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}
 
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
-/// lockdown: new read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm.
-pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
+/// lockdown: new read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm, the
+/// view's directories shown (read-only) and hidden.
+pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> {
     make_private()?;
     let mq = private_mqueue(Path::new("/tmp"))?;
+    let shown = open_shown(view, &[PathBuf::from("/tmp"), PathBuf::from("/dev/shm")])?;
     // A small tmpfs on /tmp holds the new root's mount point.
     let base = Path::new("/tmp");
     tmpfs(base, 1 << 20, "0755")?;
@@ -188,6 +308,8 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
     }
     std::fs::create_dir(dev.join("shm"))?;
     let base = scratch_tmpfs(&[root.join("tmp"), dev.join("shm")], tmp_size)?;
+    place_shown(&shown, &root, true)?;
+    place_hidden(&view.hide, &root)?;
     // /dev was created read-write above; remount it read-only now that it is populated.
     mount(
         None::<&str>,
@@ -204,7 +326,7 @@ pub(crate) fn setup_lockdown(tmp_size: u64) -> io::Result<Scratch> {
     nix::unistd::chdir("/").map_err(err("failed to chdir to /".into()))?;
     Ok(Scratch {
         dirs: vec![PathBuf::from("/tmp"), PathBuf::from("/dev/shm")],
-        base: Some(base),
+        base: Some(counted(base)),
         mqueue: Some(mq),
     })
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use hatchery_report::Limits;
@@ -119,6 +119,84 @@ pub struct SandboxConfig {
     /// Pin the zygote (and so its cases) to this CPU: a supervisor thread and a zygote on one
     /// CPU avoid a cross-CPU wake-up on every exchange.
     pub cpu: Option<usize>,
+    /// Host paths shown or hidden beyond what the tier shows (tiers with a mount namespace).
+    pub view: View,
+}
+
+/// What a zygote's cases see of the host filesystem beyond their tier's defaults. Set once per
+/// zygote, when its mount namespace is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct View {
+    /// Host directories the cases must see at their own path although the tier puts private
+    /// scratch there (a working directory or a program under `/tmp`, `/var/tmp`, `/dev/shm`,
+    /// `/run/lock`). Writable as the tier's view of the host is: by permissions in hardened,
+    /// never in lockdown. A path that is itself a scratch directory is not shown: the case
+    /// gets its private one.
+    pub expose: Vec<PathBuf>,
+    /// Host paths the cases must not see: each is covered by an empty read-only directory (or
+    /// an empty file), e.g. a problem package and the judge's own work tree.
+    pub hide: Vec<PathBuf>,
+}
+
+/// The directories a tier with a mount namespace replaces by private scratch, where present
+/// (lockdown's new root has `/tmp` and `/dev/shm` only).
+pub const SCRATCH_DIRS: [&str; 4] = ["/tmp", "/dev/shm", "/var/tmp", "/run/lock"];
+
+impl View {
+    /// Adds `path` (made absolute and resolved) to the directories to show, when it lies below
+    /// a scratch directory and is not shown already. Paths that do not resolve are left out:
+    /// the case reports them as it would anywhere.
+    pub fn show(&mut self, path: &Path) {
+        let Ok(p) = std::fs::canonicalize(path) else {
+            return;
+        };
+        if !p.is_dir() || !below_scratch(&p) {
+            return;
+        }
+        if self.expose.iter().any(|e| p.starts_with(e)) {
+            return;
+        }
+        self.expose.retain(|e| !e.starts_with(&p));
+        self.expose.push(p);
+    }
+
+    /// Shows what a case is given that lies below a scratch directory: its working directory,
+    /// its program's directory, and the directory of every argument that names an existing
+    /// path (a script, an input file, a helper binary's directory).
+    pub fn show_case(&mut self, spec: &CaseSpec) {
+        self.show(&spec.cwd);
+        let args = std::iter::once(&spec.program).chain(spec.argv.iter().skip(1));
+        for a in args {
+            if !a.as_bytes().contains(&b'/') {
+                continue;
+            }
+            let p = spec.cwd.join(a);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => self.show(&p),
+                Ok(_) => {
+                    if let Some(parent) = p.parent() {
+                        self.show(parent)
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Adds `path` (resolved) to the paths to hide.
+    pub fn hide(&mut self, path: &Path) {
+        let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if !self.hide.contains(&p) {
+            self.hide.push(p);
+        }
+    }
+}
+
+/// Whether `p` lies strictly below one of [`SCRATCH_DIRS`].
+pub fn below_scratch(p: &Path) -> bool {
+    SCRATCH_DIRS
+        .iter()
+        .any(|s| p.starts_with(s) && p != Path::new(s))
 }
 
 impl SandboxConfig {
@@ -133,6 +211,7 @@ impl SandboxConfig {
             tmp_size_bytes: 64 << 20,
             seccomp_base: SeccompProfile::Default,
             cpu: None,
+            view: View::default(),
         }
     }
 }

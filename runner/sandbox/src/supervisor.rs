@@ -191,6 +191,7 @@ impl Sandbox {
                 _ => SeccompProfile::Default,
             },
             cpu: cfg.cpu,
+            view: cfg.view.clone(),
         };
 
         let (ours, theirs) = UnixStream::pair().map_err(|source| SandboxError::Spawn {

@@ -73,6 +73,9 @@ pub struct ZygoteInit {
     /// Pin the zygote, and so every case, to this CPU.
     #[serde(default)]
     pub cpu: Option<usize>,
+    /// Host paths shown or hidden beyond the tier's defaults.
+    #[serde(default)]
+    pub view: crate::policy::View,
 }
 
 /// The zygote's answers to [`ZygoteInit`]: `Unshared` (the launcher is in its new user

@@ -177,3 +177,26 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
     }
     found
 }
+
+/// Whether a normal user may create user namespaces here.
+pub fn userns_unprivileged() -> bool {
+    as_nobody(Path::new("unshare"))
+        .args(["--user", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command that runs `program` as uid/gid 65534 with no supplementary groups (setpriv).
+pub fn as_nobody(program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--",
+    ]);
+    c.arg(program);
+    c
+}

@@ -523,8 +523,11 @@ fn open_cwd(path: &[u8]) -> Result<OwnedFd, ZygoteError> {
         Mode::empty(),
     )
     .map_err(|source| {
-        let hint = if path.starts_with(b"/tmp/") || path == b"/tmp" {
-            "; the sandbox has its own empty /tmp; use a working directory outside /tmp"
+        let hint = if crate::policy::below_scratch(std::path::Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path),
+        )) {
+            "; the sandbox has private scratch there and shows only the directories its \
+             runner named (View::expose)"
         } else {
             ""
         };

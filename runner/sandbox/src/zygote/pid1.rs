@@ -30,8 +30,8 @@ pub(super) fn become_pid1(
         return fail_hello(&sock, SetupError::Dumpable(e));
     }
     let scratch = match init.tier {
-        Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes),
-        _ => mounts::setup_hardened(init.tmp_size_bytes),
+        Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes, &init.view),
+        _ => mounts::setup_hardened(init.tmp_size_bytes, &init.view),
     };
     let scratch = match scratch {
         Ok(s) => s,

@@ -145,6 +145,8 @@ struct Level {
     id: (u64, u64),
     name: Option<CString>,
     pending: Vec<CString>,
+    /// Something below it stays (another filesystem), so it stays too.
+    kept: bool,
 }
 
 /// Deletes everything below the directory `root` (shown as `shown` in errors), leaving
@@ -173,7 +175,9 @@ pub(crate) fn wipe(root: BorrowedFd<'_>, shown: &Path) -> Result<(), WipeError> 
         id: identity(cur.as_raw_fd()).map_err(wipe_err("stat", &shown))?,
         name: None,
         pending: list(cur.as_fd()).map_err(wipe_err("list", &shown))?,
+        kept: false,
     }];
+    let scratch_dev = levels[0].id.0;
     loop {
         let top = levels
             .last_mut()
@@ -184,7 +188,19 @@ pub(crate) fn wipe(root: BorrowedFd<'_>, shown: &Path) -> Result<(), WipeError> 
                 Ok(false) => {}
                 Err(e) => return Err(wipe_err("remove", at(&path, &name))(e)),
             }
-            // A directory that is not empty: go down into it.
+            // A directory that is not empty, or a mount point: go down into it, unless it is
+            // another filesystem (a directory shown to cases), which stays as it is, and so
+            // do the directories that lead to it.
+            let st = nix::sys::stat::fstatat(
+                Some(cur.as_raw_fd()),
+                name.as_c_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| wipe_err("stat", at(&path, &name))(e))?;
+            if st.st_dev != scratch_dev {
+                top.kept = true;
+                continue;
+            }
             let sub = open_subdir(cur.as_fd(), &name)
                 .map_err(|e| wipe_err("open directory", at(&path, &name))(e))?;
             let pending = list(sub.as_fd()).map_err(|e| wipe_err("list", at(&path, &name))(e))?;
@@ -195,6 +211,7 @@ pub(crate) fn wipe(root: BorrowedFd<'_>, shown: &Path) -> Result<(), WipeError> 
                 id,
                 name: Some(name),
                 pending,
+                kept: false,
             });
             cur = sub;
             continue;
@@ -205,7 +222,7 @@ pub(crate) fn wipe(root: BorrowedFd<'_>, shown: &Path) -> Result<(), WipeError> 
             return Ok(());
         };
         path.pop();
-        let parent = levels.last().expect("the root has no name");
+        let parent = levels.last_mut().expect("the root has no name");
         let up = hatchery_sys::openat_owned(cur.as_fd(), "..", DIR_FLAGS, Mode::empty())
             .map_err(|e| wipe_err("open the parent of", at(&path, &name))(e))?;
         if identity(up.as_raw_fd()).ok() != Some(parent.id) {
@@ -214,7 +231,16 @@ pub(crate) fn wipe(root: BorrowedFd<'_>, shown: &Path) -> Result<(), WipeError> 
             ));
         }
         cur = up;
-        remove_dir(cur.as_fd(), &name).map_err(|e| wipe_err("remove", at(&path, &name))(e))?;
+        if done.kept {
+            parent.kept = true;
+            continue;
+        }
+        match remove_dir(cur.as_fd(), &name) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            // A mount point of ours (a directory leading to a shown one, bound onto itself).
+            Err(Errno::EBUSY) => parent.kept = true,
+            Err(e) => return Err(wipe_err("remove", at(&path, &name))(e)),
+        }
     }
 }
 
@@ -234,7 +260,7 @@ fn list(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
 }
 
 /// Removes `name` from `dir` if it is not a directory or an empty one. `Ok(false)`: a
-/// directory with entries.
+/// directory with entries, or a mount point.
 fn remove_entry(dir: BorrowedFd<'_>, name: &CString) -> Result<bool, Errno> {
     let file = || {
         unlinkat(
@@ -250,7 +276,8 @@ fn remove_entry(dir: BorrowedFd<'_>, name: &CString) -> Result<bool, Errno> {
     }
     match remove_dir(dir, name) {
         Ok(()) | Err(Errno::ENOENT) => Ok(true),
-        Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) => Ok(false),
+        // EBUSY: a mount point; the caller looks at what it is.
+        Err(Errno::ENOTEMPTY) | Err(Errno::EEXIST) | Err(Errno::EBUSY) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -1,0 +1,171 @@
+//! Working directories below the sandbox's private scratch (`/tmp`, a clone under `/tmp`):
+//! cases see them at their own path, the scratch stays private and is wiped between cases,
+//! and the wipe never touches the shown directory.
+
+mod common;
+use common::*;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// A directory below /tmp (mode 0755 all the way, so a normal user can use it too), with a
+/// script and a data file in it.
+fn checkout(tag: &str) -> PathBuf {
+    let top = PathBuf::from(format!("/tmp/hatchery-view-{}-{tag}", std::process::id()));
+    let work = top.join("clone/work");
+    std::fs::create_dir_all(&work).unwrap();
+    for d in [&top, &top.join("clone"), &work] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Each case: shows where it is and what the previous one left in the scratch, leaves
+    // something of its own, reads a file next to it, and tries to move the shown tree away.
+    std::fs::write(
+        work.join("case.sh"),
+        "#!/bin/sh\n\
+         echo \"pwd=$(pwd)\"\n\
+         echo \"tmp=$(ls -A /tmp | tr '\\n' ' ')\"\n\
+         mkdir -p /tmp/left/deeper && echo x > /tmp/left/deeper/f && echo y > /tmp/left-file\n\
+         echo \"data=$(cat data.txt)\"\n\
+         mv \"$1\" /tmp/moved 2>/dev/null && echo moved-away\n\
+         rm -rf \"$1/clone\" 2>/dev/null\n\
+         exit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(work.join("case.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(work.join("data.txt"), "DATA").unwrap();
+    std::fs::set_permissions(
+        work.join("data.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    top
+}
+
+fn jobs_file(top: &Path, n: usize) -> PathBuf {
+    let work = top.join("clone/work");
+    let jobs = top.join("clone/jobs.jsonl");
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"id\":\"c{i}\",\"argv\":[\"work/case.sh\",\"{}\"],\"cwd\":\"{}\"}}\n",
+            top.display(),
+            work.display()
+        ));
+    }
+    std::fs::write(&jobs, text).unwrap();
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o644)).unwrap();
+    jobs
+}
+
+fn finished(report: &str) -> Vec<Value> {
+    report
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "case_finished")
+        .collect()
+}
+
+/// Runs the jobs on one worker (one zygote, so every case after the first finds what the
+/// one before it left) and checks what each case saw.
+fn check_batch(hatchery: &Path, tier: &str, top: &Path, nobody: bool) {
+    let jobs = jobs_file(top, 3);
+    let mut cmd = if nobody {
+        as_nobody(hatchery)
+    } else {
+        Command::new(hatchery)
+    };
+    // The report goes where the (possibly unprivileged) runner may write.
+    let reports = top.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::set_permissions(&reports, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let report = reports.join(format!("{tier}.jsonl"));
+    let out = cmd
+        .args(["batch", "-j", "1", "--tier", tier, "--report"])
+        .arg(&report)
+        .arg(&jobs)
+        .current_dir(top.join("clone"))
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let fin = finished(&text);
+    assert_eq!(
+        fin.len(),
+        3,
+        "tier {tier}: {text}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let work = top.join("clone/work");
+    let skeleton = top.file_name().unwrap().to_str().unwrap();
+    for e in &fin {
+        let d = &e["data"];
+        assert_eq!(d["outcome"], "ok", "tier {tier}: {d}");
+        let stdout = d["stdout"]["text"].as_str().unwrap();
+        assert!(
+            stdout.contains(&format!("pwd={}\n", work.display())),
+            "tier {tier}: {stdout}"
+        );
+        assert!(stdout.contains("data=DATA\n"), "tier {tier}: {stdout}");
+        // The scratch holds only the way to the shown directory: nothing of the host's /tmp,
+        // nothing the case before left.
+        assert!(
+            stdout.contains(&format!("tmp={skeleton} \n")),
+            "tier {tier}: {stdout}"
+        );
+        assert!(!stdout.contains("moved-away"), "tier {tier}: {stdout}");
+    }
+    // The wipe between cases left the shown directory alone.
+    assert_eq!(
+        std::fs::read_to_string(work.join("data.txt")).unwrap(),
+        "DATA"
+    );
+    assert!(work.join("case.sh").exists());
+    // What the cases left stayed in their scratch.
+    assert!(!Path::new("/tmp/left-file").exists());
+}
+
+#[test]
+fn cases_see_their_working_directory_below_tmp() {
+    for tier in ["hardened", "lockdown"] {
+        if !tier_ok(tier) {
+            continue;
+        }
+        let top = checkout(tier);
+        check_batch(&hatchery_bin(), tier, &top, false);
+        // `run` from inside the clone, with a relative program.
+        let out = Command::new(hatchery_bin())
+            .args(["run", "--json", "--tier", tier, "--", "./case.sh"])
+            .arg(&top)
+            .current_dir(top.join("clone/work"))
+            .output()
+            .unwrap();
+        let r = parse(out);
+        assert_eq!(r.outcome(), "ok", "{}", r.json);
+        assert!(r.stdout().contains("data=DATA"), "{}", r.stdout());
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+}
+
+#[test]
+fn a_normal_user_sees_its_working_directory_below_tmp() {
+    if !need(
+        is_root(),
+        "root, to drop to an unprivileged uid with setpriv",
+    ) {
+        return;
+    }
+    if !need(userns_unprivileged(), "unprivileged user namespaces") {
+        return;
+    }
+    for tier in ["hardened", "lockdown"] {
+        let top = checkout(&format!("nobody-{tier}"));
+        // The binary where a normal user may run it: inside the shown tree.
+        let bin = top.join("clone/hatchery");
+        std::fs::copy(hatchery_bin(), &bin).unwrap();
+        check_batch(&bin, tier, &top, true);
+        std::fs::remove_dir_all(&top).unwrap();
+    }
+}
