@@ -279,12 +279,14 @@ pub fn sandbox_pool(
     settings.cgroup = CgroupMode::Required;
     let pool = Pool::sandboxed(settings, n, pinned);
     for w in 0..n {
-        pool.worker(w).enforcement(tier).map_err(|e| {
-            format!(
-                "cannot start a {tier:?} zygote: {}",
-                hatchery_report::error_chain(&e)
-            )
-        })?;
+        pool.worker(w)
+            .enforcement(tier, hatchery_engine::Network::Off)
+            .map_err(|e| {
+                format!(
+                    "cannot start a {tier:?} zygote: {}",
+                    hatchery_report::error_chain(&e)
+                )
+            })?;
     }
     Ok(pool)
 }

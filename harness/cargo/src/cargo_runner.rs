@@ -155,7 +155,7 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
     let mut run = |args: &[&str]| {
         let mut argv: Vec<OsString> = vec![bin.as_os_str().to_owned()];
         argv.extend(args.iter().map(OsString::from));
-        let case = spec(&argv, &env, &cwd, &list_limits, settings.seccomp);
+        let case = spec(&argv, &env, &cwd, &list_limits, &settings);
         let r = run_command(&mut probe, &case, settings.tier);
         if r.outcome == Outcome::SandboxError {
             Err(r.error.unwrap_or(r.reason))
@@ -211,7 +211,7 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
             if *ign {
                 argv.push("--ignored".into());
             }
-            let case = spec(&argv, &env, &cwd, &limits, settings.seccomp);
+            let case = spec(&argv, &env, &cwd, &limits, &settings);
             Unit::new(n.clone(), case, settings.tier)
         })
         .collect();

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use hatchery_engine::{Attempt, ExecError, ExecSettings, Executor, Unit, Work};
 use hatchery_report::{CaseResult, Enforcement, Limits, Outcome, RawFacts, Termination};
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier, View};
+use hatchery_sandbox::{CaseSpec, Network, SeccompProfile, Tier, View};
 
 /// How every zygote of a run is configured.
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {
     pub tier: Tier,
-    pub network: bool,
+    pub network: Network,
     pub cgroup: CgroupMode,
     pub seccomp: SeccompProfile,
     /// What the tests see beyond their tier's view (the crate and its target directory when
@@ -26,7 +26,6 @@ impl SandboxSettings {
     pub fn exec_settings(&self) -> ExecSettings {
         // The zygote is this very binary (`cargo-hatchery __zygote` or `hatchery __zygote`).
         let mut s = ExecSettings::new(PathBuf::from("/proc/self/exe"));
-        s.network = self.network;
         s.cgroup = self.cgroup;
         s.view = self.view.clone();
         s
@@ -90,16 +89,17 @@ pub fn spec(
     env: &BTreeMap<String, String>,
     cwd: &Path,
     limits: &Limits,
-    seccomp: SeccompProfile,
+    settings: &SandboxSettings,
 ) -> CaseSpec {
     let mut spec = CaseSpec::new(argv.to_vec());
+    spec.network = settings.network;
     spec.env = env
         .iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect();
     spec.cwd = cwd.to_path_buf();
     spec.limits = limits.clone();
-    spec.seccomp = seccomp;
+    spec.seccomp = settings.seccomp;
     spec
 }
 

@@ -361,6 +361,9 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     for b in &binaries {
         settings.view.show(&b.cwd);
     }
+    for (_, v) in &a.sandbox.env {
+        settings.view.show_value(std::ffi::OsStr::new(v));
+    }
 
     // Doctests: compiled (not run) by one `cargo test --doc` pass, on a thread of its own
     // while the zygote starts and the test binaries are listed.
@@ -560,7 +563,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             };
             let mut u = Unit::new(
                 m.id(),
-                spec(&argv, &env, &cwd, &limits, settings.seccomp),
+                spec(&argv, &env, &cwd, &limits, &settings),
                 settings.tier,
             );
             u.expect = Expect::Outcome(expect);
@@ -795,7 +798,7 @@ fn start_and_list(
     u8,
 > {
     let mut probe = SandboxExecutor::new(Arc::new(settings.exec_settings()), None);
-    let enforcement = match probe.enforcement(settings.tier) {
+    let enforcement = match probe.enforcement(settings.tier, settings.network) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
@@ -813,7 +816,7 @@ fn start_and_list(
         let mut run = |args: &[&str]| {
             let mut argv: Vec<OsString> = vec![b.path.clone().into_os_string()];
             argv.extend(args.iter().map(OsString::from));
-            let case = spec(&argv, &env, &b.cwd, &ll, settings.seccomp);
+            let case = spec(&argv, &env, &b.cwd, &ll, settings);
             let r = run_command(&mut probe, &case, settings.tier);
             if r.outcome == Outcome::SandboxError {
                 Err(format!(

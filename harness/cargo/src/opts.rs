@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hatchery_report::Limits;
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{SeccompProfile, Tier};
+use hatchery_sandbox::{Network, SeccompProfile, Tier};
 
 use crate::exec::SandboxSettings;
 
@@ -20,9 +20,11 @@ pub struct SandboxOpts {
     /// namespaces.
     #[arg(long, default_value = "hardened")]
     pub tier: Tier,
-    /// Give tests the host network (inet sockets allowed). Off by default.
-    #[arg(long)]
-    pub network: bool,
+    /// Network of the tests: loopback (127.0.0.1 and ::1 only; the default, except in tier
+    /// none, where it is off), off, or host (the host's network, shared). `--network` alone
+    /// means host.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "host")]
+    pub network: Option<Network>,
     /// Seccomp profile: default (deny list), strict (allow list; single-process tests only),
     /// off.
     #[arg(long, default_value = "default")]
@@ -40,7 +42,10 @@ impl SandboxOpts {
     pub fn settings(&self) -> SandboxSettings {
         SandboxSettings {
             tier: self.tier,
-            network: self.network,
+            network: self.network.unwrap_or(match self.tier {
+                Tier::None => Network::Off,
+                _ => Network::Loopback,
+            }),
             cgroup: self.cgroup,
             seccomp: self.seccomp,
             view: Default::default(),

@@ -88,6 +88,9 @@ pub(crate) fn runner_setup(
     env.extend(sandbox.env.iter().cloned());
     let mut settings = sandbox.settings();
     settings.view.show(&cwd);
+    for (_, v) in &sandbox.env {
+        settings.view.show_value(std::ffi::OsStr::new(v));
+    }
     if let Some(dir) = std::fs::canonicalize(program)
         .ok()
         .as_deref()
@@ -96,14 +99,16 @@ pub(crate) fn runner_setup(
         settings.view.show(dir);
     }
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
-    let enforcement = exec.enforcement(settings.tier).map_err(|e| {
-        eprintln!("{who}: {}", error_chain(&e));
-        if e.is_missing_feature() {
-            exit::HOST_UNSUPPORTED
-        } else {
-            exit::SANDBOX_ERROR
-        }
-    })?;
+    let enforcement = exec
+        .enforcement(settings.tier, settings.network)
+        .map_err(|e| {
+            eprintln!("{who}: {}", error_chain(&e));
+            if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            }
+        })?;
     Ok((cwd, env, settings, exec, enforcement))
 }
 
@@ -123,7 +128,7 @@ pub fn runner(a: RunnerArgs) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let case = spec(&a.command, &env, &cwd, &limits, settings.seccomp);
+    let case = spec(&a.command, &env, &cwd, &limits, &settings);
     let r = run_command(&mut exec, &case, settings.tier);
     drop(exec);
     let _ = std::io::stdout().write_all(&r.stdout.data);

@@ -35,7 +35,7 @@ fn every_outcome_is_reported() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(100), "{err}");
     assert!(
-        err.contains("34 tests run: 28 passed (1 leaky), 6 failed, 4 skipped"),
+        err.contains("34 tests run: 29 passed (1 leaky), 5 failed, 4 skipped"),
         "{err}"
     );
     let ev = events(&report);
@@ -44,7 +44,7 @@ fn every_outcome_is_reported() {
     let rf = &ev.last().unwrap()["data"];
     assert_eq!(
         (rf["passed"].as_u64(), rf["failed"].as_u64()),
-        (Some(28), Some(6))
+        (Some(29), Some(5))
     );
     let m = finished(&ev);
     let outcome = |id: &str| last(&m, id)["outcome"].as_str().unwrap().to_owned();
@@ -63,12 +63,13 @@ fn every_outcome_is_reported() {
         "beta quick::t15",
         "beta::mimic mimic::adds",
         "beta::plain",
+        // Loopback by default: binding 127.0.0.1 works.
+        "alpha net::binds_localhost",
     ] {
         assert_eq!(outcome(ok), "ok", "{ok}: {:#}", last(&m, ok));
     }
     for bad in [
         "alpha basics::fails",
-        "alpha net::binds_localhost",
         "alpha state::flaky",
         "beta::mimic mimic::fails",
     ] {
@@ -105,16 +106,6 @@ fn every_outcome_is_reported() {
         slow["usage"]["cpu_us"].as_u64().unwrap() < 500_000,
         "sleeping is not CPU"
     );
-    // The network is off: the seccomp profile refuses AF_INET before the empty network
-    // namespace would.
-    let net = last(&m, "alpha net::binds_localhost");
-    assert!(
-        net["stderr"]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Address family not supported"),
-        "{net:#}"
-    );
     // Captured output lands in the report and, for failures, on the terminal.
     let fails = last(&m, "alpha basics::fails");
     assert!(fails["stdout"]["text"]
@@ -143,7 +134,7 @@ fn every_outcome_is_reported() {
     // JUnit: one suite per binary, ignored tests skipped.
     let xml = std::fs::read_to_string(&junit).unwrap();
     for s in [
-        r#"<testsuite name="alpha" tests="15" skipped="2" errors="0" failures="5""#,
+        r#"<testsuite name="alpha" tests="15" skipped="2" errors="0" failures="4""#,
         r#"<testsuite name="beta::mimic" tests="3" skipped="1" errors="0" failures="1""#,
         r#"<testsuite name="beta::plain" tests="1""#,
     ] {
@@ -286,15 +277,37 @@ fn memory_limit_is_oom() {
 }
 
 #[test]
-fn network_is_opt_in() {
+fn loopback_by_default_and_the_network_off_on_request() {
     if !userns() {
         return;
     }
+    let o = hatchery("test", &["-p", "alpha", "--lib", "net::binds_localhost"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Off: the seccomp profile refuses AF_INET before the empty network namespace would.
+    let report = scratch("network-off").join("report.jsonl");
     let o = hatchery(
         "test",
-        &["-p", "alpha", "--lib", "net::binds_localhost", "--network"],
+        &[
+            "-p",
+            "alpha",
+            "--lib",
+            "net::binds_localhost",
+            "--network",
+            "off",
+            "--report",
+            report.to_str().unwrap(),
+        ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(100), "{}", stderr(&o));
+    let m = finished(&events(&report));
+    let net = last(&m, "alpha net::binds_localhost");
+    assert!(
+        net["stderr"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Address family not supported"),
+        "{net:#}"
+    );
 }
 
 #[test]
@@ -343,10 +356,8 @@ fn lockdown_makes_tests_hermetic() {
     ] {
         assert_eq!(last(&m, ok)["outcome"], "ok", "{ok}: {:#}", last(&m, ok));
     }
-    assert_eq!(
-        last(&m, "alpha net::binds_localhost")["outcome"],
-        "nonzero_exit"
-    );
+    // Loopback works in lockdown too.
+    assert_eq!(last(&m, "alpha net::binds_localhost")["outcome"], "ok");
     assert_eq!(m.len(), 5);
 }
 

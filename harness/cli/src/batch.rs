@@ -84,6 +84,7 @@ fn unit_of(job: &Job, base: &Path, args: &SandboxArgs, defaults: &hatchery_repor
         .and_then(|s| s.parse().ok())
         .unwrap_or(args.seccomp);
     spec.limits = job.limits.over(defaults);
+    spec.network = job.network.unwrap_or(args.network);
     let tier = job
         .tier
         .as_deref()
@@ -229,6 +230,7 @@ pub fn batch(a: BatchArgs) -> u8 {
                 let field = match e {
                     hatchery_sandbox::SpecError::Stdin { .. } => "stdin",
                     hatchery_sandbox::SpecError::Cwd { .. } => "cwd",
+                    hatchery_sandbox::SpecError::LoopbackNeedsNamespace => "network",
                     _ => "argv",
                 };
                 errors.push(JobError {
@@ -272,7 +274,10 @@ pub fn batch(a: BatchArgs) -> u8 {
     }
     let pool = Pool::sandboxed(settings, workers.min(units.len().max(1)), !a.no_pin);
     // Worker 0's first zygote proves the tier works here and gives run_started its facts.
-    let enforcement = match pool.worker(0).enforcement(a.sandbox.tier) {
+    let enforcement = match pool
+        .worker(0)
+        .enforcement(a.sandbox.tier, a.sandbox.network)
+    {
         Ok(e) => e,
         Err(e) => {
             eprintln!("hatchery: {}", crate::error_chain(&e));

@@ -4,7 +4,8 @@
 //! {"id": "t1", "argv": ["./prog", "arg"], "stdin": "in.txt", "env": {"K": "V"},
 //!  "limits": {"cpu_time": "1s", "wall_time": 2.5, "memory": "64M", "output": "1M",
 //!             "file_size": "16M", "stack": "8M", "pids": 32, "open_files": 64},
-//!  "tier": "hardened", "seccomp": "default", "cwd": "/work", "expect": "ok"}
+//!  "tier": "hardened", "seccomp": "default", "network": "loopback", "cwd": "/work",
+//!  "expect": "ok"}
 //! ```
 //! Durations are strings such as `500ms` or numbers of seconds; sizes are strings such as
 //! `64M` (binary units) or numbers of bytes. Unknown fields are errors.
@@ -31,6 +32,7 @@ pub struct Job {
     pub limits: JobLimits,
     pub tier: Option<String>,
     pub seccomp: Option<String>,
+    pub network: Option<hatchery_engine::Network>,
     pub cwd: Option<PathBuf>,
     pub expect: Outcome,
 }
@@ -125,8 +127,8 @@ fn size(v: &Value) -> Result<u64, String> {
     }
 }
 
-const FIELDS: [&str; 9] = [
-    "id", "argv", "stdin", "env", "limits", "tier", "seccomp", "cwd", "expect",
+const FIELDS: [&str; 10] = [
+    "id", "argv", "stdin", "env", "limits", "tier", "seccomp", "network", "cwd", "expect",
 ];
 const LIMIT_FIELDS: [&str; 8] = [
     "cpu_time",
@@ -284,6 +286,10 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
             ));
         }
     }
+    let network = opt_str("network")?
+        .map(|s| s.parse::<hatchery_engine::Network>())
+        .transpose()
+        .map_err(|m| err(Some("network"), m))?;
     let expect = match opt_str("expect")? {
         Some(e) => outcome(&e).map_err(|m| err(Some("expect"), m))?,
         None => Outcome::Ok,
@@ -297,6 +303,7 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
         limits: JobLimits(limits),
         tier,
         seccomp,
+        network,
         cwd: opt_str("cwd")?.map(PathBuf::from),
         expect,
     })

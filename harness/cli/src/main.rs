@@ -14,7 +14,7 @@ mod batch;
 mod html_cmd;
 mod selftest;
 use hatchery_engine::parse;
-use hatchery_engine::{ExecError, ExecSettings, Executor, SandboxExecutor};
+use hatchery_engine::{ExecError, ExecSettings, Executor, Network, SandboxExecutor};
 use hatchery_report::{CaseResult, Level, Limits};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier};
@@ -103,9 +103,17 @@ pub struct SandboxArgs {
     /// Start from hatchery's own environment instead of a clean one.
     #[arg(long)]
     pub(crate) inherit_env: bool,
-    /// Allow network access (host network, inet sockets).
-    #[arg(long)]
-    network: bool,
+    /// Network of the cases: off (default), loopback (127.0.0.1 and ::1 only; tiers hardened
+    /// and lockdown) or host (the host's network, shared). `--network` alone means host.
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        default_value = "off",
+        default_missing_value = "host",
+        require_equals = false
+    )]
+    pub(crate) network: Network,
     /// Seccomp profile: default (deny list), strict (allow list for compiled submissions), off.
     #[arg(long, default_value = "default")]
     pub(crate) seccomp: SeccompProfile,
@@ -140,7 +148,6 @@ impl SandboxArgs {
     /// How the zygotes of a run are set up.
     pub(crate) fn exec_settings(&self) -> ExecSettings {
         let mut s = ExecSettings::new(own_exe());
-        s.network = self.network;
         s.cgroup = self.cgroup;
         s
     }
@@ -214,6 +221,7 @@ fn run(a: RunArgs) -> ExitCode {
     spec.inherit_env = sa.inherit_env;
     spec.stdin = a.stdin.clone();
     spec.seccomp = sa.seccomp;
+    spec.network = sa.network;
     if let Some(c) = &a.cwd {
         spec.cwd = match std::path::absolute(c) {
             Ok(p) => p,
@@ -232,6 +240,13 @@ fn run(a: RunArgs) -> ExitCode {
     };
     if let Err(e) = spec.check() {
         eprintln!("hatchery: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
+    if sa.tier == Tier::None && spec.network == Network::Loopback {
+        eprintln!(
+            "hatchery: --network: {}",
+            hatchery_sandbox::SpecError::LoopbackNeedsNamespace
+        );
         return ExitCode::from(exit::USAGE);
     }
     let mut settings = sa.exec_settings();

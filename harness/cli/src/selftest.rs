@@ -318,7 +318,7 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
     for tier in tiers {
         // One executor per tier: it replaces a zygote an attack killed before the next case.
         let mut sb = SandboxExecutor::new(settings.clone(), None);
-        let enforcement = match sb.enforcement(tier) {
+        let enforcement = match sb.enforcement(tier, hatchery_engine::Network::Off) {
             Ok(s) => s,
             Err(e) => {
                 rows.push(Row {

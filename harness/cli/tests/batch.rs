@@ -333,3 +333,46 @@ fn a_killed_zygote_is_replaced_and_its_case_retried() {
         processes_with(&marker).is_empty()
     });
 }
+
+#[test]
+fn network_is_chosen_per_job() {
+    if !tier_ok("hardened") {
+        return;
+    }
+    let lo = prog("loopback");
+    let dir = scratch("network");
+    let jobs = dir.join("jobs.jsonl");
+    std::fs::write(
+        &jobs,
+        format!(
+            "{{\"id\":\"lo\",\"argv\":[\"{0}\"],\"network\":\"loopback\"}}\n\
+             {{\"id\":\"off\",\"argv\":[\"{0}\"],\"expect\":\"nonzero_exit\"}}\n\
+             {{\"id\":\"bad\",\"argv\":[\"{0}\"],\"network\":\"internet\"}}\n",
+            lo.display()
+        ),
+    )
+    .unwrap();
+    // An unknown network names the line and field, and nothing runs.
+    let out = Command::new(hatchery_bin())
+        .args(["batch", "--tier", "hardened"])
+        .arg(&jobs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("line 3: field `network`"), "{err}");
+    let report = dir.join("r.jsonl");
+    let out = Command::new(hatchery_bin())
+        .args(["batch", "-j", "1", "--keep-going", "--tier", "hardened"])
+        .arg(&jobs)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let ev = read_report(&report);
+    let fin = of_type(&ev, "case_finished");
+    assert_eq!(fin.len(), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    for e in fin {
+        assert_eq!(e["data"]["passed"], true, "{e}");
+    }
+}

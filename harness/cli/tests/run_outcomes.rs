@@ -492,3 +492,45 @@ fn doctor_reports_the_host() {
     }
     assert_eq!(v["tiers"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn loopback_network_reaches_only_loopback() {
+    let lo = prog("loopback");
+    for tier in ["hardened", "lockdown"] {
+        if !tier_ok(tier) {
+            continue;
+        }
+        let r = run(&["--tier", tier, "--network", "loopback"], &[p(&lo)]);
+        assert_eq!(r.outcome(), "ok", "tier {tier}: {}", r.json);
+        let out = r.stdout();
+        assert!(out.contains("v4=0 v6=0\n"), "tier {tier}: {out}");
+        // No route out of the namespace, and no interface but lo.
+        assert!(
+            out.contains(&format!("route={}\n", libc_enetunreach())),
+            "tier {tier}: {out}"
+        );
+        assert!(out.contains("interfaces=lo,\n"), "tier {tier}: {out}");
+        assert_eq!(
+            r.json["enforcement"]["net_ns"]["level"], "full",
+            "{}",
+            r.json
+        );
+        // Off (the default): no inet sockets at all.
+        let r = run(&["--tier", tier], &[p(&lo)]);
+        assert_eq!(r.outcome(), "nonzero_exit", "tier {tier}: {}", r.json);
+        assert!(r.stdout().contains("v4=97 v6=97\n"), "{}", r.stdout());
+    }
+    // Tier none has no network namespace to put loopback in: refused before running.
+    let out = std::process::Command::new(hatchery_bin())
+        .args(["run", "--tier", "none", "--network", "loopback", "--"])
+        .arg(&lo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network namespace"));
+}
+
+/// ENETUNREACH on Linux.
+fn libc_enetunreach() -> i32 {
+    101
+}

@@ -15,7 +15,7 @@ use hatchery_engine::{
     Unit, Work,
 };
 use hatchery_report::{CaseFinished, CaseResult, Enforcement, Verdict};
-use hatchery_sandbox::{CaseSpec, Tier};
+use hatchery_sandbox::{CaseSpec, Network, Tier};
 
 use crate::problem::Problem;
 use crate::report::Events;
@@ -207,8 +207,8 @@ impl Runner {
         let pool = Pool::sandboxed(settings, workers.max(1), false);
         let enforcement = {
             let mut w0 = pool.worker(0);
-            let e = w0.enforcement(tier)?;
-            w0.enforcement(tool_tier)?;
+            let e = w0.enforcement(tier, Network::Off)?;
+            w0.enforcement(tool_tier, Network::Off)?;
             e
         };
         Ok(Runner {

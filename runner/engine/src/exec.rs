@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use hatchery_report::{CaseResult, Enforcement, Limits, RawFacts};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{
-    CaseSpec, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError, Tier, View,
+    CaseSpec, Network, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError,
+    Tier, View,
 };
 
 /// Kills what an executor is running, from another thread.
@@ -109,7 +110,6 @@ pub struct ExecSettings {
     /// Executable with the zygote entry point (`<exe> __zygote`); `/proc/self/exe` stays
     /// valid even when the file is replaced on disk while we run.
     pub zygote_exe: PathBuf,
-    pub network: bool,
     pub cgroup: CgroupMode,
     /// Host paths shown (below the private scratch directories) or hidden in every zygote.
     pub view: View,
@@ -119,7 +119,6 @@ impl ExecSettings {
     pub fn new(zygote_exe: PathBuf) -> ExecSettings {
         ExecSettings {
             zygote_exe,
-            network: false,
             cgroup: CgroupMode::Auto,
             view: View::default(),
         }
@@ -127,7 +126,7 @@ impl ExecSettings {
 
     fn config(&self, key: ZygoteKey, cpu: Option<usize>) -> SandboxConfig {
         let mut c = SandboxConfig::new(key.tier, self.zygote_exe.clone());
-        c.network = self.network;
+        c.network = key.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
         c.view = self.view.clone();
@@ -145,6 +144,8 @@ pub struct ZygoteKey {
     /// Cases with seccomp `off` need a zygote without the base filter (each other case then
     /// installs its own).
     pub seccomp_off: bool,
+    /// The network of its cases.
+    pub network: Network,
     /// The second zygote of a pair whose two cases need the same kind of zygote (an
     /// interactive validator beside its submission on one tier).
     pub partner: bool,
@@ -155,6 +156,7 @@ impl ZygoteKey {
         ZygoteKey {
             tier,
             seccomp_off: spec.seccomp == SeccompProfile::Off,
+            network: spec.network,
             partner: false,
         }
     }
@@ -247,12 +249,13 @@ impl SandboxExecutor {
         Ok(self.zygotes.get_mut(&key).expect("inserted above"))
     }
 
-    /// What a zygote of `tier` enforces on this host (starting it when needed): the facts a
+    /// What a zygote of `tier` (with `network`) enforces on this host (starting it when needed): the facts a
     /// run's `run_started` event carries, and the proof that the tier works here.
-    pub fn enforcement(&mut self, tier: Tier) -> Result<Enforcement, ExecError> {
+    pub fn enforcement(&mut self, tier: Tier, network: Network) -> Result<Enforcement, ExecError> {
         let key = ZygoteKey {
             tier,
             seccomp_off: false,
+            network,
             partner: false,
         };
         Ok(self.zygote(key)?.enforcement().clone())

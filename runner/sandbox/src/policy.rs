@@ -97,12 +97,53 @@ impl FromStr for CgroupMode {
     }
 }
 
+/// What network a case has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// A network namespace with no interface up (tier none: inet sockets refused by seccomp).
+    #[default]
+    Off,
+    /// A network namespace with only `lo` up: servers and clients on 127.0.0.1 and ::1 work,
+    /// every other address is unreachable. Needs a tier with namespaces.
+    Loopback,
+    /// The host's network, shared.
+    Host,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Off => "off",
+            Network::Loopback => "loopback",
+            Network::Host => "host",
+        }
+    }
+
+    /// Whether cases may open inet sockets (what they reach is the namespace's business).
+    pub fn inet(self) -> bool {
+        self != Network::Off
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Network::Off),
+            "loopback" => Ok(Network::Loopback),
+            "host" => Ok(Network::Host),
+            _ => Err(format!("unknown network `{s}` (off, loopback, host)")),
+        }
+    }
+}
+
 /// Configuration of one zygote (one worker).
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub tier: Tier,
-    /// Share the host network and allow inet sockets. Off by default.
-    pub network: bool,
+    /// The network of its cases. Off by default.
+    pub network: Network,
     pub cgroup: CgroupMode,
     /// Executable that contains the zygote entry point (`hatchery __zygote`).
     pub zygote_exe: PathBuf,
@@ -161,25 +202,38 @@ impl View {
     }
 
     /// Shows what a case is given that lies below a scratch directory: its working directory,
-    /// its program's directory, and the directory of every argument that names an existing
-    /// path (a script, an input file, a helper binary's directory).
+    /// its program's directory, and the directory of every argument and environment value
+    /// that names an existing path (a script, an input file, a state directory).
     pub fn show_case(&mut self, spec: &CaseSpec) {
         self.show(&spec.cwd);
         let args = std::iter::once(&spec.program).chain(spec.argv.iter().skip(1));
         for a in args {
-            if !a.as_bytes().contains(&b'/') {
-                continue;
+            if a.as_bytes().contains(&b'/') {
+                self.show_named(&spec.cwd.join(a));
             }
-            let p = spec.cwd.join(a);
-            match std::fs::metadata(&p) {
-                Ok(m) if m.is_dir() => self.show(&p),
-                Ok(_) => {
-                    if let Some(parent) = p.parent() {
-                        self.show(parent)
-                    }
+        }
+        for (_, v) in &spec.env {
+            self.show_value(v);
+        }
+    }
+
+    /// Shows the path an environment value or argument names, when it is an absolute path.
+    pub fn show_value(&mut self, value: &std::ffi::OsStr) {
+        if value.as_bytes().starts_with(b"/") {
+            self.show_named(Path::new(value));
+        }
+    }
+
+    /// Shows `p` if it is a directory, else the directory it is in (when it exists).
+    fn show_named(&mut self, p: &Path) {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => self.show(p),
+            Ok(_) => {
+                if let Some(parent) = p.parent() {
+                    self.show(parent)
                 }
-                Err(_) => {}
             }
+            Err(_) => {}
         }
     }
 
@@ -203,7 +257,7 @@ impl SandboxConfig {
     pub fn new(tier: Tier, zygote_exe: PathBuf) -> Self {
         SandboxConfig {
             tier,
-            network: false,
+            network: Network::Off,
             cgroup: CgroupMode::Auto,
             zygote_exe,
             case_host_uid: 65534,
@@ -233,6 +287,8 @@ pub struct CaseSpec {
     pub stdin: Option<PathBuf>,
     pub limits: Limits,
     pub seccomp: SeccompProfile,
+    /// The network the case needs (its zygote is chosen by it).
+    pub network: Network,
 }
 
 impl CaseSpec {
@@ -246,6 +302,7 @@ impl CaseSpec {
             stdin: None,
             limits: Limits::default(),
             seccomp: SeccompProfile::Default,
+            network: Network::Off,
         }
     }
 }

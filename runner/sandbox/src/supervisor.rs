@@ -16,7 +16,9 @@ use std::time::Duration;
 use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, Limits, RawFacts};
 
 use crate::cgroup::{CgroupSlot, Version};
-use crate::policy::{CaseSpec, CgroupMode, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID};
+use crate::policy::{
+    CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID,
+};
 use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
 
@@ -80,6 +82,13 @@ pub enum SpecError {
     Limits(#[from] crate::policy::LimitError),
     #[error("seccomp profile `off` needs a zygote started with the `off` base profile")]
     SeccompOff,
+    #[error("network `loopback` needs a network namespace of its own: tier hardened or lockdown")]
+    LoopbackNeedsNamespace,
+    #[error("network `{wanted}` needs a zygote started with it (this one has `{has}`)")]
+    Network {
+        wanted: &'static str,
+        has: &'static str,
+    },
 }
 
 /// A case whose program is resolved and pinned by a descriptor.
@@ -119,6 +128,14 @@ impl Sandbox {
         let egid = nix::unistd::getegid().as_raw();
         let root = euid == 0;
         let mut enforcement = Enforcement::new();
+        if cfg.tier == Tier::None && cfg.network == Network::Loopback {
+            return Err(SandboxError::Setup {
+                tier: cfg.tier.as_str(),
+                reason: "network `loopback` needs a network namespace of its own: use tier \
+                         hardened or lockdown"
+                    .into(),
+            });
+        }
 
         let slot = match cfg.cgroup {
             CgroupMode::Off => {
@@ -331,6 +348,12 @@ impl Sandbox {
         if spec.seccomp == SeccompProfile::Off && self.cfg.seccomp_base != SeccompProfile::Off {
             return Err(SpecError::SeccompOff);
         }
+        if spec.network != self.cfg.network {
+            return Err(SpecError::Network {
+                wanted: spec.network.as_str(),
+                has: self.cfg.network.as_str(),
+            });
+        }
         let Pinned {
             program,
             exec,
@@ -395,7 +418,10 @@ impl Sandbox {
     /// of this zygote, e.g. one that never started).
     pub fn decide(&self, facts: RawFacts, limits: &Limits, seccomp: SeccompProfile) -> CaseResult {
         let mut enforcement = self.enforcement.clone();
-        enforcement.insert("seccomp".into(), seccomp_layer(seccomp, self.cfg.network));
+        enforcement.insert(
+            "seccomp".into(),
+            seccomp_layer(seccomp, self.cfg.network.inet()),
+        );
         decide(facts, limits, self.cfg.tier.as_str(), enforcement)
     }
 
@@ -581,6 +607,9 @@ fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
         return Err(SpecError::EmptyArgv);
     }
     spec.check()?;
+    if tier == Tier::None && spec.network == Network::Loopback {
+        return Err(SpecError::LoopbackNeedsNamespace);
+    }
     let program = resolve_program(&spec.program, &spec.cwd)?;
     let (exec, script) = open_program(&program)?;
     let stdin = match &spec.stdin {

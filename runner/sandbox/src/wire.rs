@@ -50,7 +50,7 @@ pub fn reply_cap(output_bytes: u64) -> usize {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZygoteInit {
     pub tier: Tier,
-    pub network: bool,
+    pub network: crate::policy::Network,
     /// Lines for `/proc/self/uid_map` and `gid_map` (tiers with a user namespace).
     pub uid_map: String,
     pub gid_map: String,

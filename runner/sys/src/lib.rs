@@ -502,6 +502,36 @@ pub fn children_cpu_us() -> (u64, u64) {
     (tv_us(ru.ru_utime), tv_us(ru.ru_stime))
 }
 
+/// Brings the loopback interface `lo` of the caller's network namespace up (which gives it
+/// 127.0.0.1 and ::1). Needs CAP_NET_ADMIN over that namespace.
+pub fn loopback_up() -> Result<(), Errno> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: an all-zero ifreq is a valid value (empty name, zero union).
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `sock` is an open socket; `req` is a valid ifreq naming an interface and lives
+    // across the call; SIOCGIFFLAGS writes only `ifru_flags`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: SIOCGIFFLAGS just initialised the flags member of the union.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: as above; SIOCSIFFLAGS reads the name and the flags.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// Makes the mount tree at `path` read-only and nosuid recursively (`mount_setattr` with
 /// `AT_RECURSIVE`, Linux 5.12).
 pub fn mount_setattr_readonly_recursive(path: &CStr) -> Result<(), Errno> {

@@ -28,6 +28,8 @@ pub(crate) enum SetupError {
     Subreaper(#[source] Errno),
     #[error("failed to make the zygote non-dumpable")]
     Dumpable(#[source] Errno),
+    #[error("failed to bring up the loopback interface of the network namespace")]
+    Loopback(#[source] Errno),
     #[error("the zygote launcher cannot fork")]
     NotSingleThreaded(#[source] io::Error),
     #[error(

@@ -114,7 +114,7 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         | CloneFlags::CLONE_NEWNS;
     // No network unless asked: an empty network namespace, which also keeps the case away
     // from the host's abstract unix sockets.
-    if !init.network {
+    if init.network != crate::policy::Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     if let Err(source) = nix::sched::unshare(flags) {

@@ -13,7 +13,7 @@ use super::launcher::fail_hello;
 use super::Zygote;
 use crate::cgroup::CgroupFiles;
 use crate::mounts;
-use crate::policy::{SeccompProfile, Tier};
+use crate::policy::{Network, SeccompProfile, Tier};
 use crate::wire::ZygoteInit;
 
 /// The forked zygote, PID 1 of its namespace: sets up its mounts and serves. Returns the exit
@@ -28,6 +28,11 @@ pub(super) fn become_pid1(
     let _ = hatchery_sys::set_parent_death_signal(libc::SIGKILL);
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         return fail_hello(&sock, SetupError::Dumpable(e));
+    }
+    if init.network == Network::Loopback {
+        if let Err(e) = hatchery_sys::loopback_up() {
+            return fail_hello(&sock, SetupError::Loopback(e));
+        }
     }
     let scratch = match init.tier {
         Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes, &init.view),
@@ -55,10 +60,13 @@ pub(super) fn become_pid1(
         "ipc_ns".into(),
         LayerState::full("IPC namespace per zygote; SysV objects removed between cases"),
     );
-    let net = if init.network {
-        LayerState::none("network requested: host network shared")
-    } else {
-        LayerState::full("empty network namespace (no interfaces up)")
+    let net = match init.network {
+        Network::Host => LayerState::none("network requested: host network shared"),
+        Network::Off => LayerState::full("empty network namespace (no interfaces up)"),
+        Network::Loopback => LayerState::full(
+            "network namespace of its own with only loopback up: 127.0.0.1 and ::1 work, \
+             nothing else is reachable",
+        ),
     };
     let mnt = if init.tier == Tier::Lockdown {
         LayerState::full("read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm")
@@ -98,9 +106,12 @@ impl Zygote {
             cg.join_resident().map_err(SetupError::JoinCgroup)?;
         }
         if self.init.seccomp_base != SeccompProfile::Off {
-            let base =
-                crate::seccomp::build(self.init.seccomp_base, self.init.network, self.pid_ns)
-                    .map_err(SetupError::BuildSeccomp)?;
+            let base = crate::seccomp::build(
+                self.init.seccomp_base,
+                self.init.network.inet(),
+                self.pid_ns,
+            )
+            .map_err(SetupError::BuildSeccomp)?;
             let Some((main, rest)) = base.split_last() else {
                 return Ok(());
             };

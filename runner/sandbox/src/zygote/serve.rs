@@ -88,7 +88,8 @@ impl Zygote {
         if !self.filters.contains_key(&profile) {
             let f = match (self.init.seccomp_base, profile) {
                 (SeccompProfile::Off, p) => {
-                    crate::seccomp::build(p, self.init.network, self.pid_ns).map_err(failed)?
+                    crate::seccomp::build(p, self.init.network.inet(), self.pid_ns)
+                        .map_err(failed)?
                 }
                 (_, SeccompProfile::Default) => Vec::new(),
                 (_, SeccompProfile::Strict) => {
