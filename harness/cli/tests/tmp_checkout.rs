@@ -169,3 +169,49 @@ fn a_normal_user_sees_its_working_directory_below_tmp() {
         std::fs::remove_dir_all(&top).unwrap();
     }
 }
+
+/// A toolchain under a home directory only root may search (pyenv's shims under `/root`): the
+/// case uid could not reach it, so it is shown read-only at its own path, and nothing else of
+/// that home is. Its `#!` shim sees its own path in `$0`.
+#[test]
+fn a_toolchain_behind_a_private_home_is_shown_read_only() {
+    if !need(is_root(), "root (cases then run as uid 65534)") {
+        return;
+    }
+    let home =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("home-{}", std::process::id()));
+    let tool = home.join(".tool");
+    std::fs::create_dir_all(tool.join("bin")).unwrap();
+    std::fs::create_dir_all(tool.join("libexec")).unwrap();
+    std::fs::write(home.join("secret"), "s").unwrap();
+    let exec = |p: &Path, text: &str| {
+        std::fs::write(p, text).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // The shim finds the real program from its own path, as pyenv's and rbenv's do.
+    exec(
+        &tool.join("bin/shim"),
+        "#!/bin/sh\nexec \"${0%/bin/*}/libexec/real\" \"$@\"\n",
+    );
+    exec(
+        &tool.join("libexec/real"),
+        &format!(
+            "#!/bin/sh\necho \"home=$(ls -A {0})\"\necho x > {1}/w 2>/dev/null || echo read-only\n",
+            home.display(),
+            tool.display()
+        ),
+    );
+    for d in [&tool, &tool.join("bin"), &tool.join("libexec")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for tier in ["hardened", "lockdown"] {
+        if !tier_ok(tier) {
+            continue;
+        }
+        let r = run(&["--tier", tier], &[p(&tool.join("bin/shim"))]);
+        assert_eq!(r.outcome(), "ok", "tier {tier}: {}", r.json);
+        assert_eq!(r.stdout(), "home=.tool\nread-only\n", "tier {tier}");
+    }
+    std::fs::remove_dir_all(&home).unwrap();
+}

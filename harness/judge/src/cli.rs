@@ -241,6 +241,18 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     // Work tree and package below /tmp & co. are shown to the cases that need them.
     settings.view.show(work.path());
     settings.view.show(&problem.dir);
+    // `--command` runs in our working directory.
+    if let Ok(cwd) = std::env::current_dir() {
+        settings.view.show(&cwd);
+    }
+    // Compilers and interpreters where the case uid could not reach them (`~/.cargo`, pyenv).
+    for l in langs.languages() {
+        for cmd in l.compile.iter().chain(std::iter::once(&l.run)) {
+            if let Some(first) = cmd.first().filter(|w| !w.starts_with('{')) {
+                settings.view.show_command(first.as_ref(), &problem.dir);
+            }
+        }
+    }
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
         Ok(r) => r,
         Err(e) => {

@@ -570,7 +570,9 @@ const LIMIT_KEYS: &[&str] = &[
 
 /// Reads a problem package.
 pub fn load(dir: &Path) -> Result<Problem, PackageError> {
-    let dir = std::path::absolute(dir).map_err(|source| PackageError::Io {
+    // The real path: cases see the package by it (a `..` may pass through directories their
+    // view does not have).
+    let dir = std::fs::canonicalize(dir).map_err(|source| PackageError::Io {
         path: dir.to_path_buf(),
         source,
     })?;

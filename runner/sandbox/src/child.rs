@@ -26,8 +26,8 @@ use std::ffi::c_int;
 use std::os::fd::RawFd;
 
 use hatchery_sys::{
-    close_range_cloexec, drop_all_capabilities, execveat_fd, set_parent_death_signal, setrlimit,
-    write_raw, AsyncSignalSafe, CStrArray,
+    close_range_cloexec, drop_all_capabilities, execve_path, execveat_fd, set_parent_death_signal,
+    setrlimit, write_raw, AsyncSignalSafe, CStrArray,
 };
 use nix::errno::Errno;
 use seccompiler::BpfProgram;
@@ -87,6 +87,9 @@ pub(crate) struct ChildPlan<'a> {
     pub filters: &'a [BpfProgram],
     pub exec_fd: RawFd,
     pub keep_exec_fd: bool,
+    /// A script's path and the (device, inode) of `exec_fd`: when the path leads to that very
+    /// file in the case's view, the script is executed by its path (its `$0` is its name).
+    pub script_path: Option<(&'a std::ffi::CStr, (u64, u64))>,
     pub argv: &'a CStrArray,
     pub envp: &'a CStrArray,
     pub failure: &'a Cell<Option<(Step, Errno)>>,
@@ -185,7 +188,14 @@ fn run(plan: &ChildPlan<'_>) -> c_int {
             return fail(plan, Step::Seccomp, Errno::last());
         }
     }
-    // 9. exec the descriptor opened before the case started
+    // 9. exec the descriptor opened before the case started (a script by its path when that
+    // is the same file, so that its `$0` names it)
+    if let Some((path, id)) = plan.script_path {
+        let same = nix::sys::stat::stat(path).is_ok_and(|st| (st.st_dev, st.st_ino) == id);
+        if same {
+            let _ = execve_path(path, plan.argv, plan.envp);
+        }
+    }
     let e = execveat_fd(plan.exec_fd, plan.argv, plan.envp);
     fail(plan, Step::Exec, e)
 }

@@ -131,8 +131,11 @@ pub(crate) fn setup_hardened(tmp_size: u64, view: &View) -> io::Result<Scratch> 
     } else {
         Some(scratch_tmpfs(&dirs, tmp_size)?)
     };
-    place_shown(&shown, Path::new("/"), false)?;
-    place_hidden(&view.hide, Path::new("/"))?;
+    let root = Path::new("/");
+    place_covers(&view.cover, root)?;
+    place_shown(&shown, root, false)?;
+    seal_covers(&view.cover, root)?;
+    place_hidden(&view.hide, root)?;
     Ok(Scratch {
         dirs,
         base: base.map(counted),
@@ -147,15 +150,26 @@ fn counted(base: std::os::fd::OwnedFd) -> (std::os::fd::OwnedFd, u64) {
     (base, empty)
 }
 
-/// The view's directories that lie below one of `scratch`, each opened (before any scratch
-/// covers it) so that it can be bound into place afterwards.
-fn open_shown(
-    view: &View,
-    scratch: &[PathBuf],
-) -> io::Result<Vec<(PathBuf, std::os::fd::OwnedFd)>> {
+/// A host directory to show to cases, opened before anything covers it.
+struct Shown {
+    path: PathBuf,
+    fd: std::os::fd::OwnedFd,
+    read_only: bool,
+}
+
+/// The view's directories (and toolchains, read-only) that lie below one of `scratch` or of
+/// the view's covered directories, each opened (before anything covers it) so that it can be
+/// bound into place afterwards.
+fn open_shown(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
+    let roots: Vec<&PathBuf> = scratch.iter().chain(&view.cover).collect();
+    let listed = view
+        .expose
+        .iter()
+        .map(|p| (p, false))
+        .chain(view.tools.iter().map(|p| (p, true)));
     let mut shown = Vec::new();
-    for p in &view.expose {
-        if !p.is_absolute() || !scratch.iter().any(|s| p.starts_with(s) && p != s) {
+    for (p, read_only) in listed {
+        if !p.is_absolute() || !roots.iter().any(|s| p.starts_with(s) && p != *s) {
             continue;
         }
         let fd = std::fs::File::options()
@@ -168,23 +182,62 @@ fn open_shown(
                     format!("failed to open {} to show it to cases: {e}", p.display()),
                 )
             })?;
-        shown.push((p.clone(), std::os::fd::OwnedFd::from(fd)));
+        shown.push(Shown {
+            path: p.clone(),
+            fd: std::os::fd::OwnedFd::from(fd),
+            read_only,
+        });
     }
     Ok(shown)
 }
 
-/// Binds each shown directory at its path below `root` (inside the scratch tmpfs). The
-/// directories leading to it are made in the tmpfs (mode 0755, owned by the zygote) and each
-/// bound onto itself: a mount point cannot be renamed or removed, so no case can move a shown
-/// directory away from the next case. Lockdown shows them read-only.
-fn place_shown(
-    shown: &[(PathBuf, std::os::fd::OwnedFd)],
-    root: &Path,
-    read_only: bool,
-) -> io::Result<()> {
+/// Replaces each covered directory (below `root`) by a small empty tmpfs; [`place_shown`]
+/// then makes the ways to what is shown in it, and [`seal_covers`] makes it read-only.
+fn place_covers(cover: &[PathBuf], root: &Path) -> io::Result<()> {
+    for c in cover {
+        let target = root.join(c.strip_prefix("/").unwrap_or(c));
+        if !target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        tmpfs(&target, 1 << 20, "0755")?;
+    }
+    Ok(())
+}
+
+fn seal_covers(cover: &[PathBuf], root: &Path) -> io::Result<()> {
+    for c in cover {
+        let target = root.join(c.strip_prefix("/").unwrap_or(c));
+        if !target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        mount(
+            None::<&str>,
+            &target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None::<&str>,
+        )
+        .map_err(err(format!(
+            "failed to make the cover of {} read-only",
+            c.display()
+        )))?;
+    }
+    Ok(())
+}
+
+/// Binds each shown directory at its path below `root` (inside the scratch tmpfs or a
+/// cover). The directories leading to it are made there (mode 0755, owned by the zygote) and
+/// each bound onto itself: a mount point cannot be renamed or removed, so no case can move a
+/// shown directory away from the next case. Lockdown shows everything read-only.
+fn place_shown(shown: &[Shown], root: &Path, read_only: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
     use std::os::unix::fs::PermissionsExt as _;
-    for (path, fd) in shown {
+    for Shown {
+        path,
+        fd,
+        read_only: ro,
+    } in shown
+    {
         let rel = path.strip_prefix("/").unwrap_or(path);
         let target = root.join(rel);
         let mut at = root.to_path_buf();
@@ -209,7 +262,7 @@ fn place_shown(
             None::<&str>,
         )
         .map_err(err(format!("failed to show {}", path.display())))?;
-        if read_only {
+        if read_only || *ro {
             let c = CString::new(target.as_os_str().as_encoded_bytes()).expect("no NUL in path");
             hatchery_sys::mount_setattr_readonly_recursive(&c)
                 .map_err(err(format!("failed to make {} read-only", path.display())))?;
@@ -308,7 +361,9 @@ pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> 
     }
     std::fs::create_dir(dev.join("shm"))?;
     let base = scratch_tmpfs(&[root.join("tmp"), dev.join("shm")], tmp_size)?;
+    place_covers(&view.cover, &root)?;
     place_shown(&shown, &root, true)?;
+    seal_covers(&view.cover, &root)?;
     place_hidden(&view.hide, &root)?;
     // /dev was created read-write above; remount it read-only now that it is populated.
     mount(

@@ -177,6 +177,13 @@ pub struct View {
     /// Host paths the cases must not see: each is covered by an empty read-only directory (or
     /// an empty file), e.g. a problem package and the judge's own work tree.
     pub hide: Vec<PathBuf>,
+    /// Toolchains the cases run that live where the case uid cannot reach them (pyenv's
+    /// `~/.pyenv` under a root-only `/root`): shown read-only at their own path.
+    pub tools: Vec<PathBuf>,
+    /// Directories the case uid may not search that lead to something shown (`/root`): each
+    /// is replaced by an empty read-only directory holding only the ways to what is shown, so
+    /// the rest of it stays out of sight.
+    pub cover: Vec<PathBuf>,
 }
 
 /// The directories a tier with a mount namespace replaces by private scratch, where present
@@ -191,21 +198,66 @@ impl View {
         let Ok(p) = std::fs::canonicalize(path) else {
             return;
         };
-        if !p.is_dir() || !below_scratch(&p) {
+        if !p.is_dir() {
             return;
         }
-        if self.expose.iter().any(|e| p.starts_with(e)) {
-            return;
+        if !below_scratch(&p) {
+            // A directory behind one the case uid may not search (a project under /root).
+            match unsearchable_ancestor(&p) {
+                Some(a) => self.add_cover(a),
+                None => return,
+            }
         }
-        self.expose.retain(|e| !e.starts_with(&p));
-        self.expose.push(p);
+        add_topmost(&mut self.expose, p);
+    }
+
+    /// Shows the toolchain `program` belongs to when the case uid could not reach it: the
+    /// directory below the first one on its way that the case uid may not search (pyenv's
+    /// shim `/root/.pyenv/shims/python3` gives `/root/.pyenv`), read-only.
+    pub fn show_tool(&mut self, program: &Path) {
+        let real = std::fs::canonicalize(program).ok();
+        for p in std::iter::once(program).chain(real.as_deref()) {
+            let Some(a) = unsearchable_ancestor(p) else {
+                continue;
+            };
+            let Ok(rest) = p.strip_prefix(&a) else {
+                continue;
+            };
+            let Some(first) = rest.components().next() else {
+                continue;
+            };
+            let root = a.join(first);
+            if root == p {
+                // A program right in the unsearchable directory: its directory only.
+                continue;
+            }
+            let Ok(root) = std::fs::canonicalize(root) else {
+                continue;
+            };
+            self.add_cover(a.clone());
+            add_topmost(&mut self.tools, root);
+        }
+    }
+
+    /// [`View::show_tool`] for a command as a case would name it (a bare name is looked up in
+    /// `PATH`, a relative path taken from `cwd`).
+    pub fn show_command(&mut self, program: &std::ffi::OsStr, cwd: &Path) {
+        if let Ok(p) = crate::supervisor::resolve_program(program, cwd) {
+            self.show_tool(&p);
+        }
+    }
+
+    fn add_cover(&mut self, dir: PathBuf) {
+        add_topmost(&mut self.cover, dir);
     }
 
     /// Shows what a case is given that lies below a scratch directory: its working directory,
     /// its program's directory, and the directory of every argument and environment value
-    /// that names an existing path (a script, an input file, a state directory).
+    /// that names an existing path (a script, an input file, a state directory); and the
+    /// toolchain of its program when the case uid could not reach it.
     pub fn show_case(&mut self, spec: &CaseSpec) {
         self.show(&spec.cwd);
+        self.show_command(&spec.program, &spec.cwd);
         let args = std::iter::once(&spec.program).chain(spec.argv.iter().skip(1));
         for a in args {
             if a.as_bytes().contains(&b'/') {
@@ -246,6 +298,45 @@ impl View {
     }
 }
 
+/// Adds `p` to `list` unless a directory in it holds `p` already; drops the entries `p` holds.
+fn add_topmost(list: &mut Vec<PathBuf>, p: PathBuf) {
+    if list.iter().any(|e| p.starts_with(e)) {
+        return;
+    }
+    list.retain(|e| !e.starts_with(&p));
+    list.push(p);
+}
+
+/// The host uid and gid cases run as when hatchery runs as root (see
+/// [`SandboxConfig::case_host_uid`]); a normal user's cases run as that user.
+pub const CASE_HOST_ID: u32 = 65534;
+
+/// The first directory on the way to `p` (an absolute path) that the case uid may not search,
+/// when hatchery runs as root (a normal user's cases can go where the user can). Mode bits
+/// only: the case has no supplementary groups, and ACLs are not read.
+pub fn unsearchable_ancestor(p: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let mut at = PathBuf::from("/");
+    for part in p.parent()?.components().skip(1) {
+        at.push(part);
+        let m = std::fs::metadata(&at).ok()?;
+        let bit = if m.uid() == CASE_HOST_ID {
+            0o100
+        } else if m.gid() == CASE_HOST_ID {
+            0o010
+        } else {
+            0o001
+        };
+        if m.mode() & bit == 0 {
+            return Some(at);
+        }
+    }
+    None
+}
+
 /// Whether `p` lies strictly below one of [`SCRATCH_DIRS`].
 pub fn below_scratch(p: &Path) -> bool {
     SCRATCH_DIRS
@@ -260,8 +351,8 @@ impl SandboxConfig {
             network: Network::Off,
             cgroup: CgroupMode::Auto,
             zygote_exe,
-            case_host_uid: 65534,
-            case_host_gid: 65534,
+            case_host_uid: CASE_HOST_ID,
+            case_host_gid: CASE_HOST_ID,
             tmp_size_bytes: 64 << 20,
             seccomp_base: SeccompProfile::Default,
             cpu: None,

@@ -384,10 +384,17 @@ impl Sandbox {
                     b
                 })
                 .collect(),
-            cwd: spec.cwd.as_os_str().as_bytes().to_vec(),
+            // The real path: the view shows directories by it (a `..` through a directory that
+            // is not shown would not resolve), and the case's getcwd() gives it anyway.
+            cwd: std::fs::canonicalize(&spec.cwd)
+                .unwrap_or_else(|_| spec.cwd.clone())
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
             limits: with_wall_backstop(&spec.limits),
             seccomp: spec.seccomp,
             script,
+            program: script_path(&program).as_os_str().as_bytes().to_vec(),
             has_stdin: stdin.is_some(),
             has_cwd_fd: cwd.is_some(),
         };
@@ -691,7 +698,21 @@ fn seccomp_layer(p: SeccompProfile, network: bool) -> LayerState {
     }
 }
 
-fn resolve_program(program: &OsStr, cwd: &Path) -> Result<PathBuf, SpecError> {
+/// The path a script is executed by: as given (its `$0`), unless it has `..` in it, which may
+/// pass through directories the case's view does not have; then its real path.
+fn script_path(program: &Path) -> PathBuf {
+    let dotdot = program
+        .components()
+        .any(|c| c == std::path::Component::ParentDir);
+    match dotdot {
+        true => std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf()),
+        false => program.to_path_buf(),
+    }
+}
+
+/// The program a case runs: a path with a slash as given (relative to `cwd`), a bare name
+/// looked up in our `PATH`.
+pub(crate) fn resolve_program(program: &OsStr, cwd: &Path) -> Result<PathBuf, SpecError> {
     let p = Path::new(program);
     if program.as_bytes().contains(&b'/') {
         let full = if p.is_absolute() {

@@ -110,6 +110,11 @@ pub struct CaseRequest {
     /// The executable is a `#!` script: keep its descriptor open across exec so the
     /// interpreter can read it through `/dev/fd/N`.
     pub script: bool,
+    /// The program's path as resolved on the host: a script is executed by this path when the
+    /// case's view has the same file there, so that it sees its own name in `$0` (shims
+    /// dispatch on it); by its descriptor otherwise.
+    #[serde(default)]
+    pub program: Vec<u8>,
     pub has_stdin: bool,
     pub has_cwd_fd: bool,
 }

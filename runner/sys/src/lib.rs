@@ -260,6 +260,16 @@ pub fn execveat_fd(fd: RawFd, argv: &CStrArray, envp: &CStrArray) -> Errno {
     Errno::last()
 }
 
+/// `execve(path, argv, envp)`. Only returns on failure. Async-signal-safe.
+pub fn execve_path(path: &CStr, argv: &CStrArray, envp: &CStrArray) -> Errno {
+    // SAFETY: `path` is a valid C string and both arrays NULL-terminated arrays of valid C
+    // strings, all outliving the call.
+    unsafe {
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    Errno::last()
+}
+
 /// Marks every descriptor from `first` up close-on-exec (`close_range` with
 /// `CLOSE_RANGE_CLOEXEC`, Linux 5.11). They stay usable until `execve`. Async-signal-safe.
 pub fn close_range_cloexec(first: u32) -> Result<(), Errno> {

@@ -134,6 +134,10 @@ impl Zygote {
         };
         let failure: Cell<Option<(Step, Errno)>> = Cell::new(None);
         let set_groups = !self.init.deny_setgroups;
+        let script_path = match req.script {
+            true => script_path(&req.program, exec_fd.as_fd()),
+            false => None,
+        };
         let plan = ChildPlan {
             stdin,
             stdout: out_w.as_raw_fd(),
@@ -148,6 +152,7 @@ impl Zygote {
             filters: &filters,
             exec_fd: exec_fd.as_raw_fd(),
             keep_exec_fd: req.script,
+            script_path: script_path.as_ref().map(|(p, id)| (p.as_c_str(), *id)),
             argv: &argv,
             envp: &envp,
             failure: &failure,
@@ -509,6 +514,15 @@ fn exec_failure(errno: Errno, exec_fd: BorrowedFd<'_>, script: bool) -> String {
         _ => "the kernel does not recognise the program's format".to_owned(),
     };
     crate::wire::clip(format!("{text}; {why}"))
+}
+
+/// A script's path (when it has one) and the identity of its pinned descriptor.
+fn script_path(program: &[u8], exec_fd: BorrowedFd<'_>) -> Option<(CString, (u64, u64))> {
+    let path = CString::new(program.to_vec())
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    let st = nix::sys::stat::fstat(exec_fd.as_raw_fd()).ok()?;
+    Some((path, (st.st_dev, st.st_ino)))
 }
 
 /// Opens the working directory by path inside the sandbox's own root.
