@@ -38,7 +38,8 @@ const CLONE_NEWNET: u64 = libc::CLONE_NEWNET as u64;
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541C;
 
-/// System calls the default profile kills the process for.
+/// System calls the default profile kills the process for, on every architecture (see
+/// [`denied`] for the whole list here).
 pub const DEFAULT_DENIED: &[(&str, i64)] = &[
     ("ptrace", libc::SYS_ptrace),
     ("process_vm_readv", libc::SYS_process_vm_readv),
@@ -79,8 +80,6 @@ pub const DEFAULT_DENIED: &[(&str, i64)] = &[
     ("open_by_handle_at", libc::SYS_open_by_handle_at),
     ("name_to_handle_at", libc::SYS_name_to_handle_at),
     ("lookup_dcookie", libc::SYS_lookup_dcookie),
-    ("iopl", libc::SYS_iopl),
-    ("ioperm", libc::SYS_ioperm),
     ("settimeofday", libc::SYS_settimeofday),
     ("clock_settime", libc::SYS_clock_settime),
     ("clock_adjtime", libc::SYS_clock_adjtime),
@@ -90,7 +89,8 @@ pub const DEFAULT_DENIED: &[(&str, i64)] = &[
     ("pidfd_getfd", libc::SYS_pidfd_getfd),
 ];
 
-/// System calls the strict profile allows (everything else kills the process).
+/// System calls the strict profile allows on every architecture (see [`allowed`] for the whole
+/// list here; everything else kills the process).
 pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_read,
     libc::SYS_write,
@@ -101,32 +101,22 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_lseek,
     libc::SYS_close,
     libc::SYS_fstat,
-    libc::SYS_stat,
-    libc::SYS_lstat,
     libc::SYS_newfstatat,
     libc::SYS_statx,
-    libc::SYS_open,
     libc::SYS_openat,
-    libc::SYS_access,
     libc::SYS_faccessat,
     libc::SYS_faccessat2,
-    libc::SYS_readlink,
     libc::SYS_readlinkat,
     libc::SYS_getcwd,
     libc::SYS_getdents64,
     libc::SYS_fcntl,
     libc::SYS_dup,
-    libc::SYS_dup2,
     libc::SYS_dup3,
-    libc::SYS_pipe,
     libc::SYS_pipe2,
-    libc::SYS_poll,
     libc::SYS_ppoll,
-    libc::SYS_select,
     libc::SYS_pselect6,
     libc::SYS_epoll_create1,
     libc::SYS_epoll_ctl,
-    libc::SYS_epoll_wait,
     libc::SYS_epoll_pwait,
     libc::SYS_mmap,
     libc::SYS_munmap,
@@ -142,7 +132,6 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_sigaltstack,
     libc::SYS_exit,
     libc::SYS_exit_group,
-    libc::SYS_arch_prctl,
     libc::SYS_set_tid_address,
     libc::SYS_set_robust_list,
     libc::SYS_get_robust_list,
@@ -154,7 +143,6 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_clock_nanosleep,
     libc::SYS_nanosleep,
     libc::SYS_gettimeofday,
-    libc::SYS_time,
     libc::SYS_times,
     libc::SYS_getrusage,
     libc::SYS_sysinfo,
@@ -167,7 +155,6 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_getegid,
     libc::SYS_uname,
     libc::SYS_prlimit64,
-    libc::SYS_getrlimit,
     libc::SYS_sched_getaffinity,
     libc::SYS_sched_yield,
     libc::SYS_tgkill,
@@ -178,6 +165,43 @@ pub const STRICT_ALLOWED: &[i64] = &[
     libc::SYS_eventfd2,
     libc::SYS_restart_syscall,
 ];
+
+/// The system calls only some architectures have: the legacy calls x86_64 keeps beside their
+/// `*at` successors (aarch64, like every newer port, has only the successors).
+mod per_arch {
+    #[cfg(target_arch = "x86_64")]
+    pub const DENIED: &[(&str, i64)] = &[("iopl", libc::SYS_iopl), ("ioperm", libc::SYS_ioperm)];
+    #[cfg(target_arch = "x86_64")]
+    pub const ALLOWED: &[i64] = &[
+        libc::SYS_stat,
+        libc::SYS_lstat,
+        libc::SYS_open,
+        libc::SYS_access,
+        libc::SYS_readlink,
+        libc::SYS_dup2,
+        libc::SYS_pipe,
+        libc::SYS_poll,
+        libc::SYS_select,
+        libc::SYS_epoll_wait,
+        libc::SYS_arch_prctl,
+        libc::SYS_time,
+        libc::SYS_getrlimit,
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    pub const DENIED: &[(&str, i64)] = &[];
+    #[cfg(not(target_arch = "x86_64"))]
+    pub const ALLOWED: &[i64] = &[];
+}
+
+/// Every system call the default profile kills for on this architecture.
+pub fn denied() -> impl Iterator<Item = &'static (&'static str, i64)> {
+    DEFAULT_DENIED.iter().chain(per_arch::DENIED)
+}
+
+/// Every system call the strict profile allows on this architecture.
+pub fn allowed() -> impl Iterator<Item = &'static i64> {
+    STRICT_ALLOWED.iter().chain(per_arch::ALLOWED)
+}
 
 fn arch() -> TargetArch {
     std::env::consts::ARCH
@@ -244,7 +268,7 @@ fn compile(
 
 fn default_kill_rules(block_kill_all: bool) -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for (_, nr) in DEFAULT_DENIED {
+    for (_, nr) in denied() {
         rules.insert(*nr, vec![]);
     }
     // clone with any namespace flag
@@ -286,7 +310,7 @@ fn default_kill_rules(block_kill_all: bool) -> BTreeMap<i64, Vec<SeccompRule>> {
 
 fn strict_allow_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for nr in STRICT_ALLOWED {
+    for nr in allowed() {
         rules.insert(*nr, vec![]);
     }
     // threads only: clone must carry CLONE_THREAD and no namespace flag
@@ -382,7 +406,7 @@ pub fn describe_call(nr: i32, arch: u32) -> String {
         return format!("x32 system call {}", nr & !0x4000_0000);
     }
     let nr = i64::from(nr);
-    if let Some((name, _)) = DEFAULT_DENIED.iter().find(|(_, n)| *n == nr) {
+    if let Some((name, _)) = denied().find(|(_, n)| *n == nr) {
         return (*name).to_owned();
     }
     match nr {
