@@ -162,11 +162,14 @@ struct Shown {
 /// bound into place afterwards.
 fn open_shown(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
     let roots: Vec<&PathBuf> = scratch.iter().chain(&view.cover).collect();
+    // Toolchains first, so that a directory shown writable inside one is bound over it; one
+    // inside a directory shown writable is visible already (and stays writable).
     let listed = view
-        .expose
+        .tools
         .iter()
-        .map(|p| (p, false))
-        .chain(view.tools.iter().map(|p| (p, true)));
+        .filter(|t| !view.expose.iter().any(|e| t.starts_with(e)))
+        .map(|p| (p, true))
+        .chain(view.expose.iter().map(|p| (p, false)));
     let mut shown = Vec::new();
     for (p, read_only) in listed {
         if !p.is_absolute() || !roots.iter().any(|s| p.starts_with(s) && p != *s) {

@@ -214,8 +214,19 @@ impl View {
     /// Shows the toolchain `program` belongs to when the case uid could not reach it: the
     /// directory below the first one on its way that the case uid may not search (pyenv's
     /// shim `/root/.pyenv/shims/python3` gives `/root/.pyenv`), read-only.
+    /// A program below a scratch directory is shown with its prefix (the parent of its `bin`
+    /// directory: a compiler finds its libraries beside it), or its directory.
     pub fn show_tool(&mut self, program: &Path) {
         let real = std::fs::canonicalize(program).ok();
+        if let Some(dir) = real.as_deref().and_then(Path::parent) {
+            if below_scratch(dir) {
+                let prefix = match dir.file_name() {
+                    Some(n) if n == "bin" => dir.parent().filter(|p| below_scratch(p)),
+                    _ => None,
+                };
+                add_topmost(&mut self.tools, prefix.unwrap_or(dir).to_path_buf());
+            }
+        }
         for p in std::iter::once(program).chain(real.as_deref()) {
             let Some(a) = unsearchable_ancestor(p) else {
                 continue;
