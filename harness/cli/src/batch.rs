@@ -269,8 +269,24 @@ pub fn batch(a: BatchArgs) -> u8 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
         as usize;
     let mut settings = a.sandbox.exec_settings();
+    // What a case shows depends on its directory, program and the paths it names: cases that
+    // share them (most of a jobs file) are looked at once.
+    let mut seen = std::collections::HashSet::new();
     for u in &units {
-        settings.view.show_case(&u.spec);
+        let s = &u.spec;
+        let named = s
+            .argv
+            .iter()
+            .skip(1)
+            .filter(|a| std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str()).contains(&b'/'));
+        let key: Vec<&std::ffi::OsStr> = [s.cwd.as_os_str(), s.program.as_os_str()]
+            .into_iter()
+            .chain(named.map(|a| a.as_os_str()))
+            .chain(s.env.iter().map(|(_, v)| v.as_os_str()))
+            .collect();
+        if seen.insert(key) {
+            settings.view.show_case(s);
+        }
     }
     let pool = Pool::sandboxed(settings, workers.min(units.len().max(1)), !a.no_pin);
     // Worker 0's first zygote proves the tier works here and gives run_started its facts.

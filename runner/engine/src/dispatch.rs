@@ -114,6 +114,8 @@ struct Shared<'a, W> {
     /// Units that triggered the skip rule.
     triggered: Mutex<Vec<usize>>,
     backlog: Backlog,
+    /// Cases started and not yet taken by the reporter.
+    started: Mutex<Vec<CaseStarted>>,
 }
 
 /// Output bytes of finished results sent to the reporter and not yet received by it. A
@@ -122,7 +124,8 @@ struct Shared<'a, W> {
 /// A worker waits while the backlog is over [`BACKLOG_BYTES`]; small results never wait, and
 /// a result alone is always admitted.
 struct Backlog {
-    bytes: Mutex<u64>,
+    /// Bytes in flight, and how many workers wait for them to drain.
+    bytes: Mutex<(u64, u32)>,
     drained: std::sync::Condvar,
 }
 
@@ -132,16 +135,21 @@ const BACKLOG_BYTES: u64 = 64 << 20;
 impl Backlog {
     fn admit(&self, n: u64) {
         let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        while *b > 0 && *b + n > BACKLOG_BYTES {
+        while b.0 > 0 && b.0 + n > BACKLOG_BYTES {
+            b.1 += 1;
             b = self.drained.wait(b).unwrap_or_else(|e| e.into_inner());
+            b.1 -= 1;
         }
-        *b += n;
+        b.0 += n;
     }
 
     fn received(&self, n: u64) {
         let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        *b = b.saturating_sub(n);
-        self.drained.notify_all();
+        b.0 = b.0.saturating_sub(n);
+        // A notification is a system call even when nobody waits: only when a worker does.
+        if b.1 > 0 {
+            self.drained.notify_all();
+        }
     }
 }
 
@@ -189,8 +197,9 @@ pub fn run<E: Executor, W: Work<E>>(
         stop: AtomicBool::new(false),
         failures: AtomicU64::new(0),
         triggered: Mutex::new(Vec::new()),
+        started: Mutex::new(Vec::new()),
         backlog: Backlog {
-            bytes: Mutex::new(0),
+            bytes: Mutex::new((0, 0)),
             drained: std::sync::Condvar::new(),
         },
     };
@@ -246,70 +255,79 @@ pub fn run<E: Executor, W: Work<E>>(
                     }
                 }
             }
-            let msg = match rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(m) => m,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            let (msg, last) = match rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(m) => (Some(m), false),
+                Err(mpsc::RecvTimeoutError::Timeout) => (None, false),
+                Err(mpsc::RecvTimeoutError::Disconnected) => (None, true),
             };
-            let mut ordered = None;
-            match msg {
-                Msg::Started(cs) => {
-                    if let Some(p) = opts.slow_after {
-                        let now = Instant::now();
-                        running.insert(
-                            cs.worker,
-                            Running {
-                                id: cs.id.clone(),
-                                index: cs.index,
-                                attempt: cs.attempt,
-                                since: now,
-                                next_notice: now + p,
-                            },
-                        );
+            // Starts queued without waking us come first: a worker queues its case's start
+            // before it sends anything else about it.
+            let started =
+                std::mem::take(&mut *shared.started.lock().unwrap_or_else(|e| e.into_inner()));
+            for msg in started.into_iter().map(Msg::Started).chain(msg) {
+                let mut ordered = None;
+                match msg {
+                    Msg::Started(cs) => {
+                        if let Some(p) = opts.slow_after {
+                            let now = Instant::now();
+                            running.insert(
+                                cs.worker,
+                                Running {
+                                    id: cs.id.clone(),
+                                    index: cs.index,
+                                    attempt: cs.attempt,
+                                    since: now,
+                                    next_notice: now + p,
+                                },
+                            );
+                        }
+                        reporter.event(&Event::CaseStarted(cs));
                     }
-                    reporter.event(&Event::CaseStarted(cs));
-                }
-                Msg::Retrying(r) => {
-                    running.remove(&r.worker);
-                    reporter.event(&Event::CaseRetrying(r));
-                }
-                Msg::Interrupted => interrupted_units += 1,
-                Msg::WorkerError(m) => worker_errors.push(m),
-                Msg::Skipped(sk) => {
-                    skipped += 1;
-                    ordered = Some(((sk.index, 0), Ordered::Skipped(sk)));
-                }
-                Msg::Finished(cf) => {
-                    shared.backlog.received(output_bytes(&cf));
-                    running.remove(&cf.worker);
-                    done_attempts += 1;
-                    reporter.progress(done_attempts, units.len() as u64, &cf);
-                    if !cf.will_retry {
-                        finished_units += 1;
-                        *outcomes.entry(cf.result.outcome).or_default() += 1;
-                        if cf.passed {
-                            passed += 1;
-                            flaky += u64::from(cf.flaky);
-                        } else {
-                            failed += 1;
-                            if opts.max_fail.is_some_and(|m| failed >= m) {
-                                fail_fast = true;
+                    Msg::Retrying(r) => {
+                        running.remove(&r.worker);
+                        reporter.event(&Event::CaseRetrying(r));
+                    }
+                    Msg::Interrupted => interrupted_units += 1,
+                    Msg::WorkerError(m) => worker_errors.push(m),
+                    Msg::Skipped(sk) => {
+                        skipped += 1;
+                        ordered = Some(((sk.index, 0), Ordered::Skipped(sk)));
+                    }
+                    Msg::Finished(cf) => {
+                        shared.backlog.received(output_bytes(&cf));
+                        running.remove(&cf.worker);
+                        done_attempts += 1;
+                        reporter.progress(done_attempts, units.len() as u64, &cf);
+                        if !cf.will_retry {
+                            finished_units += 1;
+                            *outcomes.entry(cf.result.outcome).or_default() += 1;
+                            if cf.passed {
+                                passed += 1;
+                                flaky += u64::from(cf.flaky);
+                            } else {
+                                failed += 1;
+                                if opts.max_fail.is_some_and(|m| failed >= m) {
+                                    fail_fast = true;
+                                }
                             }
                         }
+                        ordered = Some(((cf.index, cf.attempt), Ordered::Finished(cf)));
                     }
-                    ordered = Some(((cf.index, cf.attempt), Ordered::Finished(cf)));
+                }
+                if let Some((key, o)) = ordered {
+                    pending.insert(key, o);
+                    // Emit in input order: everything up to the first index still running.
+                    while let Some((&(idx, _), _)) = pending.first_key_value() {
+                        if idx > next_index {
+                            break;
+                        }
+                        let (_, o) = pending.pop_first().expect("non-empty");
+                        emit(o, &mut next_index, idx, reporter);
+                    }
                 }
             }
-            if let Some((key, o)) = ordered {
-                pending.insert(key, o);
-                // Emit in input order: everything up to the first index still running.
-                while let Some((&(idx, _), _)) = pending.first_key_value() {
-                    if idx > next_index {
-                        break;
-                    }
-                    let (_, o) = pending.pop_first().expect("non-empty");
-                    emit(o, &mut next_index, idx, reporter);
-                }
+            if last {
+                break;
             }
         }
     });
@@ -446,12 +464,18 @@ fn run_unit<E: Executor, W: Work<E>>(
     let mut executor_retry_used = false;
     loop {
         attempt += 1;
-        let _ = tx.send(Msg::Started(CaseStarted {
-            id: unit.id.clone(),
-            index: sh.opts.first_index + i as u64,
-            attempt,
-            worker: w,
-        }));
+        // Queued, not sent: a send would wake the reporter for every case, which costs a
+        // system call and a wake-up per case; it takes the queue with the case's next message
+        // (or within 10 ms, for a case that runs longer).
+        sh.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(CaseStarted {
+                id: unit.id.clone(),
+                index: sh.opts.first_index + i as u64,
+                attempt,
+                worker: w,
+            });
         let outcome = sh.work.attempt(exec, unit, i);
         if sh.cancel.load(Ordering::SeqCst) {
             let _ = tx.send(Msg::Interrupted);
@@ -560,7 +584,7 @@ mod tests {
     #[test]
     fn the_backlog_holds_a_worker_back_only_while_big_results_wait() {
         let b = std::sync::Arc::new(Backlog {
-            bytes: Mutex::new(0),
+            bytes: Mutex::new((0, 0)),
             drained: std::sync::Condvar::new(),
         });
         // A big result passes when nothing waits; small ones pass while the backlog is small.

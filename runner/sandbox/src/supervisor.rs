@@ -384,13 +384,7 @@ impl Sandbox {
                     b
                 })
                 .collect(),
-            // The real path: the view shows directories by it (a `..` through a directory that
-            // is not shown would not resolve), and the case's getcwd() gives it anyway.
-            cwd: std::fs::canonicalize(&spec.cwd)
-                .unwrap_or_else(|_| spec.cwd.clone())
-                .as_os_str()
-                .as_bytes()
-                .to_vec(),
+            cwd: self.cwd_in_view(&spec.cwd).as_os_str().as_bytes().to_vec(),
             limits: with_wall_backstop(&spec.limits),
             seccomp: spec.seccomp,
             script,
@@ -405,6 +399,23 @@ impl Sandbox {
             cwd,
             program,
         })
+    }
+
+    /// The path the zygote opens as the case's working directory: the real path when the view
+    /// shows directories (it shows them by their real path, and a `..` or a link through a
+    /// directory that is not shown would not resolve; the case's getcwd() gives the real path
+    /// anyway), as given otherwise (no lookups on the way of every case).
+    fn cwd_in_view(&self, cwd: &Path) -> PathBuf {
+        let v = &self.cfg.view;
+        let shows = !(v.expose.is_empty() && v.tools.is_empty() && v.cover.is_empty());
+        let dotdot = cwd
+            .components()
+            .any(|c| c == std::path::Component::ParentDir);
+        if shows || dotdot {
+            std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf())
+        } else {
+            cwd.to_path_buf()
+        }
     }
 
     /// Runs one prepared case and derives its outcome from the zygote's facts. A failure of
