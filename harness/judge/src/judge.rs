@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hatchery_engine::{Attempt, Expect, Unit};
 use hatchery_report::{CaseResult, Limits, Outcome, RawFacts};
-use hatchery_sandbox::{CaseSpec, Tier};
+use hatchery_sandbox::{CaseSpec, Stdin, Tier};
 use serde::Serialize;
 
 use crate::checker::{self, Check, TokenOptions};
@@ -783,7 +783,7 @@ impl<'a> Judge<'a> {
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(case.input.clone());
+                spec.stdin = Some(Stdin::Trusted(case.input.clone()));
                 let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
                 // A case passes when it is accepted (see the README: per case, `passed`
                 // is "AC"; whether a submission got what it should is the verification's).
@@ -911,7 +911,7 @@ impl<'a> Judge<'a> {
         }
         let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
         spec.env = runnable.env.clone();
-        spec.stdin = Some(case.input.clone());
+        spec.stdin = Some(Stdin::Trusted(case.input.clone()));
         let r = x.run(&spec, self.runner.tier);
         let mut rep = CaseReport {
             name: case.name.clone(),
@@ -1040,7 +1040,7 @@ impl<'a> Judge<'a> {
                 fbs.push("/");
                 argv.extend([input.into(), answer.into(), fbs]);
                 argv.extend(case.validator_flags.iter().map(OsString::from));
-                spec_stdin = Some(out_path.clone());
+                spec_stdin = Some(Stdin::Trusted(out_path.clone()));
             }
             ValidatorProtocol::Testlib => {
                 argv.extend([input.into(), out_path.clone().into(), answer.into()]);
@@ -1315,7 +1315,7 @@ impl<'a> Judge<'a> {
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(input.clone());
+                spec.stdin = Some(Stdin::Trusted(input.clone()));
                 let r = x.run(&spec, self.runner.tier);
                 rep.cpu_us += r.usage.cpu_us;
                 rep.wall_us += r.usage.wall_us;

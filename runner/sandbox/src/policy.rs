@@ -128,11 +128,47 @@ impl SandboxConfig {
             network: false,
             cgroup: CgroupMode::Auto,
             zygote_exe,
-            case_host_uid: 65534,
-            case_host_gid: 65534,
+            case_host_uid: DEFAULT_CASE_HOST_ID,
+            case_host_gid: DEFAULT_CASE_HOST_ID,
             tmp_size_bytes: 64 << 20,
             seccomp_base: SeccompProfile::Default,
             cpu: None,
+        }
+    }
+}
+
+/// Host uid and gid of cases when hatchery runs as root ("nobody").
+pub const DEFAULT_CASE_HOST_ID: u32 = 65534;
+
+impl SandboxConfig {
+    /// Whose rights a case's files are opened with: the case's host uid and gid when we are
+    /// root; `None` when cases run as our own uid (our rights are theirs).
+    pub fn case_host_ids(&self) -> Option<crate::fsat::HostIds> {
+        nix::unistd::geteuid()
+            .is_root()
+            .then_some(crate::fsat::HostIds {
+                uid: self.case_host_uid,
+                gid: self.case_host_gid,
+            })
+    }
+}
+
+/// Where a case's stdin comes from. Either way a regular file reaches the case as a sealed
+/// anonymous copy (`/proc/self/fd/0` names no path, and the case cannot change it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    /// A file named by whoever wrote the case (`run --stdin`, a jobs file): opened with the
+    /// case's own rights, so a file the case could not open itself is refused.
+    File(PathBuf),
+    /// A file the front end vouches for, opened with the runner's rights: a judge's test
+    /// input from a package it checked, a file the runner wrote itself.
+    Trusted(PathBuf),
+}
+
+impl Stdin {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Stdin::File(p) | Stdin::Trusted(p) => p,
         }
     }
 }
@@ -150,8 +186,8 @@ pub struct CaseSpec {
     pub inherit_env: bool,
     /// Working directory of the case, as seen inside the sandbox.
     pub cwd: PathBuf,
-    /// File to connect to stdin (default `/dev/null`).
-    pub stdin: Option<PathBuf>,
+    /// Stdin of the case (default `/dev/null`).
+    pub stdin: Option<Stdin>,
     pub limits: Limits,
     pub seccomp: SeccompProfile,
 }
