@@ -36,13 +36,14 @@ pub struct HostIds {
 /// Opens `path` read-only with the rights of `ids` (`None`: ours, when cases run as our own
 /// uid): a thread of its own takes that file-system identity and no supplementary groups
 /// (see [`hatchery_sys::set_thread_fs_identity`]), opens, and ends, so a file the case could
-/// not open itself is refused with EACCES even though we are root. The final component is
-/// not followed when it is a symbolic link (`O_NOFOLLOW`).
+/// not open itself is refused with EACCES even though we are root. Symbolic links are
+/// followed with those rights too (a link is no way around them), so a package's links that
+/// stay inside it keep working. Never blocks on a FIFO (`O_NONBLOCK`).
 pub fn open_as(path: &Path, ids: Option<HostIds>) -> io::Result<File> {
     let open = |p: &Path| {
         File::options()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(p)
     };
     let Some(ids) = ids else {
@@ -107,10 +108,18 @@ pub fn sealed_copy(src: &File) -> io::Result<OwnedFd> {
 /// anything else (a character device, a FIFO the operator named) is passed as opened.
 pub fn case_input(f: File) -> io::Result<OwnedFd> {
     if f.metadata()?.is_file() {
-        sealed_copy(&f)
-    } else {
-        Ok(OwnedFd::from(f))
+        return sealed_copy(&f);
     }
+    // Opened without blocking (a FIFO without a writer yet); the case reads it blocking.
+    let fl = OFlag::from_bits_truncate(nix::fcntl::fcntl(
+        f.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_GETFL,
+    )?);
+    nix::fcntl::fcntl(
+        f.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(fl - OFlag::O_NONBLOCK),
+    )?;
+    Ok(OwnedFd::from(f))
 }
 
 /// A directory made for one case: created by us (mode 0700, so nobody else can enter it

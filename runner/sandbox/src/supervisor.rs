@@ -599,7 +599,8 @@ pub fn check_spec(spec: &CaseSpec, tier: Tier) -> Result<PathBuf, SpecError> {
 }
 
 /// Opens a case's stdin: a [`Stdin::File`] with the case's rights (`ids`), a
-/// [`Stdin::Trusted`] with ours; never through a final symbolic link; not a directory.
+/// [`Stdin::Trusted`] with ours (the front end checked it: a judge refuses packages whose
+/// links lead outside them); not a directory.
 fn open_stdin(s: &Stdin, cwd: &Path, ids: Option<HostIds>) -> Result<File, SpecError> {
     let p = s.path();
     let path = if p.is_absolute() {
