@@ -178,7 +178,12 @@ fn corpus_aplusb_every_verdict() {
                 assert!(msg.contains("error"), "{path}: compiler message {msg:?}");
                 assert!(j["cases"].as_array().unwrap().is_empty());
             }
-            "WA" => assert_eq!(j["failed_case"], "secret/02", "{path}"),
+            "WA" if path.ends_with("int_overflow.c") => {
+                assert_eq!(j["failed_case"], "secret/02", "{path}")
+            }
+            // The hostile ones (read_answers.c, plant_links.c) answer wrongly on the first
+            // case: they would get AC only by reading the answers.
+            "WA" => assert_eq!(j["failed_case"], "sample/1", "{path}"),
             "AC" => assert_eq!(j["cases"].as_array().unwrap().len(), 4, "{path}"),
             _ => {}
         }
