@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hatchery_engine::{Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
-use hatchery_report::{CaseFinished, Event, JsonLinesWriter, Outcome, RunStarted};
+use hatchery_report::{
+    escape_str, escape_text, CaseFinished, Event, JsonLinesWriter, Outcome, RunStarted,
+};
 
 use crate::cargo::TestBinary;
 use crate::exec::{run_command, spec};
@@ -281,15 +283,15 @@ fn per_test(a: &CargoRunnerArgs, bin: &Path, parsed: LibtestArgs) -> u8 {
     if !failed.is_empty() {
         println!("\nfailures:\n");
         for f in &failed {
-            println!("---- {} stdout ----", f.id);
+            println!("---- {} stdout ----", escape_str(&f.id));
             let r = &f.result;
-            print!("{}", String::from_utf8_lossy(&r.stdout.data));
-            print!("{}", String::from_utf8_lossy(&r.stderr.data));
-            println!("[hatchery: {} ({})]\n", r.outcome, r.reason);
+            print!("{}", escape_text(&r.stdout.data));
+            print!("{}", escape_text(&r.stderr.data));
+            println!("[hatchery: {} ({})]\n", r.outcome, escape_str(&r.reason));
         }
         println!("\nfailures:");
         for f in &failed {
-            println!("    {}", f.id);
+            println!("    {}", escape_str(&f.id));
         }
     }
     let passed = rep.finals.len() - failed.len();

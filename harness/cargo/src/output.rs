@@ -10,7 +10,9 @@ use std::io::BufWriter;
 use std::time::Duration;
 
 use hatchery_engine::Reporter;
-use hatchery_report::{CaseFinished, CaseResult, Event, JsonLinesWriter, Outcome, RunFinished};
+use hatchery_report::{
+    escape_str, escape_text, CaseFinished, CaseResult, Event, JsonLinesWriter, Outcome, RunFinished,
+};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use crate::select::Skip;
@@ -83,6 +85,8 @@ impl Style {
     }
     /// `binary-id test::path::name`, nextest colours: binary id magenta, last segment bold blue.
     pub fn test_id(&self, binary_id: &str, name: &str) -> String {
+        // Names come from the test binary's own listing: shown, never acted on.
+        let (binary_id, name) = (&*escape_str(binary_id), &*escape_str(name));
         if name.is_empty() {
             return self.paint("35", binary_id);
         }
@@ -187,7 +191,7 @@ const SHOW_BYTES: usize = 64 << 10;
 pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
     let mut s = String::new();
     let id = meta.id();
-    s.push_str(&style.paint("2", &format!("    reason: {}", r.reason)));
+    s.push_str(&style.paint("2", &format!("    reason: {}", escape_str(&r.reason))));
     if r.leftover_processes > 0 {
         s.push_str(&style.paint(
             "2",
@@ -198,7 +202,7 @@ pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
         ));
     }
     if let Some(e) = &r.error {
-        s.push_str(&format!("\n    error: {e}"));
+        s.push_str(&format!("\n    error: {}", escape_str(e)));
     }
     for (name, c) in [("STDOUT", &r.stdout), ("STDERR", &r.stderr)] {
         if c.data.is_empty() {
@@ -213,9 +217,9 @@ pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
                 "[{} bytes omitted; the --report file has all captured output]\n",
                 data.len() - SHOW_BYTES
             ));
-            s.push_str(&String::from_utf8_lossy(&data[data.len() - SHOW_BYTES..]));
+            s.push_str(&escape_text(&data[data.len() - SHOW_BYTES..]));
         } else {
-            s.push_str(&String::from_utf8_lossy(data));
+            s.push_str(&escape_text(data));
         }
         if c.truncated {
             s.push_str(&format!(

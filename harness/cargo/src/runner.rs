@@ -131,9 +131,10 @@ pub fn runner(a: RunnerArgs) -> u8 {
     let case = spec(&a.command, &env, &cwd, &limits, &settings);
     let r = run_command(&mut exec, &case, settings.tier);
     drop(exec);
-    let _ = std::io::stdout().write_all(&r.stdout.data);
+    // The test binary's output, shown to people by cargo: escaped like all human output.
+    let _ = std::io::stdout().write_all(hatchery_report::escape_text(&r.stdout.data).as_bytes());
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().write_all(&r.stderr.data);
+    let _ = std::io::stderr().write_all(hatchery_report::escape_text(&r.stderr.data).as_bytes());
     let code = exit_status(&r);
     let notable = !matches!(r.outcome, Outcome::Ok | Outcome::NonzeroExit)
         || r.leftover_processes > 0

@@ -7,7 +7,7 @@ use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use hatchery_engine::{Expect, Options, Pool, Reporter, RetryPolicy, RunSpec, Unit};
-use hatchery_report::{CaseFinished, Event, JsonLinesWriter, RunFinished, RunStarted};
+use hatchery_report::{escape_str, CaseFinished, Event, JsonLinesWriter, RunFinished, RunStarted};
 use hatchery_sandbox::CaseSpec;
 
 use crate::{exit, fmt_bytes, fmt_us, SandboxArgs};
@@ -69,7 +69,10 @@ fn unit_of(job: &Job, base: &Path, args: &SandboxArgs, defaults: &hatchery_repor
     if job.argv[0].contains('/') && !job.argv[0].starts_with('/') {
         spec.program = base.join(&job.argv[0]).into_os_string();
     }
-    spec.stdin = job.stdin.as_ref().map(|s| base.join(s));
+    spec.stdin = job
+        .stdin
+        .as_ref()
+        .map(|s| hatchery_sandbox::Stdin::File(base.join(s)));
     spec.env = job
         .env
         .iter()
@@ -167,19 +170,19 @@ impl Reporter for BatchReporter {
         match &mut self.progress {
             Progress::Bar(b) => {
                 if !a.passed || a.flaky {
-                    b.println(&line);
+                    b.println(escape_str(&line));
                 }
                 if !a.will_retry {
                     b.inc(1);
                 }
-                b.set_message(a.id.clone());
+                b.set_message(escape_str(&a.id).into_owned());
             }
             Progress::Counter { last_print } => {
                 if !a.will_retry {
                     self.total += 1;
                 }
                 if !a.passed || last_print.elapsed().as_secs() >= 2 || self.total == total {
-                    eprintln!("[{}/{total}] {line}", self.total);
+                    eprintln!("[{}/{total}] {}", self.total, escape_str(&line));
                     *last_print = std::time::Instant::now();
                 }
             }
@@ -189,6 +192,8 @@ impl Reporter for BatchReporter {
 
 impl BatchReporter {
     fn line(&self, l: &str) {
+        // Ids and reasons come from the jobs file and the cases: shown, never acted on.
+        let l = &*escape_str(l);
         match &self.progress {
             Progress::Bar(b) => b.println(l),
             Progress::Counter { .. } => eprintln!("{l}"),
@@ -442,7 +447,7 @@ fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize, skip
         "   slowest: {}",
         slow.iter()
             .take(3)
-            .map(|a| format!("{} {}", a.id, fmt_us(a.result.usage.wall_us)))
+            .map(|a| format!("{} {}", escape_str(&a.id), fmt_us(a.result.usage.wall_us)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -453,7 +458,13 @@ fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize, skip
         "   peak memory: {}",
         mem.iter()
             .take(3)
-            .map(|a| format!("{} {}", a.id, fmt_bytes(a.result.usage.peak_memory_bytes)))
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    escape_str(&a.id),
+                    fmt_bytes(a.result.usage.peak_memory_bytes)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -461,7 +472,10 @@ fn print_summary(attempts: &[CaseFinished], rf: &RunFinished, total: usize, skip
         let _ = writeln!(
             e,
             "   FAIL {}: {} (expected {}): {}",
-            f.id, f.result.outcome, f.expected, f.result.reason
+            escape_str(&f.id),
+            f.result.outcome,
+            f.expected,
+            escape_str(&f.result.reason)
         );
     }
     if rf.interrupted {

@@ -15,7 +15,7 @@ mod html_cmd;
 mod selftest;
 use hatchery_engine::parse;
 use hatchery_engine::{ExecError, ExecSettings, Executor, Network, SandboxExecutor};
-use hatchery_report::{CaseResult, Level, Limits};
+use hatchery_report::{escape_str, escape_text, CaseResult, Level, Limits};
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{CaseSpec, SeccompProfile, Tier};
 
@@ -161,7 +161,8 @@ impl SandboxArgs {
 struct RunArgs {
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// File to use as stdin (default /dev/null).
+    /// File to use as stdin (default /dev/null), opened with the case's rights (a file the
+    /// case may not read is refused); the case reads a sealed copy that names no path.
     #[arg(long)]
     stdin: Option<PathBuf>,
     /// Working directory of the case (default: the current directory).
@@ -219,7 +220,7 @@ fn run(a: RunArgs) -> ExitCode {
     let mut spec = CaseSpec::new(a.command.clone());
     spec.env = sa.env_pairs().collect();
     spec.inherit_env = sa.inherit_env;
-    spec.stdin = a.stdin.clone();
+    spec.stdin = a.stdin.clone().map(hatchery_sandbox::Stdin::File);
     spec.seccomp = sa.seccomp;
     spec.network = sa.network;
     if let Some(c) = &a.cwd {
@@ -275,9 +276,11 @@ fn run(a: RunArgs) -> ExitCode {
         let _ = serde_json::to_writer(&mut out, &result);
         let _ = writeln!(out);
     } else {
-        let _ = std::io::stdout().write_all(&result.stdout.data);
-        let _ = std::io::stderr().write_all(&result.stderr.data);
-        eprint!("{}", human_summary(&result));
+        // Human output: the case's bytes are shown, never acted on by the terminal (raw
+        // bytes: --json).
+        let _ = std::io::stdout().write_all(escape_text(&result.stdout.data).as_bytes());
+        let _ = std::io::stderr().write_all(escape_text(&result.stderr.data).as_bytes());
+        eprint!("{}", escape_str(&human_summary(&result)));
     }
     ExitCode::from(exit::of_outcome(result.outcome))
 }

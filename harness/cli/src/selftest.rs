@@ -54,6 +54,16 @@ struct FileSpec {
     mode: String,
 }
 
+/// A stdin file the selftest writes for a case (`<id>.in` in the work directory, `{stdin}` in
+/// `args`), with files beside it (a judge's answers) that the case must not reach.
+#[derive(Deserialize, Clone)]
+struct StdinSpec {
+    content: String,
+    mode: String,
+    #[serde(default)]
+    beside: BTreeMap<String, String>,
+}
+
 #[derive(Deserialize, Clone)]
 struct Entry {
     id: String,
@@ -79,6 +89,12 @@ struct Entry {
     no_core_file: bool,
     #[serde(default)]
     host_scratch_clean: bool,
+    #[serde(default)]
+    stdin: Option<StdinSpec>,
+    /// The human rendering of its output (the shared escaping) holds no character a terminal
+    /// would act on.
+    #[serde(default)]
+    human_output_clean: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -163,6 +179,22 @@ fn build(dir: &Path, cc: &str) -> Result<BTreeMap<String, PathBuf>, String> {
     Ok(built)
 }
 
+/// Writes `<id>.in` (with its mode) and the files beside it (readable by everyone, like a
+/// package's answers); returns the stdin path.
+fn write_stdin(dir: &Path, id: &str, s: &StdinSpec) -> std::io::Result<PathBuf> {
+    let p = dir.join(format!("{id}.in"));
+    let mode = u32::from_str_radix(&s.mode, 8)
+        .map_err(|e| std::io::Error::other(format!("bad mode {}: {e}", s.mode)))?;
+    std::fs::write(&p, &s.content)?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
+    for (name, content) in &s.beside {
+        let b = dir.join(name);
+        std::fs::write(&b, content)?;
+        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(p)
+}
+
 fn limits_of(e: &Entry) -> Result<hatchery_report::Limits, String> {
     let line = serde_json::json!({"id": e.id, "argv": ["x"], "limits": e.limits}).to_string();
     let (jobs, errs) = hatchery::jobs::parse_jobs(&line);
@@ -239,6 +271,20 @@ fn check(
             .collect();
         if !cores.is_empty() {
             bad.push(format!("core files written: {cores:?}"));
+        }
+    }
+    if let (true, Some(r)) = (e.human_output_clean, r) {
+        for (name, c) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+            let shown = hatchery_report::escape_text(&c.data);
+            if let Some(ch) = shown
+                .chars()
+                .find(|&ch| hatchery_report::is_terminal_control(ch))
+            {
+                bad.push(format!(
+                    "the human rendering of {name} keeps the control character U+{:04X}",
+                    ch as u32
+                ));
+            }
         }
     }
     if e.host_scratch_clean {
@@ -383,13 +429,41 @@ fn run_suite(a: &SelftestArgs, manifest: &Manifest, dir: &Path, run_id: u32) -> 
                 });
                 continue;
             };
+            let stdin = match &e.stdin {
+                None => None,
+                Some(s) => match write_stdin(dir, &e.id, s) {
+                    Ok(p) => Some(p),
+                    Err(err) => {
+                        rows.push(Row {
+                            id: e.id.clone(),
+                            tier: tier.as_str(),
+                            attempts: e.attempts.clone(),
+                            expected,
+                            got: "-".into(),
+                            passed: Some(false),
+                            detail: format!("cannot write the stdin file: {err}"),
+                        });
+                        continue;
+                    }
+                },
+            };
+            let stdin_shown = stdin
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             let mut argv: Vec<OsString> = vec![program.clone().into()];
             for arg in &e.args {
-                argv.push(arg.replace("{abstract}", &abstract_name).into());
+                argv.push(
+                    arg.replace("{abstract}", &abstract_name)
+                        .replace("{stdin}", &stdin_shown)
+                        .into(),
+                );
             }
             argv.push(marker.clone().into());
             let mut spec = CaseSpec::new(argv);
             spec.cwd = dir.to_path_buf();
+            // As a jobs file names it: opened with the case's rights.
+            spec.stdin = stdin.map(hatchery_sandbox::Stdin::File);
             spec.limits = match limits_of(e) {
                 Ok(l) => l,
                 Err(err) => {

@@ -156,3 +156,88 @@ fn the_runner_does_not_keep_what_cases_print() {
     assert!(xml.len() < 8 << 20, "JUnit of {} bytes", xml.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 12, item 7: what a case prints is shown escaped by `run`'s human output, so it can
+/// neither hide (ESC[8m) nor forge (a carriage return and a fake summary) the real summary.
+#[test]
+fn run_shows_case_bytes_escaped() {
+    let o = hatchery(&[
+        "run",
+        "--tier",
+        "none",
+        "--",
+        "/usr/bin/printf",
+        "out\\033[8m\\r\\033[2K── hatchery ── ok\\n\\233",
+    ]);
+    let (out, err) = (o.stdout.clone(), o.stderr.clone());
+    let shown = String::from_utf8_lossy(&out);
+    assert!(!out.contains(&0x1b) && !out.contains(&b'\r'), "{shown}");
+    assert!(!err.contains(&0x1b) && !err.contains(&b'\r'));
+    assert!(shown.contains("out\\x1b[8m\\r\\x1b[2K"), "{shown}");
+    assert!(shown.contains("\\x9b"), "{shown}");
+    // Raw bytes stay available in the JSON result.
+    let o = hatchery(&[
+        "run",
+        "--tier",
+        "none",
+        "--json",
+        "--",
+        "/usr/bin/printf",
+        "\\033",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["stdout"]["text"], "\u{1b}");
+}
+
+/// Issue 12, items 2 and 6: `run --stdin` and a jobs file's `stdin` are opened with the
+/// case's rights (a root-only file is refused with exit code 7, naming why), and a readable
+/// one reaches the case as a copy whose descriptor names no file.
+#[test]
+fn stdin_is_opened_with_the_case_rights_and_names_no_file() {
+    let dir = prog_dir().join(format!("stdin-rights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("public.in");
+    std::fs::write(&public, "hello\n").unwrap();
+    std::fs::set_permissions(&public, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = hatchery(&[
+        "run",
+        "--tier",
+        "none",
+        "--stdin",
+        p(&public),
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat; readlink /proc/self/fd/0",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("hello\n/memfd:hatchery-stdin"), "{out}");
+    if !need(
+        is_root(),
+        "root (a file root may read and the case uid may not)",
+    ) {
+        return;
+    }
+    let secret = dir.join("secret.in");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = hatchery(&["run", "--stdin", p(&secret), "--", "/bin/cat"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(7), "{err}");
+    assert!(err.contains("which may not read it"), "{err}");
+    assert!(!o.stdout.windows(9).any(|w| w == b"TOPSECRET"));
+    let jobs = dir.join("jobs.jsonl");
+    std::fs::write(
+        &jobs,
+        "{\"id\": \"deputy\", \"argv\": [\"/bin/cat\"], \"stdin\": \"secret.in\"}\n",
+    )
+    .unwrap();
+    let o = hatchery(&["batch", p(&jobs)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("stdin") && err.contains("which may not read it"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

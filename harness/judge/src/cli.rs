@@ -416,7 +416,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 );
                 if !v.matched {
                     for l in v.judgement.message.lines().take(5) {
-                        println!("       | {l}");
+                        println!("       | {}", hatchery_report::escape_str(l));
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! Judging: build the submission and the validator (sandboxed), run every test case
 //! (sandboxed, in parallel), check the output, and turn it all into verdicts and scores.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hatchery_engine::{Attempt, Expect, Unit};
 use hatchery_report::{CaseResult, Limits, Outcome, RawFacts};
-use hatchery_sandbox::{CaseSpec, Tier};
+use hatchery_sandbox::{CaseSpec, Stdin, Tier};
 use serde::Serialize;
 
 use crate::checker::{self, Check, TokenOptions};
@@ -19,7 +19,8 @@ use crate::problem::{Problem, ValidatorProtocol};
 use crate::report::Events;
 use crate::scoring::{CaseScore, Scorer};
 use crate::verdict::{run_verdict, Verdict};
-use crate::workdir::{self, read_case_file, Resolver, WorkDir};
+use crate::workdir::{self, Resolver, WorkDir};
+use hatchery_sandbox::fsat::{self, CaseDir, CopyLimits};
 
 const MIB: u64 = 1 << 20;
 /// Compiler and validator messages kept in a verdict's message.
@@ -28,6 +29,11 @@ const MESSAGE_CAP: usize = 4096;
 const RUN_PIDS: u64 = 64;
 /// Processes a compiler may have at once.
 const COMPILE_PIDS: u64 = 64;
+/// A build's output taken from the compiler's directory: at most this many bytes (the
+/// compiler's file size limit), entries and levels of directories.
+const BUILD_FILE_BYTES: u64 = 1 << 30;
+const BUILD_ENTRIES: u64 = 10_000;
+const BUILD_DEPTH: u32 = 16;
 /// Without a cgroup: a failed run within this much of the memory limit is MLE.
 const RLIMIT_MLE_SLACK: u64 = 16 * MIB;
 
@@ -329,6 +335,15 @@ pub struct Judge<'a> {
 }
 
 impl<'a> Judge<'a> {
+    /// What a submission must not see: the problem package (answers, other inputs,
+    /// validators) and the judge's work tree (copies of test data, validator feedback, other
+    /// builds). The list to hide from a submission's mount view when the engine can (a
+    /// per-pool list of hidden paths): the submission pool (`runner.tier`), not the tool pool
+    /// that builds and runs validators, which needs both.
+    pub fn private_paths(&self) -> Vec<PathBuf> {
+        vec![self.problem.dir.clone(), self.work.path().to_path_buf()]
+    }
+
     /// Prepares judging: checks the work directory, builds the output validator.
     pub fn new(
         problem: &'a Problem,
@@ -507,39 +522,53 @@ impl<'a> Judge<'a> {
         language: &Language,
         limits: &BuildLimits,
     ) -> Built {
-        let setup = (|| -> Result<(PathBuf, Vec<PathBuf>, PathBuf), String> {
-            let dir = self.work.new_dir("build").map_err(|e| e.to_string())?;
-            let mut copied = Vec::new();
-            let mut main_copy = None;
+        // The sources go into a directory made for this build: ours and closed while we
+        // write them, then (to compile) lent to the case uid by descriptor.
+        let setup = (|| -> Result<(CaseDir, Vec<OsString>, OsString), String> {
+            let dir = self.work.case_dir("build").map_err(|e| e.to_string())?;
+            let mut names = Vec::new();
+            let mut main_name = None;
             for f in files {
                 let name = f.file_name().ok_or("a source has no file name")?;
-                let dst = dir.join(name);
-                fs::copy(f, &dst).map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
-                fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))
-                    .map_err(|e| e.to_string())?;
+                let data = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+                dir.write_file(name, &data, 0o644)
+                    .map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
                 if f == main {
-                    main_copy = Some(dst.clone());
+                    main_name = Some(name.to_owned());
                 }
-                if f.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| language.extensions.iter().any(|x| x == e))
-                {
-                    copied.push(dst);
-                }
+                names.push(name.to_owned());
             }
-            let main_copy = main_copy.ok_or("the main source is not among the files")?;
-            Ok((dir, copied, main_copy))
+            let main_name = main_name.ok_or("the main source is not among the files")?;
+            Ok((dir, names, main_name))
         })();
-        let (dir, sources, main) = match setup {
+        let (dir, names, main_name) = match setup {
             Ok(x) => x,
             Err(e) => return judge_error_build(Err(e)),
         };
-        let binary = dir.join("prog");
+        let is_source = |n: &OsString| {
+            Path::new(n)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| language.extensions.iter().any(|x| x == e))
+        };
+        // The paths of a build in `d`: main source, sources, binary.
+        let paths_in = |d: &Path| -> (PathBuf, Vec<PathBuf>, PathBuf) {
+            (
+                d.join(&main_name),
+                names
+                    .iter()
+                    .filter(|n| is_source(n))
+                    .map(|n| d.join(n))
+                    .collect(),
+                d.join("prog"),
+            )
+        };
+        let (main, sources, binary) = paths_in(dir.path());
         let vars = lang::Vars {
             source: &main,
             sources: &sources,
             binary: &binary,
-            dir: &dir,
+            dir: dir.path(),
             memory_mib: limits.run_memory_mib,
         };
         let env: Vec<(OsString, OsString)> = language
@@ -559,30 +588,41 @@ impl<'a> Judge<'a> {
             }
             Ok(argv)
         };
-        let run_argv = match resolve(lang::expand(&language.run, &vars)) {
+        let Some(tpl) = &language.compile else {
+            // Nothing to compile: the case only reads the sources, in a directory of ours.
+            let run_argv = resolve(lang::expand(&language.run, &vars));
+            let r = dir
+                .lend(None, 0o755)
+                .map_err(|e| format!("chmod {}: {e}", dir.path().display()))
+                .and(run_argv)
+                .map(|argv| Runnable {
+                    argv,
+                    cwd: dir.path().to_path_buf(),
+                    env,
+                    language: Some(language.name.clone()),
+                });
+            return judge_error_build(r);
+        };
+        let argv = match resolve(lang::expand(tpl, &vars)) {
             Ok(a) => a,
             Err(e) => return judge_error_build(Err(e)),
         };
-        let mut compile = None;
-        if let Some(tpl) = &language.compile {
-            let argv = match resolve(lang::expand(tpl, &vars)) {
-                Ok(a) => a,
-                Err(e) => return judge_error_build(Err(e)),
-            };
-            if let Err(e) = self.work.give_to_case(&dir) {
-                return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
+        {
+            if let Err(e) = self.work.lend(&dir) {
+                let _ = self.work.remove(&dir);
+                return judge_error_build(Err(format!("chown {}: {e}", dir.path().display())));
             }
             let time_us = limits.time.as_micros() as u64;
             let mut spec = workdir::spec(
                 argv,
-                &dir,
+                dir.path(),
                 Limits {
                     // Compilers may use several threads (rustc): CPU may exceed wall time.
                     cpu_us: Some(time_us * 2),
                     wall_us: Some(time_us),
                     memory_bytes: Some(limits.memory_bytes),
                     output_bytes: Some(MIB),
-                    file_size_bytes: Some(1 << 30),
+                    file_size_bytes: Some(BUILD_FILE_BYTES),
                     stack_bytes: None,
                     pids: Some(COMPILE_PIDS),
                     open_files: None,
@@ -590,10 +630,23 @@ impl<'a> Judge<'a> {
             );
             spec.env = env.clone();
             let r = x.run(&spec, self.runner.tool_tier);
-            if let Err(e) = self.work.take_back(&dir) {
-                return judge_error_build(Err(format!("chown {}: {e}", dir.display())));
-            }
-            let produced = !tpl.iter().any(|a| a.contains("{binary}")) || binary.is_file();
+            // What the compiler wrote is copied out through descriptors into a directory of
+            // ours (regular files and directories the case uid owns, never through a link),
+            // the sources again from their originals; the build directory is then removed.
+            // Nothing is re-owned and no path inside the case's tree is followed.
+            let out = self.take_build(&dir, files);
+            let _ = self.work.remove(&dir);
+            let out = match out {
+                Ok(o) => Some(o),
+                Err(e) if r.outcome == Outcome::Ok => {
+                    return judge_error_build(Err(format!("cannot take the build's output: {e}")))
+                }
+                // The compiler failed anyway: its verdict below says why.
+                Err(_) => None,
+            };
+            let produced = out.as_ref().is_some_and(|o| {
+                !tpl.iter().any(|a| a.contains("{binary}")) || paths_in(o.path()).2.is_file()
+            });
             let (verdict, message) = match r.outcome {
                 Outcome::SandboxError => (
                     Verdict::JE,
@@ -633,35 +686,78 @@ impl<'a> Judge<'a> {
                 ),
                 _ => (Verdict::CE, compiler_message(&r)),
             };
-            let ok = verdict == Verdict::AC;
-            compile = Some(CompileReport {
+            let compile = CompileReport {
                 verdict,
                 message,
                 cpu_us: r.usage.cpu_us,
                 wall_us: r.usage.wall_us,
                 peak_memory_bytes: r.usage.peak_memory_bytes,
                 result: Some(r),
-            });
-            if !ok {
-                return Built {
-                    runnable: None,
-                    compile,
-                };
+            };
+            let run_argv = match out.as_ref().filter(|_| compile.verdict == Verdict::AC) {
+                Some(o) => {
+                    let (run_main, run_sources, run_binary) = paths_in(o.path());
+                    let run_vars = lang::Vars {
+                        source: &run_main,
+                        sources: &run_sources,
+                        binary: &run_binary,
+                        dir: o.path(),
+                        memory_mib: limits.run_memory_mib,
+                    };
+                    resolve(lang::expand(&language.run, &run_vars))
+                }
+                None => Err(String::new()),
+            };
+            match run_argv {
+                Ok(argv) => Built {
+                    runnable: Some(Runnable {
+                        argv,
+                        cwd: self.run_dir.clone(),
+                        env,
+                        language: Some(language.name.clone()),
+                    }),
+                    compile: Some(compile),
+                },
+                Err(e) => {
+                    if let Some(o) = &out {
+                        let _ = self.work.remove(o);
+                    }
+                    if compile.verdict == Verdict::AC {
+                        // The build worked but its run command cannot be resolved.
+                        return judge_error_build(Err(e));
+                    }
+                    Built {
+                        runnable: None,
+                        compile: Some(compile),
+                    }
+                }
             }
         }
-        Built {
-            runnable: Some(Runnable {
-                argv: run_argv,
-                cwd: if language.compile.is_some() {
-                    self.run_dir.clone()
-                } else {
-                    dir.clone()
-                },
-                env,
-                language: Some(language.name.clone()),
-            }),
-            compile,
+    }
+
+    /// Copies a finished build out of the directory the compiler wrote (see `build_source`)
+    /// into a new directory of ours: the compiler's products (files the case uid owns), then
+    /// the sources from their originals.
+    fn take_build(&self, build: &CaseDir, files: &[PathBuf]) -> Result<CaseDir, String> {
+        let out = self.work.dir("prog").map_err(|e| e.to_string())?;
+        let lim = CopyLimits {
+            max_bytes: BUILD_FILE_BYTES,
+            max_entries: BUILD_ENTRIES,
+            max_depth: BUILD_DEPTH,
+            owner: self.work.case_uid(),
+        };
+        fsat::copy_tree(build.fd(), out.fd(), &lim).map_err(|e| e.to_string())?;
+        for f in files {
+            let name = f.file_name().ok_or("a source has no file name")?;
+            let data = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            match out.write_file(name, &data, 0o644) {
+                Ok(()) => {}
+                // The compiler made a file of that name: keep it.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot copy {}: {e}", f.display())),
+            }
         }
+        Ok(out)
     }
 
     /// Builds and judges one submission; unit ids are `compile` and the case names.
@@ -783,7 +879,7 @@ impl<'a> Judge<'a> {
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(case.input.clone());
+                spec.stdin = Some(Stdin::Trusted(case.input.clone()));
                 let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
                 // A case passes when it is accepted (see the README: per case, `passed`
                 // is "AC"; whether a submission got what it should is the verification's).
@@ -911,7 +1007,7 @@ impl<'a> Judge<'a> {
         }
         let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
         spec.env = runnable.env.clone();
-        spec.stdin = Some(case.input.clone());
+        spec.stdin = Some(Stdin::Trusted(case.input.clone()));
         let r = x.run(&spec, self.runner.tier);
         let mut rep = CaseReport {
             name: case.name.clone(),
@@ -975,17 +1071,15 @@ impl<'a> Judge<'a> {
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
         let case = &self.problem.cases[i];
         let je = |m: String| (Verdict::JE, m, None, None);
-        let dir = match self.work.new_dir("check") {
+        let dir = match self.work.dir("check") {
             Ok(d) => d,
             Err(e) => return je(format!("work directory: {e}")),
         };
-        let cleanup = |d: &Path| {
-            let _ = fs::remove_dir_all(d);
+        let cleanup = |d: &CaseDir| {
+            let _ = self.work.remove(d);
         };
-        let out_path = dir.join("team_output");
-        if let Err(e) = fs::write(&out_path, output)
-            .and_then(|_| fs::set_permissions(&out_path, fs::Permissions::from_mode(0o644)))
-        {
+        let out_path = dir.path().join("team_output");
+        if let Err(e) = dir.write_file(OsStr::new("team_output"), output, 0o644) {
             cleanup(&dir);
             return je(format!("cannot write the output for the validator: {e}"));
         }
@@ -999,17 +1093,23 @@ impl<'a> Judge<'a> {
                 return je(e);
             }
         };
-        let fb = dir.join("feedback");
-        if let Err(e) = fs::create_dir(&fb)
-            .and_then(|_| fs::set_permissions(&fb, fs::Permissions::from_mode(0o755)))
-            .and_then(|_| self.work.give_to_case(&fb))
-        {
-            cleanup(&dir);
-            return je(format!("cannot create the feedback directory: {e}"));
-        }
+        let fb = match self.feedback_dir(&dir) {
+            Ok(fb) => fb,
+            Err(e) => {
+                cleanup(&dir);
+                return je(e);
+            }
+        };
         let r = self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
         cleanup(&dir);
         r
+    }
+
+    /// A feedback directory in `dir` (ours), lent to the case uid for the validator.
+    fn feedback_dir(&self, dir: &CaseDir) -> Result<CaseDir, String> {
+        CaseDir::create(dir.fd(), dir.path(), OsStr::new("feedback"))
+            .and_then(|fb| self.work.lend(&fb).map(|()| fb))
+            .map_err(|e| format!("cannot create the feedback directory: {e}"))
     }
 
     /// Runs a custom validator on an output file with a feedback directory the case uid
@@ -1023,7 +1123,7 @@ impl<'a> Judge<'a> {
         input: &Path,
         answer: &Path,
         out_path: &Path,
-        fb: &Path,
+        fb: &CaseDir,
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
         let case = &self.problem.cases[i];
         let (input, answer, out_path) = (
@@ -1036,11 +1136,11 @@ impl<'a> Judge<'a> {
         match val.protocol {
             ValidatorProtocol::Kattis => {
                 // The feedback directory ends with a path separator, as the format asks.
-                let mut fbs = fb.as_os_str().to_owned();
+                let mut fbs = fb.path().as_os_str().to_owned();
                 fbs.push("/");
                 argv.extend([input.into(), answer.into(), fbs]);
                 argv.extend(case.validator_flags.iter().map(OsString::from));
-                spec_stdin = Some(out_path.clone());
+                spec_stdin = Some(Stdin::Trusted(out_path.clone()));
             }
             ValidatorProtocol::Testlib => {
                 argv.extend([input.into(), out_path.clone().into(), answer.into()]);
@@ -1050,10 +1150,10 @@ impl<'a> Judge<'a> {
         spec.env = val.runnable.env.clone();
         spec.stdin = spec_stdin;
         let r = x.run(&spec, self.runner.tool_tier);
-        let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
+        let judgemessage = feedback_file(fb, "judgemessage.txt", MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty());
-        let score_txt = read_case_file(&fb.join("score.txt"), 4096)
+        let score_txt = feedback_file(fb, "score.txt", 4096)
             .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
             .filter(|x| x.is_finite());
         let stderr = cap_text(&r.stderr.data);
@@ -1145,24 +1245,25 @@ impl<'a> Judge<'a> {
             rep.message = "interactive problem without a validator".into();
             return rep;
         };
-        let prepared = (|| -> Result<[PathBuf; 6], String> {
-            let dir = self.work.new_dir("interact").map_err(|e| e.to_string())?;
-            let s2v = dir.join("to_validator");
-            let v2s = dir.join("to_submission");
-            workdir::make_fifo(&s2v, self.work)?;
-            workdir::make_fifo(&v2s, self.work)?;
-            let fb = dir.join("feedback");
-            fs::create_dir(&fb).map_err(|e| e.to_string())?;
-            fs::set_permissions(&fb, fs::Permissions::from_mode(0o755))
-                .map_err(|e| e.to_string())?;
-            self.work.give_to_case(&fb).map_err(|e| e.to_string())?;
+        let dir = match self.work.dir("interact") {
+            Ok(d) => d,
+            Err(e) => {
+                rep.message = format!("cannot set up the interaction: work directory: {e}");
+                return rep;
+            }
+        };
+        let prepared = (|| -> Result<(PathBuf, PathBuf, CaseDir, PathBuf, PathBuf), String> {
+            let s2v = workdir::make_fifo(&dir, "to_validator", self.work)?;
+            let v2s = workdir::make_fifo(&dir, "to_submission", self.work)?;
+            let fb = self.feedback_dir(&dir)?;
             let input = self.case_readable(&case.input, &format!("{i}"))?;
             let answer = self.case_readable(&case.answer, &format!("{i}"))?;
-            Ok([dir, s2v, v2s, fb, input, answer])
+            Ok((s2v, v2s, fb, input, answer))
         })();
-        let [dir, s2v, v2s, fb, input, answer] = match prepared {
+        let (s2v, v2s, fb, input, answer) = match prepared {
             Ok(x) => x,
             Err(e) => {
+                let _ = self.work.remove(&dir);
                 rep.message = format!("cannot set up the interaction: {e}");
                 return rep;
             }
@@ -1192,7 +1293,7 @@ impl<'a> Judge<'a> {
             v2s.clone().into(),
         ];
         val_argv.extend(val.runnable.argv.iter().cloned());
-        let mut fbs = fb.as_os_str().to_owned();
+        let mut fbs = fb.path().as_os_str().to_owned();
         fbs.push("/");
         val_argv.extend([input.into(), answer.into(), fbs]);
         val_argv.extend(case.validator_flags.iter().map(OsString::from));
@@ -1203,14 +1304,14 @@ impl<'a> Judge<'a> {
         vspec.program = "/bin/sh".into();
         vspec.env = val.runnable.env.clone();
         let (r, vr) = x.run_pair((&sub, self.runner.tier), (&vspec, self.runner.tool_tier));
-        let judgemessage = read_case_file(&fb.join("judgemessage.txt"), MESSAGE_CAP as u64)
+        let judgemessage = feedback_file(&fb, "judgemessage.txt", MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| cap_text(&vr.stderr.data));
-        let score_txt = read_case_file(&fb.join("score.txt"), 4096)
+        let score_txt = feedback_file(&fb, "score.txt", 4096)
             .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
             .filter(|x| x.is_finite());
-        let _ = fs::remove_dir_all(&dir);
+        let _ = self.work.remove(&dir);
         rep.cpu_us = r.usage.cpu_us;
         rep.wall_us = r.usage.wall_us;
         rep.peak_memory_bytes = r.usage.peak_memory_bytes;
@@ -1285,37 +1386,41 @@ impl<'a> Judge<'a> {
             rep.message = "multi-pass problem without a validator".into();
             return rep;
         };
-        let prepared = (|| -> Result<[PathBuf; 4], String> {
-            let dir = self.work.new_dir("passes").map_err(|e| e.to_string())?;
-            let fb = dir.join("feedback");
-            fs::create_dir(&fb).map_err(|e| e.to_string())?;
-            fs::set_permissions(&fb, fs::Permissions::from_mode(0o755))
-                .map_err(|e| e.to_string())?;
+        let dir = match self.work.dir("passes") {
+            Ok(d) => d,
+            Err(e) => {
+                rep.message = format!("cannot set up the passes: work directory: {e}");
+                return rep;
+            }
+        };
+        let prepared = (|| -> Result<(CaseDir, PathBuf, PathBuf), String> {
+            let fb = self.feedback_dir(&dir)?;
             let input = self.case_readable(&case.input, &format!("{i}"))?;
             let answer = self.case_readable(&case.answer, &format!("{i}"))?;
-            Ok([dir, fb, input, answer])
+            Ok((fb, input, answer))
         })();
-        let [dir, fb, first_input, answer] = match prepared {
+        let (fb, first_input, answer) = match prepared {
             Ok(x) => x,
             Err(e) => {
+                let _ = self.work.remove(&dir);
                 rep.message = format!("cannot set up the passes: {e}");
                 return rep;
             }
         };
         let passes = self.problem.limits.validation_passes;
-        let nextpass = fb.join("nextpass.in");
         let mut input = first_input;
         let (v, m) = 'passes: {
             for pass in 1..=passes {
                 rep.passes = Some(pass);
-                // The submission runs while the feedback directory is ours.
-                if let Err(e) = self.work.take_back(&fb) {
-                    break 'passes (Verdict::JE, format!("chown {}: {e}", fb.display()));
+                // The submission runs while the feedback directory is ours and closed (the
+                // directory itself, by descriptor: nothing inside is looked up or re-owned).
+                if let Err(e) = fb.reclaim() {
+                    break 'passes (Verdict::JE, format!("chown {}: {e}", fb.path().display()));
                 }
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(input.clone());
+                spec.stdin = Some(Stdin::Trusted(input.clone()));
                 let r = x.run(&spec, self.runner.tier);
                 rep.cpu_us += r.usage.cpu_us;
                 rep.wall_us += r.usage.wall_us;
@@ -1329,10 +1434,11 @@ impl<'a> Judge<'a> {
                 if let Some((v, m)) = failure {
                     break 'passes (v, format!("pass {pass}: {m}"));
                 }
-                let out_path = dir.join(format!("output-{pass}"));
-                if let Err(e) = fs::write(&out_path, &output)
-                    .and_then(|_| fs::set_permissions(&out_path, fs::Permissions::from_mode(0o644)))
-                    .and_then(|_| self.work.give_to_case(&fb))
+                let out_name = format!("output-{pass}");
+                let out_path = dir.path().join(&out_name);
+                if let Err(e) = dir
+                    .write_file(OsStr::new(&out_name), &output, 0o644)
+                    .and_then(|_| self.work.lend(&fb))
                 {
                     break 'passes (
                         Verdict::JE,
@@ -1343,8 +1449,12 @@ impl<'a> Judge<'a> {
                     self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
                 rep.checker = vr;
                 rep.raw_score = score;
-                let next = read_case_file(&nextpass, self.problem.limits.validation_output_bytes);
-                let _ = fs::remove_file(&nextpass);
+                let next = feedback_file(
+                    &fb,
+                    "nextpass.in",
+                    self.problem.limits.validation_output_bytes,
+                );
+                let _ = fsat::remove_tree_at(fb.fd(), OsStr::new("nextpass.in"));
                 match (v, next) {
                     (Verdict::AC, None) => break 'passes (Verdict::AC, m),
                     (Verdict::AC, Some(_)) if pass == passes => {
@@ -1358,10 +1468,9 @@ impl<'a> Judge<'a> {
                         )
                     }
                     (Verdict::AC, Some(data)) => {
-                        let p = dir.join(format!("input-{}", pass + 1));
-                        if let Err(e) = fs::write(&p, data).and_then(|_| {
-                            fs::set_permissions(&p, fs::Permissions::from_mode(0o644))
-                        }) {
+                        let name = format!("input-{}", pass + 1);
+                        let p = dir.path().join(&name);
+                        if let Err(e) = dir.write_file(OsStr::new(&name), &data, 0o644) {
                             break 'passes (
                                 Verdict::JE,
                                 format!("cannot write the input of pass {}: {e}", pass + 1),
@@ -1384,8 +1493,7 @@ impl<'a> Judge<'a> {
             }
             (Verdict::JE, "no pass ran".into())
         };
-        let _ = self.work.take_back(&fb);
-        let _ = fs::remove_dir_all(&dir);
+        let _ = self.work.remove(&dir);
         rep.verdict = v;
         rep.message = m;
         rep
@@ -1487,6 +1595,12 @@ fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
         tier.as_str(),
         hatchery_report::Enforcement::new(),
     )
+}
+
+/// A file the validator wrote in its feedback directory, read through the directory's
+/// descriptor (never through a link); `None` when there is none.
+fn feedback_file(fb: &CaseDir, name: &str, cap: u64) -> Option<Vec<u8>> {
+    fb.read(Path::new(name), cap).ok().flatten()
 }
 
 fn compiler_message(r: &CaseResult) -> String {

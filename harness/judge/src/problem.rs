@@ -579,6 +579,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     if !dir.is_dir() {
         return Err(invalid(&dir, "not a directory"));
     }
+    links_stay_inside(&dir)?;
     let yaml_path = dir.join("problem.yaml");
     let ini_path = dir.join("domjudge-problem.ini");
     let has_yaml = yaml_path.is_file();
@@ -1303,6 +1304,59 @@ fn input_args(m: &Map<'_>, key: &str) -> Result<InputValidatorArgs, PackageError
     }
 }
 
+/// Most entries of a package [`links_stay_inside`] looks at.
+const MAX_PACKAGE_ENTRIES: usize = 1_000_000;
+
+/// Refuses a package with a symbolic link that resolves outside it (or nowhere): everything
+/// the judge reads from a package it reads with its own rights, and shows to cases and in
+/// messages, so a link to `/etc/shadow` or to another package's answers must not work. Links
+/// that stay inside the package are allowed, as the format allows them. The walk never
+/// follows a link.
+fn links_stay_inside(dir: &Path) -> Result<(), PackageError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PackageError::Io { path, source }
+    };
+    let root = dir.canonicalize().map_err(io(dir))?;
+    let mut todo = vec![dir.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).map_err(io(&d))? {
+            let e = e.map_err(io(&d))?;
+            seen += 1;
+            if seen > MAX_PACKAGE_ENTRIES {
+                return Err(invalid(
+                    dir,
+                    format!("more than {MAX_PACKAGE_ENTRIES} files and directories"),
+                ));
+            }
+            let p = e.path();
+            let ft = e.file_type().map_err(io(&p))?;
+            if ft.is_dir() {
+                todo.push(p);
+            } else if ft.is_symlink() {
+                match p.canonicalize() {
+                    Ok(t) if t.starts_with(&root) => {}
+                    Ok(_) => {
+                        return Err(invalid(
+                            &p,
+                            "a symbolic link that leads outside the package (refused: the \
+                             judge reads package files with its own rights)",
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(invalid(
+                            &p,
+                            format!("a symbolic link that does not resolve ({e})"),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {
     let rd = fs::read_dir(dir).map_err(|source| PackageError::Io {
         path: dir.to_path_buf(),
@@ -1714,6 +1768,40 @@ mod tests {
             .unwrap()
             .path
             .ends_with("output_validators/v.cpp"));
+    }
+
+    #[test]
+    fn links_inside_the_package_work_and_links_outside_are_refused() {
+        let p = Pkg::new();
+        p.file("problem.yaml", "name: links\n")
+            .file("data/sample/1.in", "1\n")
+            .file("data/sample/1.ans", "1\n");
+        let secret = p.0.path().join("data/secret");
+        fs::create_dir_all(&secret).unwrap();
+        // Inside (relative and absolute): allowed, as the format allows.
+        std::os::unix::fs::symlink("../sample/1.in", secret.join("1.in")).unwrap();
+        std::os::unix::fs::symlink(p.0.path().join("data/sample/1.ans"), secret.join("1.ans"))
+            .unwrap();
+        let loaded = p.load().unwrap();
+        assert_eq!(loaded.cases.len(), 2);
+        // Outside: refused, whatever file it is.
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::os::unix::fs::symlink(outside.path(), secret.join("2.ans")).unwrap();
+        p.file("data/secret/2.in", "2\n");
+        let e = p.err();
+        assert!(
+            e.contains("2.ans: a symbolic link that leads outside the package"),
+            "{e}"
+        );
+        fs::remove_file(secret.join("2.ans")).unwrap();
+        // A dangling link or a link to a directory outside: refused too.
+        std::os::unix::fs::symlink("/nonexistent/hatchery", secret.join("2.ans")).unwrap();
+        assert!(p.err().contains("does not resolve"), "{}", p.err());
+        fs::remove_file(secret.join("2.ans")).unwrap();
+        std::os::unix::fs::symlink("/etc", p.0.path().join("submissions")).unwrap();
+        assert!(p
+            .err()
+            .contains("submissions: a symbolic link that leads outside"));
     }
 
     #[test]

@@ -86,7 +86,9 @@ pub fn human(r: &JudgeReport) -> String {
             let _ = writeln!(s, "   | {l}");
         }
     }
-    s
+    // Messages quote compilers, validators and the submission's output: shown, never acted
+    // on by the terminal.
+    hatchery_report::escape_str(&s).into_owned()
 }
 
 fn compile_line(c: &CompileReport) -> String {

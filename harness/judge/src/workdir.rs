@@ -4,26 +4,36 @@
 //! case: the engine's executors do (see `exec.rs`).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::io::Read as _;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use hatchery_report::Limits;
+use hatchery_sandbox::fsat::{self, CaseDir, HostIds};
+use hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID;
 use hatchery_sandbox::CaseSpec;
+use nix::sys::stat::Mode;
 
 /// `PATH` inside the sandbox (the engine's clean environment).
 pub const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The judge's files: builds, outputs for validators, feedback directories, FIFOs. Outside
 /// `/tmp` (cases get a private one) and reachable by the uid cases run as.
+///
+/// The rule (SECURITY.md): we never chown, chmod, copy or delete by path inside a tree a case
+/// could write. The root and the directories made by [`WorkDir::dir`] are ours and written by
+/// us only; a case writes only in a [`CaseDir`] made for it by [`WorkDir::case_dir`] (owned
+/// by its uid from the moment it is handed over, by `fchown` on the descriptor), and what it
+/// wrote is read, copied out and removed through descriptors (`hatchery_sandbox::fsat`).
 pub struct WorkDir {
     root: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
+    root_fd: OwnedFd,
+    keep: bool,
     /// Host uid/gid of cases when they differ from ours (we are root).
-    case_ids: Option<(u32, u32)>,
+    case_ids: Option<HostIds>,
     counter: AtomicUsize,
 }
 
@@ -38,20 +48,22 @@ impl WorkDir {
             .prefix(".hatchery-judge.")
             .tempdir_in(&base)
             .map_err(|e| format!("cannot create a directory in {}: {e}", base.display()))?;
-        let case_ids = (nix::unistd::geteuid().is_root()).then_some((65534, 65534));
-        let root = tmp.path().to_path_buf();
+        let root = tmp.keep();
+        let root_fd = fsat::open_dir(&root)
+            .map_err(|e| format!("cannot open work directory {}: {e}", root.display()))?;
+        let case_ids = nix::unistd::geteuid().is_root().then_some(HostIds {
+            uid: DEFAULT_CASE_HOST_ID,
+            gid: DEFAULT_CASE_HOST_ID,
+        });
         let wd = WorkDir {
             root: root.clone(),
-            _tmp: if keep {
-                let _ = tmp.keep();
-                None
-            } else {
-                Some(tmp)
-            },
+            root_fd,
+            keep,
             case_ids,
             counter: AtomicUsize::new(0),
         };
-        set_mode(&root, 0o755).map_err(|e| format!("cannot chmod {}: {e}", root.display()))?;
+        nix::sys::stat::fchmod(wd.root_fd.as_raw_fd(), Mode::from_bits_truncate(0o755))
+            .map_err(|e| format!("cannot chmod {}: {e}", root.display()))?;
         wd.check_reachable(&root)?;
         Ok(wd)
     }
@@ -62,43 +74,64 @@ impl WorkDir {
 
     /// Host uid of cases, when it is not ours.
     pub fn case_uid(&self) -> Option<u32> {
-        self.case_ids.map(|c| c.0)
+        self.case_ids.map(|c| c.uid)
     }
 
-    /// A new, empty directory (mode 0755, ours).
-    pub fn new_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
+    /// Host uid and gid of cases, when they are not ours.
+    pub fn case_ids(&self) -> Option<HostIds> {
+        self.case_ids
+    }
+
+    fn fresh_name(&self, prefix: &str) -> OsString {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
-        let p = self.root.join(format!("{prefix}-{n}"));
-        std::fs::create_dir(&p)?;
-        set_mode(&p, 0o755)?;
-        Ok(p)
+        format!("{prefix}-{n}").into()
     }
 
-    /// Makes a path (recursively) owned by the case uid, so a case can write there.
-    pub fn give_to_case(&self, p: &Path) -> std::io::Result<()> {
-        match self.case_ids {
-            Some((u, g)) => chown_tree(p, u, g),
-            None => Ok(()),
-        }
+    /// A new, empty directory of ours (mode 0755: cases may read, never write).
+    pub fn dir(&self, prefix: &str) -> std::io::Result<CaseDir> {
+        let d = CaseDir::create(self.root_fd.as_fd(), &self.root, &self.fresh_name(prefix))?;
+        d.lend(None, 0o755)?;
+        Ok(d)
     }
 
-    /// Takes a path back (recursively) after a case wrote there, so later cases cannot
-    /// change it.
-    pub fn take_back(&self, p: &Path) -> std::io::Result<()> {
-        if self.case_ids.is_some() {
-            chown_tree(
-                p,
-                nix::unistd::geteuid().as_raw(),
-                nix::unistd::getegid().as_raw(),
-            )?;
-        }
-        Ok(())
+    /// [`WorkDir::dir`] by path, for directories nothing is created in later.
+    pub fn new_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
+        self.dir(prefix).map(|d| d.path().to_path_buf())
+    }
+
+    /// A new directory for one case to write in: ours and closed (mode 0700) until the
+    /// caller has filled it and calls [`WorkDir::lend`].
+    pub fn case_dir(&self, prefix: &str) -> std::io::Result<CaseDir> {
+        CaseDir::create(self.root_fd.as_fd(), &self.root, &self.fresh_name(prefix))
+    }
+
+    /// Hands a case directory (itself, by descriptor) to the case uid, mode 0700.
+    pub fn lend(&self, d: &CaseDir) -> std::io::Result<()> {
+        d.lend(self.case_ids, 0o700)
+    }
+
+    /// Removes a directory made by [`WorkDir::dir`] or [`WorkDir::case_dir`] and everything in
+    /// it, through descriptors, never following a link.
+    pub fn remove(&self, d: &CaseDir) -> std::io::Result<()> {
+        let name = d
+            .path()
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|r| r.to_str())
+            .filter(|n| !n.contains('/'))
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{} is not a directory of the work directory",
+                    d.path().display()
+                ))
+            })?;
+        fsat::remove_tree_at(self.root_fd.as_fd(), OsStr::new(name))
     }
 
     /// Checks that the case uid can reach (search every ancestor of) a directory.
     pub fn check_reachable(&self, p: &Path) -> Result<(), String> {
         match self.case_ids {
-            Some((uid, _)) => reachable(p, uid, false),
+            Some(ids) => reachable(p, ids.uid, false),
             None => Ok(()),
         }
     }
@@ -106,26 +139,22 @@ impl WorkDir {
     /// Whether the case uid can read a file (it can search every ancestor and read it).
     pub fn readable_by_case(&self, p: &Path) -> bool {
         match self.case_ids {
-            Some((uid, _)) => reachable(p, uid, true).is_ok(),
+            Some(ids) => reachable(p, ids.uid, true).is_ok(),
             None => true,
         }
     }
 }
 
-fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-}
-
-/// Changes the owner of a tree without following symbolic links.
-fn chown_tree(p: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    let md = std::fs::symlink_metadata(p)?;
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid))?;
-    if md.is_dir() {
-        for e in std::fs::read_dir(p)? {
-            chown_tree(&e?.path(), uid, gid)?;
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        // Cases wrote in here: emptied through descriptors, then the root itself.
+        if fsat::empty_dir(self.root_fd.as_fd()).is_ok() {
+            let _ = std::fs::remove_dir(&self.root);
         }
     }
-    Ok(())
 }
 
 /// Checks, by permission bits, that `uid` (not ours, not root) can search every directory
@@ -251,28 +280,26 @@ fn resolve_uncached(name: &str, work: &WorkDir) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Reads a file a case wrote (a validator's feedback): never follows a symbolic link, only
-/// regular files, at most `cap` bytes.
-pub fn read_case_file(p: &Path, cap: u64) -> Option<Vec<u8>> {
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(p)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
+/// Makes a FIFO `name` in `dir` (ours, written by nobody else) owned by the case uid.
+pub fn make_fifo(dir: &CaseDir, name: &str, work: &WorkDir) -> Result<PathBuf, String> {
+    let p = dir.path().join(name);
+    nix::unistd::mkfifoat(
+        Some(dir.fd().as_raw_fd()),
+        name,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| format!("mkfifo {}: {e}", p.display()))?;
+    if let Some(ids) = work.case_ids() {
+        nix::unistd::fchownat(
+            Some(dir.fd().as_raw_fd()),
+            name,
+            Some(nix::unistd::Uid::from_raw(ids.uid)),
+            Some(nix::unistd::Gid::from_raw(ids.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| format!("chown {}: {e}", p.display()))?;
     }
-    let mut buf = Vec::new();
-    f.take(cap).read_to_end(&mut buf).ok()?;
-    Some(buf)
-}
-
-/// Makes a FIFO owned by the case uid.
-pub fn make_fifo(p: &Path, work: &WorkDir) -> Result<(), String> {
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(|e| format!("mkfifo {}: {e}", p.display()))?;
-    work.give_to_case(p)
-        .map_err(|e| format!("chown {}: {e}", p.display()))
+    Ok(p)
 }
 
 /// A case spec with the judge's defaults: clean environment, default seccomp profile.

@@ -178,7 +178,12 @@ fn corpus_aplusb_every_verdict() {
                 assert!(msg.contains("error"), "{path}: compiler message {msg:?}");
                 assert!(j["cases"].as_array().unwrap().is_empty());
             }
-            "WA" => assert_eq!(j["failed_case"], "secret/02", "{path}"),
+            "WA" if path.ends_with("int_overflow.c") => {
+                assert_eq!(j["failed_case"], "secret/02", "{path}")
+            }
+            // The hostile ones (read_answers.c, plant_links.c) answer wrongly on the first
+            // case: they would get AC only by reading the answers.
+            "WA" => assert_eq!(j["failed_case"], "sample/1", "{path}"),
             "AC" => assert_eq!(j["cases"].as_array().unwrap().len(), 4, "{path}"),
             _ => {}
         }
@@ -1259,4 +1264,240 @@ fn derivation_failures_name_the_submission() {
     assert_eq!(v["time_limit_source"], "derived from submissions/accepted");
     assert_eq!(v["time_limit_derivation"]["cap_us"], 5_000_000);
     assert_eq!(v["time_limit_us"], 1_000_000);
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Every entry below `dir` (not following links): (path, owner uid, mode).
+fn owners_below(dir: &Path) -> Vec<(PathBuf, u32, u32)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let md = e.path().symlink_metadata().unwrap();
+            out.push((e.path(), md.uid(), md.mode()));
+            if md.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 12, item 1: hostile submissions plant links to the directory that holds the work
+/// tree in every directory of it they can write (builds of other submissions, validator
+/// feedback directories) while the judge builds, checks and cleans up in parallel. Nothing
+/// outside the work tree may change owner, mode or content, and the work tree is removed.
+#[test]
+fn planted_links_never_lead_the_judge_outside_its_work_tree() {
+    if !need(host_problem()) {
+        return;
+    }
+    let base = scratch("plant");
+    let sentinel = base.join("sentinel");
+    std::fs::write(&sentinel, "root's own\n").unwrap();
+    let secret = base.join("secret");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let before = owners_below(&base);
+    let plant = corpora().join("aplusb/submissions/wrong_answer/plant_links.c");
+    // Two judges at once on one work base: aplusb (builds in parallel) and pairsum (a
+    // Kattis validator with a feedback directory per case), each with the planter.
+    let mut kids: Vec<_> = ["aplusb", "pairsum"]
+        .iter()
+        .map(|pkg| {
+            Command::new(judge_bin())
+                .arg(corpora().join(pkg))
+                .arg("--verify-submissions")
+                .arg("--json")
+                .arg("-j2")
+                .arg("--workdir")
+                .arg(&base)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let planter = Command::new(judge_bin())
+        .arg(corpora().join("pairsum"))
+        .arg(&plant)
+        .arg("--json")
+        .arg("--workdir")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_ne!(json_of(&planter)["verdict"], "JE", "{planter:?}");
+    for k in kids.drain(..) {
+        let out = k.wait_with_output().unwrap();
+        let v = json_of(&out);
+        assert!(v["all_matched"].as_bool().unwrap(), "{v:#}");
+    }
+    assert_eq!(
+        owners_below(&base),
+        before,
+        "something outside the work tree changed"
+    );
+    assert_eq!(std::fs::read_to_string(&sentinel).unwrap(), "root's own\n");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "TOPSECRET\n");
+}
+
+/// Issue 12, item 6: a package file that is a link out of the package (here an answer file
+/// leading to a root-only file) is refused when the package is read, and the file's content
+/// shows up nowhere.
+#[test]
+fn package_links_out_of_the_package_are_refused() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("pkg-link");
+    let secret = work.join("secret.ans");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pkg = work.join("aplusb");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(corpora().join("aplusb"))
+        .arg(&pkg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // A link that stays inside is fine...
+    std::fs::remove_file(pkg.join("data/secret/01.in")).unwrap();
+    std::os::unix::fs::symlink("../sample/1.in", pkg.join("data/secret/01.in")).unwrap();
+    std::fs::copy(
+        pkg.join("data/sample/1.ans"),
+        pkg.join("data/secret/01.ans"),
+    )
+    .unwrap();
+    let sum = corpora().join("aplusb/submissions/accepted/sum.c");
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), sum.to_str().unwrap(), "--json"],
+        &work,
+    );
+    assert_eq!(json_of(&out)["verdict"], "AC", "{out:?}");
+    // ... a link out of the package is not.
+    std::fs::remove_file(pkg.join("data/secret/02.ans")).unwrap();
+    std::os::unix::fs::symlink(&secret, pkg.join("data/secret/02.ans")).unwrap();
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), sum.to_str().unwrap(), "--json"],
+        &work,
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("02.ans: a symbolic link that leads outside the package"),
+        "{all}"
+    );
+    assert!(!all.contains("TOPSECRET"), "{all}");
+}
+
+/// Issue 12, item 7: a compiler message quoting a source line with terminal escapes is shown
+/// escaped in the judge's human output.
+#[test]
+fn compiler_messages_cannot_drive_the_terminal() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("escapes");
+    let src = work.join("evil.c");
+    std::fs::write(
+        &src,
+        "#error forged \x1b[8mhidden\x1b]0;title\x07\nint main;\n",
+    )
+    .unwrap();
+    let pkg = corpora().join("aplusb");
+    let out = run_judge(&[pkg.to_str().unwrap(), src.to_str().unwrap()], &work);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("CE"), "{shown}");
+    assert!(shown.contains("\\x1b[8mhidden"), "{shown}");
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
+        "{shown}"
+    );
+}
+
+/// Issue 12, item 2, unprivileged: run by a normal user (uid 65534 through setpriv), a
+/// submission still cannot find the answers through its stdin.
+#[test]
+fn unprivileged_judge_keeps_answers_out_of_reach() {
+    if !need(host_problem()) {
+        return;
+    }
+    if !is_root() {
+        if require_all() {
+            panic!("required: root, to drop to uid 65534 with setpriv");
+        }
+        eprintln!("SKIP: root, to drop to uid 65534 with setpriv");
+        return;
+    }
+    let stage = scratch("unpriv");
+    let bin = stage.join("hatchery-judge");
+    std::fs::copy(judge_bin(), &bin).unwrap();
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(corpora().join("aplusb"))
+        .arg(stage.join("aplusb"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&stage)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Every ancestor must be searchable by 65534.
+    let reach = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg("test")
+        .arg("-x")
+        .arg(&stage)
+        .status()
+        .unwrap();
+    if !reach.success() {
+        let why = format!("uid 65534 cannot reach {}", stage.display());
+        if require_all() {
+            panic!("required: {why}");
+        }
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    for (sub, want) in [
+        ("wrong_answer/read_answers.c", "WA"),
+        ("accepted/sum.c", "AC"),
+    ] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(&bin)
+            .arg(stage.join("aplusb"))
+            .arg(stage.join("aplusb/submissions").join(sub))
+            .arg("--json")
+            .arg("--workdir")
+            .arg(stage.join("work"))
+            .output()
+            .unwrap();
+        assert_eq!(json_of(&out)["verdict"], want, "{sub}: {out:?}");
+    }
 }

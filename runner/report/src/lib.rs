@@ -16,7 +16,7 @@ pub mod junit;
 pub mod text;
 mod verdict;
 
-pub use text::{error_chain, fmt_bytes, fmt_us};
+pub use text::{error_chain, escape_str, escape_text, fmt_bytes, fmt_us, is_terminal_control};
 
 pub use events::*;
 pub use verdict::Verdict;

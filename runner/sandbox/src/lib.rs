@@ -5,6 +5,7 @@
 pub mod affinity;
 pub mod cgroup;
 mod child;
+pub mod fsat;
 mod mounts;
 pub mod policy;
 pub mod probe;
@@ -13,7 +14,7 @@ mod supervisor;
 pub mod wire;
 pub mod zygote;
 
-pub use policy::{CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Tier, View};
+pub use policy::{CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Stdin, Tier, View};
 pub use supervisor::{
     check_spec, with_wall_backstop, PreparedCase, RunError, Sandbox, SandboxError, SpecError,
     HANG_GRACE, WALL_PER_CPU, WALL_SLACK,

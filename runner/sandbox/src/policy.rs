@@ -318,10 +318,6 @@ fn add_topmost(list: &mut Vec<PathBuf>, p: PathBuf) {
     list.push(p);
 }
 
-/// The host uid and gid cases run as when hatchery runs as root (see
-/// [`SandboxConfig::case_host_uid`]); a normal user's cases run as that user.
-pub const CASE_HOST_ID: u32 = 65534;
-
 /// The first directory on the way to `p` (an absolute path) that the case uid may not search,
 /// when hatchery runs as root (a normal user's cases can go where the user can). Mode bits
 /// only: the case has no supplementary groups, and ACLs are not read.
@@ -334,9 +330,9 @@ pub fn unsearchable_ancestor(p: &Path) -> Option<PathBuf> {
     for part in p.parent()?.components().skip(1) {
         at.push(part);
         let m = std::fs::metadata(&at).ok()?;
-        let bit = if m.uid() == CASE_HOST_ID {
+        let bit = if m.uid() == DEFAULT_CASE_HOST_ID {
             0o100
-        } else if m.gid() == CASE_HOST_ID {
+        } else if m.gid() == DEFAULT_CASE_HOST_ID {
             0o010
         } else {
             0o001
@@ -362,12 +358,48 @@ impl SandboxConfig {
             network: Network::Off,
             cgroup: CgroupMode::Auto,
             zygote_exe,
-            case_host_uid: CASE_HOST_ID,
-            case_host_gid: CASE_HOST_ID,
+            case_host_uid: DEFAULT_CASE_HOST_ID,
+            case_host_gid: DEFAULT_CASE_HOST_ID,
             tmp_size_bytes: 64 << 20,
             seccomp_base: SeccompProfile::Default,
             cpu: None,
             view: View::default(),
+        }
+    }
+}
+
+/// Host uid and gid of cases when hatchery runs as root ("nobody").
+pub const DEFAULT_CASE_HOST_ID: u32 = 65534;
+
+impl SandboxConfig {
+    /// Whose rights a case's files are opened with: the case's host uid and gid when we are
+    /// root; `None` when cases run as our own uid (our rights are theirs).
+    pub fn case_host_ids(&self) -> Option<crate::fsat::HostIds> {
+        nix::unistd::geteuid()
+            .is_root()
+            .then_some(crate::fsat::HostIds {
+                uid: self.case_host_uid,
+                gid: self.case_host_gid,
+            })
+    }
+}
+
+/// Where a case's stdin comes from. Either way a regular file reaches the case as a sealed
+/// anonymous copy (`/proc/self/fd/0` names no path, and the case cannot change it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdin {
+    /// A file named by whoever wrote the case (`run --stdin`, a jobs file): opened with the
+    /// case's own rights, so a file the case could not open itself is refused.
+    File(PathBuf),
+    /// A file the front end vouches for, opened with the runner's rights: a judge's test
+    /// input from a package it checked, a file the runner wrote itself.
+    Trusted(PathBuf),
+}
+
+impl Stdin {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Stdin::File(p) | Stdin::Trusted(p) => p,
         }
     }
 }
@@ -385,8 +417,8 @@ pub struct CaseSpec {
     pub inherit_env: bool,
     /// Working directory of the case, as seen inside the sandbox.
     pub cwd: PathBuf,
-    /// File to connect to stdin (default `/dev/null`).
-    pub stdin: Option<PathBuf>,
+    /// Stdin of the case (default `/dev/null`).
+    pub stdin: Option<Stdin>,
     pub limits: Limits,
     pub seccomp: SeccompProfile,
     /// The network the case needs (its zygote is chosen by it).

@@ -16,8 +16,9 @@ use std::time::Duration;
 use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, Limits, RawFacts};
 
 use crate::cgroup::{CgroupSlot, Version};
+use crate::fsat::HostIds;
 use crate::policy::{
-    CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Tier, CASE_NS_ID,
+    CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Stdin, Tier, CASE_NS_ID,
 };
 use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
@@ -360,7 +361,21 @@ impl Sandbox {
             script,
             stdin,
             cwd,
-        } = pin(spec, self.cfg.tier)?;
+        } = pin(spec, self.cfg.tier, self.cfg.case_host_ids())?;
+        // The case gets a sealed copy: its descriptor names no file (nothing beside it to
+        // find) and it cannot change what it reads.
+        let stdin = match stdin {
+            None => None,
+            Some(f) => Some(crate::fsat::case_input(f).map_err(|e| {
+                SpecError::Stdin {
+                    path: spec
+                        .stdin
+                        .as_ref()
+                        .map_or(String::new(), |s| s.path().display().to_string()),
+                    reason: format!("cannot make the case's copy: {e}"),
+                }
+            })?),
+        };
         let mut env: Vec<(OsString, OsString)> = if spec.inherit_env {
             std::env::vars_os().collect()
         } else {
@@ -610,17 +625,59 @@ struct Pinned {
     program: PathBuf,
     exec: OwnedFd,
     script: bool,
-    stdin: Option<OwnedFd>,
+    stdin: Option<File>,
     cwd: Option<OwnedFd>,
 }
 
 /// Checks a case before anything runs: the program resolves to an executable ELF binary or
 /// script, the stdin file is readable, the working directory exists. Returns the program path.
+/// The stdin file is opened with the rights cases have on this host by default (see
+/// [`SandboxConfig::case_host_ids`]).
 pub fn check_spec(spec: &CaseSpec, tier: Tier) -> Result<PathBuf, SpecError> {
-    pin(spec, tier).map(|p| p.program)
+    let ids = nix::unistd::geteuid()
+        .is_root()
+        .then_some(crate::fsat::HostIds {
+            uid: crate::policy::DEFAULT_CASE_HOST_ID,
+            gid: crate::policy::DEFAULT_CASE_HOST_ID,
+        });
+    pin(spec, tier, ids).map(|p| p.program)
 }
 
-fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
+/// Opens a case's stdin: a [`Stdin::File`] with the case's rights (`ids`), a
+/// [`Stdin::Trusted`] with ours (the front end checked it: a judge refuses packages whose
+/// links lead outside them); not a directory.
+fn open_stdin(s: &Stdin, cwd: &Path, ids: Option<HostIds>) -> Result<File, SpecError> {
+    let p = s.path();
+    let path = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    };
+    let err = |reason: String| SpecError::Stdin {
+        path: p.display().to_string(),
+        reason,
+    };
+    let as_whom = match s {
+        Stdin::File(_) => ids,
+        Stdin::Trusted(_) => None,
+    };
+    let f = crate::fsat::open_as(&path, as_whom).map_err(|e| {
+        err(match (e.kind(), as_whom) {
+            (std::io::ErrorKind::PermissionDenied, Some(i)) => format!(
+                "{e} (opened with the rights of the case, host uid {}, which may not read it)",
+                i.uid
+            ),
+            _ => e.to_string(),
+        })
+    })?;
+    let md = f.metadata().map_err(|e| err(e.to_string()))?;
+    if md.is_dir() {
+        return Err(err("is a directory".into()));
+    }
+    Ok(f)
+}
+
+fn pin(spec: &CaseSpec, tier: Tier, ids: Option<HostIds>) -> Result<Pinned, SpecError> {
     if spec.argv.is_empty() {
         return Err(SpecError::EmptyArgv);
     }
@@ -632,32 +689,7 @@ fn pin(spec: &CaseSpec, tier: Tier) -> Result<Pinned, SpecError> {
     let (exec, script) = open_program(&program)?;
     let stdin = match &spec.stdin {
         None => None,
-        Some(p) => {
-            let path = if p.is_absolute() {
-                p.clone()
-            } else {
-                spec.cwd.join(p)
-            };
-            let f = File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(|e| SpecError::Stdin {
-                    path: p.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            let md = f.metadata().map_err(|e| SpecError::Stdin {
-                path: p.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            if md.is_dir() {
-                return Err(SpecError::Stdin {
-                    path: p.display().to_string(),
-                    reason: "is a directory".into(),
-                });
-            }
-            Some(OwnedFd::from(f))
-        }
+        Some(s) => Some(open_stdin(s, &spec.cwd, ids)?),
     };
     if !spec.cwd.is_absolute() {
         return Err(SpecError::Cwd {

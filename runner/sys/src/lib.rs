@@ -765,6 +765,92 @@ pub fn openat_owned<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `openat2(2)` of `path` strictly beneath `dir`: no symbolic link is followed anywhere on the
+/// way (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`), no `..` escape, no
+/// absolute path; `O_NOFOLLOW | O_CLOEXEC` are always added. For trees a case could write:
+/// whatever the case swapped in, the descriptor is of an object beneath `dir`, reached without
+/// a link. Fallback chain: openat2 (Linux 5.6) → a walk of `openat(O_NOFOLLOW)` one component
+/// at a time (ENOSYS on older kernels, or a seccomp filter that hides openat2).
+pub fn openat2_beneath(
+    dir: BorrowedFd<'_>,
+    path: &std::path::Path,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> Result<OwnedFd, Errno> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let how = OpenHow::new().flags(flags).mode(mode).resolve(
+        ResolveFlag::RESOLVE_BENEATH
+            | ResolveFlag::RESOLVE_NO_SYMLINKS
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+    );
+    loop {
+        match nix::fcntl::openat2(dir.as_raw_fd(), path, how) {
+            // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
+            Err(Errno::ENOSYS) => return openat_walk_nofollow(dir, path, flags, mode),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The fallback of [`openat2_beneath`]: one `openat(O_NOFOLLOW)` per component, directories
+/// opened with `O_DIRECTORY`; `..`, `.` and absolute paths are refused (EXDEV, as openat2's
+/// `RESOLVE_BENEATH` answers an escape).
+fn openat_walk_nofollow(
+    dir: BorrowedFd<'_>,
+    path: &std::path::Path,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> Result<OwnedFd, Errno> {
+    use nix::fcntl::OFlag;
+    use std::path::Component;
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(Errno::EXDEV),
+        })
+        .collect::<Result<_, _>>()?;
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(Errno::ENOENT);
+    };
+    let walk = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut cur: Option<OwnedFd> = None;
+    for d in dirs {
+        let at = cur.as_ref().map_or(dir, |f| std::os::fd::AsFd::as_fd(f));
+        cur = Some(openat_owned(at, *d, walk, nix::sys::stat::Mode::empty())?);
+    }
+    let at = cur.as_ref().map_or(dir, |f| std::os::fd::AsFd::as_fd(f));
+    openat_owned(at, *last, flags, mode)
+}
+
+/// Gives the calling thread — only it — the file-system identity of `uid`/`gid` with no
+/// supplementary groups, so that what it opens afterwards is checked against that user's
+/// rights: the kernel clears the file capabilities (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+/// CAP_FOWNER, ...) from the effective set when the fsuid leaves 0 (capabilities(7)). The raw
+/// system calls matter: glibc's `setgroups` would change every thread of the process. Meant
+/// for a short-lived thread that exits afterwards; needs CAP_SETUID and CAP_SETGID.
+pub fn set_thread_fs_identity(uid: u32, gid: u32) -> Result<(), Errno> {
+    // SAFETY: setgroups with a size of 0 reads no memory; the raw call changes the calling
+    // thread's credentials only.
+    let r = unsafe { libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) };
+    Errno::result(r)?;
+    // setfsuid/setfsgid return the previous value and never fail visibly: set, then check
+    // that a second call reports the new value.
+    for (set, want) in [(libc::SYS_setfsgid, gid), (libc::SYS_setfsuid, uid)] {
+        // SAFETY: plain integer arguments; affects the calling thread only.
+        unsafe { libc::syscall(set, want) };
+        // SAFETY: as above.
+        let now = unsafe { libc::syscall(set, want) };
+        if now as u32 != want {
+            return Err(Errno::EPERM);
+        }
+    }
+    Ok(())
+}
+
 /// Most descriptors [`recvmsg_fds`] takes from one message; more truncate it (`ctrunc`).
 pub const MAX_RECV_FDS: usize = 8;
 
@@ -842,6 +928,37 @@ mod tests {
         if thread_count().unwrap() > 1 {
             assert!(SingleThreaded::check().is_err());
         }
+    }
+
+    #[test]
+    fn beneath_opens_refuse_links_and_escapes_with_and_without_openat2() {
+        use nix::fcntl::OFlag;
+        use nix::sys::stat::Mode;
+        use std::path::Path;
+        let d = std::env::temp_dir().join(format!("sys-beneath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        std::fs::write(d.join("a/b/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.join("a"), d.join("link")).unwrap();
+        std::os::unix::fs::symlink("b", d.join("a/rel")).unwrap();
+        let dir = std::fs::File::open(&d).unwrap();
+        let fd = std::os::fd::AsFd::as_fd(&dir);
+        let (r, m) = (OFlag::O_RDONLY, Mode::empty());
+        type Open = fn(BorrowedFd<'_>, &Path, OFlag, Mode) -> Result<OwnedFd, Errno>;
+        // openat2 itself (ENOSYS on kernels before 5.6 falls back), and the fallback walk.
+        for (name, open) in [
+            ("openat2", openat2_beneath as Open),
+            ("walk", openat_walk_nofollow as Open),
+        ] {
+            assert!(open(fd, Path::new("a/b/f"), r, m).is_ok(), "{name}");
+            for bad in ["link/b/f", "a/rel/f", "../x", "/etc/passwd", "a/../../x"] {
+                assert!(
+                    open(fd, Path::new(bad), r, m).is_err(),
+                    "{name}: {bad} opened"
+                );
+            }
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
