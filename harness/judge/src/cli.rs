@@ -199,6 +199,23 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             Ok(c) => c,
             Err(e) => return fail(exit::USAGE, format!("no current directory: {e}")),
         };
+        // Submissions run in a view without the package: a command that needs a file of it
+        // would fail in an obscure way; say so now.
+        let inside = argv
+            .iter()
+            .filter_map(|w| std::fs::canonicalize(cwd.join(w)).ok())
+            .find(|p| p.starts_with(&problem.dir));
+        if let Some(p) = inside {
+            return fail(
+                exit::USAGE,
+                format!(
+                    "--command names {}, inside the problem package, which submissions cannot \
+                     see: copy it elsewhere (the package's own submissions are judged with \
+                     --verify-submissions)",
+                    p.display()
+                ),
+            );
+        }
         Some(Submission {
             label: cmd,
             kind: SubmissionKind::Command { argv, cwd },
@@ -238,9 +255,8 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         _ => Tier::Hardened,
     });
     let mut settings = ExecSettings::new(zygote_exe);
-    // Work tree and package below /tmp & co. are shown to the cases that need them.
+    // The work tree below /tmp & co. is shown to the cases that need it.
     settings.view.show(work.path());
-    settings.view.show(&problem.dir);
     // `--command` runs in our working directory.
     if let Ok(cwd) = std::env::current_dir() {
         settings.view.show(&cwd);
@@ -253,6 +269,15 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             }
         }
     }
+    // Submissions and their compilers run in a view without the package and the private
+    // part of the work tree (answers, copies of test data, validator feedback); validators
+    // see the package.
+    let mut private = settings.view.clone();
+    for p in crate::judge::Judge::private_paths(&problem, &work) {
+        private.hide(&p);
+    }
+    settings.private_view = Some(private);
+    settings.view.show(&problem.dir);
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
         Ok(r) => r,
         Err(e) => {

@@ -335,13 +335,12 @@ pub struct Judge<'a> {
 }
 
 impl<'a> Judge<'a> {
-    /// What a submission must not see: the problem package (answers, other inputs,
-    /// validators) and the judge's work tree (copies of test data, validator feedback, other
-    /// builds). The list to hide from a submission's mount view when the engine can (a
-    /// per-pool list of hidden paths): the submission pool (`runner.tier`), not the tool pool
-    /// that builds and runs validators, which needs both.
-    pub fn private_paths(&self) -> Vec<PathBuf> {
-        vec![self.problem.dir.clone(), self.work.path().to_path_buf()]
+    /// What a submission (and its compiler) must not see: the problem package (answers, other
+    /// inputs, validators) and the private part of the judge's work tree (copies of test data,
+    /// validator feedback). Hidden from the executor's private view, which submission and
+    /// compile cases use (`CaseSpec::private_view`); validators see everything.
+    pub fn private_paths(problem: &Problem, work: &WorkDir) -> Vec<PathBuf> {
+        vec![problem.dir.clone(), work.private_path().to_path_buf()]
     }
 
     /// Prepares judging: checks the work directory, builds the output validator.
@@ -354,7 +353,10 @@ impl<'a> Judge<'a> {
         time_limit_source: String,
     ) -> Result<Judge<'a>, JudgeError> {
         let setup = |e: std::io::Error| JudgeError::Setup(format!("work directory: {e}"));
-        let data_dir = work.new_dir("data").map_err(setup)?;
+        let data_dir = work
+            .private_dir("data")
+            .map(|d| d.path().to_path_buf())
+            .map_err(setup)?;
         let run_dir = work.new_dir("run").map_err(setup)?;
         let mut j = Judge {
             problem,
@@ -456,7 +458,7 @@ impl<'a> Judge<'a> {
             memory_bytes: self.problem.limits.compilation_memory_bytes,
             run_memory_mib: self.problem.limits.validation_memory_bytes / MIB,
         };
-        self.build_source(x, &files, &main, &language, &limits)
+        self.build_source(x, &files, &main, &language, &limits, false)
     }
 
     /// Builds a submission (compiles it, sandboxed) on a worker.
@@ -471,7 +473,7 @@ impl<'a> Judge<'a> {
                 files,
                 main,
                 language,
-            } => self.build_source(x, files, main, language, &limits),
+            } => self.build_source(x, files, main, language, &limits, true),
             SubmissionKind::Binary(p) => {
                 let r = (|| -> Result<Runnable, String> {
                     let dir = self.work.new_dir("bin").map_err(|e| e.to_string())?;
@@ -521,6 +523,7 @@ impl<'a> Judge<'a> {
         main: &Path,
         language: &Language,
         limits: &BuildLimits,
+        private: bool,
     ) -> Built {
         // The sources go into a directory made for this build: ours and closed while we
         // write them, then (to compile) lent to the case uid by descriptor.
@@ -629,6 +632,9 @@ impl<'a> Judge<'a> {
                 },
             );
             spec.env = env.clone();
+            // A submission's compiler sees no more of the package than the submission does
+            // (`#include` of an answer file is an attack).
+            spec.private_view = private;
             let r = x.run(&spec, self.runner.tool_tier);
             // What the compiler wrote is copied out through descriptors into a directory of
             // ours (regular files and directories the case uid owns, never through a link),
@@ -878,6 +884,7 @@ impl<'a> Judge<'a> {
             .map(|case| {
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                spec.private_view = true;
                 spec.env = runnable.env.clone();
                 spec.stdin = Some(Stdin::Trusted(case.input.clone()));
                 let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
@@ -1006,6 +1013,7 @@ impl<'a> Judge<'a> {
             return self.run_multi_pass(x, runnable, i);
         }
         let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+        spec.private_view = true;
         spec.env = runnable.env.clone();
         spec.stdin = Some(Stdin::Trusted(case.input.clone()));
         let r = x.run(&spec, self.runner.tier);
@@ -1071,7 +1079,7 @@ impl<'a> Judge<'a> {
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
         let case = &self.problem.cases[i];
         let je = |m: String| (Verdict::JE, m, None, None);
-        let dir = match self.work.dir("check") {
+        let dir = match self.work.private_dir("check") {
             Ok(d) => d,
             Err(e) => return je(format!("work directory: {e}")),
         };
@@ -1281,6 +1289,7 @@ impl<'a> Judge<'a> {
         ];
         sub_argv.extend(runnable.argv.iter().cloned());
         let mut sub = workdir::spec(sub_argv, &runnable.cwd, self.run_limits());
+        sub.private_view = true;
         sub.program = "/bin/sh".into();
         sub.env = runnable.env.clone();
         // The validator ignores SIGPIPE: a submission that exits early must not kill it.
@@ -1386,7 +1395,7 @@ impl<'a> Judge<'a> {
             rep.message = "multi-pass problem without a validator".into();
             return rep;
         };
-        let dir = match self.work.dir("passes") {
+        let dir = match self.work.private_dir("passes") {
             Ok(d) => d,
             Err(e) => {
                 rep.message = format!("cannot set up the passes: work directory: {e}");
@@ -1419,6 +1428,7 @@ impl<'a> Judge<'a> {
                 }
                 let mut spec =
                     workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                spec.private_view = true;
                 spec.env = runnable.env.clone();
                 spec.stdin = Some(Stdin::Trusted(input.clone()));
                 let r = x.run(&spec, self.runner.tier);

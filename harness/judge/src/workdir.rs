@@ -31,6 +31,9 @@ pub const SANDBOX_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct WorkDir {
     root: PathBuf,
     root_fd: OwnedFd,
+    /// `private/` in the root: what only the judge and its validators may see (copies of the
+    /// test data, feedback directories), hidden from submissions' view.
+    private: CaseDir,
     keep: bool,
     /// Host uid/gid of cases when they differ from ours (we are root).
     case_ids: Option<HostIds>,
@@ -55,9 +58,13 @@ impl WorkDir {
             uid: DEFAULT_CASE_HOST_ID,
             gid: DEFAULT_CASE_HOST_ID,
         });
+        let private = CaseDir::create(root_fd.as_fd(), &root, OsStr::new("private"))
+            .and_then(|d| d.lend(None, 0o755).map(|_| d))
+            .map_err(|e| format!("cannot create {}/private: {e}", root.display()))?;
         let wd = WorkDir {
             root: root.clone(),
             root_fd,
+            private,
             keep,
             case_ids,
             counter: AtomicUsize::new(0),
@@ -94,6 +101,22 @@ impl WorkDir {
         Ok(d)
     }
 
+    /// The directory submissions must not see (see [`crate::judge::Judge::private_paths`]).
+    pub fn private_path(&self) -> &Path {
+        self.private.path()
+    }
+
+    /// [`WorkDir::dir`] in the private part: for validators' eyes only.
+    pub fn private_dir(&self, prefix: &str) -> std::io::Result<CaseDir> {
+        let d = CaseDir::create(
+            self.private.fd(),
+            self.private.path(),
+            &self.fresh_name(prefix),
+        )?;
+        d.lend(None, 0o755)?;
+        Ok(d)
+    }
+
     /// [`WorkDir::dir`] by path, for directories nothing is created in later.
     pub fn new_dir(&self, prefix: &str) -> std::io::Result<PathBuf> {
         self.dir(prefix).map(|d| d.path().to_path_buf())
@@ -113,6 +136,13 @@ impl WorkDir {
     /// Removes a directory made by [`WorkDir::dir`] or [`WorkDir::case_dir`] and everything in
     /// it, through descriptors, never following a link.
     pub fn remove(&self, d: &CaseDir) -> std::io::Result<()> {
+        if let Ok(name) = d.path().strip_prefix(self.private.path()) {
+            let name = name
+                .to_str()
+                .filter(|n| !n.is_empty() && !n.contains('/'))
+                .ok_or_else(|| std::io::Error::other("not a private directory"))?;
+            return fsat::remove_tree_at(self.private.fd(), OsStr::new(name));
+        }
         let name = d
             .path()
             .strip_prefix(&self.root)

@@ -494,11 +494,18 @@ fn binary_command_and_language_file() {
         &work,
     );
     assert_eq!(json_of(&out)["verdict"], "AC", "{out:?}");
-    // --command
-    let py = pkg.join("submissions/accepted/sum.py");
+    // --command, with a program outside the package (submissions do not see the package: a
+    // command naming a file in it is refused before anything runs).
+    let in_pkg = pkg.join("submissions/accepted/sum.py");
+    let py = work.join("sum.py");
+    std::fs::copy(&in_pkg, &py).unwrap();
     let cmd = format!("python3 {}", py.display());
     let out = run_judge(&[pkg.to_str().unwrap(), "--command", &cmd, "--json"], &work);
     assert_eq!(json_of(&out)["verdict"], "AC", "{out:?}");
+    let cmd = format!("python3 {}", in_pkg.display());
+    let out = run_judge(&[pkg.to_str().unwrap(), "--command", &cmd, "--json"], &work);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the problem package"));
     // A language from a TOML file: POSIX shell scripts.
     let langs = work.join("langs.toml");
     std::fs::write(
@@ -1500,4 +1507,57 @@ fn unprivileged_judge_keeps_answers_out_of_reach() {
             .unwrap();
         assert_eq!(json_of(&out)["verdict"], want, "{sub}: {out:?}");
     }
+}
+
+/// A submission that knows where the package is (a judge service installs problems at known
+/// paths) sees nothing of it: neither its compiler (`#include` of an answer file) nor the
+/// running program (it prints the answer file when it can read it, else computes the sum).
+#[test]
+fn submissions_and_their_compiler_see_nothing_of_the_package() {
+    if !need(host_problem()) {
+        return;
+    }
+    let pkg = std::fs::canonicalize(corpora().join("aplusb")).unwrap();
+    let work = scratch("private-view");
+    let include = work.join("include.c");
+    std::fs::write(
+        &include,
+        format!(
+            "#include <stdio.h>\nint answer =\n#include \"{}/data/sample/1.ans\"\n;\n\
+             int main(void) {{ printf(\"%d\\n\", answer); return 0; }}\n",
+            pkg.display()
+        ),
+    )
+    .unwrap();
+    let out = run_judge(&[p(&pkg), p(&include), "--json"], &work);
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "CE", "{v:#}");
+    let msg = v["compile"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+        + &v.to_string();
+    assert!(msg.contains("No such file"), "{v:#}");
+    let peek = work.join("peek.c");
+    std::fs::write(
+        &peek,
+        format!(
+            "#include <stdio.h>\n#include <stdlib.h>\n\
+             int main(void) {{\n\
+               FILE *f = fopen(\"{0}/problem.yaml\", \"r\");\n\
+               if (f) {{ puts(\"saw the package\"); return 0; }}\n\
+               long a, b; if (scanf(\"%ld %ld\", &a, &b) != 2) return 1;\n\
+               printf(\"%ld\\n\", a + b); return 0;\n\
+             }}\n",
+            pkg.display()
+        ),
+    )
+    .unwrap();
+    let out = run_judge(&[p(&pkg), p(&peek), "--json"], &work);
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "AC", "{v:#}");
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
 }

@@ -113,6 +113,8 @@ pub struct ExecSettings {
     pub cgroup: CgroupMode,
     /// Host paths shown (below the private scratch directories) or hidden in every zygote.
     pub view: View,
+    /// The view of zygotes for cases with [`CaseSpec::private_view`] (`view` when unset).
+    pub private_view: Option<View>,
 }
 
 impl ExecSettings {
@@ -121,6 +123,7 @@ impl ExecSettings {
             zygote_exe,
             cgroup: CgroupMode::Auto,
             view: View::default(),
+            private_view: None,
         }
     }
 
@@ -129,7 +132,10 @@ impl ExecSettings {
         c.network = key.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
-        c.view = self.view.clone();
+        c.view = match (&self.private_view, key.private_view) {
+            (Some(v), true) => v.clone(),
+            _ => self.view.clone(),
+        };
         if key.seccomp_off {
             c.seccomp_base = SeccompProfile::Off;
         }
@@ -146,6 +152,8 @@ pub struct ZygoteKey {
     pub seccomp_off: bool,
     /// The network of its cases.
     pub network: Network,
+    /// It serves cases of the private view.
+    pub private_view: bool,
     /// The second zygote of a pair whose two cases need the same kind of zygote (an
     /// interactive validator beside its submission on one tier).
     pub partner: bool,
@@ -157,6 +165,7 @@ impl ZygoteKey {
             tier,
             seccomp_off: spec.seccomp == SeccompProfile::Off,
             network: spec.network,
+            private_view: spec.private_view,
             partner: false,
         }
     }
@@ -256,6 +265,7 @@ impl SandboxExecutor {
             tier,
             seccomp_off: false,
             network,
+            private_view: false,
             partner: false,
         };
         Ok(self.zygote(key)?.enforcement().clone())

@@ -423,6 +423,10 @@ pub struct CaseSpec {
     pub seccomp: SeccompProfile,
     /// The network the case needs (its zygote is chosen by it).
     pub network: Network,
+    /// Run in the executor's private view (a zygote of its own), which hides what the front
+    /// end keeps from untrusted code: a judge's problem package, for its submissions and
+    /// their compilation.
+    pub private_view: bool,
 }
 
 impl CaseSpec {
@@ -437,6 +441,7 @@ impl CaseSpec {
             limits: Limits::default(),
             seccomp: SeccompProfile::Default,
             network: Network::Off,
+            private_view: false,
         }
     }
 }
