@@ -192,7 +192,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    match cli.cmd {
+    let code = match cli.cmd {
         Cmd::Run(args) => run(*args),
         Cmd::Batch(args) => ExitCode::from(batch::batch(*args)),
         Cmd::Doctor { json } => doctor(json),
@@ -212,7 +212,10 @@ fn main() -> ExitCode {
         }
         Cmd::CargoRunner(a) => ExitCode::from(cargo_hatchery::cargo_runner::run(*a)),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
-    }
+    };
+    // cgroup v2: leave the cgroup tree as we found it (our leaf, the controllers we enabled).
+    hatchery_sandbox::cgroup::release();
+    code
 }
 
 fn run(a: RunArgs) -> ExitCode {

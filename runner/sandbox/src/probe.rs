@@ -76,43 +76,25 @@ pub fn probe_host() -> Vec<Probe> {
         }),
     });
     let version = crate::cgroup::host_version();
-    let cg = crate::cgroup::CgroupSlot::allocate();
+    let cg = crate::cgroup::Allocator::host().diagnose();
     v.push(Probe {
         name: "cgroup",
-        ok: cg.is_ok(),
-        detail: match &cg {
-            Ok(s) => format!(
-                "{:?}: created and removed a test cgroup at {}",
-                version,
-                s.dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Err(e) => format!("{version:?}: {e}"),
-        },
-        fix: cg.as_ref().err().map(|_| {
-            "run as root, or under a delegated cgroup v2 (`systemd-run --user --scope -p \
-             Delegate=yes hatchery ...`); without one, memory/pids/cpu fall back to rlimits"
-                .to_owned()
-        }),
+        ok: cg.ok,
+        detail: cg.detail,
+        fix: cg.fix,
     });
-    let peak = match &cg {
-        Ok(s) if s.version == crate::cgroup::Version::V1 => {
-            Some(s.dirs[0].join("memory.max_usage_in_bytes").exists())
-        }
-        Ok(s) => Some(s.dirs[0].join("memory.peak").exists()),
-        Err(_) => None,
-    };
-    drop(cg);
     v.push(Probe {
         name: "memory peak",
-        ok: peak == Some(true),
-        detail: match peak {
-            Some(true) => "cgroup peak counter available".into(),
-            Some(false) => "no cgroup peak file (cgroup v2 memory.peak needs Linux 5.19)".into(),
-            None => "no cgroup: peak memory from ru_maxrss of the main process".into(),
+        ok: cg.peak == Some(true),
+        detail: match (cg.peak, version) {
+            (Some(true), _) => "cgroup peak counter available".into(),
+            (Some(false), crate::cgroup::Version::V2) => {
+                "no cgroup peak file (cgroup v2 memory.peak needs Linux 5.19)".into()
+            }
+            (Some(false), crate::cgroup::Version::V1) => {
+                "no memory.max_usage_in_bytes in the cgroup v1 memory hierarchy".into()
+            }
+            (None, _) => "no cgroup: peak memory from ru_maxrss of the main process".into(),
         },
         fix: None,
     });

@@ -13,6 +13,11 @@ use serde_json::Value;
 pub const TIERS: [&str; 3] = ["none", "hardened", "lockdown"];
 
 pub fn hatchery_bin() -> PathBuf {
+    // cgroup v2: this process moves itself into a leaf of its own before it starts a hatchery,
+    // so the hatcheries it starts are born in that leaf and step out beside it. Started
+    // earlier, they would share its cgroup with it, and neither could use one.
+    static DELEGATE: std::sync::Once = std::sync::Once::new();
+    DELEGATE.call_once(|| drop(hatchery_sandbox::cgroup::CgroupSlot::allocate()));
     PathBuf::from(env!("CARGO_BIN_EXE_hatchery"))
 }
 
