@@ -48,6 +48,23 @@ fn proc_at(target: &Path) -> io::Result<()> {
     .map_err(err(format!("failed to mount proc on {}", target.display())))
 }
 
+/// A sysfs of our network namespace on `target`, read-only: `/sys/class/net` lists only our
+/// interfaces, and the host's cgroup tree (other workers' and other runs' counters) and
+/// other mounts below the host's `/sys` are out of sight.
+fn sysfs_at(target: &Path) -> io::Result<()> {
+    mount(
+        Some("sysfs"),
+        target,
+        Some("sysfs"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(err(format!(
+        "failed to mount sysfs on {}",
+        target.display()
+    )))
+}
+
 /// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
 /// binds each directory onto its place (the first one last, over the tmpfs itself, whose root
 /// then stays reachable only through the returned descriptor).
@@ -114,10 +131,13 @@ fn make_private() -> io::Result<()> {
 
 /// hardened: fresh /proc, private /tmp and /dev/shm (and /var/tmp, /run/lock), the view's
 /// directories shown and hidden.
-pub(crate) fn setup_hardened(tmp_size: u64, view: &View) -> io::Result<Scratch> {
+pub(crate) fn setup_hardened(tmp_size: u64, view: &View, own_net: bool) -> io::Result<Scratch> {
     make_private()?;
     let mq = private_mqueue(Path::new("/tmp"))?;
     proc_at(Path::new("/proc"))?;
+    if own_net {
+        sysfs_at(Path::new("/sys"))?;
+    }
     // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
     // leaves nothing there for the host (or the next case) to find.
     let dirs: Vec<PathBuf> = SCRATCH_DIRS
@@ -339,6 +359,8 @@ pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> 
         "failed to make the new root read-only (mount_setattr, Linux 5.12+)".into(),
     ))?;
     proc_at(&root.join("proc"))?;
+    // Lockdown always has its own network namespace.
+    sysfs_at(&root.join("sys"))?;
     // Minimal /dev.
     let dev = root.join("dev");
     tmpfs(&dev, 1 << 20, "0755")?;

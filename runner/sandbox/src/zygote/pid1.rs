@@ -34,9 +34,12 @@ pub(super) fn become_pid1(
             return fail_hello(&sock, SetupError::Loopback(e));
         }
     }
+    // Our own network namespace: a sysfs of its own shows only its interfaces (and no
+    // cgroup tree).
+    let own_net = init.network != Network::Host;
     let scratch = match init.tier {
         Tier::Lockdown => mounts::setup_lockdown(init.tmp_size_bytes, &init.view),
-        _ => mounts::setup_hardened(init.tmp_size_bytes, &init.view),
+        _ => mounts::setup_hardened(init.tmp_size_bytes, &init.view, own_net),
     };
     let scratch = match scratch {
         Ok(s) => s,
@@ -69,10 +72,13 @@ pub(super) fn become_pid1(
         ),
     };
     let mnt = if init.tier == Tier::Lockdown {
-        LayerState::full("read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm")
+        LayerState::full(
+            "read-only root, fresh /proc and /sys, minimal /dev, private /tmp and /dev/shm",
+        )
     } else {
         LayerState::partial(
-            "fresh /proc, private /tmp, /dev/shm, /var/tmp and /run/lock; host filesystem visible",
+            "fresh /proc (and /sys without host network), private /tmp, /dev/shm, /var/tmp and \
+             /run/lock; host filesystem visible",
         )
     };
     enforcement.insert("mount_ns".into(), mnt);
