@@ -98,6 +98,19 @@ fn unit_of(job: &Job, base: &Path, args: &SandboxArgs, defaults: &hatchery_repor
     u
 }
 
+/// Output files of every job are open at once: the soft limit on descriptors is raised (up
+/// to the hard one) when `files` more would not fit. Zygotes inherit it; a case's own limit is
+/// `--open-files`.
+fn raise_open_file_limit(files: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = (files + 256).min(hard);
+        if want > soft {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
+}
+
 /// Opens a report file before anything runs (a path that cannot be written is a usage error,
 /// found before the run, not after it).
 fn create(p: &Option<PathBuf>, what: &str) -> Result<Option<File>, String> {
@@ -115,6 +128,8 @@ struct BatchReporter {
     html_events: Option<Vec<Event>>,
     progress: Progress,
     total: u64,
+    /// Per unit: the files its final attempt's output and result go to (opened before the run).
+    outputs: Vec<Option<hatchery::outfiles::OutFiles>>,
 }
 
 impl Reporter for BatchReporter {
@@ -127,6 +142,15 @@ impl Reporter for BatchReporter {
         }
         match e {
             Event::CaseFinished(cf) => {
+                let files = (!cf.will_retry)
+                    .then(|| self.outputs.get_mut(cf.index as usize))
+                    .flatten()
+                    .and_then(Option::as_mut);
+                if let Some(f) = files {
+                    if let Err(err) = f.write(&cf.result) {
+                        eprintln!("hatchery: {}: {err}", cf.id);
+                    }
+                }
                 let kept = CaseFinished {
                     id: cf.id.clone(),
                     index: cf.index,
@@ -227,10 +251,31 @@ pub fn batch(a: BatchArgs) -> u8 {
     let (jobs, mut errors) = hatchery::jobs::parse_jobs(&text);
     // Programs and stdin files are checked before anything runs.
     let mut units = Vec::with_capacity(jobs.len());
+    // Output files are opened now, before any case runs (no case can plant a link there).
+    let mut outputs = Vec::with_capacity(jobs.len());
+    raise_open_file_limit(3 * jobs.iter().filter(|j| !j.outputs.is_empty()).count() as u64);
     for j in &jobs {
         let u = unit_of(j, &base, &a.sandbox, &defaults);
+        let files = match j.outputs.is_empty() {
+            true => Ok(None),
+            false => hatchery::outfiles::OutFiles::open(&j.outputs.under(&base)).map(Some),
+        };
+        let files = match files {
+            Ok(f) => f,
+            Err(message) => {
+                errors.push(JobError {
+                    line: j.line,
+                    field: Some("stdout/stderr/meta".into()),
+                    message,
+                });
+                continue;
+            }
+        };
         match hatchery_sandbox::check_spec(&u.spec, u.tier) {
-            Ok(_) => units.push(u),
+            Ok(_) => {
+                units.push(u);
+                outputs.push(files);
+            }
             Err(e) => {
                 let field = match e {
                     hatchery_sandbox::SpecError::Stdin { .. } => "stdin",
@@ -336,6 +381,7 @@ pub fn batch(a: BatchArgs) -> u8 {
         html_events: a.html.as_ref().map(|_| Vec::new()),
         progress,
         total: 0,
+        outputs,
     };
     let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
     for e in signal_errors {

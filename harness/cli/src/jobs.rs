@@ -34,6 +34,8 @@ pub struct Job {
     pub seccomp: Option<String>,
     pub network: Option<hatchery_engine::Network>,
     pub cwd: Option<PathBuf>,
+    /// Files for the case's stdout, stderr and JSON result (`"stdout"`, `"stderr"`, `"meta"`).
+    pub outputs: crate::outfiles::OutPaths,
     pub expect: Outcome,
 }
 
@@ -127,8 +129,9 @@ fn size(v: &Value) -> Result<u64, String> {
     }
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 13] = [
     "id", "argv", "stdin", "env", "limits", "tier", "seccomp", "network", "cwd", "expect",
+    "stdout", "stderr", "meta",
 ];
 const LIMIT_FIELDS: [&str; 8] = [
     "cpu_time",
@@ -305,6 +308,11 @@ fn parse_line(line: &str, n: usize) -> Result<Job, JobError> {
         seccomp,
         network,
         cwd: opt_str("cwd")?.map(PathBuf::from),
+        outputs: crate::outfiles::OutPaths {
+            stdout: opt_str("stdout")?.map(PathBuf::from),
+            stderr: opt_str("stderr")?.map(PathBuf::from),
+            meta: opt_str("meta")?.map(PathBuf::from),
+        },
         expect,
     })
 }

@@ -2,3 +2,4 @@
 //! fuzz targets (`fuzz/`) reach the same code the binary runs.
 
 pub mod jobs;
+pub mod outfiles;

@@ -13,6 +13,7 @@ pub(crate) use hatchery_report::{error_chain, fmt_bytes, fmt_us};
 mod batch;
 mod html_cmd;
 mod selftest;
+use hatchery::outfiles;
 use hatchery_engine::parse;
 use hatchery_engine::{ExecError, ExecSettings, Executor, Network, SandboxExecutor};
 use hatchery_report::{escape_str, escape_text, CaseResult, Level, Limits};
@@ -171,6 +172,17 @@ struct RunArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     json: bool,
+    /// Write the case's stdout to FILE instead of showing it (and leave it out of --json and
+    /// --meta, which keep its byte count). Created or truncated before the case starts, never
+    /// through a symbolic link.
+    #[arg(long, value_name = "FILE")]
+    stdout: Option<PathBuf>,
+    /// Like --stdout, for the case's stderr.
+    #[arg(long, value_name = "FILE")]
+    stderr: Option<PathBuf>,
+    /// Write the JSON result (what --json prints) to FILE.
+    #[arg(long, value_name = "FILE")]
+    meta: Option<PathBuf>,
     /// The program and its arguments.
     #[arg(required = true, last = true, num_args = 1..)]
     command: Vec<OsString>,
@@ -253,10 +265,21 @@ fn run(a: RunArgs) -> ExitCode {
         );
         return ExitCode::from(exit::USAGE);
     }
+    let mut files = match outfiles::OutFiles::open(&outfiles::OutPaths {
+        stdout: a.stdout.clone(),
+        stderr: a.stderr.clone(),
+        meta: a.meta.clone(),
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("hatchery: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let mut settings = sa.exec_settings();
     settings.view.show_case(&spec);
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings), None);
-    let result = match exec.run(&spec, sa.tier) {
+    let mut result = match exec.run(&spec, sa.tier) {
         Ok(r) => r,
         Err(ExecError::BadSpec(e)) => {
             eprintln!("hatchery: {e}");
@@ -274,6 +297,11 @@ fn run(a: RunArgs) -> ExitCode {
         Err(e) => e.result(&spec.limits, sa.tier),
     };
     drop(exec);
+    if let Err(e) = files.write(&result) {
+        eprintln!("hatchery: {e}");
+        return ExitCode::from(exit::SANDBOX_ERROR);
+    }
+    files.strip(&mut result);
     if a.json {
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer(&mut out, &result);

@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 
+use std::path::PathBuf;
 use std::process::Command;
 
 fn hatchery(args: &[&str]) -> std::process::Output {
@@ -239,5 +240,92 @@ fn stdin_is_opened_with_the_case_rights_and_names_no_file() {
         err.contains("stdin") && err.contains("which may not read it"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// isolate's `--stdout`, `--stderr`, `--meta`: the output goes to files (raw, whole), the
+/// result to the meta file without the redirected streams, and a symbolic link planted where a
+/// file will be is refused before anything runs.
+#[test]
+fn output_and_result_go_to_files_never_through_a_link() {
+    if !tier_ok("hardened") {
+        return;
+    }
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("outfiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (o, e, m) = (dir.join("out"), dir.join("err"), dir.join("meta.json"));
+    let out = Command::new(hatchery_bin())
+        .args(["run", "--tier", "hardened", "--stdout"])
+        .arg(&o)
+        .arg("--stderr")
+        .arg(&e)
+        .arg("--meta")
+        .arg(&m)
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "printf 'raw\\033[8m'; echo oops >&2; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(std::fs::read(&o).unwrap(), b"raw\x1b[8m");
+    assert_eq!(std::fs::read(&e).unwrap(), b"oops\n");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("raw"));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
+    assert_eq!(meta["outcome"], "nonzero_exit");
+    assert_eq!(meta["exit_code"], 3);
+    assert_eq!(meta["stdout"]["bytes"], 7);
+    assert_eq!(meta["stdout"]["text"], "");
+    // A link where a file is to be written: refused, nothing runs, the target untouched.
+    let target = dir.join("precious");
+    std::fs::write(&target, "keep").unwrap();
+    let link = dir.join("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = Command::new(hatchery_bin())
+        .args(["run", "--meta"])
+        .arg(&link)
+        .args(["--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    // Per job in a jobs file, relative to it; only the final attempt is written.
+    let jobs = dir.join("jobs.jsonl");
+    std::fs::write(
+        &jobs,
+        "{\"id\":\"a\",\"argv\":[\"/bin/echo\",\"hello\"],\"stdout\":\"a.out\",\"meta\":\"a.json\"}\n\
+         {\"id\":\"b\",\"argv\":[\"/bin/true\"],\"stderr\":\"link\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(hatchery_bin())
+        .args(["batch", "--tier", "hardened"])
+        .arg(&jobs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("symbolic link"),
+        "{err}"
+    );
+    let out = Command::new(hatchery_bin())
+        .args(["batch", "--tier", "hardened", "--keep-going"])
+        .arg(&jobs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dir.join("a.out")).unwrap(),
+        b"hello\n",
+        "{out:?}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("a.json")).unwrap()).unwrap();
+    assert_eq!(meta["outcome"], "ok");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     std::fs::remove_dir_all(&dir).unwrap();
 }
