@@ -102,8 +102,11 @@ pub struct MapsWritten;
 /// outside a `pivot_root` would be a way out of it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseRequest {
+    #[serde(with = "text_bytes::list")]
     pub argv: Vec<Vec<u8>>,
+    #[serde(with = "text_bytes::list")]
     pub env: Vec<Vec<u8>>,
+    #[serde(with = "text_bytes")]
     pub cwd: Vec<u8>,
     pub limits: Limits,
     pub seccomp: SeccompProfile,
@@ -113,10 +116,103 @@ pub struct CaseRequest {
     /// The program's path as resolved on the host: a script is executed by this path when the
     /// case's view has the same file there, so that it sees its own name in `$0` (shims
     /// dispatch on it); by its descriptor otherwise.
-    #[serde(default)]
+    #[serde(default, with = "text_bytes")]
     pub program: Vec<u8>,
     pub has_stdin: bool,
     pub has_cwd_fd: bool,
+}
+
+/// Byte strings (argv, environment, paths) on the wire: a JSON string when they are UTF-8 (the
+/// usual case, and cheap to decode), an array of byte values otherwise. Either is accepted.
+mod text_bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(b) {
+            Ok(t) => s.serialize_str(t),
+            Err(_) => s.collect_seq(b),
+        }
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or an array of bytes")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Vec<u8>, E> {
+            Ok(v.into_bytes())
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_any(Bytes)
+    }
+
+    /// A list of byte strings, each as above.
+    pub mod list {
+        use serde::de::{Deserializer, SeqAccess, Visitor};
+        use serde::ser::{SerializeSeq, Serializer};
+
+        struct One<'a>(&'a [u8]);
+
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                super::serialize(self.0, s)
+            }
+        }
+
+        struct Owned(Vec<u8>);
+
+        impl<'de> serde::Deserialize<'de> for Owned {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Owned, D::Error> {
+                super::deserialize(d).map(Owned)
+            }
+        }
+
+        pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(v.len()))?;
+            for b in v {
+                seq.serialize_element(&One(b))?;
+            }
+            seq.end()
+        }
+
+        struct List;
+
+        impl<'de> Visitor<'de> for List {
+            type Value = Vec<Vec<u8>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of byte strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Vec<u8>>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 12));
+                while let Some(Owned(b)) = seq.next_element::<Owned>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+            d.deserialize_seq(List)
+        }
+    }
 }
 
 /// The zygote's own state after a case, beside the case's facts.
@@ -529,6 +625,34 @@ mod tests {
 
     fn pair() -> (UnixStream, UnixStream) {
         UnixStream::pair().unwrap()
+    }
+
+    #[test]
+    fn byte_strings_travel_as_text_when_they_are_utf8_and_as_bytes_otherwise() {
+        let req = CaseRequest {
+            argv: vec![b"/bin/echo".to_vec(), vec![0xff, b'a', 0x80]],
+            env: vec![b"PATH=/usr/bin".to_vec()],
+            cwd: "/tmp/\u{e9}t\u{e9}".as_bytes().to_vec(),
+            limits: Limits::default(),
+            seccomp: SeccompProfile::Default,
+            script: false,
+            program: Vec::new(),
+            has_stdin: false,
+            has_cwd_fd: false,
+        };
+        let text = serde_json::to_string(&req).unwrap();
+        assert!(
+            text.contains(r#""argv":["/bin/echo",[255,97,128]]"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""env":["PATH=/usr/bin"]"#), "{text}");
+        let back = decode_request(text.as_bytes()).unwrap();
+        assert_eq!(back.argv, req.argv);
+        assert_eq!(back.env, req.env);
+        assert_eq!(back.cwd, req.cwd);
+        // The older form (arrays of byte values everywhere) still decodes.
+        let old = text.replace(r#""/bin/echo""#, "[47,98,105,110]");
+        assert_eq!(decode_request(old.as_bytes()).unwrap().argv[0], b"/bin");
     }
 
     #[test]
