@@ -50,10 +50,17 @@ impl Zygote {
     }
 
     /// Reaps every child that has exited, blocking until none is left (pid namespace) or
-    /// none is ready (tier `none`).
-    fn reap_all(&self) {
+    /// none is ready (tier `none`). Returns how many a SIGKILL ended: after our kill, those
+    /// that were alive when it was sent.
+    fn reap_all(&self) -> u64 {
         let flags = if self.pid_ns { 0 } else { libc::WNOHANG };
-        while let Ok(Some(_)) = wait4(-1, flags) {}
+        let mut killed = 0;
+        while let Ok(Some(w)) = wait4(-1, flags) {
+            if w.signaled().is_some_and(|(sig, _)| sig == libc::SIGKILL) {
+                killed += 1;
+            }
+        }
+        killed
     }
 
     /// Reaps the children that have already exited (zombies of processes of the case that
@@ -80,10 +87,12 @@ impl Zygote {
         }
         if self.pid_ns {
             // Our /proc is the namespace's: every process in it but us belongs to the case.
+            // The scan is not atomic (a child that exits right after its own fork can be
+            // seen dead while its new child is not listed yet); what our SIGKILL ended was
+            // alive too, so the larger count stands.
             let alive = alive_in_proc(|pid| pid != 1);
             let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-            self.reap_all();
-            return alive;
+            return alive.max(self.reap_all());
         }
         // Tier none. Without a PID namespace a fork bomb can outrun a kill loop, so first stop
         // the whole tree (stopped processes cannot fork) until a scan finds nothing new, then
