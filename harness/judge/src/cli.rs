@@ -261,6 +261,19 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     if let Ok(cwd) = std::env::current_dir() {
         settings.view.show(&cwd);
     }
+    // And what its words name (a script below /tmp & co.).
+    if let Some(Submission {
+        kind: SubmissionKind::Command { argv, cwd },
+        ..
+    }) = &submission
+    {
+        if let Some(first) = argv.first() {
+            settings.view.show_command(first.as_ref(), cwd);
+        }
+        for w in argv.iter().skip(1) {
+            settings.view.show_value(cwd.join(w).as_os_str());
+        }
+    }
     // Compilers and interpreters where the case uid could not reach them (`~/.cargo`, pyenv).
     for l in langs.languages() {
         for cmd in l.compile.iter().chain(std::iter::once(&l.run)) {
