@@ -261,18 +261,15 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     if let Ok(cwd) = std::env::current_dir() {
         settings.view.show(&cwd);
     }
-    // And what its words name (a script below /tmp & co.).
+    // And what its words name (a script below /tmp & co.), as for any case.
     if let Some(Submission {
         kind: SubmissionKind::Command { argv, cwd },
         ..
     }) = &submission
     {
-        if let Some(first) = argv.first() {
-            settings.view.show_command(first.as_ref(), cwd);
-        }
-        for w in argv.iter().skip(1) {
-            settings.view.show_value(cwd.join(w).as_os_str());
-        }
+        let mut spec = hatchery_sandbox::CaseSpec::new(argv.iter().map(Into::into).collect());
+        spec.cwd = cwd.clone();
+        settings.view.show_case(&spec);
     }
     // Compilers and interpreters where the case uid could not reach them (`~/.cargo`, pyenv).
     for l in langs.languages() {

@@ -414,8 +414,8 @@ fn kind(st: &FileStat) -> Kind {
     }
 }
 
-/// The names in a directory (without `.` and `..`), read through a descriptor of its own.
-fn list(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+/// The names in directory `dir` (without `.` and `..`), read through a descriptor of its own.
+pub(crate) fn names_in(dir: BorrowedFd<'_>) -> Result<Vec<std::ffi::CString>, Errno> {
     let mut d = nix::dir::Dir::openat(
         Some(dir.as_raw_fd()),
         ".",
@@ -425,12 +425,22 @@ fn list(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     let mut names = Vec::new();
     for e in d.iter() {
         let e = e?;
-        let n = e.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(OsStr::from_bytes(n).to_owned());
+        let n = e.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            names.push(n.to_owned());
         }
     }
     Ok(names)
+}
+
+/// [`names_in`] as OS strings.
+fn list(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    use std::os::unix::ffi::OsStringExt as _;
+    let names = names_in(dir)?;
+    Ok(names
+        .into_iter()
+        .map(|n| OsString::from_vec(n.into_bytes()))
+        .collect())
 }
 
 /// Directories deeper than this below the top of a removal are first moved up to the top

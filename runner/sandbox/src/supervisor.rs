@@ -116,6 +116,9 @@ pub struct Sandbox {
     read_timeout: Option<Option<Duration>>,
     /// Set when a reply said the zygote must retire (cleaning up after a case failed).
     retired: Option<String>,
+    /// The last working directory resolved by [`Sandbox::cwd_in_view`] and its real path: the
+    /// cases of a batch mostly share one, and resolving it costs a lookup per component.
+    last_cwd: std::sync::Mutex<Option<(PathBuf, PathBuf)>>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -238,6 +241,7 @@ impl Sandbox {
             cancelled: Default::default(),
             read_timeout: None,
             retired: None,
+            last_cwd: Default::default(),
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -426,11 +430,18 @@ impl Sandbox {
         let dotdot = cwd
             .components()
             .any(|c| c == std::path::Component::ParentDir);
-        if shows || dotdot {
-            std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf())
-        } else {
-            cwd.to_path_buf()
+        if !(shows || dotdot) {
+            return cwd.to_path_buf();
         }
+        let mut last = self.last_cwd.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((given, real)) = &*last {
+            if given == cwd {
+                return real.clone();
+            }
+        }
+        let real = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
+        *last = Some((cwd.to_path_buf(), real.clone()));
+        real
     }
 
     /// Runs one prepared case and derives its outcome from the zygote's facts. A failure of

@@ -17,6 +17,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
+use crate::fsat::names_in;
+
 /// The writable scratch directories of a case (`/tmp`, `/dev/shm`, ...): directories of one
 /// private tmpfs, bind-mounted into place, so that one `fstatvfs` tells whether a case left
 /// anything in any of them. Wiped between cases when something was left. Also the POSIX
@@ -113,25 +115,6 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
-
-/// The names in directory `dir` (without `.` and `..`).
-fn names_in(dir: BorrowedFd<'_>) -> Result<Vec<CString>, Errno> {
-    let mut d = nix::dir::Dir::openat(
-        Some(dir.as_raw_fd()),
-        ".",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut v = Vec::new();
-    for e in d.iter() {
-        let e = e?;
-        let n = e.file_name();
-        if n.to_bytes() != b"." && n.to_bytes() != b".." {
-            v.push(n.to_owned());
-        }
-    }
-    Ok(v)
-}
 
 /// (device, inode) of a directory, to check that `..` leads back where we came from.
 fn identity(fd: RawFd) -> Result<(u64, u64), Errno> {
