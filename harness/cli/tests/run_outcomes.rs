@@ -362,12 +362,7 @@ fn bad_input_gets_documented_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     // A non-ELF file with an execute bit.
     let junk = prog_dir().join("junk.bin");
-    std::fs::write(&junk, b"\x00\x01garbage").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&junk).unwrap().permissions(),
-        0o755,
-    );
-    std::fs::set_permissions(&junk, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_executable(&junk, "\x00\x01garbage");
     let o = run_raw(&["run", "--", p(&junk)]);
     assert_eq!(o.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not an ELF"));
@@ -378,8 +373,7 @@ fn stdin_file_and_scripts() {
     let input = prog_dir().join("input.txt");
     std::fs::write(&input, "hello from stdin\n").unwrap();
     let script = prog_dir().join("script.sh");
-    std::fs::write(&script, "#!/bin/sh\necho script ran with $1\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_executable(&script, "#!/bin/sh\necho script ran with $1\n");
     for t in TIERS {
         if !tier_ok(t) {
             continue;

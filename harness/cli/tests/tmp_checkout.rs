@@ -22,8 +22,8 @@ fn checkout(tag: &str) -> PathBuf {
     }
     // Each case: shows where it is and what the previous one left in the scratch, leaves
     // something of its own, reads a file next to it, and tries to move the shown tree away.
-    std::fs::write(
-        work.join("case.sh"),
+    write_executable(
+        &work.join("case.sh"),
         "#!/bin/sh\n\
          echo \"pwd=$(pwd)\"\n\
          echo \"tmp=$(ls -A /tmp | tr '\\n' ' ')\"\n\
@@ -32,9 +32,7 @@ fn checkout(tag: &str) -> PathBuf {
          mv \"$1\" /tmp/moved 2>/dev/null && echo moved-away\n\
          rm -rf \"$1/clone\" 2>/dev/null\n\
          exit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(work.join("case.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     std::fs::write(work.join("data.txt"), "DATA").unwrap();
     std::fs::set_permissions(
         work.join("data.txt"),
@@ -184,10 +182,7 @@ fn a_toolchain_behind_a_private_home_is_shown_read_only() {
     std::fs::create_dir_all(tool.join("bin")).unwrap();
     std::fs::create_dir_all(tool.join("libexec")).unwrap();
     std::fs::write(home.join("secret"), "s").unwrap();
-    let exec = |p: &Path, text: &str| {
-        std::fs::write(p, text).unwrap();
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let exec = write_executable;
     // The shim finds the real program from its own path, as pyenv's and rbenv's do.
     exec(
         &tool.join("bin/shim"),

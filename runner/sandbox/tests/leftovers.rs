@@ -51,6 +51,27 @@ fn run(sb: &mut Sandbox, argv: &[&str]) -> CaseResult {
     sb.run(case).expect("the zygote answers")
 }
 
+/// Writes an executable file from a child process, never from this one. A file this
+/// multi-threaded test process writes may still be open for writing in a child another test
+/// forks meanwhile (a zygote starting), and executing it would then fail with ETXTBSY.
+fn write_executable(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(
+        child.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
+}
+
 fn sh(sb: &mut Sandbox, script: &str) -> CaseResult {
     run(sb, &["sh", "-c", script])
 }
@@ -111,8 +132,7 @@ fn a_missing_interpreter_is_the_programs_fault() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("leftovers-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("no-interpreter.sh");
-    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho never\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_executable(&script, "#!/nonexistent/interpreter -x\necho never\n");
     for tier in ALL {
         let Some(mut sb) = zygote(tier) else { continue };
         let r = run(&mut sb, &[script.to_str().unwrap()]);
@@ -139,15 +159,13 @@ fn a_failed_cleanup_reports_the_case_and_retires_the_zygote() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("leftovers-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("fake-retire-zygote");
-    std::fs::write(
+    write_executable(
         &exe,
-        format!(
+        &format!(
             "#!/bin/sh\nexec {} __fake-retire \"$@\"\n",
             env!("CARGO_BIN_EXE_hatchery-test-zygote")
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let mut cfg = SandboxConfig::new(Tier::None, exe);
     cfg.cgroup = CgroupMode::Off;
     let mut sb = Sandbox::start(cfg).expect("the fake zygote starts");

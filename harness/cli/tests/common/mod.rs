@@ -163,6 +163,27 @@ pub fn parse(out: Output) -> Run {
     }
 }
 
+/// Writes an executable file from a child process, never from this one. A file this
+/// multi-threaded test process writes may still be open for writing in a child another test
+/// forks meanwhile, and executing it would then fail with ETXTBSY ("Text file busy").
+pub fn write_executable(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(
+        child.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
+}
+
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
