@@ -356,8 +356,10 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     };
     let mut binaries = built.binaries.clone();
     let mut settings = settings;
-    settings.view.show(&built.meta.workspace_root);
-    settings.view.show(&built.target_dir);
+    // Tests write in their workspace (snapshots, fixtures) and target directory
+    // (CARGO_TARGET_TMPDIR); the rest of the host stays closed to writing.
+    settings.view.allow_write(&built.meta.workspace_root);
+    settings.view.allow_write(&built.target_dir);
     for b in &binaries {
         settings.view.show(&b.cwd);
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hatchery_engine::SandboxExecutor;
 use hatchery_report::{CaseResult, Outcome};
@@ -87,7 +87,8 @@ pub(crate) fn runner_setup(
         .collect();
     env.extend(sandbox.env.iter().cloned());
     let mut settings = sandbox.settings();
-    settings.view.show(&cwd);
+    // The package's directory, where cargo runs its tests, is theirs to write in.
+    settings.view.allow_write(&cwd);
     for (_, v) in &sandbox.env {
         settings.view.show_value(std::ffi::OsStr::new(v));
     }
@@ -97,6 +98,12 @@ pub(crate) fn runner_setup(
         .and_then(|p| p.parent())
     {
         settings.view.show(dir);
+        // target/<profile>/deps/<test>: the target directory (CARGO_TARGET_TMPDIR) too.
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            if let Some(target) = dir.parent().and_then(Path::parent) {
+                settings.view.allow_write(target);
+            }
+        }
     }
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
     let enforcement = exec

@@ -121,6 +121,12 @@ pub struct SandboxArgs {
     /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
     #[arg(long, default_value = "auto")]
     cgroup: CgroupMode,
+    /// A directory the cases may write in, as its permissions allow (repeatable). Otherwise
+    /// cases write only their private /tmp, /dev/shm, /var/tmp, /run/lock and device nodes
+    /// (Landlock, tiers hardened and lockdown); `--writable .` lets them write the current
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) writable: Vec<PathBuf>,
 }
 
 impl SandboxArgs {
@@ -150,6 +156,9 @@ impl SandboxArgs {
     pub(crate) fn exec_settings(&self) -> ExecSettings {
         let mut s = ExecSettings::new(own_exe());
         s.cgroup = self.cgroup;
+        for w in &self.writable {
+            s.view.allow_write(w);
+        }
         s
     }
 

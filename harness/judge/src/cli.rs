@@ -255,8 +255,12 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         _ => Tier::Hardened,
     });
     let mut settings = ExecSettings::new(zygote_exe);
-    // The work tree below /tmp & co. is shown to the cases that need it.
-    settings.view.show(work.path());
+    // The work directory lends the cases' directories to one uid (SECURITY.md: what stays
+    // shared between the judge's workers).
+    settings.case_ids = work.case_ids().map(hatchery_sandbox::ids::CaseIds::Fixed);
+    // The work tree (below /tmp & co. shown to the cases that need it): cases write in the
+    // directories lent to them there, and nowhere else outside their scratch.
+    settings.view.allow_write(work.path());
     // `--command` runs in our working directory.
     if let Ok(cwd) = std::env::current_dir() {
         settings.view.show(&cwd);

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use hatchery_report::{CaseResult, Enforcement, Limits, RawFacts};
+use hatchery_sandbox::ids::CaseIds;
 use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::{
     CaseSpec, Network, RunError, Sandbox, SandboxConfig, SandboxError, SeccompProfile, SpecError,
@@ -115,6 +116,9 @@ pub struct ExecSettings {
     pub view: View,
     /// The view of zygotes for cases with [`CaseSpec::private_view`] (`view` when unset).
     pub private_view: Option<View>,
+    /// Host ids of the cases when we are root (`None`: each zygote leases its own, see
+    /// [`hatchery_sandbox::ids`]).
+    pub case_ids: Option<CaseIds>,
 }
 
 impl ExecSettings {
@@ -124,6 +128,7 @@ impl ExecSettings {
             cgroup: CgroupMode::Auto,
             view: View::default(),
             private_view: None,
+            case_ids: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl ExecSettings {
         c.network = key.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
+        c.case_ids = self.case_ids;
         c.view = match (&self.private_view, key.private_view) {
             (Some(v), true) => v.clone(),
             _ => self.view.clone(),

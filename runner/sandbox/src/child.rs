@@ -48,6 +48,7 @@ pub enum Step {
     Uid,
     Capabilities,
     ParentDeath,
+    Landlock,
     Seccomp,
     Exec,
 }
@@ -66,6 +67,7 @@ impl Step {
             Step::Uid => "switch the case to its uid",
             Step::Capabilities => "drop the case's capabilities",
             Step::ParentDeath => "tie the case to the zygote's lifetime",
+            Step::Landlock => "restrict the case's writes with Landlock",
             Step::Seccomp => "install the case's seccomp filter",
             Step::Exec => "execute the program",
         }
@@ -85,6 +87,8 @@ pub(crate) struct ChildPlan<'a> {
     pub uid: u32,
     pub gid: u32,
     pub filters: &'a [BpfProgram],
+    /// Landlock ruleset to restrict the case to, or -1.
+    pub landlock: RawFd,
     pub exec_fd: RawFd,
     pub keep_exec_fd: bool,
     /// A script's path and the (device, inode) of `exec_fd`: when the path leads to that very
@@ -182,13 +186,21 @@ fn run(plan: &ChildPlan<'_>) -> c_int {
     // 7. no_new_privs (setuid binaries and file capabilities grant nothing), an empty ambient
     // capability set and a zero core-file limit are inherited from the zygote, which set
     // them on itself once (`Zygote::enter_base`).
-    // 8. seccomp, last (on top of the zygote's base filter, which the case inherits)
+    // 8. Landlock: writes only where the zygote's ruleset allows (no_new_privs is set)
+    if plan.landlock >= 0 {
+        step!(
+            plan,
+            Step::Landlock,
+            hatchery_sys::landlock_restrict_self(plan.landlock)
+        );
+    }
+    // 9. seccomp, last (on top of the zygote's base filter, which the case inherits)
     for f in plan.filters {
         if seccompiler::apply_filter(f).is_err() {
             return fail(plan, Step::Seccomp, Errno::last());
         }
     }
-    // 9. exec the descriptor opened before the case started (a script by its path when that
+    // 10. exec the descriptor opened before the case started (a script by its path when that
     // is the same file, so that its `$0` names it)
     if let Some((path, id)) = plan.script_path {
         let same = nix::sys::stat::stat(path).is_ok_and(|st| (st.st_dev, st.st_ino) == id);

@@ -27,7 +27,7 @@ use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
 /// Host uid and gid whose rights a file is opened with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HostIds {
     pub uid: u32,
     pub gid: u32,

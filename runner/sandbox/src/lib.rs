@@ -6,12 +6,14 @@ pub mod affinity;
 pub mod cgroup;
 mod child;
 pub mod fsat;
+pub mod ids;
 mod mounts;
 pub mod policy;
 pub mod probe;
 pub mod seccomp;
 mod supervisor;
 pub mod wire;
+mod writes;
 pub mod zygote;
 
 pub use policy::{CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Stdin, Tier, View};

@@ -65,6 +65,29 @@ fn sysfs_at(target: &Path) -> io::Result<()> {
     )))
 }
 
+/// A devpts instance of our own on `/dev/pts`, with its `ptmx` over `/dev/ptmx`: the ptys a
+/// case opens are not the host's, other workers' cases cannot open them, and the host's (an
+/// administrator's ssh session) are out of sight. Nothing happens where the host has no
+/// `/dev/pts`.
+fn private_devpts() -> io::Result<()> {
+    let pts = Path::new("/dev/pts");
+    if !pts.is_dir() {
+        return Ok(());
+    }
+    mount(
+        Some("devpts"),
+        pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(err("failed to mount a devpts instance on /dev/pts".into()))?;
+    if Path::new("/dev/ptmx").exists() {
+        bind(&pts.join("ptmx"), Path::new("/dev/ptmx"))?;
+    }
+    Ok(())
+}
+
 /// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
 /// binds each directory onto its place (the first one last, over the tmpfs itself, whose root
 /// then stays reachable only through the returned descriptor).
@@ -138,6 +161,7 @@ pub(crate) fn setup_hardened(tmp_size: u64, view: &View, own_net: bool) -> io::R
     if own_net {
         sysfs_at(Path::new("/sys"))?;
     }
+    private_devpts()?;
     // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
     // leaves nothing there for the host (or the next case) to find.
     let dirs: Vec<PathBuf> = SCRATCH_DIRS
@@ -189,7 +213,18 @@ fn open_shown(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
         .iter()
         .filter(|t| !view.expose.iter().any(|e| t.starts_with(e)))
         .map(|p| (p, true))
-        .chain(view.expose.iter().map(|p| (p, false)));
+        .chain(view.expose.iter().map(|p| (p, !view.may_write(p))))
+        // A writable directory inside one shown read-only is bound over it afterwards.
+        .chain(
+            view.writable
+                .iter()
+                .filter(|w| {
+                    view.expose
+                        .iter()
+                        .any(|e| w.starts_with(e) && *w != e && !view.may_write(e))
+                })
+                .map(|p| (p, false)),
+        );
     let mut shown = Vec::new();
     for (p, read_only) in listed {
         if !p.is_absolute() || !roots.iter().any(|s| p.starts_with(s) && p != *s) {

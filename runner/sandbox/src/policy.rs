@@ -147,9 +147,9 @@ pub struct SandboxConfig {
     pub cgroup: CgroupMode,
     /// Executable that contains the zygote entry point (`hatchery __zygote`).
     pub zygote_exe: PathBuf,
-    /// Host uid/gid the case runs as when hatchery runs as root (default 65534, "nobody").
-    pub case_host_uid: u32,
-    pub case_host_gid: u32,
+    /// Host uid and gid the cases run as when hatchery runs as root: by default (`None`) an id
+    /// of its own from the range `HATCHERY_HOST_IDS` names, or [`crate::ids::DEFAULT_RANGE`].
+    pub case_ids: Option<crate::ids::CaseIds>,
     /// Size of the private scratch tmpfs that holds `/tmp`, `/dev/shm` (and, in tier hardened,
     /// `/var/tmp` and `/run/lock`) together, bytes.
     pub tmp_size_bytes: u64,
@@ -184,6 +184,12 @@ pub struct View {
     /// is replaced by an empty read-only directory holding only the ways to what is shown, so
     /// the rest of it stays out of sight.
     pub cover: Vec<PathBuf>,
+    /// Host directories the cases may write in, as their permissions allow, beyond their
+    /// scratch and device nodes. Every other path is closed to writing by Landlock where the
+    /// kernel has it (tiers with a mount namespace), and a directory shown outside these is
+    /// shown read-only.
+    #[serde(default)]
+    pub writable: Vec<PathBuf>,
 }
 
 /// The directories a tier with a mount namespace replaces by private scratch, where present
@@ -191,6 +197,21 @@ pub struct View {
 pub const SCRATCH_DIRS: [&str; 4] = ["/tmp", "/dev/shm", "/var/tmp", "/run/lock"];
 
 impl View {
+    /// Lets the cases write below `path` (resolved; shown too when below a scratch directory).
+    /// A path that does not resolve is left out.
+    pub fn allow_write(&mut self, path: &Path) {
+        let Ok(p) = std::fs::canonicalize(path) else {
+            return;
+        };
+        self.show(&p);
+        add_topmost(&mut self.writable, p);
+    }
+
+    /// Whether cases may write below `p`.
+    pub fn may_write(&self, p: &Path) -> bool {
+        self.writable.iter().any(|w| p.starts_with(w))
+    }
+
     /// Adds `path` (made absolute and resolved) to the directories to show, when it lies below
     /// a scratch directory and is not shown already. Paths that do not resolve are left out:
     /// the case reports them as it would anywhere.
@@ -320,7 +341,8 @@ fn add_topmost(list: &mut Vec<PathBuf>, p: PathBuf) {
 
 /// The first directory on the way to `p` (an absolute path) that the case uid may not search,
 /// when hatchery runs as root (a normal user's cases can go where the user can). Mode bits
-/// only: the case has no supplementary groups, and ACLs are not read.
+/// for others only: a case's host uid and gid own nothing (see [`crate::ids`]), it has no
+/// supplementary groups, and ACLs are not read.
 pub fn unsearchable_ancestor(p: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt as _;
     if !nix::unistd::geteuid().is_root() {
@@ -330,14 +352,7 @@ pub fn unsearchable_ancestor(p: &Path) -> Option<PathBuf> {
     for part in p.parent()?.components().skip(1) {
         at.push(part);
         let m = std::fs::metadata(&at).ok()?;
-        let bit = if m.uid() == DEFAULT_CASE_HOST_ID {
-            0o100
-        } else if m.gid() == DEFAULT_CASE_HOST_ID {
-            0o010
-        } else {
-            0o001
-        };
-        if m.mode() & bit == 0 {
+        if m.mode() & 0o001 == 0 {
             return Some(at);
         }
     }
@@ -358,8 +373,7 @@ impl SandboxConfig {
             network: Network::Off,
             cgroup: CgroupMode::Auto,
             zygote_exe,
-            case_host_uid: DEFAULT_CASE_HOST_ID,
-            case_host_gid: DEFAULT_CASE_HOST_ID,
+            case_ids: None,
             tmp_size_bytes: 64 << 20,
             seccomp_base: SeccompProfile::Default,
             cpu: None,
@@ -368,21 +382,9 @@ impl SandboxConfig {
     }
 }
 
-/// Host uid and gid of cases when hatchery runs as root ("nobody").
+/// "nobody": the host uid and gid a front end may fix for all its cases
+/// ([`crate::ids::CaseIds::Fixed`]) instead of an id per zygote.
 pub const DEFAULT_CASE_HOST_ID: u32 = 65534;
-
-impl SandboxConfig {
-    /// Whose rights a case's files are opened with: the case's host uid and gid when we are
-    /// root; `None` when cases run as our own uid (our rights are theirs).
-    pub fn case_host_ids(&self) -> Option<crate::fsat::HostIds> {
-        nix::unistd::geteuid()
-            .is_root()
-            .then_some(crate::fsat::HostIds {
-                uid: self.case_host_uid,
-                gid: self.case_host_gid,
-            })
-    }
-}
 
 /// Where a case's stdin comes from. Either way a regular file reaches the case as a sealed
 /// anonymous copy (`/proc/self/fd/0` names no path, and the case cannot change it).

@@ -17,6 +17,7 @@ use hatchery_report::{decide, error_chain, CaseResult, Enforcement, LayerState, 
 
 use crate::cgroup::{CgroupSlot, Version};
 use crate::fsat::HostIds;
+use crate::ids::CaseIds;
 use crate::policy::{
     CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Stdin, Tier, CASE_NS_ID,
 };
@@ -38,6 +39,8 @@ pub enum SandboxError {
     Cgroup(#[source] crate::cgroup::CgroupError),
     #[error("zygote protocol failure")]
     Wire(#[from] wire::WireError),
+    #[error("no host uid for the cases: {0}")]
+    HostIds(String),
 }
 
 impl SandboxError {
@@ -119,6 +122,11 @@ pub struct Sandbox {
     /// The last working directory resolved by [`Sandbox::cwd_in_view`] and its real path: the
     /// cases of a batch mostly share one, and resolving it costs a lookup per component.
     last_cwd: std::sync::Mutex<Option<(PathBuf, PathBuf)>>,
+    /// Host uid and gid of the cases when we are root (`None`: they run as our own uid).
+    ids: Option<HostIds>,
+    /// The lock on `ids` when they came from a range: released after the zygote is gone
+    /// (fields drop after [`Drop::drop`] killed and reaped it).
+    _lease: Option<crate::ids::Lease>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -161,39 +169,45 @@ impl Sandbox {
                 }
             },
         };
+        // Root: the host ids of this zygote's cases, its own unless fixed by the caller.
+        let (ids, lease) = if root {
+            match cfg.case_ids.map_or_else(CaseIds::configured, Ok) {
+                Err(e) => return Err(SandboxError::HostIds(e)),
+                Ok(CaseIds::Fixed(ids)) => (Some(ids), None),
+                Ok(CaseIds::Range(r)) => {
+                    let l = crate::ids::lease(r).map_err(SandboxError::HostIds)?;
+                    (Some(l.ids), Some(l))
+                }
+            }
+        } else {
+            (None, None)
+        };
         let version = slot.as_ref().map(|s| s.version);
         let dir_fds = match &slot {
             Some(s) => s.open_dirs().map_err(SandboxError::Cgroup)?,
             None => Vec::new(),
         };
-        let (uid_map, gid_map, zygote_ns_id, case_uid, case_gid, switch_ids) =
-            match (cfg.tier, root) {
-                (Tier::None, true) => (
-                    String::new(),
-                    String::new(),
-                    0,
-                    cfg.case_host_uid,
-                    cfg.case_host_gid,
-                    true,
-                ),
-                (Tier::None, false) => (String::new(), String::new(), euid, euid, egid, false),
-                (_, true) => (
-                    format!("0 0 1\n{CASE_NS_ID} {} 1\n", cfg.case_host_uid),
-                    format!("0 0 1\n{CASE_NS_ID} {} 1\n", cfg.case_host_gid),
-                    0,
-                    CASE_NS_ID,
-                    CASE_NS_ID,
-                    true,
-                ),
-                (_, false) => (
-                    format!("{CASE_NS_ID} {euid} 1\n"),
-                    format!("{CASE_NS_ID} {egid} 1\n"),
-                    CASE_NS_ID,
-                    CASE_NS_ID,
-                    CASE_NS_ID,
-                    true,
-                ),
-            };
+        let (uid_map, gid_map, zygote_ns_id, case_uid, case_gid, switch_ids) = match (cfg.tier, ids)
+        {
+            (Tier::None, Some(ids)) => (String::new(), String::new(), 0, ids.uid, ids.gid, true),
+            (Tier::None, None) => (String::new(), String::new(), euid, euid, egid, false),
+            (_, Some(ids)) => (
+                format!("0 0 1\n{CASE_NS_ID} {} 1\n", ids.uid),
+                format!("0 0 1\n{CASE_NS_ID} {} 1\n", ids.gid),
+                0,
+                CASE_NS_ID,
+                CASE_NS_ID,
+                true,
+            ),
+            (_, None) => (
+                format!("{CASE_NS_ID} {euid} 1\n"),
+                format!("{CASE_NS_ID} {egid} 1\n"),
+                CASE_NS_ID,
+                CASE_NS_ID,
+                CASE_NS_ID,
+                true,
+            ),
+        };
         let init = ZygoteInit {
             tier: cfg.tier,
             network: cfg.network,
@@ -201,6 +215,9 @@ impl Sandbox {
             gid_map,
             deny_setgroups: !root && cfg.tier != Tier::None,
             zygote_ns_id,
+            ns_owner: ids
+                .filter(|_| cfg.tier != Tier::None)
+                .map(|i| (i.uid, i.gid)),
             case_uid,
             case_gid,
             switch_ids,
@@ -242,6 +259,8 @@ impl Sandbox {
             read_timeout: None,
             retired: None,
             last_cwd: Default::default(),
+            ids,
+            _lease: lease,
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -325,18 +344,24 @@ impl Sandbox {
                 "user".into(),
                 if root {
                     LayerState::full(format!(
-                        "runs as host uid {} with no capabilities",
-                        self.cfg.case_host_uid
+                        "runs as host uid {} (this worker's own) with no capabilities",
+                        self.ids.map_or(0, |i| i.uid)
                     ))
                 } else {
                     LayerState::partial("runs as the invoking user (no uid switch without root)")
                 },
             );
         }
-        e.insert(
-            "landlock".into(),
-            LayerState::none("not used by this version"),
-        );
+        if self.cfg.tier == Tier::None {
+            e.insert(
+                "landlock".into(),
+                LayerState::none(if root {
+                    "tier none: cases write wherever their uid (this worker's own) may"
+                } else {
+                    "tier none: cases write wherever the invoking user may"
+                }),
+            );
+        }
     }
 
     /// Layers enforced by this zygote (the seccomp layer is per case).
@@ -365,7 +390,7 @@ impl Sandbox {
             script,
             stdin,
             cwd,
-        } = pin(spec, self.cfg.tier, self.cfg.case_host_ids())?;
+        } = pin(spec, self.cfg.tier, self.ids)?;
         // The case gets a sealed copy: its descriptor names no file (nothing beside it to
         // find) and it cannot change what it reads.
         let stdin = match stdin {
@@ -642,15 +667,18 @@ struct Pinned {
 
 /// Checks a case before anything runs: the program resolves to an executable ELF binary or
 /// script, the stdin file is readable, the working directory exists. Returns the program path.
-/// The stdin file is opened with the rights cases have on this host by default (see
-/// [`SandboxConfig::case_host_ids`]).
+/// The stdin file is opened with the rights cases have on this host by default: those of an id
+/// of the configured range (see [`crate::ids`]), which owns nothing.
 pub fn check_spec(spec: &CaseSpec, tier: Tier) -> Result<PathBuf, SpecError> {
-    let ids = nix::unistd::geteuid()
-        .is_root()
-        .then_some(crate::fsat::HostIds {
-            uid: crate::policy::DEFAULT_CASE_HOST_ID,
-            gid: crate::policy::DEFAULT_CASE_HOST_ID,
-        });
+    let ids = nix::unistd::geteuid().is_root().then(|| {
+        match CaseIds::configured().unwrap_or(CaseIds::Range(crate::ids::DEFAULT_RANGE)) {
+            CaseIds::Fixed(ids) => ids,
+            CaseIds::Range(r) => HostIds {
+                uid: r.first,
+                gid: r.first,
+            },
+        }
+    });
     pin(spec, tier, ids).map(|p| p.program)
 }
 

@@ -58,6 +58,12 @@ pub struct ZygoteInit {
     pub deny_setgroups: bool,
     /// uid/gid the zygote has inside its user namespace after setup.
     pub zygote_ns_id: u32,
+    /// Root only, tiers with a user namespace: the host uid and gid (the cases') the launcher
+    /// takes before it creates the namespace, so that the namespace's owner, to whom the
+    /// kernel charges its processes' per-user counts, is that uid and not root. The launcher
+    /// becomes the namespace's root again once the maps are written.
+    #[serde(default)]
+    pub ns_owner: Option<(u32, u32)>,
     /// uid/gid the case switches to (inside the namespace; on the host for tier `none`).
     pub case_uid: u32,
     pub case_gid: u32,

@@ -719,6 +719,15 @@ pub fn landlock_abi_version() -> Result<i32, Errno> {
     Errno::result(r).map(|v| v as i32)
 }
 
+/// `landlock_restrict_self(ruleset, 0)`: the calling thread (and all it starts) is held to the
+/// ruleset from now on. Needs `no_new_privs` (or CAP_SYS_ADMIN). One system call, no memory:
+/// async-signal-safe, for the case child between clone and exec.
+pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments; the kernel checks the descriptor.
+    let r = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) };
+    Errno::result(r).map(drop)
+}
+
 /// Whether `clone3` exists: called with an invalid size it fails with EINVAL, not ENOSYS.
 pub fn clone3_available() -> bool {
     // SAFETY: a NULL args pointer with size 0 is rejected by the kernel before anything happens.

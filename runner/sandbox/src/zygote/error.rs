@@ -44,6 +44,22 @@ pub(crate) enum SetupError {
     },
     #[error("failed to fork the zygote")]
     Fork(#[source] io::Error),
+    #[error("failed to take {what} before creating the user namespace")]
+    NsOwner {
+        what: String,
+        #[source]
+        source: Errno,
+    },
+    #[error("failed to build the Landlock ruleset of the cases")]
+    Landlock(#[source] landlock::RulesetError),
+    #[error("failed to become root of the user namespace")]
+    NsRoot(#[source] Errno),
+    #[error("failed to set the user namespace's limit {what}")]
+    NsLimit {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("failed to set up the mounts of tier {tier}")]
     Mounts {
         tier: &'static str,

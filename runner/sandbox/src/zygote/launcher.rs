@@ -117,6 +117,14 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     if init.network != crate::policy::Network::Host {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    // Root: create the namespace as the cases' own host uid, so that it owns it and the
+    // kernel charges what is counted per user in it (inotify instances, message queue bytes,
+    // pending signals, ...) to that uid on the host and not to root.
+    if let Some((uid, gid)) = init.ns_owner {
+        if let Err(e) = take_ids(uid, gid) {
+            return fail_hello(&sock, e);
+        }
+    }
     if let Err(source) = nix::sched::unshare(flags) {
         let flags = if flags.contains(CloneFlags::CLONE_NEWNET) {
             "user|pid|ipc|mount|net"
@@ -133,6 +141,16 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
     if wire::recv::<wire::MapsWritten>(&sock, 1024).is_err() {
         return 78;
     }
+    // The creator has every capability in the new namespace: it becomes its root (host root
+    // is mapped there) for the mounts and the cases' id switches, as before.
+    if init.ns_owner.is_some() {
+        use nix::unistd::{setresgid, setresuid, Gid, Uid};
+        let r = setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .and_then(|()| setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)));
+        if let Err(e) = r {
+            return fail_hello(&sock, SetupError::NsRoot(e));
+        }
+    }
     match hatchery_sys::fork_single_threaded(proof) {
         Err(e) => fail_hello(&sock, SetupError::Fork(e)),
         Ok(Some(child)) => {
@@ -144,6 +162,18 @@ fn launch(sock: UnixStream, init: ZygoteInit, cgroup_dirs: Vec<OwnedFd>) -> i32 
         }
         Ok(None) => super::pid1::become_pid1(sock, init, cgroup, enforcement),
     }
+}
+
+/// Drops every group and takes `uid` and `gid` as real, effective and saved ids.
+fn take_ids(uid: u32, gid: u32) -> Result<(), SetupError> {
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    let step =
+        |what: String, r: nix::Result<()>| r.map_err(|source| SetupError::NsOwner { what, source });
+    step("no supplementary groups".into(), setgroups(&[]))?;
+    let g = Gid::from_raw(gid);
+    step(format!("gid {gid}"), setresgid(g, g, g))?;
+    let u = Uid::from_raw(uid);
+    step(format!("uid {uid}"), setresuid(u, u, u))
 }
 
 /// The launcher's life after the fork: returns the zygote's exit status.

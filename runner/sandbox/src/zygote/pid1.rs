@@ -48,10 +48,41 @@ pub(super) fn become_pid1(
             return fail_hello(&sock, SetupError::Mounts { tier, source });
         }
     };
+    if let Err(e) = set_ns_limits() {
+        return fail_hello(&sock, e);
+    }
+    let writes = match crate::writes::build(&scratch.dirs, &init.view.writable) {
+        Ok(w) => w,
+        Err(e) => return fail_hello(&sock, SetupError::Landlock(e)),
+    };
+    enforcement.insert(
+        "landlock".into(),
+        match &writes {
+            Some(w) => LayerState::full(format!(
+                "Landlock ABI {}: cases write only below {}, in /proc and to device nodes",
+                w.abi,
+                w.writable
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => LayerState::none(
+                "this kernel has no Landlock: cases write wherever their uid may (as root \
+                 hatchery runs them as a uid of their own that owns nothing)",
+            ),
+        },
+    );
     enforcement.insert(
         "user_ns".into(),
         LayerState::full(format!(
-            "user namespace; the case runs as uid {} with no capabilities",
+            "user namespace{}; the case runs as uid {} with no capabilities; per-user \
+             kernel counts limited per namespace (inotify {NS_INOTIFY_INSTANCES} instances)",
+            if init.ns_owner.is_some() {
+                ", owned by this worker's own host uid"
+            } else {
+                ""
+            },
             init.case_uid
         )),
     );
@@ -84,9 +115,37 @@ pub(super) fn become_pid1(
     enforcement.insert("mount_ns".into(), mnt);
     enforcement.insert("net_ns".into(), net);
     match Zygote::new(sock, init, cgroup, scratch, enforcement) {
-        Ok(z) => z.serve(),
+        Ok(mut z) => {
+            z.writes = writes.map(|w| w.ruleset);
+            z.serve()
+        }
         Err((sock, e)) => fail_hello(&sock, e),
     }
+}
+
+/// Per-namespace ceilings of what the kernel counts per user (`/proc/sys/user`), set in the
+/// zygote's own user namespace: its cases together get these (each also within its host
+/// uid's budget, which is this worker's alone when we are root).
+const NS_INOTIFY_INSTANCES: u64 = 128;
+const NS_LIMITS: [(&str, u64); 4] = [
+    ("max_inotify_instances", NS_INOTIFY_INSTANCES),
+    ("max_inotify_watches", 65536),
+    ("max_fanotify_groups", 16),
+    ("max_fanotify_marks", 65536),
+];
+
+/// Writes [`NS_LIMITS`] into the fresh `/proc` of our user namespace (entries the kernel does
+/// not have are skipped).
+fn set_ns_limits() -> Result<(), SetupError> {
+    for (name, value) in NS_LIMITS {
+        let path = format!("/proc/sys/user/{name}");
+        match std::fs::write(&path, value.to_string()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SetupError::NsLimit { what: name, source }),
+        }
+    }
+    Ok(())
 }
 
 impl Zygote {
