@@ -36,10 +36,18 @@ pub struct SandboxOpts {
     /// cargo's variables, RUST_BACKTRACE & co. when set, PATH and HOME=/tmp.
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// A directory the tests may write in beyond the workspace, the target directory and their
+    /// private /tmp (repeatable): every other path is closed to writing (Landlock).
+    #[arg(long, value_name = "DIR")]
+    pub writable: Vec<std::path::PathBuf>,
 }
 
 impl SandboxOpts {
     pub fn settings(&self) -> SandboxSettings {
+        let mut view = hatchery_sandbox::View::default();
+        for w in &self.writable {
+            view.allow_write(w);
+        }
         SandboxSettings {
             tier: self.tier,
             network: self.network.unwrap_or(match self.tier {
@@ -48,7 +56,7 @@ impl SandboxOpts {
             }),
             cgroup: self.cgroup,
             seccomp: self.seccomp,
-            view: Default::default(),
+            view,
         }
     }
 }

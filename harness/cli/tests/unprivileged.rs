@@ -104,3 +104,81 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The user's own files: a hardened case started by a normal user runs as that user, so
+/// permissions alone would let it append to `~/.bashrc`; Landlock closes every path but its
+/// scratch, device nodes and the directories `--writable` names. As root (cases run as a uid
+/// of their own) a world-writable directory is closed the same way.
+#[test]
+fn cases_write_only_their_scratch_and_what_is_writable() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !need(
+        is_root(),
+        "root, to drop to an unprivileged uid with setpriv",
+    ) || !need(
+        hatchery_sys::landlock_abi_version().is_ok(),
+        "Landlock in this kernel",
+    ) {
+        return;
+    }
+    let dir = stage(&[]);
+    let home =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ll-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let bashrc = home.join(".bashrc");
+    std::fs::write(&bashrc, "# mine\n").unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&bashrc, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::chown(&bashrc, Some(65534), Some(65534)).unwrap();
+    let attack = format!(
+        "echo pwned >> {0}; echo new > {1}/new; echo ok > /tmp/scratch && echo x > /dev/null \
+         && echo scratch-ok",
+        p(&bashrc),
+        p(&home)
+    );
+    let unprivileged = userns_unprivileged();
+    need(unprivileged, "unprivileged user namespaces");
+    for (who, tier) in [("root", "hardened"), ("nobody", "hardened")] {
+        if who == "nobody" && !unprivileged {
+            continue;
+        }
+        let go = |extra: &[&str]| {
+            let mut args = vec!["run", "--json", "--tier", tier];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["--", "/bin/sh", "-c", &attack]);
+            let out = if who == "root" {
+                Command::new(dir.join("hatchery"))
+                    .args(&args)
+                    .current_dir("/")
+                    .output()
+                    .unwrap()
+            } else {
+                as_nobody(&dir.join("hatchery"))
+                    .args(&args)
+                    .current_dir("/")
+                    .output()
+                    .unwrap()
+            };
+            parse(out)
+        };
+        let r = go(&[]);
+        assert_eq!(r.stdout(), "scratch-ok\n", "{who} {tier}: {}", r.json);
+        assert_eq!(
+            std::fs::read_to_string(&bashrc).unwrap(),
+            "# mine\n",
+            "{who} {tier}: the case wrote the user's file"
+        );
+        assert!(!home.join("new").exists(), "{who} {tier}");
+        let e = &r.json["enforcement"]["landlock"];
+        assert_eq!(e["level"], "full", "{who} {tier}: {e}");
+        // Named writable: written as permissions allow.
+        let r = go(&["--writable", p(&home)]);
+        assert_eq!(r.outcome(), "ok", "{who} {tier}: {}", r.json);
+        assert!(std::fs::read_to_string(&bashrc).unwrap().contains("pwned"));
+        assert!(home.join("new").exists(), "{who} {tier}");
+        std::fs::write(&bashrc, "# mine\n").unwrap();
+        std::fs::remove_file(home.join("new")).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}

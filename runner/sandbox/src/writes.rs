@@ -54,10 +54,12 @@ pub(crate) struct WriteRules {
 }
 
 /// Builds the ruleset for cases that may write below `scratch` and `writable` (paths of our
-/// mount namespace). `Ok(None)`: this kernel has no Landlock.
+/// mount namespace) and in `mqueue` (the root of our IPC namespace's message queue file
+/// system: `mq_open` opens its files). `Ok(None)`: this kernel has no Landlock.
 pub(crate) fn build(
     scratch: &[PathBuf],
     writable: &[PathBuf],
+    mqueue: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> Result<Option<WriteRules>, RulesetError> {
     let Ok(abi) = hatchery_sys::landlock_abi_version() else {
         return Ok(None);
@@ -75,6 +77,11 @@ pub(crate) fn build(
     add(Path::new("/proc"), write_existing());
     for d in DEVICES {
         add(Path::new(d), write_existing());
+    }
+    if let Some(mq) = mqueue {
+        if let Ok(fd) = mq.try_clone_to_owned() {
+            rules.push((fd, handled()));
+        }
     }
     let mut set = Ruleset::default().handle_access(handled())?.create()?;
     for (fd, access) in &rules {

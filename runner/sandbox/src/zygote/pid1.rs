@@ -3,6 +3,7 @@
 //! set, no_new_privs, the base seccomp filter and its listener).
 
 use std::ffi::c_int;
+use std::os::fd::AsFd as _;
 use std::os::unix::net::UnixStream;
 
 use hatchery_report::{Enforcement, LayerState};
@@ -51,7 +52,11 @@ pub(super) fn become_pid1(
     if let Err(e) = set_ns_limits() {
         return fail_hello(&sock, e);
     }
-    let writes = match crate::writes::build(&scratch.dirs, &init.view.writable) {
+    let writes = match crate::writes::build(
+        &scratch.dirs,
+        &init.view.writable,
+        scratch.mqueue.as_ref().map(|f| f.as_fd()),
+    ) {
         Ok(w) => w,
         Err(e) => return fail_hello(&sock, SetupError::Landlock(e)),
     };
