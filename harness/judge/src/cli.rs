@@ -102,8 +102,23 @@ pub struct JudgeArgs {
 /// (`/proc/self/exe` for `hatchery`).
 pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     let started = Instant::now();
+    // A refusal: on stderr, and with --json also as a JSON object on stdout, so that a
+    // program reading stdout always gets one object.
+    let json = a.json;
     let fail = |code: u8, msg: String| {
         eprintln!("hatchery judge: {msg}");
+        if json {
+            print_json(&JsonError {
+                error: &msg,
+                exit_code: code,
+                kind: match code {
+                    exit::USAGE => "usage",
+                    exit::HOST_UNSUPPORTED => "host_unsupported",
+                    exit::SANDBOX_ERROR => "judge_error",
+                    _ => "bad_input",
+                },
+            });
+        }
         code
     };
     if a.source.is_none()
@@ -369,7 +384,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 tle.push(p);
             }
         }
-        let json = a.json;
         match crate::timelimit::derive(&mut judge, derive_cap, &acc, &tle, |l| {
             if !json {
                 eprintln!("hatchery judge: {l}");
@@ -428,7 +442,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     };
 
     let code = if let Some((planned, skipped)) = planned {
-        let json = a.json;
         let mut vr = verify::verify(&judge, &planned, skipped, &mut events, |v| {
             if !json {
                 let score = match (v.score, v.max_score) {
@@ -450,7 +463,8 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                     crate::fmt_us(v.judgement.duration_us)
                 );
                 if !v.matched {
-                    for l in v.judgement.message.lines().take(5) {
+                    let lines = if v.verdict == Verdict::JE { 30 } else { 5 };
+                    for l in v.judgement.message.lines().take(lines) {
                         println!("       | {}", hatchery_report::escape_str(l));
                     }
                 }
@@ -477,6 +491,17 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 },
                 crate::fmt_us(started.elapsed().as_micros() as u64)
             );
+            if vr.total == 0 {
+                eprintln!(
+                    "hatchery judge: note: no submission was judged{}; nothing to compare \
+                     (exit status 0 unless input validation failed)",
+                    if vr.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} skipped)", vr.skipped.len())
+                    }
+                );
+            }
             if let Some(ir) = &vr.input_validation {
                 if !(ir.all_ok && ir.errors == 0) {
                     println!(
@@ -510,6 +535,16 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         eprintln!("hatchery judge: {e}");
     }
     code
+}
+
+/// What `--json` prints when the judge refuses (a package, a submission, a command line) or
+/// fails before judging.
+#[derive(serde::Serialize)]
+struct JsonError<'a> {
+    error: &'a str,
+    /// `usage`, `bad_input`, `host_unsupported` or `judge_error`.
+    kind: &'static str,
+    exit_code: u8,
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
