@@ -262,7 +262,7 @@ mod tests {
         for (p, t) in [
             ("submissions/slow_accepted/a.py", "print(1)\n"),
             ("submissions/accepted/b.c", "int main(){}\n"),
-            ("submissions/accepted/c.go", "package main\n"),
+            ("submissions/accepted/c.unknownlang", "?\n"),
             ("submissions/needs_review/d.c", "int main(){}\n"),
         ] {
             let f = d.path().join(p);
@@ -290,7 +290,10 @@ mod tests {
         let skipped: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(
             skipped,
-            ["submissions/accepted/c.go", "submissions/needs_review/"]
+            [
+                "submissions/accepted/c.unknownlang",
+                "submissions/needs_review/"
+            ]
         );
     }
 }

@@ -1931,3 +1931,56 @@ fn domjudge_annotations_and_directories() {
     assert!(reason("submissions/multiple/").contains("untagged.py"));
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// Issue 17, item 3: Bash is built in (`.sh`, DOMjudge's `.bash`; a syntax error is CE),
+/// and `--languages` lists what is available here with versions.
+#[test]
+fn bash_submissions_and_the_language_list() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("bash");
+    let aplusb = corpora().join("aplusb");
+    for (name, text, verdict) in [
+        ("sum.sh", "read a b\necho $((a + b))\n", "AC"),
+        ("sum.bash", "read a b\necho $((a + b))\n", "AC"),
+        ("broken.sh", "if then fi (\n", "CE"),
+    ] {
+        let src = work.join(name);
+        std::fs::write(&src, text).unwrap();
+        let out = run_judge(
+            &[aplusb.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+            &work,
+        );
+        let v = json_of(&out);
+        assert_eq!(v["verdict"], verdict, "{name}: {v:#}");
+        assert_eq!(v["language"], "bash", "{name}: {v:#}");
+    }
+    let out = Command::new(judge_bin())
+        .args(["--languages", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_of(&out);
+    let bash = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "bash")
+        .expect("bash listed");
+    assert_eq!(bash["available"], true);
+    assert!(
+        bash["version"].as_str().unwrap().contains("bash"),
+        "{bash:#}"
+    );
+    let human = Command::new(judge_bin())
+        .arg("--languages")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("bash") && l.contains(".sh .bash")),
+        "{text}"
+    );
+}
