@@ -30,7 +30,7 @@ Exit codes:
 #[derive(clap::Args, Debug, Clone)]
 pub struct JudgeArgs {
     /// The problem package (Kattis/ICPC format: problem.yaml, data/, output_validators/ ...).
-    pub problem: PathBuf,
+    pub problem: Option<PathBuf>,
     /// The submission: a source file, or a directory of source files of one language.
     pub source: Option<PathBuf>,
     /// Judge this executable instead of a source file.
@@ -62,9 +62,14 @@ pub struct JudgeArgs {
     /// from the file extension.
     #[arg(long, short = 'l')]
     pub language: Option<String>,
-    /// A TOML or JSON file that adds or overrides languages (see the README).
-    #[arg(long, value_name = "FILE", env = "HATCHERY_JUDGE_LANGUAGES")]
+    /// A TOML or JSON file that adds or overrides languages (see the README). Without a
+    /// FILE (`hatchery judge --languages`): list the languages available here, with the
+    /// program each needs and its version, and exit.
+    #[arg(long, value_name = "FILE", env = "HATCHERY_JUDGE_LANGUAGES", num_args = 0..=1, default_missing_value = "", value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from))]
     pub languages: Option<PathBuf>,
+    /// List the languages available here (as `--languages` without a FILE) and exit.
+    #[arg(long)]
+    pub list_languages: bool,
     /// CPU time limit per test case (e.g. 1, 1.5s, 500ms); overrides the package's.
     #[arg(long, value_parser = hatchery_engine::parse::duration)]
     pub time_limit: Option<Duration>,
@@ -102,9 +107,43 @@ pub struct JudgeArgs {
 /// (`/proc/self/exe` for `hatchery`).
 pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     let started = Instant::now();
+    // A refusal: on stderr, and with --json also as a JSON object on stdout, so that a
+    // program reading stdout always gets one object.
+    let json = a.json;
     let fail = |code: u8, msg: String| {
         eprintln!("hatchery judge: {msg}");
+        if json {
+            print_json(&JsonError {
+                error: &msg,
+                exit_code: code,
+                kind: match code {
+                    exit::USAGE => "usage",
+                    exit::HOST_UNSUPPORTED => "host_unsupported",
+                    exit::SANDBOX_ERROR => "judge_error",
+                    _ => "bad_input",
+                },
+            });
+        }
         code
+    };
+    let list = a.list_languages
+        || a.languages
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty());
+    if list {
+        let mut langs = LanguageTable::builtin();
+        if let Some(f) = a.languages.as_ref().filter(|f| !f.as_os_str().is_empty()) {
+            if let Err(e) = langs.load_file(f) {
+                return fail(exit::BAD_INPUT, e);
+            }
+        }
+        return list_languages(&langs, a.json);
+    }
+    let Some(problem_dir) = a.problem.clone() else {
+        return fail(
+            exit::USAGE,
+            "give a PROBLEM directory (or --languages to list the languages)".into(),
+        );
     };
     if a.source.is_none()
         && a.binary.is_none()
@@ -133,7 +172,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
             return fail(exit::BAD_INPUT, e);
         }
     }
-    let problem = match crate::problem::load(&a.problem) {
+    let problem = match crate::problem::load(&problem_dir) {
         Ok(p) => p,
         Err(e) => return fail(exit::BAD_INPUT, crate::error_chain(&e)),
     };
@@ -373,7 +412,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 tle.push(p);
             }
         }
-        let json = a.json;
         match crate::timelimit::derive(&mut judge, derive_cap, &acc, &tle, |l| {
             if !json {
                 eprintln!("hatchery judge: {l}");
@@ -432,7 +470,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     };
 
     let code = if let Some((planned, skipped)) = planned {
-        let json = a.json;
         let mut vr = verify::verify(&judge, &planned, skipped, &mut events, |v| {
             if !json {
                 let score = match (v.score, v.max_score) {
@@ -454,7 +491,8 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                     crate::fmt_us(v.judgement.duration_us)
                 );
                 if !v.matched {
-                    for l in v.judgement.message.lines().take(5) {
+                    let lines = if v.verdict == Verdict::JE { 30 } else { 5 };
+                    for l in v.judgement.message.lines().take(lines) {
                         println!("       | {}", hatchery_report::escape_str(l));
                     }
                 }
@@ -481,6 +519,17 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                 },
                 crate::fmt_us(started.elapsed().as_micros() as u64)
             );
+            if vr.total == 0 {
+                eprintln!(
+                    "hatchery judge: note: no submission was judged{}; nothing to compare \
+                     (exit status 0 unless input validation failed)",
+                    if vr.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} skipped)", vr.skipped.len())
+                    }
+                );
+            }
             if let Some(ir) = &vr.input_validation {
                 if !(ir.all_ok && ir.errors == 0) {
                     println!(
@@ -514,6 +563,35 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         eprintln!("hatchery judge: {e}");
     }
     code
+}
+
+/// `--languages`: each language, its extensions and the program it needs, with the path and
+/// version found here.
+fn list_languages(langs: &LanguageTable, json: bool) -> u8 {
+    let rows = langs.describe();
+    if json {
+        print_json(&rows);
+        return exit::OK;
+    }
+    for l in rows {
+        let ext: Vec<String> = l.extensions.iter().map(|e| format!(".{e}")).collect();
+        let where_ = match (&l.path, &l.version) {
+            (Some(path), Some(version)) => format!("{path} · {version}"),
+            _ => format!("`{}` not found: submissions in it get JE", l.program),
+        };
+        println!("{:<12} {:<24} {where_}", l.name, ext.join(" "));
+    }
+    exit::OK
+}
+
+/// What `--json` prints when the judge refuses (a package, a submission, a command line) or
+/// fails before judging.
+#[derive(serde::Serialize)]
+struct JsonError<'a> {
+    error: &'a str,
+    /// `usage`, `bad_input`, `host_unsupported` or `judge_error`.
+    kind: &'static str,
+    exit_code: u8,
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {

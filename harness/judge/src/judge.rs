@@ -661,12 +661,12 @@ impl<'a> Judge<'a> {
                         r.error.clone().unwrap_or_default()
                     ),
                 ),
-                Outcome::Ok if produced => (Verdict::AC, compiler_message(&r)),
+                Outcome::Ok if produced => (Verdict::AC, compiler_message(&r, dir.path())),
                 Outcome::Ok => (
                     Verdict::CE,
                     format!(
                         "the compiler produced no executable\n{}",
-                        compiler_message(&r)
+                        compiler_message(&r, dir.path())
                     ),
                 ),
                 Outcome::TimeLimit => (
@@ -687,10 +687,10 @@ impl<'a> Judge<'a> {
                     Verdict::CE,
                     format!(
                         "the compiler wrote more than 1 MiB of messages\n{}",
-                        compiler_message(&r)
+                        compiler_message(&r, dir.path())
                     ),
                 ),
-                _ => (Verdict::CE, compiler_message(&r)),
+                _ => (Verdict::CE, compiler_message(&r, dir.path())),
             };
             let compile = CompileReport {
                 verdict,
@@ -1161,9 +1161,7 @@ impl<'a> Judge<'a> {
         let judgemessage = feedback_file(fb, "judgemessage.txt", MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty());
-        let score_txt = feedback_file(fb, "score.txt", 4096)
-            .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
-            .filter(|x| x.is_finite());
+        let score_txt = self.score_file(fb);
         let stderr = cap_text(&r.stderr.data);
         let msg = judgemessage.unwrap_or_else(|| stderr.clone());
         let (v, m, score) = match (val.protocol, r.outcome, r.exit_code) {
@@ -1175,10 +1173,13 @@ impl<'a> Judge<'a> {
                 ),
                 None,
             ),
-            (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(42)) => {
-                (Verdict::AC, msg, score_txt)
+            (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
+                match self.check_score(c == 42, score_txt) {
+                    Ok(score) if c == 42 => (Verdict::AC, msg, score),
+                    Ok(_) => (Verdict::WA, msg, None),
+                    Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
+                }
             }
-            (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(43)) => (Verdict::WA, msg, None),
             (ValidatorProtocol::Testlib, Outcome::Ok, _) => (Verdict::AC, stderr, None),
             (ValidatorProtocol::Testlib, Outcome::NonzeroExit, Some(c)) => match c {
                 1 => (Verdict::WA, stderr, None),
@@ -1317,10 +1318,15 @@ impl<'a> Judge<'a> {
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| cap_text(&vr.stderr.data));
-        let score_txt = feedback_file(&fb, "score.txt", 4096)
-            .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<f64>().ok())
-            .filter(|x| x.is_finite());
+        let score_txt = self.score_file(&fb);
         let _ = self.work.remove(&dir);
+        let accepted = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
+        let rejected = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
+        let score_txt = if accepted || rejected {
+            self.check_score(accepted, score_txt)
+        } else {
+            Ok(None)
+        };
         rep.cpu_us = r.usage.cpu_us;
         rep.wall_us = r.usage.wall_us;
         rep.peak_memory_bytes = r.usage.peak_memory_bytes;
@@ -1328,11 +1334,18 @@ impl<'a> Judge<'a> {
         rep.signal = r.signal.clone();
         rep.slowest_run_cpu_us = r.usage.cpu_us;
         let sub_failure = self.submission_failure(&r);
-        // Order: a judge failure first; then time (a submission that waits forever makes the
-        // validator see end of file); then the validator's WA, unless the submission failed
-        // before the validator ended (a submission killed by SIGPIPE after the validator
-        // rejected it is wrong, one that crashed on its own is a run-time error); then the
-        // submission's own failure; then the validator's AC.
+        // As problemtools decides: a judge failure (the pair could not run, the validator
+        // misbehaved) first; then the validator's WA when the validator ended first (the
+        // submission may fail only because of that: SIGPIPE on its next write, a read at end
+        // of file, or it keeps running into the time limit); then the submission's own
+        // failure (TLE before RTE); then the validator's verdict. Whether the validator
+        // ended first: a submission killed by SIGPIPE found the validator's end closed,
+        // which only a validator done with it does; otherwise the runs' wall times, which
+        // start together.
+        let validator_wa = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
+        let validator_ac = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
+        let sigpipe = r.signal_number == Some(nix::sys::signal::Signal::SIGPIPE as i32);
+        let validator_first = sigpipe || vr.usage.wall_us < r.usage.wall_us;
         let (v, m) = if r.outcome == Outcome::SandboxError && vr.outcome == Outcome::SandboxError {
             // The pair did not start (one side could not be prepared, the other was not
             // started): name both.
@@ -1352,16 +1365,9 @@ impl<'a> Judge<'a> {
                     vr.error.clone().unwrap_or_default()
                 ),
             )
-        } else if let Some(f @ (Verdict::JE | Verdict::TLE, _)) = &sub_failure {
+        } else if let Some(f @ (Verdict::JE, _)) = &sub_failure {
             f.clone()
-        } else if vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43) {
-            match sub_failure {
-                // The submission failed first (the validator then saw end of file): its
-                // own verdict. Both runs started together, so their wall times compare.
-                Some(f) if r.usage.wall_us < vr.usage.wall_us => f,
-                _ => (Verdict::WA, judgemessage),
-            }
-        } else if !(vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42)) {
+        } else if !(validator_ac || validator_wa) {
             (
                 Verdict::JE,
                 format!(
@@ -1369,10 +1375,14 @@ impl<'a> Judge<'a> {
                     vr.reason
                 ),
             )
+        } else if let Err(e) = &score_txt {
+            (Verdict::JE, format!("{e}: {judgemessage}"))
+        } else if validator_wa && (sub_failure.is_none() || validator_first) {
+            (Verdict::WA, judgemessage)
         } else if let Some(f) = sub_failure {
             f
         } else {
-            rep.raw_score = score_txt;
+            rep.raw_score = score_txt.ok().flatten();
             (Verdict::AC, judgemessage)
         };
         rep.verdict = v;
@@ -1607,13 +1617,59 @@ fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
     )
 }
 
+impl Judge<'_> {
+    /// The validator's `score.txt`: `Ok(None)` when there is none, an error when it is not
+    /// a finite number.
+    fn score_file(&self, fb: &CaseDir) -> Result<Option<f64>, String> {
+        let Some(b) = feedback_file(fb, "score.txt", 4096) else {
+            return Ok(None);
+        };
+        let t = String::from_utf8_lossy(&b);
+        match t.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(format!(
+                "the validator wrote a score.txt that is not a number (`{}`)",
+                t.trim().chars().take(40).collect::<String>()
+            )),
+        }
+    }
+
+    /// The score of a Kattis validator's verdict, as problemtools decides it: `score.txt`
+    /// only with custom scoring (legacy `validation: custom score`, a 2023-07 scoring
+    /// problem) and never on WA; legacy custom scoring requires one on AC. An error is the
+    /// validator's (JE).
+    fn check_score(
+        &self,
+        accepted: bool,
+        score: Result<Option<f64>, String>,
+    ) -> Result<Option<f64>, String> {
+        let score = score?;
+        match (accepted, score) {
+            (false, Some(_)) => Err("the validator wrote score.txt with a WA verdict".into()),
+            (true, Some(_)) if !self.problem.custom_score => Err(
+                "the validator wrote score.txt, but the problem does not have custom scoring \
+                 (legacy: `validation: custom score`; 2023-07: `type: scoring`)"
+                    .into(),
+            ),
+            (true, None) if self.problem.custom_score_required => Err(
+                "the problem has custom scoring (`validation: custom score`), but the \
+                 validator wrote no score.txt"
+                    .into(),
+            ),
+            (_, s) => Ok(s),
+        }
+    }
+}
+
 /// A file the validator wrote in its feedback directory, read through the directory's
 /// descriptor (never through a link); `None` when there is none.
 fn feedback_file(fb: &CaseDir, name: &str, cap: u64) -> Option<Vec<u8>> {
     fb.read(Path::new(name), cap).ok().flatten()
 }
 
-fn compiler_message(r: &CaseResult) -> String {
+/// The compiler's messages, with the build directory left out of the paths they name
+/// (`sum.c:3:1: error`, not the work tree's `/.../build-7/sum.c`).
+fn compiler_message(r: &CaseResult, build_dir: &Path) -> String {
     let mut b = r.stderr.data.clone();
     if !r.stdout.data.is_empty() {
         if !b.is_empty() {
@@ -1622,6 +1678,8 @@ fn compiler_message(r: &CaseResult) -> String {
         b.extend_from_slice(&r.stdout.data);
     }
     let mut s = cap_text(&b);
+    let prefix = format!("{}/", build_dir.display());
+    s = s.replace(&prefix, "");
     if s.is_empty() && r.outcome != Outcome::Ok {
         s = r.reason.clone();
     }

@@ -15,7 +15,10 @@
 //! main source's file name without its extension: Java's main class).
 //!
 //! Built in: C, C++, Rust, Python 3, Python 2 (a `.py` file whose first line is a `#!` line
-//! naming `python2`, as Kattis decides), Java and JavaScript (Node.js). A language whose
+//! naming `python2`, as Kattis decides), Java, JavaScript (Node.js) and Bash (`.sh`,
+//! `.bash`); and the rest of the format's table (Go, Haskell, Kotlin, C#, OCaml, Pascal,
+//! Fortran, D, Ruby, Prolog, Perl, PHP, Lua, Common Lisp, PyPy) where its
+//! toolchain is installed. A language whose
 //! compiler or interpreter is not installed is a judge error that names the missing program.
 
 use std::collections::BTreeMap;
@@ -35,6 +38,18 @@ pub struct Language {
     pub run: Vec<String>,
     /// Extra environment variables for compiling and running.
     pub env: Vec<(String, String)>,
+}
+
+/// A language as `--languages` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LanguageInfo {
+    pub name: String,
+    pub extensions: Vec<String>,
+    /// The compiler, or the interpreter of a language without a compile step.
+    pub program: String,
+    pub available: bool,
+    pub path: Option<String>,
+    pub version: Option<String>,
 }
 
 /// The table of known languages.
@@ -66,7 +81,7 @@ impl LanguageTable {
             run: words(run),
             env: Vec::new(),
         };
-        LanguageTable {
+        let mut t = LanguageTable {
             langs: vec![
                 lang(
                     "c",
@@ -151,8 +166,51 @@ impl LanguageTable {
                     Some(&["node", "--check", "{source}"]),
                     &["node", "{source}"],
                 ),
+                // The spec's `bash` (`.sh`) and DOMjudge's `.bash`; `bash -n` checks the
+                // syntax first, so that a syntax error is CE.
+                lang(
+                    "bash",
+                    &["sh", "bash"],
+                    Some(&["bash", "-n", "{source}"]),
+                    &["bash", "{source}"],
+                ),
             ],
+        };
+        // The rest of the problem package format's language table, each only when its
+        // compiler or interpreter is installed here (a file of a language without one is
+        // then "unknown language", skipped by --verify-submissions, not a JE).
+        for (name, ext, compile, run) in SPEC_LANGUAGES {
+            let tool = compile.map_or(run[0], |c| c[0]);
+            if find_on_path(tool).is_some() {
+                t.langs.push(lang(name, ext, *compile, run));
+            }
         }
+        t
+    }
+
+    /// What `--languages` lists: each language, its extensions, the program it needs, and
+    /// where that is and its version (when installed).
+    pub fn describe(&self) -> Vec<LanguageInfo> {
+        self.langs
+            .iter()
+            .map(|l| {
+                let program = l
+                    .compile
+                    .as_ref()
+                    .and_then(|c| c.first())
+                    .unwrap_or(&l.run[0])
+                    .clone();
+                let path = find_on_path(&program);
+                LanguageInfo {
+                    name: l.name.clone(),
+                    extensions: l.extensions.clone(),
+                    program,
+                    available: path.is_some(),
+                    version: path.as_deref().map(tool_version),
+                    path: path.map(|p| p.display().to_string()),
+                }
+            })
+            .collect()
     }
 
     /// Every language, in lookup order.
@@ -262,6 +320,155 @@ impl LanguageTable {
         }
         Ok(())
     }
+}
+
+/// Languages of the problem package format's table beyond the always-built-in ones: name,
+/// extensions, compile and run templates (Kattis' and DOMjudge's usual commands).
+type SpecLanguage = (
+    &'static str,
+    &'static [&'static str],
+    Option<&'static [&'static str]>,
+    &'static [&'static str],
+);
+const SPEC_LANGUAGES: &[SpecLanguage] = &[
+    (
+        "go",
+        &["go"],
+        Some(&["go", "build", "-o", "{binary}", "{sources}"]),
+        &["{binary}"],
+    ),
+    (
+        "haskell",
+        &["hs"],
+        Some(&[
+            "ghc",
+            "-O2",
+            "-outputdir",
+            "{dir}",
+            "-o",
+            "{binary}",
+            "{sources}",
+        ]),
+        &["{binary}"],
+    ),
+    (
+        "kotlin",
+        &["kt"],
+        Some(&["kotlinc", "-d", "{dir}", "{sources}"]),
+        &["kotlin", "-cp", "{dir}", "{mainclass}Kt"],
+    ),
+    (
+        "csharp",
+        &["cs"],
+        Some(&["mcs", "-optimize+", "-out:{binary}", "{sources}"]),
+        &["mono", "{binary}"],
+    ),
+    (
+        "ocaml",
+        &["ml"],
+        Some(&[
+            "ocamlfind",
+            "ocamlopt",
+            "-O3",
+            "-o",
+            "{binary}",
+            "{sources}",
+        ]),
+        &["{binary}"],
+    ),
+    (
+        "pascal",
+        &["pas"],
+        Some(&["fpc", "-O2", "-o{binary}", "{source}"]),
+        &["{binary}"],
+    ),
+    (
+        "fortran",
+        &["f90", "f95", "f03", "f", "for"],
+        Some(&["gfortran", "-O2", "-o", "{binary}", "{sources}"]),
+        &["{binary}"],
+    ),
+    (
+        "d",
+        &["d"],
+        Some(&["gdc", "-O2", "-o", "{binary}", "{sources}"]),
+        &["{binary}"],
+    ),
+    (
+        "ruby",
+        &["rb"],
+        Some(&["ruby", "-c", "{source}"]),
+        &["ruby", "{source}"],
+    ),
+    // `.pl` is Prolog's in the format's table (and problemtools'): Perl gets it only where
+    // SWI-Prolog is not installed.
+    (
+        "prolog",
+        &["pl"],
+        None,
+        &["swipl", "-O", "-q", "-g", "main", "-t", "halt", "{source}"],
+    ),
+    (
+        "perl",
+        &["pl", "pm"],
+        Some(&["perl", "-c", "{source}"]),
+        &["perl", "{source}"],
+    ),
+    (
+        "php",
+        &["php"],
+        Some(&["php", "-l", "{source}"]),
+        &["php", "{source}"],
+    ),
+    (
+        "lua",
+        &["lua"],
+        Some(&["luac", "-p", "{source}"]),
+        &["lua", "{source}"],
+    ),
+    (
+        "commonlisp",
+        &["lisp", "cl"],
+        None,
+        &["sbcl", "--script", "{source}"],
+    ),
+    ("pypy", &["pypy"], None, &["pypy3", "{source}"]),
+];
+
+/// The program `name` on our `PATH`.
+pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if name.contains('/') {
+        return Some(Path::new(name).to_path_buf()).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The first line a tool prints for `--version` (or `-version`, Java's and OCaml's way).
+fn tool_version(p: &Path) -> String {
+    for flag in ["--version", "-version"] {
+        let Ok(out) = std::process::Command::new(p)
+            .arg(flag)
+            .stdin(std::process::Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let text = [out.stdout, out.stderr].concat();
+        let text = String::from_utf8_lossy(&text);
+        if let Some(l) = text.lines().map(str::trim).find(|l| !l.is_empty()) {
+            if out.status.success() {
+                return l.chars().take(100).collect();
+            }
+        }
+    }
+    "version unknown".into()
 }
 
 /// Compiles the source without running it; exits 1 with the error on a syntax error.

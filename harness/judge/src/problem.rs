@@ -281,6 +281,9 @@ pub struct Group {
     pub aggregation: Aggregation,
     /// 2023-07 `scoring.score`: the group's maximum score.
     pub max_score: Option<f64>,
+    /// Legacy `range: MIN MAX`: the scores the group may get; a finite MAX is the group's
+    /// full score (problemtools' rule for accepted submissions).
+    pub range: Option<(f64, f64)>,
     /// Judging of the group stops at its first rejected case or subgroup (legacy
     /// `on_reject: break`, the default there; 2023-07: pass-fail problems and groups that
     /// aggregate with `min`).
@@ -309,6 +312,12 @@ pub struct Problem {
     /// Multi-pass: the output validator may write `nextpass.in`, and the submission runs
     /// again on it.
     pub multi_pass: bool,
+    /// The output validator may give scores (`score.txt`): legacy `validation: custom
+    /// score` (where it must), a 2023-07 scoring problem (where it may). Otherwise a
+    /// `score.txt` is a judge error, as in problemtools.
+    pub custom_score: bool,
+    /// Legacy `validation: custom score`: every accepted case must have a `score.txt`.
+    pub custom_score_required: bool,
     /// Set when validation is custom (and always for interactive problems).
     pub validator: Option<ValidatorSource>,
     pub limits: ProblemLimits,
@@ -656,6 +665,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     let mut interactive = false;
     let mut multi_pass = false;
     let mut custom = false;
+    let mut legacy_custom_score = false;
     match py.get("type") {
         None => {}
         Some(v) => {
@@ -704,7 +714,10 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 for w in words {
                     match w {
                         "interactive" => interactive = true,
-                        "score" => scoring = true,
+                        "score" => {
+                            scoring = true;
+                            legacy_custom_score = true;
+                        }
                         // Drafts of 2023-07 spelled multi-pass as a validation option.
                         "multi-pass" | "multi_pass" => multi_pass = true,
                         other => {
@@ -960,11 +973,12 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     let ctx = Ctx { format, scoring };
     let mut cases = Vec::new();
     let data = dir.join("data");
-    let root_settings = read_group_settings(&data, &base, format, &mut notes)?.0;
+    let (root_settings, root_score) = read_group_settings(&data, &base, format, &mut notes)?;
     let mut root = Group {
         name: String::new(),
         aggregation: root_settings.aggregation,
         max_score: None,
+        range: root_score.range,
         // 2023-07 scoring problems judge the secret data even after a failed sample.
         on_reject_break: root_settings.on_reject.unwrap_or(match format {
             FormatVersion::Legacy => true,
@@ -1032,6 +1046,11 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         scoring,
         interactive,
         multi_pass,
+        custom_score: match format {
+            FormatVersion::Legacy => legacy_custom_score,
+            FormatVersion::V2023_07 => scoring || legacy_custom_score,
+        },
+        custom_score_required: format == FormatVersion::Legacy && legacy_custom_score,
         validator,
         limits,
         cases,
@@ -1155,25 +1174,34 @@ struct Settings {
     grader: GraderFlags,
 }
 
+/// A group's own score bounds (not inherited).
+#[derive(Debug, Clone, Copy, Default)]
+struct GroupScore {
+    /// 2023-07 `scoring.score`.
+    max: Option<f64>,
+    /// Legacy `range`.
+    range: Option<(f64, f64)>,
+}
+
 /// Reads `testdata.yaml` (legacy) or `test_group.yaml` (2023-07) of a directory, on top of
-/// the parent's settings. Returns the settings and the group's 2023-07 maximum score.
+/// the parent's settings. Returns the settings and the group's own score bounds.
 fn read_group_settings(
     dir: &Path,
     parent: &Settings,
     format: FormatVersion,
     notes: &mut Vec<String>,
-) -> Result<(Settings, Option<f64>), PackageError> {
+) -> Result<(Settings, GroupScore), PackageError> {
     let mut s = parent.clone();
     let candidates = match format {
         FormatVersion::V2023_07 => ["test_group.yaml", "testdata.yaml"],
         FormatVersion::Legacy => ["testdata.yaml", "test_group.yaml"],
     };
     let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) else {
-        return Ok((s, None));
+        return Ok((s, GroupScore::default()));
     };
     let y = load_yaml(&path)?;
     let m = Map::top(&path, &y);
-    let mut max_score = None;
+    let mut score = GroupScore::default();
     for k in m.keys() {
         match k.as_str() {
             "on_reject" => match m.str("on_reject")? {
@@ -1240,7 +1268,7 @@ fn read_group_settings(
                         match sk.as_str() {
                             "score" => match sc.get("score") {
                                 Some(Yaml::String(u)) if u == "unbounded" => {}
-                                _ => max_score = sc.number("score")?,
+                                _ => score.max = sc.number("score")?,
                             },
                             "aggregation" => {
                                 s.aggregation = match sc.str("aggregation")? {
@@ -1262,11 +1290,31 @@ fn read_group_settings(
                     }
                 }
             }
-            "range" | "full_feedback" | "static_validation" | "max_score" => {}
+            "range" => {
+                let text = match m.get("range") {
+                    Some(Yaml::String(t)) => t.clone(),
+                    Some(v) => show(v),
+                    None => String::new(),
+                };
+                let bounds: Vec<Option<f64>> = text
+                    .split_whitespace()
+                    .map(|w| w.parse::<f64>().ok().filter(|x| !x.is_nan()))
+                    .collect();
+                match bounds.as_slice() {
+                    [Some(lo), Some(hi)] if lo <= hi => score.range = Some((*lo, *hi)),
+                    _ => {
+                        return Err(m.err(
+                            "range",
+                            format!("`{text}` is not two numbers MIN MAX with MIN <= MAX"),
+                        ))
+                    }
+                }
+            }
+            "full_feedback" | "static_validation" | "max_score" => {}
             other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
         }
     }
-    Ok((s, max_score))
+    Ok((s, score))
 }
 
 /// `input_validator_flags` (legacy: a string, or a map with `name` and `flags`) or
@@ -1336,6 +1384,18 @@ fn links_stay_inside(dir: &Path) -> Result<(), PackageError> {
                 todo.push(p);
             } else if ft.is_symlink() {
                 match p.canonicalize() {
+                    // A link to a directory that holds the link: walking the test data
+                    // through it would never end.
+                    Ok(t) if t.is_dir() && d.canonicalize().is_ok_and(|c| c.starts_with(&t)) => {
+                        return Err(invalid(
+                            &p,
+                            format!(
+                                "a symbolic link to {}, a directory that contains the link (a \
+                                 cycle)",
+                                t.display()
+                            ),
+                        ))
+                    }
                     Ok(t) if t.starts_with(&root) => {}
                     Ok(_) => {
                         return Err(invalid(
@@ -1382,7 +1442,7 @@ fn walk_group(
     cases: &mut Vec<TestCase>,
     notes: &mut Vec<String>,
 ) -> Result<Group, PackageError> {
-    let (settings, max_score) = read_group_settings(dir, parent, ctx.format, notes)?;
+    let (settings, score) = read_group_settings(dir, parent, ctx.format, notes)?;
     // Without `on_reject`: legacy breaks (its default); 2023-07 breaks in pass-fail
     // problems, and in scoring problems only where a rejection already decides the group's
     // score (aggregation min), so that no score depends on what was skipped.
@@ -1399,7 +1459,8 @@ fn walk_group(
     let mut group = Group {
         name: name.to_owned(),
         aggregation: settings.aggregation,
-        max_score,
+        max_score: score.max,
+        range: score.range,
         on_reject_break,
         grader: settings.grader,
         children: Vec::new(),
@@ -1457,23 +1518,40 @@ fn find_validator(dir: &Path) -> Result<Option<(PathBuf, Vec<PathBuf>)>, Package
     let single = dir.join("output_validator");
     if single.is_dir() {
         let files = files_in(&single)?;
-        if files.is_empty() {
-            return Err(invalid(&single, "the output validator directory is empty"));
+        if !files.is_empty() {
+            return Ok(Some((single, files)));
         }
-        return Ok(Some((single, files)));
+        // `output_validator/<name>/`, as problemtools' own examples ship it: the one
+        // subdirectory is the validator.
+        let subdirs: Vec<PathBuf> = sorted_entries(&single)?
+            .into_iter()
+            .filter(|p| p.is_dir() && !is_hidden(p))
+            .collect();
+        return match subdirs.as_slice() {
+            [] => Err(invalid(&single, "the output validator directory is empty")),
+            [one] => {
+                let files = files_in(one)?;
+                if files.is_empty() {
+                    return Err(invalid(one, "the output validator directory is empty"));
+                }
+                Ok(Some((one.clone(), files)))
+            }
+            many => Err(invalid(
+                &single,
+                format!(
+                    "no files and more than one subdirectory ({}): the output validator is \
+                     either the files of output_validator/ or its one subdirectory",
+                    names(many)
+                ),
+            )),
+        };
     }
     let multi = dir.join("output_validators");
     if !multi.is_dir() {
         return Ok(None);
     }
     let entries = sorted_entries(&multi)?;
-    let entries: Vec<PathBuf> = entries
-        .into_iter()
-        .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
+    let entries: Vec<PathBuf> = entries.into_iter().filter(|p| !is_hidden(p)).collect();
     match entries.as_slice() {
         [] => Err(invalid(&multi, "no output validator in this directory")),
         [one] if one.is_dir() => {
@@ -1488,14 +1566,25 @@ fn find_validator(dir: &Path) -> Result<Option<(PathBuf, Vec<PathBuf>)>, Package
             &multi,
             format!(
                 "more than one output validator ({}); keep exactly one",
-                many.iter()
-                    .filter_map(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names(many)
             ),
         )),
     }
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// The file names of `paths`, comma-separated.
+fn names(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn files_in(dir: &Path) -> Result<Vec<PathBuf>, PackageError> {

@@ -57,6 +57,13 @@ pub fn human(r: &JudgeReport) -> String {
                 fmt_bytes(c.peak_memory_bytes),
                 one_line(&c.message, 100)
             );
+            // A judge error is explained in full: it is for whoever fixes the package or
+            // the host, and its end usually says what failed.
+            if c.verdict == Verdict::JE && one_line(&c.message, 100) != c.message {
+                for l in c.message.lines().take(30) {
+                    let _ = writeln!(s, "      | {l}");
+                }
+            }
         }
     }
     if r.skipped > 0 && !matches!(&r.compile, Some(c) if c.verdict != Verdict::AC) {

@@ -36,12 +36,18 @@ pub struct Scorer<'a> {
 impl Scorer<'_> {
     /// Score and maximum of the secret data.
     pub fn total(&self) -> (f64, f64) {
-        match self.problem.secret() {
+        let (score, max) = match self.problem.secret() {
             Some(g) => {
                 let (s, m) = self.group(g, None);
                 (s.unwrap_or(0.0), m)
             }
             None => (0.0, 0.0),
+        };
+        // Legacy: the top-level `range` bounds the whole problem's score (the sample
+        // counts for nothing here: only the secret data scores).
+        match self.problem.root.range {
+            Some((_, hi)) if hi.is_finite() && self.problem.root.max_score.is_none() => (score, hi),
+            _ => (score, max),
         }
     }
 
@@ -102,7 +108,13 @@ impl Scorer<'_> {
         let scores: Vec<f64> = parts.iter().filter_map(|p| p.0).collect();
         let maxes: Vec<f64> = parts.iter().map(|p| p.1).collect();
         let score = (!scores.is_empty()).then(|| agg(scores));
-        (score, agg(maxes))
+        // Legacy: a finite `range` maximum is the group's full score, whatever the cases'
+        // `accept_score` would add up to (validators' score.txt may score in other units).
+        let max = match g.range {
+            Some((_, hi)) if hi.is_finite() && g.max_score.is_none() && assigned.is_none() => hi,
+            _ => agg(maxes),
+        };
+        (score, max)
     }
 
     /// A case's score (None: not judged, in the legacy model) and maximum.

@@ -79,12 +79,15 @@ pub fn expected_for_dir(dir: &str) -> Option<Expected> {
 }
 
 /// What a submission is expected to get.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expected {
     /// One of these verdicts (for a scoring problem, `AC` also means the full score).
     Verdicts(Vec<Verdict>),
     /// A scoring problem's submission with a score above 0 and below the maximum.
     Partial,
+    /// DOMjudge's `@EXPECTED_SCORE@: N`: this score (and, when `verdicts` is not empty,
+    /// one of these verdicts).
+    Score { score: f64, verdicts: Vec<Verdict> },
 }
 
 impl Expected {
@@ -104,55 +107,138 @@ impl Expected {
                 (Some(s), Some(m)) => s > 1e-9 && s < m - 1e-9,
                 _ => false,
             },
+            Expected::Score {
+                score: want,
+                verdicts,
+            } => {
+                (verdicts.is_empty() || verdicts.contains(&v))
+                    && score.is_some_and(|s| (s - want).abs() < 1e-6)
+            }
         }
     }
 
     pub fn describe(&self) -> String {
+        let names = |v: &[Verdict]| v.iter().map(|v| v.as_str()).collect::<Vec<_>>().join("|");
         match self {
-            Expected::Verdicts(v) => v.iter().map(|v| v.as_str()).collect::<Vec<_>>().join("|"),
+            Expected::Verdicts(v) => names(v),
             Expected::Partial => "partial score".into(),
+            Expected::Score { score, verdicts } if verdicts.is_empty() => format!("score {score}"),
+            Expected::Score { score, verdicts } => format!("{} score {score}", names(verdicts)),
         }
     }
 }
 
-/// DOMjudge's `@EXPECTED_RESULTS@: CORRECT, TIMELIMIT` annotation in a submission's source,
-/// which overrides its directory.
+/// The names `@EXPECTED_RESULTS@` accepts, as DOMjudge reads them: upper-cased, `_` read as
+/// `-`, DOMjudge's remapped Kattis names (`ACCEPTED`, `WRONG_ANSWER`,
+/// `TIME_LIMIT_EXCEEDED`, `RUN_TIME_ERROR`, `COMPILER_ERROR`, `NO_OUTPUT`, `OUTPUT_LIMIT`)
+/// and the remaining Kattis directory names.
+fn annotated_verdicts(name: &str) -> Option<&'static [Verdict]> {
+    use Verdict::*;
+    Some(
+        match name.trim().to_uppercase().replace('_', "-").as_str() {
+            "CORRECT" | "ACCEPTED" => &[AC],
+            // DOMjudge's NO-OUTPUT is a wrong answer that printed nothing.
+            "WRONG-ANSWER" | "NO-OUTPUT" => &[WA, PE],
+            "PRESENTATION-ERROR" => &[PE],
+            "TIMELIMIT" | "TIME-LIMIT-EXCEEDED" => &[TLE],
+            "RUN-ERROR" | "RUN-TIME-ERROR" => &[RTE, MLE],
+            "COMPILER-ERROR" | "COMPILE-ERROR" => &[CE],
+            "OUTPUT-LIMIT" | "OUTPUT-LIMIT-EXCEEDED" => &[OLE],
+            "MEMORY-LIMIT" | "MEMORY-LIMIT-EXCEEDED" => &[MLE],
+            _ => return None,
+        },
+    )
+}
+
+/// Where `marker` occurs in `text`, ignoring ASCII case (DOMjudge matches it so).
+fn find_marker(text: &str, marker: &str, from: usize) -> Option<usize> {
+    let hay = text.as_bytes();
+    let needle = marker.as_bytes();
+    (from..=hay.len().checked_sub(needle.len())?)
+        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+/// The rest of the line after the one occurrence of `marker`; an error when it occurs
+/// twice (DOMjudge refuses such a file).
+fn marker_value<'t>(text: &'t str, marker: &str) -> Result<Option<&'t str>, String> {
+    let Some(at) = find_marker(text, marker, 0) else {
+        return Ok(None);
+    };
+    let start = at + marker.len();
+    if find_marker(text, marker, start).is_some() {
+        return Err(format!("{marker} occurs more than once"));
+    }
+    let rest = &text[start..];
+    Ok(Some(rest.lines().next().unwrap_or("").trim()))
+}
+
+/// DOMjudge's annotations in a submission's source, which override its directory:
+/// `@EXPECTED_RESULTS@: CORRECT, TIMELIMIT` (the verdicts it may get) and
+/// `@EXPECTED_SCORE@: 42` (its score; a non-numeric value is read as results, as DOMjudge
+/// does). Markers match in any case; each may appear once.
 pub fn expected_from_source(text: &str) -> Option<Result<Expected, String>> {
-    let idx = text.find("@EXPECTED_RESULTS@:")?;
-    let rest = &text[idx + "@EXPECTED_RESULTS@:".len()..];
-    let line = rest.lines().next().unwrap_or("");
-    let mut out = Vec::new();
-    for w in line.split(|c: char| c == ',' || c.is_whitespace()) {
-        let w = w.trim();
-        if w.is_empty() {
-            continue;
+    let results = marker_value(text, "@EXPECTED_RESULTS@:");
+    let score = marker_value(text, "@EXPECTED_SCORE@:");
+    let (results, score) = match (results, score) {
+        (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
+        (Ok(None), Ok(None)) => return None,
+        (Ok(r), Ok(s)) => (r, s),
+    };
+    let parse_results = |line: &str, marker: &str| -> Result<Vec<Verdict>, String> {
+        let mut out = Vec::new();
+        for w in line.split(',') {
+            let w = w.trim();
+            if w.is_empty() {
+                continue;
+            }
+            let Some(vs) = annotated_verdicts(w) else {
+                return Err(format!(
+                    "{marker} unknown result `{w}` (expected CORRECT, WRONG-ANSWER, NO-OUTPUT, \
+                     TIMELIMIT, RUN-ERROR, COMPILER-ERROR, OUTPUT-LIMIT, MEMORY-LIMIT, or a \
+                     Kattis name such as TIME_LIMIT_EXCEEDED)"
+                ));
+            };
+            if vs.iter().all(|v| out.contains(v)) {
+                return Err(format!("{marker} `{w}` is given twice"));
+            }
+            for v in vs {
+                if !out.contains(v) {
+                    out.push(*v);
+                }
+            }
         }
-        let v = match w.to_ascii_uppercase().replace('_', "-").as_str() {
-            "CORRECT" => vec![Verdict::AC],
-            "WRONG-ANSWER" | "NO-OUTPUT" => vec![Verdict::WA, Verdict::PE],
-            "TIMELIMIT" => vec![Verdict::TLE],
-            "RUN-ERROR" => vec![Verdict::RTE, Verdict::MLE],
-            "COMPILER-ERROR" => vec![Verdict::CE],
-            "OUTPUT-LIMIT" => vec![Verdict::OLE],
-            "MEMORY-LIMIT" => vec![Verdict::MLE],
-            other => {
+        if out.is_empty() {
+            return Err(format!("{marker} no result given"));
+        }
+        Ok(out)
+    };
+    let mut verdicts = Vec::new();
+    if let Some(r) = results {
+        match parse_results(r, "@EXPECTED_RESULTS@:") {
+            Ok(v) => verdicts = v,
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    let mut expected_score = None;
+    if let Some(sv) = score {
+        match sv.parse::<f64>() {
+            Ok(x) if x.is_finite() => expected_score = Some(x),
+            _ if results.is_some() => {
                 return Some(Err(format!(
-                    "@EXPECTED_RESULTS@: unknown result `{other}` (expected CORRECT, \
-                     WRONG-ANSWER, NO-OUTPUT, TIMELIMIT, RUN-ERROR, COMPILER-ERROR, \
-                     OUTPUT-LIMIT or MEMORY-LIMIT)"
+                    "@EXPECTED_SCORE@: `{sv}` is not a number (and @EXPECTED_RESULTS@ already \
+                     gives the results)"
                 )))
             }
-        };
-        for x in v {
-            if !out.contains(&x) {
-                out.push(x);
-            }
+            _ => match parse_results(sv, "@EXPECTED_SCORE@:") {
+                Ok(v) => verdicts = v,
+                Err(e) => return Some(Err(e)),
+            },
         }
     }
-    if out.is_empty() {
-        return Some(Err("@EXPECTED_RESULTS@: no result given".into()));
-    }
-    Some(Ok(Expected::Verdicts(out)))
+    Some(Ok(match expected_score {
+        Some(score) => Expected::Score { score, verdicts },
+        None => Expected::Verdicts(verdicts),
+    }))
 }
 
 #[cfg(test)]

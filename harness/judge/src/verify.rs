@@ -48,20 +48,12 @@ pub fn list(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let Some(expected) = expected_for_dir(&name) else {
-            // Skipped, not fatal: packages carry directories of their own tools' conventions.
-            skipped.push(Skipped {
-                path: format!("submissions/{name}/"),
-                reason: format!(
-                    "unknown expected-verdict directory `{name}` (known: accepted, \
-                     slow_accepted, partially_accepted, wrong_answer, time_limit_exceeded, \
-                     run_time_error, rejected, brute_force, compile_error, \
-                     memory_limit_exceeded, output_limit_exceeded, presentation_error, \
-                     security_violation)"
-                ),
-            });
-            continue;
-        };
+        // A directory of an unknown name (DOMjudge's `no_output`, `mixed-verdicts`,
+        // `check_manually`, ...) says nothing by itself: its submissions are judged when
+        // they carry an @EXPECTED_RESULTS@ or @EXPECTED_SCORE@ annotation, and skipped
+        // (named) otherwise.
+        let by_dir = expected_for_dir(&name);
+        let mut untagged = Vec::new();
         for entry in sorted(&dir)? {
             let fname = entry
                 .file_name()
@@ -74,34 +66,92 @@ pub fn list(
             if filter.is_some_and(|f| !rel.contains(f)) {
                 continue;
             }
-            match Submission::from_path(&entry, None, langs) {
-                Ok(mut s) => {
-                    s.label = rel.clone();
-                    let main = match &s.kind {
-                        SubmissionKind::Source { main, .. } => Some(main.clone()),
-                        _ => None,
-                    };
-                    let annotated = main
-                        .and_then(|m| crate::problem::read_capped(&m).ok())
-                        .and_then(|t| expected_from_source(&t));
-                    let expected = match annotated {
-                        None => expected.clone(),
-                        Some(Ok(e)) => e,
-                        Some(Err(e)) => return Err(format!("{rel}: {e}")),
-                    };
-                    planned.push(Planned {
-                        submission: s,
-                        expected,
+            let mut s = match Submission::from_path(&entry, None, langs) {
+                Ok(s) => s,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: e,
                     });
+                    continue;
                 }
-                Err(e) => skipped.push(Skipped {
-                    path: rel,
-                    reason: e,
-                }),
-            }
+            };
+            s.label = rel.clone();
+            // One bad annotation skips its submission, not the package.
+            let expected = match annotation(&s) {
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: e,
+                    });
+                    continue;
+                }
+                Ok(Some(e)) => e,
+                Ok(None) => match &by_dir {
+                    Some(e) => e.clone(),
+                    None => {
+                        untagged.push(rel);
+                        continue;
+                    }
+                },
+            };
+            planned.push(Planned {
+                submission: s,
+                expected,
+            });
+        }
+        if !untagged.is_empty() {
+            skipped.push(Skipped {
+                path: format!("submissions/{name}/"),
+                reason: format!(
+                    "{} without @EXPECTED_RESULTS@/@EXPECTED_SCORE@ in a directory whose \
+                     name gives no expected verdict (known: accepted, slow_accepted, \
+                     partially_accepted, wrong_answer, time_limit_exceeded, run_time_error, \
+                     rejected, brute_force, compile_error, memory_limit_exceeded, \
+                     output_limit_exceeded, presentation_error, security_violation): {}",
+                    if untagged.len() == 1 {
+                        "1 submission".to_owned()
+                    } else {
+                        format!("{} submissions", untagged.len())
+                    },
+                    untagged.join(", ")
+                ),
+            });
         }
     }
     Ok((planned, skipped))
+}
+
+/// A submission's DOMjudge annotation, looked for in each of its source files (at most
+/// one file may carry one, as in DOMjudge).
+fn annotation(s: &Submission) -> Result<Option<Expected>, String> {
+    let files: Vec<PathBuf> = match &s.kind {
+        SubmissionKind::Source { files, .. } => files.clone(),
+        _ => Vec::new(),
+    };
+    let mut found: Option<(String, Expected)> = None;
+    for f in &files {
+        let Ok(text) = crate::problem::read_capped(f) else {
+            continue;
+        };
+        let file = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match expected_from_source(&text) {
+            None => {}
+            Some(Err(e)) => return Err(format!("{file}: {e}")),
+            Some(Ok(e)) => {
+                if let Some((first, _)) = &found {
+                    return Err(format!(
+                        "annotations in more than one file ({first} and {file})"
+                    ));
+                }
+                found = Some((file, e));
+            }
+        }
+    }
+    Ok(found.map(|f| f.1))
 }
 
 /// The id prefix of a submission's units in the event stream.
@@ -192,7 +242,9 @@ pub fn verify(
         time_limit_derivation: judge.derivation.clone(),
         input_validation: None,
         total: out.len(),
-        all_matched: matched == out.len() && !out.is_empty(),
+        // Nothing judged (every submission skipped, or --filter matched none) is not a
+        // mismatch: the run says so, and only a mismatch fails it.
+        all_matched: matched == out.len(),
         matched,
         submissions: out,
         skipped,
@@ -210,7 +262,7 @@ mod tests {
         for (p, t) in [
             ("submissions/slow_accepted/a.py", "print(1)\n"),
             ("submissions/accepted/b.c", "int main(){}\n"),
-            ("submissions/accepted/c.go", "package main\n"),
+            ("submissions/accepted/c.unknownlang", "?\n"),
             ("submissions/needs_review/d.c", "int main(){}\n"),
         ] {
             let f = d.path().join(p);
@@ -238,7 +290,10 @@ mod tests {
         let skipped: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(
             skipped,
-            ["submissions/accepted/c.go", "submissions/needs_review/"]
+            [
+                "submissions/accepted/c.unknownlang",
+                "submissions/needs_review/"
+            ]
         );
     }
 }

@@ -1561,3 +1561,426 @@ fn submissions_and_their_compiler_see_nothing_of_the_package() {
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// Issue 17, item 5: a submission that keeps running, or dies of SIGPIPE, after the
+/// validator rejected it gets the validator's WA, every time.
+#[test]
+fn interactive_wa_stands_when_the_validator_ended_first() {
+    if !need(host_problem()) {
+        return;
+    }
+    let dir = corpora().join("guess");
+    let work = scratch("after-wa");
+    for round in 0..3 {
+        let out = run_judge(
+            &[
+                dir.to_str().unwrap(),
+                "--verify-submissions",
+                "--filter",
+                "_after_wa",
+                "--json",
+                "-j2",
+            ],
+            &work,
+        );
+        let v = json_of(&out);
+        let subs = v["submissions"].as_array().unwrap();
+        assert_eq!(subs.len(), 2, "{v:#}");
+        for s in subs {
+            assert_eq!(s["verdict"], "WA", "round {round}: {s:#}");
+        }
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+const ECHO_VALIDATOR: &str = "\
+import sys
+ans = open(sys.argv[2]).read().split()
+out = sys.stdin.read().split()
+if out != ans:
+    open(sys.argv[3] + 'judgemessage.txt', 'w').write('expected %s, got %s' % (ans, out))
+    sys.exit(43)
+sys.exit(42)
+";
+
+/// Issue 17, item 2: problemtools' layout `output_validator/<name>/` and test files that
+/// are links inside the package (to another group's files) work; a directory link that
+/// loops is refused by name.
+#[test]
+fn nested_output_validator_and_linked_test_files() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("nested-validator");
+    let pkg = work.join("echo");
+    package(
+        &pkg,
+        &[
+            (
+                "problem.yaml",
+                "problem_format_version: 2023-07\nname: echo\nlimits: {time_limit: 2}\n",
+            ),
+            ("data/sample/1.in", "1 2\n"),
+            ("data/sample/1.ans", "1 2\n"),
+            ("data/secret/group/2.in", "3\n"),
+            ("data/secret/group/2.ans", "3\n"),
+            (
+                "output_validator/echo_validator/validate.py",
+                ECHO_VALIDATOR,
+            ),
+            (
+                "submissions/accepted/cat.py",
+                "import sys\nsys.stdout.write(sys.stdin.read())\n",
+            ),
+            ("submissions/wrong_answer/nothing.py", "print(0)\n"),
+        ],
+    );
+    for f in ["1.in", "1.ans"] {
+        std::os::unix::fs::symlink(
+            format!("../../sample/{f}"),
+            pkg.join("data/secret/group").join(f),
+        )
+        .unwrap();
+    }
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--verify-submissions", "--json"],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["all_matched"], true, "{v:#}");
+    let acc = &v["submissions"][0];
+    assert_eq!(acc["path"], "submissions/accepted/cat.py");
+    assert_eq!(
+        case_names(&acc["judgement"]),
+        ["sample/1", "secret/group/1", "secret/group/2"]
+    );
+    let wa = &v["submissions"][1]["judgement"];
+    assert!(
+        wa["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected ['1', '2']"),
+        "{wa:#}"
+    );
+    // A link to a directory above it would make the walk endless: refused, named.
+    std::os::unix::fs::symlink("..", pkg.join("data/secret/group/loop")).unwrap();
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--verify-submissions", "--json"],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("loop: a symbolic link to")
+            && v["error"].as_str().unwrap().contains("(a cycle)"),
+        "{v:#}"
+    );
+}
+
+/// Issue 17, item 8: --json always prints one object (an error object when refused); the
+/// table shows a judge error's whole message; compiler messages name the submission's file,
+/// not the work tree; a verification that judges nothing is not a failure.
+#[test]
+fn human_and_machine_output_conformance() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("output-conformance");
+    // Refused package, --json: a JSON error object on stdout, exit 7.
+    let out = run_judge(
+        &[
+            work.join("missing").to_str().unwrap(),
+            "--verify-submissions",
+            "--json",
+        ],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(7));
+    let v = json_of(&out);
+    assert_eq!(v["kind"], "bad_input", "{v:#}");
+    assert_eq!(v["exit_code"], 7);
+    assert!(v["error"].as_str().unwrap().contains("missing"), "{v:#}");
+
+    // A judge error whose explanation is long and spans lines: shown whole.
+    let pkg = work.join("je");
+    let tail = "THE-END-OF-A-LONG-EXPLANATION";
+    package(
+        &pkg,
+        &[
+            ("problem.yaml", "validation: custom\nlimits: {time_limit: 1}\n"),
+            ("data/secret/1.in", "1\n"),
+            ("data/secret/1.ans", "1\n"),
+            (
+                "output_validators/v/validate.py",
+                &format!(
+                    "import sys\nsys.stderr.write('validator failed: ' + 'x' * 150 + '\\nsecond line {tail}\\n')\nsys.exit(3)\n"
+                ),
+            ),
+            ("submissions/accepted/one.py", "print(1)\n"),
+        ],
+    );
+    let src = pkg.join("submissions/accepted/one.py");
+    let copy = work.join("one.py");
+    std::fs::copy(&src, &copy).unwrap();
+    let out = run_judge(&[pkg.to_str().unwrap(), copy.to_str().unwrap()], &work);
+    assert_eq!(out.status.code(), Some(5));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(tail), "{table}");
+
+    // A compilation error names the submission's file, not the build directory.
+    let bad = work.join("broken_prog.c");
+    std::fs::write(&bad, "int main(void) { return missing_symbol; }\n").unwrap();
+    let aplusb = corpora().join("aplusb");
+    let out = run_judge(
+        &[aplusb.to_str().unwrap(), bad.to_str().unwrap(), "--json"],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "CE", "{v:#}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("broken_prog.c:1:"), "{msg}");
+    assert!(!msg.contains(work.to_str().unwrap()), "{msg}");
+
+    // Nothing to judge (the filter matches no submission): not a mismatch, exit 0.
+    let out = run_judge(
+        &[
+            aplusb.to_str().unwrap(),
+            "--verify-submissions",
+            "--filter",
+            "no-such-submission",
+            "--json",
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["total"], 0, "{v:#}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+const SCORE_VALIDATOR: &str = "\
+import sys
+out = sys.stdin.read().split()
+if not out:
+    sys.exit(43)
+open(sys.argv[3] + 'score.txt', 'w').write(out[0])
+sys.exit(42)
+";
+
+/// Issue 17, item 6: a legacy `range` is the full score (problemtools' rule), and a
+/// `score.txt` without custom scoring is the validator's error (JE), as in problemtools.
+#[test]
+fn legacy_range_and_score_txt_need_custom_scoring() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("range");
+    let pkg = work.join("scored");
+    package(
+        &pkg,
+        &[
+            (
+                "problem.yaml",
+                "type: scoring\nvalidation: custom score\nlimits: {time_limit: 1}\n",
+            ),
+            ("data/testdata.yaml", "range: 0 100\non_reject: continue\n"),
+            (
+                "data/secret/testdata.yaml",
+                "range: 0 100\ngrader_flags: max\n",
+            ),
+            ("data/secret/1.in", "1\n"),
+            ("data/secret/1.ans", "1\n"),
+            ("data/secret/2.in", "2\n"),
+            ("data/secret/2.ans", "2\n"),
+            ("output_validators/v/validate.py", SCORE_VALIDATOR),
+            ("submissions/accepted/full.py", "print(100)\n"),
+            ("submissions/partially_accepted/half.py", "print(50)\n"),
+        ],
+    );
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--verify-submissions", "--json"],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["all_matched"], true, "{v:#}");
+    assert_eq!(v["submissions"][0]["score"], 100.0);
+    assert_eq!(v["submissions"][0]["max_score"], 100.0);
+    assert_eq!(v["submissions"][1]["score"], 50.0);
+
+    // The same validator in a package without `validation: custom score`: JE.
+    package(
+        &pkg,
+        &[(
+            "problem.yaml",
+            "type: scoring\nvalidation: custom\nlimits: {time_limit: 1}\n",
+        )],
+    );
+    let src = work.join("full.py");
+    std::fs::write(&src, "print(100)\n").unwrap();
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "JE", "{v:#}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not have custom scoring"),
+        "{v:#}"
+    );
+    assert_eq!(out.status.code(), Some(5));
+}
+
+/// Issue 17, item 7: DOMjudge's annotations and directories.
+#[test]
+fn domjudge_annotations_and_directories() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("domjudge");
+    let pkg = work.join("dj");
+    package(
+        &pkg,
+        &[
+            ("domjudge-problem.ini", "name='A plus B'\ntimelimit='1'\n"),
+            ("problem.yaml", "name: aplusb\n"),
+            ("data/secret/1.in", "1 2\n"),
+            ("data/secret/1.ans", "3\n"),
+            // Lower case marker, DOMjudge's remapped Kattis names.
+            (
+                "submissions/mixed-verdicts/sum.py",
+                "# @expected_results@: WRONG_ANSWER, accepted\nprint(sum(map(int, input().split())))\n",
+            ),
+            (
+                "submissions/check_manually/tle.py",
+                "# @EXPECTED_RESULTS@: TIME_LIMIT_EXCEEDED,RUN_TIME_ERROR\nwhile True: pass\n",
+            ),
+            (
+                "submissions/no_output/quiet.py",
+                "# @EXPECTED_RESULTS@: NO-OUTPUT\npass\n",
+            ),
+            // Untagged in a directory that names no verdict: skipped.
+            ("submissions/multiple/untagged.py", "print(3)\n"),
+            // One bad tag, one duplicate: those two are skipped, the rest is judged.
+            (
+                "submissions/accepted/typo.py",
+                "# @EXPECTED_RESULTS@: CORECT\nprint(3)\n",
+            ),
+            (
+                "submissions/accepted/twice.py",
+                "# @EXPECTED_RESULTS@: CORRECT\n# @EXPECTED_RESULTS@: CORRECT\nprint(3)\n",
+            ),
+            (
+                "submissions/accepted/dup.py",
+                "# @EXPECTED_RESULTS@: CORRECT, ACCEPTED\nprint(3)\n",
+            ),
+        ],
+    );
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            "--verify-submissions",
+            "--json",
+            "-j2",
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    let judged: Vec<(&str, &str)> = v["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            ("submissions/check_manually/tle.py", "TLE"),
+            ("submissions/mixed-verdicts/sum.py", "AC"),
+            ("submissions/no_output/quiet.py", "WA"),
+        ],
+        "{v:#}"
+    );
+    assert_eq!(v["all_matched"], true, "{v:#}");
+    let skipped: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_owned(),
+                s["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let reason = |p: &str| {
+        skipped
+            .iter()
+            .find(|s| s.0 == p)
+            .unwrap_or_else(|| panic!("{p} not skipped: {skipped:?}"))
+            .1
+            .clone()
+    };
+    assert!(reason("submissions/accepted/typo.py").contains("unknown result `CORECT`"));
+    assert!(reason("submissions/accepted/twice.py").contains("more than once"));
+    assert!(reason("submissions/accepted/dup.py").contains("given twice"));
+    assert!(reason("submissions/multiple/").contains("untagged.py"));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Issue 17, item 3: Bash is built in (`.sh`, DOMjudge's `.bash`; a syntax error is CE),
+/// and `--languages` lists what is available here with versions.
+#[test]
+fn bash_submissions_and_the_language_list() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("bash");
+    let aplusb = corpora().join("aplusb");
+    for (name, text, verdict) in [
+        ("sum.sh", "read a b\necho $((a + b))\n", "AC"),
+        ("sum.bash", "read a b\necho $((a + b))\n", "AC"),
+        ("broken.sh", "if then fi (\n", "CE"),
+    ] {
+        let src = work.join(name);
+        std::fs::write(&src, text).unwrap();
+        let out = run_judge(
+            &[aplusb.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+            &work,
+        );
+        let v = json_of(&out);
+        assert_eq!(v["verdict"], verdict, "{name}: {v:#}");
+        assert_eq!(v["language"], "bash", "{name}: {v:#}");
+    }
+    let out = Command::new(judge_bin())
+        .args(["--languages", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_of(&out);
+    let bash = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "bash")
+        .expect("bash listed");
+    assert_eq!(bash["available"], true);
+    assert!(
+        bash["version"].as_str().unwrap().contains("bash"),
+        "{bash:#}"
+    );
+    let human = Command::new(judge_bin())
+        .arg("--languages")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("bash") && l.contains(".sh .bash")),
+        "{text}"
+    );
+}
