@@ -101,6 +101,10 @@ pub struct JudgeArgs {
     /// Keep the work directory.
     #[arg(long)]
     pub keep_workdir: bool,
+    /// Size of a compiler's private /tmp, where compilers write their temporaries (a run's
+    /// stays 64M). Charged to the compile step's memory while used.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = hatchery_engine::parse::size_bytes)]
+    pub compile_scratch: u64,
 }
 
 /// Runs `hatchery judge`. `zygote_exe` is the executable with the zygote entry point
@@ -332,7 +336,10 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     settings.private_view = Some(private);
     settings.view.show(&problem.dir);
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            r.compile_scratch = a.compile_scratch;
+            r
+        }
         Err(e) => {
             return fail(
                 if e.is_missing_feature() {

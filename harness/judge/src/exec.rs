@@ -192,7 +192,13 @@ pub struct Runner {
     pub tool_tier: Tier,
     /// What a zygote of `tier` enforces on this host.
     pub enforcement: Enforcement,
+    /// Size of a compiler's private /tmp (its own zygotes): room for its temporaries without
+    /// giving it to every run.
+    pub compile_scratch: u64,
 }
+
+/// [`Runner::compile_scratch`] unless `--compile-scratch` says otherwise.
+pub const DEFAULT_COMPILE_SCRATCH: u64 = 1 << 30;
 
 impl Runner {
     /// `workers` executors; worker 0 starts its zygotes of both tiers right away, before
@@ -216,6 +222,7 @@ impl Runner {
             tier,
             tool_tier,
             enforcement,
+            compile_scratch: DEFAULT_COMPILE_SCRATCH,
         })
     }
 }

@@ -635,6 +635,7 @@ impl<'a> Judge<'a> {
             // A submission's compiler sees no more of the package than the submission does
             // (`#include` of an answer file is an attack).
             spec.private_view = private;
+            spec.scratch_bytes = Some(self.runner.compile_scratch);
             let r = x.run(&spec, self.runner.tool_tier);
             // What the compiler wrote is copied out through descriptors into a directory of
             // ours (regular files and directories the case uid owns, never through a link),

@@ -1984,3 +1984,42 @@ fn bash_submissions_and_the_language_list() {
         "{text}"
     );
 }
+
+/// Compilers write their temporaries to /tmp: a program with a 100 MiB initialised array
+/// needs an object file of that size, more than a run's 64 MiB scratch. The compile step gets
+/// its own (`--compile-scratch`, 1 GiB by default); shrunk below what the compiler needs, the
+/// same program is a compile error.
+#[test]
+fn compilers_get_a_scratch_of_their_own() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("bigarray");
+    let aplusb = corpora().join("aplusb");
+    let src = work.join("big.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nstatic char big[100 << 20] = {1};\nint main(void) {\n  long a, b;\n  \
+         if (scanf(\"%ld %ld\", &a, &b) != 2) return 1;\n  printf(\"%ld\\n\", a + b + big[1]);\n  \
+         return 0;\n}\n",
+    )
+    .unwrap();
+    let out = run_judge(
+        &[aplusb.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "AC", "{v:#}");
+    let out = run_judge(
+        &[
+            aplusb.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--json",
+            "--compile-scratch",
+            "16M",
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "CE", "{v:#}");
+}

@@ -138,6 +138,9 @@ impl ExecSettings {
         c.cgroup = self.cgroup;
         c.cpu = cpu;
         c.case_ids = self.case_ids;
+        if let Some(b) = key.scratch_bytes {
+            c.tmp_size_bytes = b;
+        }
         c.view = match (&self.private_view, key.private_view) {
             (Some(v), true) => v.clone(),
             _ => self.view.clone(),
@@ -163,6 +166,8 @@ pub struct ZygoteKey {
     /// The second zygote of a pair whose two cases need the same kind of zygote (an
     /// interactive validator beside its submission on one tier).
     pub partner: bool,
+    /// The size of its scratch tmpfs, when not the default.
+    pub scratch_bytes: Option<u64>,
 }
 
 impl ZygoteKey {
@@ -173,6 +178,7 @@ impl ZygoteKey {
             network: spec.network,
             private_view: spec.private_view,
             partner: false,
+            scratch_bytes: spec.scratch_bytes,
         }
     }
 }
@@ -273,6 +279,7 @@ impl SandboxExecutor {
             network,
             private_view: false,
             partner: false,
+            scratch_bytes: None,
         };
         Ok(self.zygote(key)?.enforcement().clone())
     }

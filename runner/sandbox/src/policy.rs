@@ -429,6 +429,10 @@ pub struct CaseSpec {
     /// end keeps from untrusted code: a judge's problem package, for its submissions and
     /// their compilation.
     pub private_view: bool,
+    /// Size of the private scratch tmpfs (`/tmp`, `/dev/shm`, ...) the case needs, bytes;
+    /// `None`: the zygote's default (64 MiB). A zygote has one size, so an executor keeps
+    /// zygotes per size: a compiler's temporaries get room without giving it to every run.
+    pub scratch_bytes: Option<u64>,
 }
 
 impl CaseSpec {
@@ -444,6 +448,7 @@ impl CaseSpec {
             seccomp: SeccompProfile::Default,
             network: Network::Off,
             private_view: false,
+            scratch_bytes: None,
         }
     }
 }

@@ -88,6 +88,8 @@ pub enum SpecError {
     SeccompOff,
     #[error("network `loopback` needs a network namespace of its own: tier hardened or lockdown")]
     LoopbackNeedsNamespace,
+    #[error("a scratch of {wanted} bytes needs a zygote started with it (this one has {has})")]
+    Scratch { wanted: u64, has: u64 },
     #[error("network `{wanted}` needs a zygote started with it (this one has `{has}`)")]
     Network {
         wanted: &'static str,
@@ -377,6 +379,12 @@ impl Sandbox {
     pub fn prepare(&self, spec: &CaseSpec) -> Result<PreparedCase, SpecError> {
         if spec.seccomp == SeccompProfile::Off && self.cfg.seccomp_base != SeccompProfile::Off {
             return Err(SpecError::SeccompOff);
+        }
+        if let Some(b) = spec.scratch_bytes.filter(|b| *b != self.cfg.tmp_size_bytes) {
+            return Err(SpecError::Scratch {
+                wanted: b,
+                has: self.cfg.tmp_size_bytes,
+            });
         }
         if spec.network != self.cfg.network {
             return Err(SpecError::Network {
