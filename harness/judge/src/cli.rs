@@ -298,9 +298,10 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         _ => Tier::Hardened,
     });
     let mut settings = ExecSettings::new(zygote_exe);
-    // The work directory lends the cases' directories to one uid (SECURITY.md: what stays
-    // shared between the judge's workers).
-    settings.case_ids = work.case_ids().map(hatchery_sandbox::ids::CaseIds::Fixed);
+    // The work directory lends build and feedback directories (and FIFOs) to one uid before
+    // a worker is chosen: the cases that use them run as that uid (SECURITY.md: what stays
+    // shared); a submission's plain runs, which use none, as their worker's own.
+    settings.shared_ids = work.case_ids();
     // The work tree (below /tmp & co. shown to the cases that need it): cases write in the
     // directories lent to them there, and nowhere else outside their scratch.
     settings.view.allow_write(work.path());

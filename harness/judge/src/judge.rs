@@ -1015,6 +1015,9 @@ impl<'a> Judge<'a> {
         }
         let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
         spec.private_view = true;
+        // Nothing lent: stdin is a sealed copy, the output a pipe; so its worker's own uid,
+        // which it shares with no submission running beside it.
+        spec.shared_ids = false;
         spec.env = runnable.env.clone();
         spec.stdin = Some(Stdin::Trusted(case.input.clone()));
         let r = x.run(&spec, self.runner.tier);

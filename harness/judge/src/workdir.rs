@@ -337,5 +337,8 @@ pub fn spec(argv: Vec<OsString>, cwd: &Path, limits: Limits) -> CaseSpec {
     let mut s = CaseSpec::new(argv);
     s.cwd = cwd.to_path_buf();
     s.limits = limits;
+    // As the uid the work directory lends to (see `cli.rs`), unless the caller knows the
+    // case uses nothing lent.
+    s.shared_ids = true;
     s
 }

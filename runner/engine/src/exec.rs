@@ -119,6 +119,8 @@ pub struct ExecSettings {
     /// Host ids of the cases when we are root (`None`: each zygote leases its own, see
     /// [`hatchery_sandbox::ids`]).
     pub case_ids: Option<CaseIds>,
+    /// The ids of cases with [`CaseSpec::shared_ids`] (zygotes of their own).
+    pub shared_ids: Option<hatchery_sandbox::fsat::HostIds>,
 }
 
 impl ExecSettings {
@@ -129,6 +131,7 @@ impl ExecSettings {
             view: View::default(),
             private_view: None,
             case_ids: None,
+            shared_ids: None,
         }
     }
 
@@ -137,7 +140,10 @@ impl ExecSettings {
         c.network = key.network;
         c.cgroup = self.cgroup;
         c.cpu = cpu;
-        c.case_ids = self.case_ids;
+        c.case_ids = match (key.shared_ids, self.shared_ids) {
+            (true, Some(ids)) => Some(CaseIds::Fixed(ids)),
+            _ => self.case_ids,
+        };
         if let Some(b) = key.scratch_bytes {
             c.tmp_size_bytes = b;
         }
@@ -168,6 +174,8 @@ pub struct ZygoteKey {
     pub partner: bool,
     /// The size of its scratch tmpfs, when not the default.
     pub scratch_bytes: Option<u64>,
+    /// Its cases run as the executor's shared ids.
+    pub shared_ids: bool,
 }
 
 impl ZygoteKey {
@@ -179,6 +187,7 @@ impl ZygoteKey {
             private_view: spec.private_view,
             partner: false,
             scratch_bytes: spec.scratch_bytes,
+            shared_ids: spec.shared_ids,
         }
     }
 }
@@ -280,6 +289,7 @@ impl SandboxExecutor {
             private_view: false,
             partner: false,
             scratch_bytes: None,
+            shared_ids: false,
         };
         Ok(self.zygote(key)?.enforcement().clone())
     }

@@ -433,6 +433,10 @@ pub struct CaseSpec {
     /// `None`: the zygote's default (64 MiB). A zygote has one size, so an executor keeps
     /// zygotes per size: a compiler's temporaries get room without giving it to every run.
     pub scratch_bytes: Option<u64>,
+    /// Run as the executor's shared host ids (`ExecSettings::shared_ids`, when it has them)
+    /// instead of the worker's own: for cases that use directories a front end lent to one
+    /// uid before it knew which worker would run them.
+    pub shared_ids: bool,
 }
 
 impl CaseSpec {
@@ -449,6 +453,7 @@ impl CaseSpec {
             network: Network::Off,
             private_view: false,
             scratch_bytes: None,
+            shared_ids: false,
         }
     }
 }
