@@ -48,7 +48,6 @@ pub enum Step {
     Uid,
     Capabilities,
     ParentDeath,
-    Landlock,
     Seccomp,
     Exec,
 }
@@ -67,7 +66,6 @@ impl Step {
             Step::Uid => "switch the case to its uid",
             Step::Capabilities => "drop the case's capabilities",
             Step::ParentDeath => "tie the case to the zygote's lifetime",
-            Step::Landlock => "restrict the case's writes with Landlock",
             Step::Seccomp => "install the case's seccomp filter",
             Step::Exec => "execute the program",
         }
@@ -87,8 +85,6 @@ pub(crate) struct ChildPlan<'a> {
     pub uid: u32,
     pub gid: u32,
     pub filters: &'a [BpfProgram],
-    /// Landlock ruleset to restrict the case to, or -1.
-    pub landlock: RawFd,
     pub exec_fd: RawFd,
     pub keep_exec_fd: bool,
     /// A script's path and the (device, inode) of `exec_fd`: when the path leads to that very
@@ -186,14 +182,8 @@ fn run(plan: &ChildPlan<'_>) -> c_int {
     // 7. no_new_privs (setuid binaries and file capabilities grant nothing), an empty ambient
     // capability set and a zero core-file limit are inherited from the zygote, which set
     // them on itself once (`Zygote::enter_base`).
-    // 8. Landlock: writes only where the zygote's ruleset allows (no_new_privs is set)
-    if plan.landlock >= 0 {
-        step!(
-            plan,
-            Step::Landlock,
-            hatchery_sys::landlock_restrict_self(plan.landlock)
-        );
-    }
+    // 8. Landlock (writes only below the scratch and the writable directories) is inherited
+    // from the zygote, which restricted itself once (`pid1.rs`).
     // 9. seccomp, last (on top of the zygote's base filter, which the case inherits)
     for f in plan.filters {
         if seccompiler::apply_filter(f).is_err() {

@@ -150,7 +150,6 @@ impl Zygote {
             uid: self.init.case_uid,
             gid: self.init.case_gid,
             filters: &filters,
-            landlock: self.writes.as_ref().map_or(-1, |f| f.as_raw_fd()),
             exec_fd: exec_fd.as_raw_fd(),
             keep_exec_fd: req.script,
             script_path: script_path.as_ref().map(|(p, id)| (p.as_c_str(), *id)),

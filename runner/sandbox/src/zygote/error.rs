@@ -52,6 +52,8 @@ pub(crate) enum SetupError {
     },
     #[error("failed to build the Landlock ruleset of the cases")]
     Landlock(#[source] landlock::RulesetError),
+    #[error("failed to restrict the zygote (and so its cases) with Landlock")]
+    LandlockSelf(#[source] Errno),
     #[error("failed to become root of the user namespace")]
     NsRoot(#[source] Errno),
     #[error("failed to set the user namespace's limit {what}")]

@@ -80,9 +80,6 @@ struct Zygote {
     /// Why this zygote must not serve another case: cleaning up after one failed. Sticky;
     /// every reply from then on says so.
     retired: Option<String>,
-    /// The Landlock ruleset every case restricts itself to (see `writes.rs`); `None` in tier
-    /// `none` and on kernels without Landlock.
-    writes: Option<OwnedFd>,
 }
 
 impl Zygote {
@@ -117,7 +114,6 @@ impl Zygote {
             children_cpu: None,
             listener: None,
             retired: None,
-            writes: None,
         })
     }
 

@@ -3,7 +3,7 @@
 //! set, no_new_privs, the base seccomp filter and its listener).
 
 use std::ffi::c_int;
-use std::os::fd::AsFd as _;
+use std::os::fd::{AsFd as _, AsRawFd as _};
 use std::os::unix::net::UnixStream;
 
 use hatchery_report::{Enforcement, LayerState};
@@ -52,6 +52,9 @@ pub(super) fn become_pid1(
     if let Err(e) = set_ns_limits() {
         return fail_hello(&sock, e);
     }
+    // The zygote restricts itself once, so every case inherits the ruleset at no cost (its
+    // own writes after this point are the scratch wipe and the message queues, which the
+    // ruleset allows; everything else it writes through descriptors opened before).
     let writes = match crate::writes::build(
         &scratch.dirs,
         &init.view.writable,
@@ -60,6 +63,11 @@ pub(super) fn become_pid1(
         Ok(w) => w,
         Err(e) => return fail_hello(&sock, SetupError::Landlock(e)),
     };
+    if let Some(w) = &writes {
+        if let Err(e) = hatchery_sys::landlock_restrict_self(w.ruleset.as_raw_fd()) {
+            return fail_hello(&sock, SetupError::LandlockSelf(e));
+        }
+    }
     enforcement.insert(
         "landlock".into(),
         match &writes {
@@ -120,10 +128,7 @@ pub(super) fn become_pid1(
     enforcement.insert("mount_ns".into(), mnt);
     enforcement.insert("net_ns".into(), net);
     match Zygote::new(sock, init, cgroup, scratch, enforcement) {
-        Ok(mut z) => {
-            z.writes = writes.map(|w| w.ruleset);
-            z.serve()
-        }
+        Ok(z) => z.serve(),
         Err((sock, e)) => fail_hello(&sock, e),
     }
 }
