@@ -1344,12 +1344,17 @@ impl<'a> Judge<'a> {
         // of file, or it keeps running into the time limit); then the submission's own
         // failure (TLE before RTE); then the validator's verdict. Whether the validator
         // ended first: a submission killed by SIGPIPE found the validator's end closed,
-        // which only a validator done with it does; otherwise the runs' wall times, which
-        // start together.
+        // which only a validator done with it does; otherwise the moments the two ended (the
+        // exit each zygote saw, or the moment a limit killed it), on the host's monotonic
+        // clock.
         let validator_wa = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
         let validator_ac = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
         let sigpipe = r.signal_number == Some(nix::sys::signal::Signal::SIGPIPE as i32);
-        let validator_first = sigpipe || vr.usage.wall_us < r.usage.wall_us;
+        let validator_first = sigpipe
+            || match (vr.ended_ns, r.ended_ns) {
+                (Some(v), Some(s)) => v < s,
+                _ => vr.usage.wall_us < r.usage.wall_us,
+            };
         let (v, m) = if r.outcome == Outcome::SandboxError && vr.outcome == Outcome::SandboxError {
             // The pair did not start (one side could not be prepared, the other was not
             // started): name both.

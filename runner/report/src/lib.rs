@@ -343,6 +343,9 @@ pub struct CaseResult {
     pub tier: String,
     pub limits: Limits,
     pub enforcement: Enforcement,
+    /// See [`RawFacts::ended_ns`]; not reported (a host-local clock).
+    #[serde(skip)]
+    pub ended_ns: Option<u64>,
 }
 
 impl CaseResult {
@@ -366,6 +369,7 @@ impl CaseResult {
             tier: self.tier.clone(),
             limits: self.limits.clone(),
             enforcement: self.enforcement.clone(),
+            ended_ns: self.ended_ns,
         }
     }
 }
@@ -404,6 +408,10 @@ pub struct RawFacts {
     /// like posix_spawn's 127, never a sandbox error.
     #[serde(default)]
     pub exec_failed: Option<String>,
+    /// When the case ended (`CLOCK_MONOTONIC`, ns): its main process's exit as the zygote saw
+    /// it, or the moment a limit killed it. Orders the ends of cases run side by side.
+    #[serde(default)]
+    pub ended_ns: Option<u64>,
 }
 
 /// Signal names for the signals a case can die of (x86_64 numbering).
@@ -597,6 +605,7 @@ pub fn decide(
         tier: tier.to_owned(),
         limits: limits.clone(),
         enforcement,
+        ended_ns: facts.ended_ns,
     }
 }
 

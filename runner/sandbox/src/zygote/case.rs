@@ -26,6 +26,9 @@ struct Ran {
     leftovers: u64,
     killed_for: Option<Limit>,
     wall: Duration,
+    /// When the case ended: its main process's exit as we saw it, or the moment a limit
+    /// killed it.
+    ended: Instant,
     stdout: Captured,
     stderr: Captured,
     /// The forbidden system call the case was killed for.
@@ -269,6 +272,7 @@ impl Zygote {
             error: None,
             seccomp_violation: ran.violation,
             exec_failed: None,
+            ended_ns: monotonic_ns(ran.ended),
         })
     }
 
@@ -334,6 +338,8 @@ impl Zygote {
         // Processes other than the main one that were alive when a limit or the policy
         // ended the case (see `kill_case`).
         let mut alive_at_kill = 0u64;
+        // When a limit ended the case: its end, for ordering it against a partner's.
+        let mut killed_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
             // CPU: the next check is when the case could at the earliest reach its limit,
@@ -348,6 +354,7 @@ impl Zygote {
                 let limit = cpu_limit_ns.expect("cpu_watch");
                 if used >= limit {
                     killed_for = Some(Limit::Cpu);
+                    killed_at.get_or_insert_with(Instant::now);
                     alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                 } else {
                     let wait = ((limit - used) / self.ncpus).clamp(1_000_000, 500_000_000);
@@ -357,6 +364,7 @@ impl Zygote {
             if let Some(d) = wall_deadline {
                 if killed_for.is_none() && now >= d {
                     killed_for = Some(Limit::Wall);
+                    killed_at.get_or_insert_with(Instant::now);
                     alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                 }
             }
@@ -415,6 +423,7 @@ impl Zygote {
                         && killed_for.is_none()
                     {
                         killed_for = Some(Limit::Output);
+                        killed_at.get_or_insert_with(Instant::now);
                         alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                     }
                 }
@@ -427,6 +436,7 @@ impl Zygote {
                         if violation.is_none() {
                             violation = Some(crate::seccomp::describe_call(n.nr, n.arch));
                         }
+                        killed_at.get_or_insert_with(Instant::now);
                         alive_at_kill = alive_at_kill.max(self.kill_case(pid));
                     }
                 }
@@ -469,6 +479,7 @@ impl Zygote {
             leftovers,
             killed_for,
             wall: exited_at - start,
+            ended: killed_at.unwrap_or(exited_at),
             stdout: out,
             stderr: err,
             violation,
@@ -619,4 +630,13 @@ fn to_cstrings(items: &[Vec<u8>], what: &str) -> Result<CStrArray, ZygoteError> 
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CStrArray::new(v))
+}
+
+/// `at` on the `CLOCK_MONOTONIC` scale, ns (the clock `Instant` reads on Linux), comparable
+/// between processes of this host.
+fn monotonic_ns(at: Instant) -> Option<u64> {
+    let now = Instant::now();
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    let now_ns = (ts.tv_sec() as u64).checked_mul(1_000_000_000)? + ts.tv_nsec() as u64;
+    now_ns.checked_sub(now.saturating_duration_since(at).as_nanos() as u64)
 }
