@@ -182,3 +182,83 @@ fn cases_write_only_their_scratch_and_what_is_writable() {
     }
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// Unix sockets reached by their path: a normal user's session bus and `systemd --user`
+/// under `/run/user/<uid>` would let a case start programs outside the sandbox, and connecting
+/// is not a write (the network namespace, read-only mounts and Landlock before ABI 9 do not
+/// stop it). Tiers with a mount namespace cover the host's `/run`.
+#[test]
+fn host_sockets_under_run_are_out_of_reach() {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !need(
+        is_root(),
+        "root, to make a socket under /run and drop to nobody",
+    ) || !need(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg("pass")
+            .status()
+            .is_ok_and(|s| s.success()),
+        "python3",
+    ) {
+        return;
+    }
+    let dir = stage(&[]);
+    let run_user = PathBuf::from("/run/user");
+    let made_run_user = !run_user.exists();
+    let user_dir = run_user.join(format!("65534-hatchery-{}", std::process::id()));
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::os::unix::fs::chown(&user_dir, Some(65534), Some(65534)).unwrap();
+    let bus = user_dir.join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&bus).unwrap();
+    std::fs::set_permissions(&bus, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&bus, Some(65534), Some(65534)).unwrap();
+    let client = format!(
+        "import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({:?})\n    \
+         print('CONNECTED')\nexcept OSError as e:\n    print('refused', e.errno)\n",
+        p(&bus)
+    );
+    let mut tiers = vec![("root", "hardened"), ("root", "lockdown")];
+    if userns_unprivileged() {
+        tiers.extend([("nobody", "hardened"), ("nobody", "lockdown")]);
+    } else {
+        need(false, "unprivileged user namespaces");
+    }
+    for (who, tier) in tiers {
+        let args = [
+            "run",
+            "--json",
+            "--tier",
+            tier,
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &client,
+        ];
+        let out = if who == "root" {
+            Command::new(dir.join("hatchery"))
+                .args(args)
+                .current_dir("/")
+                .output()
+                .unwrap()
+        } else {
+            as_nobody(&dir.join("hatchery"))
+                .args(args)
+                .current_dir("/")
+                .output()
+                .unwrap()
+        };
+        let r = parse(out);
+        assert!(
+            r.stdout().starts_with("refused"),
+            "{who} {tier}: {} {}",
+            r.json,
+            r.stderr
+        );
+    }
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&user_dir);
+    if made_run_user {
+        let _ = std::fs::remove_dir(&run_user);
+    }
+}

@@ -88,6 +88,54 @@ fn private_devpts() -> io::Result<()> {
     Ok(())
 }
 
+/// An empty tmpfs of our own over `run` (the host's `/run`): the host's unix sockets there
+/// (the user's session bus and `systemd --user` under `/run/user/<uid>`, the system bus,
+/// container engines, the journal) are out of reach. Connecting to a socket by its path is
+/// not a write, so neither the network namespace, a read-only mount nor Landlock before ABI
+/// 9 would stop it. Keeps `lock` (a scratch directory) and, for cases on the host's network,
+/// the resolver's `systemd/resolve` (where `/etc/resolv.conf` often leads), read-only.
+fn private_run(run: &Path, resolver: bool, read_only: bool) -> io::Result<()> {
+    if !run.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let keep = if resolver {
+        std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(run.join("systemd/resolve"))
+            .ok()
+    } else {
+        None
+    };
+    tmpfs(run, 1 << 20, "0755")?;
+    std::fs::create_dir(run.join("lock"))?;
+    if let Some(fd) = keep {
+        use std::os::fd::AsRawFd as _;
+        let target = run.join("systemd/resolve");
+        std::fs::create_dir_all(&target)?;
+        bind(
+            Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            &target,
+        )?;
+        let c = CString::new(target.as_os_str().as_encoded_bytes()).expect("no NUL in path");
+        hatchery_sys::mount_setattr_readonly_recursive(&c).map_err(err(format!(
+            "failed to make {} read-only",
+            target.display()
+        )))?;
+    }
+    if read_only {
+        mount(
+            None::<&str>,
+            run,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("size=1048576,mode=0755"),
+        )
+        .map_err(err(format!("failed to make {} read-only", run.display())))?;
+    }
+    Ok(())
+}
+
 /// Mounts one tmpfs of `size` on `dirs[0]` with a directory per entry of `dirs` in it, then
 /// binds each directory onto its place (the first one last, over the tmpfs itself, whose root
 /// then stays reachable only through the returned descriptor).
@@ -162,6 +210,7 @@ pub(crate) fn setup_hardened(tmp_size: u64, view: &View, own_net: bool) -> io::R
         sysfs_at(Path::new("/sys"))?;
     }
     private_devpts()?;
+    private_run(Path::new("/run"), !own_net, false)?;
     // Every world-writable scratch directory of a usual host gets a private tmpfs, so a case
     // leaves nothing there for the host (or the next case) to find.
     let dirs: Vec<PathBuf> = SCRATCH_DIRS
@@ -396,6 +445,7 @@ pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> 
     proc_at(&root.join("proc"))?;
     // Lockdown always has its own network namespace.
     sysfs_at(&root.join("sys"))?;
+    private_run(&root.join("run"), false, true)?;
     // Minimal /dev.
     let dev = root.join("dev");
     tmpfs(&dev, 1 << 20, "0755")?;
