@@ -126,9 +126,10 @@ pub struct Sandbox {
     last_cwd: std::sync::Mutex<Option<(PathBuf, PathBuf)>>,
     /// Host uid and gid of the cases when we are root (`None`: they run as our own uid).
     ids: Option<HostIds>,
-    /// The lock on `ids` when they came from a range: released after the zygote is gone
-    /// (fields drop after [`Drop::drop`] killed and reaped it).
-    _lease: Option<crate::ids::Lease>,
+    /// The locks on the ids leased from the range (the cases', the namespace owner's):
+    /// released after the zygote is gone (fields drop after [`Drop::drop`] killed and reaped
+    /// it).
+    _leases: Vec<crate::ids::Lease>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -172,15 +173,36 @@ impl Sandbox {
             },
         };
         // Root: the host ids of this zygote's cases, its own unless fixed by the caller.
-        let (ids, lease) = if root {
-            match cfg.case_ids.map_or_else(CaseIds::configured, Ok) {
+        // Root: the host ids of this zygote's cases, its own unless fixed by the caller; and
+        // the owner of its user namespace, always an id of the range held for it alone:
+        // a process of the owner's uid outside the namespace has every capability in it
+        // (host root is mapped there), so never a fixed id such as nobody, which host
+        // daemons run as.
+        let mut leases = Vec::new();
+        let (ids, owner) = if root {
+            let configured = cfg.case_ids.map_or_else(CaseIds::configured, Ok);
+            let range = match configured {
                 Err(e) => return Err(SandboxError::HostIds(e)),
-                Ok(CaseIds::Fixed(ids)) => (Some(ids), None),
-                Ok(CaseIds::Range(r)) => {
-                    let l = crate::ids::lease(r).map_err(SandboxError::HostIds)?;
-                    (Some(l.ids), Some(l))
-                }
-            }
+                Ok(CaseIds::Range(r)) => r,
+                Ok(CaseIds::Fixed(_)) => match CaseIds::configured() {
+                    Ok(CaseIds::Range(r)) => r,
+                    _ => crate::ids::DEFAULT_RANGE,
+                },
+            };
+            let fixed = match configured {
+                Ok(CaseIds::Fixed(ids)) => Some(ids),
+                _ => None,
+            };
+            let needs_lease = fixed.is_none() || cfg.tier != Tier::None;
+            let leased = if needs_lease {
+                let l = crate::ids::lease(range).map_err(SandboxError::HostIds)?;
+                let ids = l.ids;
+                leases.push(l);
+                Some(ids)
+            } else {
+                None
+            };
+            (fixed.or(leased), leased.filter(|_| cfg.tier != Tier::None))
         } else {
             (None, None)
         };
@@ -217,9 +239,7 @@ impl Sandbox {
             gid_map,
             deny_setgroups: !root && cfg.tier != Tier::None,
             zygote_ns_id,
-            ns_owner: ids
-                .filter(|_| cfg.tier != Tier::None)
-                .map(|i| (i.uid, i.gid)),
+            ns_owner: owner.map(|i| (i.uid, i.gid)),
             case_uid,
             case_gid,
             switch_ids,
@@ -262,7 +282,7 @@ impl Sandbox {
             retired: None,
             last_cwd: Default::default(),
             ids,
-            _lease: lease,
+            _leases: leases,
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
