@@ -210,3 +210,34 @@ fn a_toolchain_behind_a_private_home_is_shown_read_only() {
     }
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+/// rustup's proxies (`cargo`, `rustc` linked to `rustup` in `~/.cargo/bin`) find their
+/// toolchain through RUSTUP_HOME, by default below the caller's home, which is neither the
+/// case's HOME nor reachable by the case uid when it is root's: the run gives the case our
+/// rustup's homes and shows them read-only.
+#[test]
+fn rustup_proxies_find_their_toolchain() {
+    let Some(cargo) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("cargo"))
+        .find(|c| c.is_file())
+    else {
+        // Not a kernel feature: nothing to require.
+        eprintln!("SKIP: no cargo on PATH");
+        return;
+    };
+    let is_proxy = std::fs::canonicalize(&cargo)
+        .ok()
+        .is_some_and(|c| c.file_name().is_some_and(|n| n == "rustup"));
+    if !is_proxy {
+        eprintln!("SKIP: cargo on PATH is not a rustup proxy");
+        return;
+    }
+    for t in ["hardened", "lockdown"] {
+        if !tier_ok(t) {
+            continue;
+        }
+        let r = run(&["--tier", t], &[p(&cargo), "--version"]);
+        assert_eq!(r.outcome(), "ok", "{t}: {} {}", r.json, r.stderr);
+        assert!(r.stdout().starts_with("cargo "), "{t}: {}", r.stdout());
+    }
+}

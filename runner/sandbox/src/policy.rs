@@ -269,6 +269,12 @@ impl View {
             self.add_cover(a.clone());
             add_topmost(&mut self.tools, root);
         }
+        // A rustup proxy needs its RUSTUP_HOME too (CARGO_HOME holds the proxy itself).
+        for (var, home) in rustup_homes(program) {
+            if var == "RUSTUP_HOME" {
+                self.show_tool(&home.join("toolchains").join("."));
+            }
+        }
     }
 
     /// [`View::show_tool`] for a command as a case would name it (a bare name is looked up in
@@ -328,6 +334,52 @@ impl View {
             self.hide.push(p);
         }
     }
+}
+
+/// The names rustup installs its proxies under (each a link to `rustup`).
+const RUSTUP_PROXIES: [&str; 14] = [
+    "cargo",
+    "rustc",
+    "rustdoc",
+    "rustup",
+    "rustfmt",
+    "cargo-fmt",
+    "cargo-clippy",
+    "clippy-driver",
+    "cargo-miri",
+    "rust-analyzer",
+    "rust-gdb",
+    "rust-gdbgui",
+    "rust-lldb",
+    "rls",
+];
+
+/// rustup's proxies (`cargo`, `rustc`, ... links to `rustup`) find their toolchain through
+/// `RUSTUP_HOME` and `CARGO_HOME`, by default below `$HOME`, which a case's `HOME` (`/tmp`)
+/// is not. When `program` is one of them: the homes our rustup uses (our variables, else
+/// below our `$HOME`), those that exist. Cheap for other programs (a name check).
+pub fn rustup_homes(program: &Path) -> Vec<(&'static str, PathBuf)> {
+    let named = program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| RUSTUP_PROXIES.contains(&n));
+    let proxy = named
+        && std::fs::canonicalize(program)
+            .ok()
+            .is_some_and(|c| c.file_name().is_some_and(|n| n == "rustup"));
+    if !proxy {
+        return Vec::new();
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")]
+        .into_iter()
+        .filter_map(|(var, default)| {
+            let dir = std::env::var_os(var)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(default)))?;
+            dir.is_dir().then_some((var, dir))
+        })
+        .collect()
 }
 
 /// Adds `p` to `list` unless a directory in it holds `p` already; drops the entries `p` holds.

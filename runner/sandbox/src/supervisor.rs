@@ -441,6 +441,12 @@ impl Sandbox {
                 ("HOME".into(), "/tmp".into()),
             ]
         };
+        // A rustup proxy finds its toolchain where ours is (unless the case says otherwise).
+        for (var, home) in crate::policy::rustup_homes(&program) {
+            if !env.iter().any(|(k, _)| k == var) {
+                env.push((var.into(), home.into_os_string()));
+            }
+        }
         for (k, v) in &spec.env {
             env.retain(|(ek, _)| ek != k);
             env.push((k.clone(), v.clone()));
