@@ -3,5 +3,8 @@
 //! deduplication by signature, minimization that keeps the signature, replay for regression
 //! runs, and the reports (JSON Lines events, JUnit).
 
+pub mod campaign;
+pub mod cli;
 pub mod libfuzzer;
+pub mod target;
 pub mod triage;

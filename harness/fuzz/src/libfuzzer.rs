@@ -99,10 +99,21 @@ mod tests {
         let p = parse_status("#1048576\tpulse  cov: 9 ft: 12 corp: 7/1Kb exec/s: 349525 rss: 40Mb")
             .unwrap();
         assert_eq!((p.execs, p.corpus, p.features), (1048576, 7, 12));
-        assert_eq!(parse_status("#2\tINITED cov: 2 ft: 2 corp: 1/3b exec/s: 0 rss: 30Mb").unwrap().execs, 2);
+        assert_eq!(
+            parse_status("#2\tINITED cov: 2 ft: 2 corp: 1/3b exec/s: 0 rss: 30Mb")
+                .unwrap()
+                .execs,
+            2
+        );
         assert_eq!(parse_status("INFO: Seed: 772802171"), None);
-        assert_eq!(parse_status("#0 0x556de349dbfe in malloc (/tmp/fz/bug+0xdebfe)"), None);
-        assert_eq!(parse_status("    #1 0x56 in LLVMFuzzerTestOneInput /tmp/fz/bug.c:13:24"), None);
+        assert_eq!(
+            parse_status("#0 0x556de349dbfe in malloc (/tmp/fz/bug+0xdebfe)"),
+            None
+        );
+        assert_eq!(
+            parse_status("    #1 0x56 in LLVMFuzzerTestOneInput /tmp/fz/bug.c:13:24"),
+            None
+        );
     }
 
     #[test]
@@ -115,10 +126,19 @@ mod tests {
 
     #[test]
     fn artifact_names() {
-        assert!(is_artifact_name("crash-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"));
-        assert!(is_artifact_name("leak-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"));
+        assert!(is_artifact_name(
+            "crash-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"
+        ));
+        assert!(is_artifact_name(
+            "leak-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"
+        ));
         assert!(!is_artifact_name("crash-239ad3"));
-        assert!(!is_artifact_name("minimized-from-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"));
-        assert_eq!(sha1_hex(b"LEAK`UA"), "239ad3eb4ce843a651e93d9c47d360c3b8b6efd7");
+        assert!(!is_artifact_name(
+            "minimized-from-239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"
+        ));
+        assert_eq!(
+            sha1_hex(b"LEAK`UA"),
+            "239ad3eb4ce843a651e93d9c47d360c3b8b6efd7"
+        );
     }
 }

@@ -93,9 +93,12 @@ fn decide(r: &CaseResult, rep: &Report) -> (FindingKind, String, String) {
         if tool == "LeakSanitizer" {
             return (FindingKind::Leak, reason.clone(), "memory leak".into());
         }
-        if class.starts_with("out of memory") || class.starts_with("allocator is out of memory")
-        {
-            return (FindingKind::Oom, reason.clone(), "out-of-memory (allocator)".into());
+        if class.starts_with("out of memory") || class.starts_with("allocator is out of memory") {
+            return (
+                FindingKind::Oom,
+                reason.clone(),
+                "out-of-memory (allocator)".into(),
+            );
         }
         return (FindingKind::Crash, reason.clone(), class.clone());
     }
@@ -127,7 +130,11 @@ fn decide(r: &CaseResult, rep: &Report) -> (FindingKind, String, String) {
             "the input ran to the end without a failure".into(),
             "no failure".into(),
         ),
-        _ => (FindingKind::Crash, r.reason.clone(), r.outcome.as_str().into()),
+        _ => (
+            FindingKind::Crash,
+            r.reason.clone(),
+            r.outcome.as_str().into(),
+        ),
     }
 }
 
@@ -178,10 +185,7 @@ impl Report {
                     trace_from.get_or_insert(i);
                 }
             } else if tool.ends_with("Sanitizer") && rep.sanitizer.is_none() {
-                let access = lines[i + 1..]
-                    .iter()
-                    .take(4)
-                    .find_map(|l| access_kind(l));
+                let access = lines[i + 1..].iter().take(4).find_map(|l| access_kind(l));
                 let mut class = sanitizer_class(what);
                 if let Some(a) = access {
                     class = format!("{class} {a}");
@@ -426,7 +430,9 @@ pub fn is_runtime(f: &str) -> bool {
         "operator delete[]",
         "",
     ];
-    EXACT.contains(&f) || PREFIXES.iter().any(|p| f.starts_with(p)) || f.contains("__libfuzzer_sys_run")
+    EXACT.contains(&f)
+        || PREFIXES.iter().any(|p| f.starts_with(p))
+        || f.contains("__libfuzzer_sys_run")
 }
 
 #[cfg(test)]
@@ -505,7 +511,10 @@ stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking::panic_fmt\n   
 ==1== ERROR: libFuzzer: deadly signal\n";
         let t = classify(&result(Outcome::NonzeroExit, Some(1), new));
         assert_eq!(t.kind, FindingKind::Crash);
-        assert_eq!(t.reason, "rust panic at src/lib.rs:12:9: index out of bounds: the len is 3 but the index is 7");
+        assert_eq!(
+            t.reason,
+            "rust panic at src/lib.rs:12:9: index out of bounds: the len is 3 but the index is 7"
+        );
         assert_eq!(t.frames, ["src/lib.rs:12:9", "mycrate::parse"]);
 
         let old = "thread 'main' panicked at 'attempt to add with overflow', src/x.rs:4:5\n";
@@ -518,13 +527,26 @@ stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking::panic_fmt\n   
         let mut r = result(Outcome::TimeLimit, None, "");
         r.limit = Some(Limit::Cpu);
         assert_eq!(classify(&r).signature(), "timeout: timeout (cpu)");
-        let r = result(Outcome::MemoryLimit, None, "==3== ERROR: libFuzzer: deadly signal\n");
+        let r = result(
+            Outcome::MemoryLimit,
+            None,
+            "==3== ERROR: libFuzzer: deadly signal\n",
+        );
         assert_eq!(classify(&r).kind, FindingKind::Oom);
         let s = "==3== ERROR: libFuzzer: out-of-memory (malloc(4294967296))\n";
         let t = classify(&result(Outcome::NonzeroExit, Some(71), s));
-        assert_eq!((t.kind, t.class.as_str()), (FindingKind::Oom, "out-of-memory (malloc limit)"));
+        assert_eq!(
+            (t.kind, t.class.as_str()),
+            (FindingKind::Oom, "out-of-memory (malloc limit)")
+        );
         let s = "==3== ERROR: libFuzzer: timeout after 1 seconds\n";
-        assert_eq!(classify(&result(Outcome::NonzeroExit, Some(70), s)).kind, FindingKind::Timeout);
-        assert_eq!(classify(&result(Outcome::Ok, Some(0), "")).kind, FindingKind::NotReproduced);
+        assert_eq!(
+            classify(&result(Outcome::NonzeroExit, Some(70), s)).kind,
+            FindingKind::Timeout
+        );
+        assert_eq!(
+            classify(&result(Outcome::Ok, Some(0), "")).kind,
+            FindingKind::NotReproduced
+        );
     }
 }

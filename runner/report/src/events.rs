@@ -271,7 +271,9 @@ pub struct FuzzStats {
 }
 
 /// What kind of finding an artifact is, from the facts of its replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// A signal, a sanitizer report, a Rust panic, a nonzero exit of the target.
