@@ -182,7 +182,7 @@ impl ZygoteKey {
     pub fn of(spec: &CaseSpec, tier: Tier) -> ZygoteKey {
         ZygoteKey {
             tier,
-            seccomp_off: spec.seccomp == SeccompProfile::Off,
+            seccomp_off: spec.seccomp.needs_unfiltered_zygote(),
             network: spec.network,
             private_view: spec.private_view,
             partner: false,

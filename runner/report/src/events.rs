@@ -27,6 +27,15 @@ pub enum Event {
     /// said so after an earlier case failed.
     CaseSkipped(CaseSkipped),
     RunFinished(RunFinished),
+    /// A fuzz campaign started (after `run_started`).
+    FuzzStarted(FuzzStarted),
+    /// Periodic statistics of a fuzz campaign, summed over its workers.
+    FuzzStats(FuzzStats),
+    /// A fuzz campaign found an input that crashes, hangs, runs out of memory or leaks, and
+    /// its replay was triaged.
+    CrashFound(Box<CrashFound>),
+    /// A fuzz campaign ended (before `run_finished`).
+    FuzzFinished(FuzzFinished),
 }
 
 /// Facts about the host the run happened on.
@@ -215,6 +224,127 @@ pub struct RunFinished {
     pub killed_running: u64,
     /// Executors (zygotes) that could not be started or replaced.
     pub worker_errors: Vec<String>,
+}
+
+/// A fuzz campaign: its target, engine and directories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FuzzStarted {
+    /// The fuzz target binary.
+    pub binary: String,
+    /// `libfuzzer` (AFL++ is not supported yet).
+    pub engine: String,
+    pub corpus: String,
+    pub artifacts: String,
+    pub workers: u32,
+    /// The total time budget, milliseconds (`None`: until interrupted).
+    pub max_total_time_ms: Option<u64>,
+    /// The per-input timeout given to the engine, milliseconds.
+    pub timeout_ms: u64,
+    /// The memory limit of each worker (its cgroup), bytes.
+    pub memory_bytes: u64,
+    /// The flags passed to the engine, as given.
+    pub engine_args: Vec<String>,
+}
+
+/// Statistics of a campaign so far, over all its workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FuzzStats {
+    /// Milliseconds since the campaign started.
+    pub elapsed_ms: u64,
+    /// Inputs executed.
+    pub execs: u64,
+    /// Executions per second over the last period (all workers).
+    pub execs_per_s: u64,
+    /// Inputs in the shared corpus.
+    pub corpus_size: u64,
+    /// Coverage features (libFuzzer's `ft:`), the highest any worker reported.
+    pub features: u64,
+    /// Coverage points (libFuzzer's `cov:`), the highest any worker reported.
+    pub coverage: u64,
+    /// Peak RSS of a worker, MiB, as the engine reports it.
+    pub rss_mb: u64,
+    /// Findings (artifacts) so far, and distinct signatures among the triaged ones.
+    pub crashes: u64,
+    pub unique_crashes: u64,
+    /// Workers running now.
+    pub workers: u32,
+}
+
+/// What kind of finding an artifact is, from the facts of its replay.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A signal, a sanitizer report, a Rust panic, a nonzero exit of the target.
+    Crash,
+    /// The input ran longer than the per-input timeout (libFuzzer's, or the case's limit).
+    Timeout,
+    /// Memory beyond the limit: the cgroup's OOM event or the engine's RSS/malloc limit.
+    Oom,
+    /// LeakSanitizer found leaks.
+    Leak,
+    /// The artifact did not reproduce its failure when replayed.
+    NotReproduced,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Crash => "crash",
+            FindingKind::Timeout => "timeout",
+            FindingKind::Oom => "oom",
+            FindingKind::Leak => "leak",
+            FindingKind::NotReproduced => "not_reproduced",
+        }
+    }
+}
+
+/// One triaged finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CrashFound {
+    pub kind: FindingKind,
+    /// What the replay showed, e.g. `heap-buffer-overflow WRITE`, `SEGV on unknown address`,
+    /// `rust panic: index out of bounds`, `deadly signal SIGABRT`, `timeout (wall)`.
+    pub reason: String,
+    /// The deduplication key: the reason's class plus the top frames with runtime frames
+    /// (sanitizer, libFuzzer, libc, Rust's panic machinery) dropped.
+    pub signature: String,
+    /// The top frames of the signature (function names; a Rust panic's location first).
+    pub frames: Vec<String>,
+    /// The artifact, in the artifacts directory under libFuzzer's name
+    /// (`crash-<sha1>`, `timeout-`, `oom-`, `leak-`).
+    pub artifact: String,
+    /// Input size, bytes.
+    pub size: u64,
+    /// The input, base64.
+    pub input_base64: String,
+    /// The first artifact with this signature (`false`: a duplicate, kept up to a bound).
+    pub new_signature: bool,
+    /// The minimized reproducer (`minimized-from-<sha1>`), when minimization kept the
+    /// signature.
+    pub minimized: Option<String>,
+    /// Size of the minimized reproducer, bytes.
+    pub minimized_size: Option<u64>,
+    /// The command that reproduces it.
+    pub reproduce: String,
+    /// The replay's facts: outcome, exit code, signal, usage.
+    pub replay: CaseResult,
+}
+
+/// The end of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FuzzFinished {
+    pub execs: u64,
+    pub duration_ms: u64,
+    pub corpus_size: u64,
+    pub features: u64,
+    /// Artifacts found, and distinct signatures among them.
+    pub crashes: u64,
+    pub unique_crashes: u64,
+    /// Worker cases that ended in `sandbox_error` (ours, never the target's).
+    pub worker_errors: Vec<String>,
+    pub interrupted: bool,
 }
 
 /// Writes events as JSON Lines, flushing each line so a partial report is always valid.

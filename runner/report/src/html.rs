@@ -75,6 +75,11 @@ impl<'a> RunView<'a> {
                 | Event::CaseSlow(_)
                 | Event::CaseRetrying(_)
                 | Event::CaseSkipped(_) => {}
+                // Fuzz campaigns: their cases are rendered like any other run's.
+                Event::FuzzStarted(_)
+                | Event::FuzzStats(_)
+                | Event::CrashFound(_)
+                | Event::FuzzFinished(_) => {}
             }
         }
         runs

@@ -55,6 +55,19 @@ pub enum SeccompProfile {
     Strict,
     /// No filter.
     Off,
+    /// `default` for fuzz targets: a case may also stop and inspect its own threads with
+    /// `ptrace` (LeakSanitizer's stop-the-world), read-only requests only (see `seccomp.rs`
+    /// and SECURITY.md).
+    Fuzz,
+}
+
+impl SeccompProfile {
+    /// Whether a case of this profile needs a zygote without the base filter (the `default`
+    /// filter the zygote installs on itself kills what this profile allows), installing its
+    /// own filter instead.
+    pub fn needs_unfiltered_zygote(self) -> bool {
+        matches!(self, SeccompProfile::Off | SeccompProfile::Fuzz)
+    }
 }
 
 impl FromStr for SeccompProfile {
@@ -64,8 +77,9 @@ impl FromStr for SeccompProfile {
             "default" => Ok(SeccompProfile::Default),
             "strict" => Ok(SeccompProfile::Strict),
             "off" => Ok(SeccompProfile::Off),
+            "fuzz" => Ok(SeccompProfile::Fuzz),
             _ => Err(format!(
-                "unknown seccomp profile `{s}` (expected default, strict or off)"
+                "unknown seccomp profile `{s}` (expected default, strict, fuzz or off)"
             )),
         }
     }

@@ -2,7 +2,8 @@
 //! child as the last step before exec.
 //!
 //! A profile is a stack of small filters (the kernel applies the most restrictive answer):
-//! 1. the main filter (`default`: a deny list that kills; `strict`: an allow list, anything
+//! 1. the main filter (`default`: a deny list that kills; `fuzz`: the same with read-only `ptrace`
+//!    of the case's own threads allowed; `strict`: an allow list, anything
 //!    else kills), preceded on x86_64 by a guard that kills x32-ABI calls — seccompiler's own
 //!    prologue already kills every foreign architecture (i386 `int 0x80` included);
 //! 2. `clone3` answered with ENOSYS, so libc falls back to `clone`, whose flags we can check;
@@ -266,10 +267,40 @@ fn compile(
     })
 }
 
-fn default_kill_rules(block_kill_all: bool) -> BTreeMap<i64, Vec<SeccompRule>> {
+/// The `ptrace` requests the `fuzz` profile allows: what LeakSanitizer's stop-the-world needs
+/// to stop its own threads and read their registers (attach, wait, continue with the signal
+/// that stopped it, read the registers, detach, kill). Nothing that writes into the tracee
+/// (`POKE*`, `SET*REGS*`, `SETOPTIONS`) and nothing that seizes or follows other processes.
+pub const FUZZ_PTRACE_REQUESTS: &[(&str, u64)] = &[
+    ("PTRACE_ATTACH", libc::PTRACE_ATTACH as u64),
+    ("PTRACE_DETACH", libc::PTRACE_DETACH as u64),
+    ("PTRACE_CONT", libc::PTRACE_CONT as u64),
+    ("PTRACE_KILL", libc::PTRACE_KILL as u64),
+    ("PTRACE_GETREGSET", libc::PTRACE_GETREGSET as u64),
+    #[cfg(target_arch = "x86_64")]
+    ("PTRACE_GETREGS", libc::PTRACE_GETREGS as u64),
+    #[cfg(target_arch = "x86_64")]
+    ("PTRACE_GETFPREGS", libc::PTRACE_GETFPREGS as u64),
+];
+
+/// `trace_own`: the `fuzz` profile, where `ptrace` is killed only for requests outside
+/// [`FUZZ_PTRACE_REQUESTS`]. Whom a case can attach to at all is the kernel's ptrace access
+/// check (same uid, dumpable, same user namespace): its own processes only (SECURITY.md).
+fn default_kill_rules(block_kill_all: bool, trace_own: bool) -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr) in denied() {
         rules.insert(*nr, vec![]);
+    }
+    if trace_own {
+        rules.insert(
+            libc::SYS_ptrace,
+            vec![rule(
+                FUZZ_PTRACE_REQUESTS
+                    .iter()
+                    .map(|(_, r)| cond(0, Len::Qword, Op::Ne, *r))
+                    .collect(),
+            )],
+        );
     }
     // clone with any namespace flag
     let mut ns = NS_FLAGS.to_vec();
@@ -439,7 +470,7 @@ pub fn build(
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
     )?);
-    if !network && profile == SeccompProfile::Default {
+    if !network && profile != SeccompProfile::Strict {
         let not_unix = || rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)]);
         let mut net = BTreeMap::new();
         net.insert(libc::SYS_socket, vec![not_unix()]);
@@ -461,7 +492,7 @@ pub fn build(
         )?,
         _ => compile(
             "default",
-            default_kill_rules(!pid_namespace),
+            default_kill_rules(!pid_namespace, profile == SeccompProfile::Fuzz),
             SeccompAction::Allow,
             SeccompAction::KillProcess,
         )?,
@@ -479,6 +510,7 @@ mod tests {
         for p in [
             SeccompProfile::Default,
             SeccompProfile::Strict,
+            SeccompProfile::Fuzz,
             SeccompProfile::Off,
         ] {
             for net in [false, true] {

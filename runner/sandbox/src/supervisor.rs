@@ -84,7 +84,7 @@ pub enum SpecError {
     EmptyArgv,
     #[error(transparent)]
     Limits(#[from] crate::policy::LimitError),
-    #[error("seccomp profile `off` needs a zygote started with the `off` base profile")]
+    #[error("seccomp profiles `off` and `fuzz` need a zygote started with the `off` base profile")]
     SeccompOff,
     #[error("network `loopback` needs a network namespace of its own: tier hardened or lockdown")]
     LoopbackNeedsNamespace,
@@ -397,7 +397,7 @@ impl Sandbox {
 
     /// Resolves and pins the program, opens stdin, builds the environment.
     pub fn prepare(&self, spec: &CaseSpec) -> Result<PreparedCase, SpecError> {
-        if spec.seccomp == SeccompProfile::Off && self.cfg.seccomp_base != SeccompProfile::Off {
+        if spec.seccomp.needs_unfiltered_zygote() && self.cfg.seccomp_base != SeccompProfile::Off {
             return Err(SpecError::SeccompOff);
         }
         if let Some(b) = spec.scratch_bytes.filter(|b| *b != self.cfg.tmp_size_bytes) {
@@ -811,6 +811,15 @@ fn seccomp_layer(p: SeccompProfile, network: bool) -> LayerState {
         SeccompProfile::Strict => {
             LayerState::full("strict allow list; foreign architectures and x32 killed")
         }
+        SeccompProfile::Fuzz => LayerState::full(format!(
+            "fuzz: default deny list but read-only ptrace of the case's own processes \
+             (LeakSanitizer); foreign architectures and x32 killed; clone3 -> ENOSYS{}",
+            if network {
+                ""
+            } else {
+                "; inet sockets refused"
+            }
+        )),
     }
 }
 

@@ -95,10 +95,10 @@ impl Zygote {
                 (_, SeccompProfile::Strict) => {
                     vec![crate::seccomp::strict_overlay().map_err(failed)?]
                 }
-                (base, SeccompProfile::Off) => {
+                (base, p @ (SeccompProfile::Off | SeccompProfile::Fuzz)) => {
                     return Err(ZygoteError::SeccompFilter {
                         detail: format!(
-                        "seccomp profile off was asked of a zygote whose base profile is {base:?}"
+                        "seccomp profile {p:?} was asked of a zygote whose base profile is {base:?}"
                     ),
                     })
                 }

@@ -1,0 +1,239 @@
+//! `hatchery fuzz`: campaigns, triage, minimization, replay and repro on real libFuzzer
+//! targets (built with clang from `corpora/fuzz/targets/`). Deterministic: the bug is in the
+//! seed corpus, so finding it does not depend on the mutator's luck.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Builds a libFuzzer+ASan target with clang (a child process writes the executable).
+fn target(name: &str) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpora/fuzz/targets")
+        .join(format!("{name}.c"));
+    let out = common::prog_dir().join(format!("fuzz-{name}"));
+    let tmp = common::prog_dir().join(format!("fuzz-{name}.tmp.{}", std::process::id()));
+    let st = Command::new("clang")
+        .args(["-g", "-O1", "-fsanitize=fuzzer,address", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .status();
+    match st {
+        Ok(s) if s.success() => {
+            std::fs::rename(&tmp, &out).unwrap();
+            Some(out)
+        }
+        _ => {
+            common::need(
+                false,
+                "clang with -fsanitize=fuzzer,address is needed (apt-get install clang)",
+            );
+            None
+        }
+    }
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = common::prog_dir().join(format!("fuzz-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn events(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of_type<'a>(ev: &'a [Value], t: &str) -> Vec<&'a Value> {
+    ev.iter()
+        .filter(|e| e["type"] == t)
+        .map(|e| &e["data"])
+        .collect()
+}
+
+#[test]
+fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
+    let Some(bin) = target("overflow") else {
+        return;
+    };
+    let d = fresh_dir("overflow");
+    let corpus = d.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("seed"),
+        b"BUG and some more bytes to minimize away",
+    )
+    .unwrap();
+    let art = d.join("artifacts");
+    let out = Command::new(common::hatchery_bin())
+        .args(["fuzz", "run", "--binary"])
+        .arg(&bin)
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--artifacts")
+        .arg(&art)
+        .args(["-j", "1", "--max-total-time", "3s", "--minimize-time", "5s"])
+        .arg("--report")
+        .arg(d.join("r.jsonl"))
+        .arg("--junit")
+        .arg(d.join("j.xml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let ev = events(&d.join("r.jsonl"));
+    assert_eq!(ev[0]["type"], "run_started");
+    assert_eq!(of_type(&ev, "fuzz_started").len(), 1);
+    let found = of_type(&ev, "crash_found");
+    let first = found
+        .iter()
+        .find(|c| c["new_signature"] == true)
+        .expect(&stderr);
+    assert_eq!(first["kind"], "crash");
+    assert_eq!(
+        first["signature"],
+        "crash: heap-buffer-overflow WRITE | store | LLVMFuzzerTestOneInput"
+    );
+    assert_eq!(first["frames"][0], "store");
+    // The reproducer is libFuzzer-named and on disk; the minimized one keeps the signature
+    // and is smaller.
+    let artifact = PathBuf::from(first["artifact"].as_str().unwrap());
+    assert!(artifact
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("crash-"));
+    assert!(artifact.is_file());
+    let min = first["minimized"].as_str().expect("minimized");
+    assert!(min.contains("minimized-from-"));
+    assert!(first["minimized_size"].as_u64().unwrap() < first["size"].as_u64().unwrap());
+    let fin = of_type(&ev, "fuzz_finished");
+    assert_eq!(fin[0]["unique_crashes"], 1);
+    assert_eq!(ev.last().unwrap()["type"], "run_finished");
+    let junit = std::fs::read_to_string(d.join("j.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
+    assert!(junit.contains("heap-buffer-overflow WRITE"));
+
+    // repro: the artifact still fails, with the same signature.
+    let r = Command::new(common::hatchery_bin())
+        .args(["fuzz", "repro", "--binary"])
+        .arg(&bin)
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("heap-buffer-overflow WRITE | store"),
+        "{text}"
+    );
+
+    // replay: the artifacts plus a clean input, as one case each.
+    let clean = d.join("clean-input");
+    std::fs::write(&clean, b"hello").unwrap();
+    let replay = |extra: &[&str]| {
+        Command::new(common::hatchery_bin())
+            .args(["fuzz", "replay", "--binary"])
+            .arg(&bin)
+            .args(extra)
+            .arg(&art)
+            .arg(&clean)
+            .output()
+            .unwrap()
+    };
+    let r = replay(&[]);
+    assert_eq!(r.status.code(), Some(0));
+    let r = replay(&[
+        "--fail-on-crash",
+        "--junit",
+        d.join("replay.xml").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains("PASS") && text.contains("FAIL"), "{text}");
+    assert!(text.contains("heap-buffer-overflow WRITE"), "{text}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn leak_sanitizer_works_under_the_fuzz_profile() {
+    let Some(bin) = target("overflow") else {
+        return;
+    };
+    let d = fresh_dir("leak");
+    let input = d.join("leak-input");
+    std::fs::write(&input, b"LEAK").unwrap();
+    let r = Command::new(common::hatchery_bin())
+        .args(["fuzz", "repro", "--binary"])
+        .arg(&bin)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains("kind       leak"), "{text}");
+    assert!(
+        text.contains("leak: memory leak | LLVMFuzzerTestOneInput"),
+        "{text}"
+    );
+    // Under the default profile LeakSanitizer's ptrace is a policy violation.
+    let r = Command::new(common::hatchery_bin())
+        .args(["run", "--json", "--seccomp", "default", "--"])
+        .arg(&bin)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["outcome"], "policy_violation", "{v}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn clean_campaign_reports_stats_and_grows_the_corpus() {
+    let Some(bin) = target("clean") else { return };
+    let d = fresh_dir("clean");
+    let corpus = d.join("corpus");
+    let out = Command::new(common::hatchery_bin())
+        .args(["fuzz", "run", "--binary"])
+        .arg(&bin)
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--artifacts")
+        .arg(d.join("artifacts"))
+        .args([
+            "-j",
+            "2",
+            "--max-total-time",
+            "3s",
+            "--stats-interval",
+            "500ms",
+        ])
+        .arg("--report")
+        .arg(d.join("r.jsonl"))
+        .args(["--", "-seed=1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let ev = events(&d.join("r.jsonl"));
+    let stats = of_type(&ev, "fuzz_stats");
+    assert!(!stats.is_empty(), "{stderr}");
+    let last = stats.last().unwrap();
+    assert!(last["execs"].as_u64().unwrap() > 0, "{last}");
+    assert!(last["features"].as_u64().unwrap() > 0, "{last}");
+    let fin = of_type(&ev, "fuzz_finished")[0];
+    assert_eq!(fin["unique_crashes"], 0);
+    assert!(fin["execs"].as_u64().unwrap() > 0);
+    // New inputs were copied back into the corpus under their SHA-1.
+    let n = std::fs::read_dir(&corpus).unwrap().count();
+    assert!(n > 0 && fin["corpus_size"].as_u64().unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -1,0 +1,576 @@
+//! `hatchery fuzz run | replay | repro`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use hatchery_engine::{
+    parse, ExecSettings, Expect, Options, Pool, Reporter, SandboxExecutor, Unit,
+};
+use hatchery_judge::workdir::WorkDir;
+use hatchery_report::{
+    exit, fmt_us, CaseFinished, CrashFound, Event, FindingKind, JsonLinesWriter, Outcome,
+    RunStarted,
+};
+use hatchery_sandbox::{Network, Tier};
+
+use crate::campaign::{self, Campaign, Sink};
+use crate::libfuzzer;
+use crate::target::{self, TargetRun};
+use crate::triage;
+
+/// The `--help` text of the exit codes.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  run: no crash, timeout, OOM or leak was found; replay: every input ran clean (or
+     findings without --fail-on-crash); repro: the artifact no longer fails
+  1  run: at least one finding reproduced (see the crash_found events); replay with
+     --fail-on-crash: an input failed; repro: the artifact still fails
+  2  bad command line
+  5  hatchery itself failed (never the target's fault)
+  6  this host cannot provide the sandbox (the message names the missing feature; a fuzz
+     run needs a cgroup: memory is limited by it, never by RLIMIT_AS)
+  7  the target, corpus or an input cannot be used
+110  a report file could not be written
+130  interrupted";
+
+#[derive(Args)]
+pub struct FuzzArgs {
+    #[command(subcommand)]
+    cmd: FuzzCmd,
+}
+
+#[derive(Subcommand)]
+enum FuzzCmd {
+    /// Fuzz a libFuzzer target: -j workers, each a sandboxed case, triage, minimization.
+    #[command(after_help = EXIT_CODES)]
+    Run(Box<RunArgs>),
+    /// Replay inputs (files or directories: a corpus, artifacts) as one case each.
+    #[command(after_help = EXIT_CODES)]
+    Replay(ReplayArgs),
+    /// Replay one artifact and print its triage: kind, reason, signature, frames.
+    #[command(after_help = EXIT_CODES)]
+    Repro(ReproArgs),
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// The libFuzzer target binary (built with -fsanitize=fuzzer, or by cargo fuzz).
+    #[arg(long)]
+    binary: PathBuf,
+    /// Per-input timeout (libFuzzer's -timeout, whole seconds).
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    timeout: Duration,
+    /// Memory of one input (libFuzzer's -rss_limit_mb); the worker's cgroup limit is a
+    /// quarter above it (at least 256 MiB more).
+    #[arg(long, default_value = "2G", value_parser = parse::size_bytes)]
+    memory: u64,
+    /// Isolation tier: hardened (user+pid+ipc+mount+net namespaces) or lockdown.
+    #[arg(long, default_value = "hardened")]
+    tier: Tier,
+}
+
+impl TargetArgs {
+    fn run(&self) -> Result<TargetRun, String> {
+        let bin = std::path::absolute(&self.binary).map_err(|e| e.to_string())?;
+        if !bin.is_file() {
+            return Err(format!("{}: no such file", bin.display()));
+        }
+        Ok(TargetRun::new(bin, self.tier, self.timeout, self.memory))
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The corpus directory (seeds; new inputs are added to it). Default: `corpus/` beside
+    /// the artifacts.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Where artifacts go, under libFuzzer's names (crash-<sha1>, timeout-, oom-, leak-,
+    /// minimized-from-). Default: `./artifacts`.
+    #[arg(long)]
+    artifacts: Option<PathBuf>,
+    /// Workers, each a libFuzzer process in its own case.
+    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+    jobs: usize,
+    /// Total time budget (e.g. 60s, 10m). Without it, until interrupted.
+    #[arg(long, value_parser = parse::duration)]
+    max_total_time: Option<Duration>,
+    /// Time budget of each minimization (libFuzzer -minimize_crash in the sandbox).
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
+    minimize_time: Duration,
+    /// Do not minimize findings.
+    #[arg(long)]
+    no_minimize: bool,
+    /// Seconds between statistics (fuzz_stats events and the progress line).
+    #[arg(long, default_value = "1s", value_parser = parse::duration)]
+    stats_interval: Duration,
+    /// Write the JSON Lines event stream here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write JUnit XML here: one test case per unique finding.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Keep the work directory (the workers' logs).
+    #[arg(long)]
+    keep_work: bool,
+    /// Flags passed to libFuzzer as they are (after `--`).
+    #[arg(last = true)]
+    libfuzzer_flags: Vec<String>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Workers.
+    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+    jobs: usize,
+    /// Exit 1 when any input fails.
+    #[arg(long)]
+    fail_on_crash: bool,
+    #[arg(long)]
+    report: Option<PathBuf>,
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Files or directories of inputs.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReproArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    artifact: PathBuf,
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
+    eprintln!("hatchery fuzz: {msg}");
+    code
+}
+
+/// Runs `hatchery fuzz ...`; `zygote_exe` is our executable.
+pub fn run(a: FuzzArgs, zygote_exe: PathBuf) -> u8 {
+    match a.cmd {
+        FuzzCmd::Run(r) => fuzz_run(*r, zygote_exe),
+        FuzzCmd::Replay(r) => replay(r, zygote_exe),
+        FuzzCmd::Repro(r) => repro(r, zygote_exe),
+    }
+}
+
+/// The first executor, warm, and what it enforces (`run_started`'s facts).
+fn start(
+    settings: ExecSettings,
+    run: &TargetRun,
+) -> Result<(SandboxExecutor, hatchery_report::Enforcement), u8> {
+    let mut first = SandboxExecutor::new(std::sync::Arc::new(settings), None);
+    match first.enforcement(run.tier, Network::Off) {
+        Ok(e) => Ok((first, e)),
+        Err(e) => Err(fail(
+            if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            },
+            hatchery_report::error_chain(&e),
+        )),
+    }
+}
+
+struct CliSink {
+    json: Option<JsonLinesWriter<std::io::BufWriter<std::fs::File>>>,
+    events: Vec<Event>,
+    write_error: Option<String>,
+    tty: bool,
+}
+
+impl Sink for CliSink {
+    fn event(&mut self, e: &Event) {
+        if let Some(w) = self.json.as_mut() {
+            if let Err(err) = w.write(e) {
+                self.write_error.get_or_insert(err.to_string());
+            }
+        }
+        if let Event::CrashFound(c) = e {
+            print_finding(c);
+        }
+        if !matches!(e, Event::FuzzStats(_)) {
+            self.events.push(e.clone());
+        }
+    }
+    fn progress(&mut self, line: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn print_finding(c: &CrashFound) {
+    let mut err = std::io::stderr().lock();
+    if !c.new_signature {
+        let _ = writeln!(
+            err,
+            "\r\x1b[2K{} (duplicate) {}",
+            c.kind.as_str().to_uppercase(),
+            c.artifact
+        );
+        return;
+    }
+    let _ = writeln!(
+        err,
+        "\r\x1b[2K{} {}{}\n  reason    {}\n  artifact  {} ({} bytes){}\n  reproduce {}",
+        c.kind.as_str().to_uppercase(),
+        c.signature,
+        if c.new_signature { "" } else { " (duplicate)" },
+        c.reason,
+        c.artifact,
+        c.size,
+        c.minimized
+            .as_ref()
+            .map(|m| format!(
+                "\n  minimized {m} ({} bytes)",
+                c.minimized_size.unwrap_or(0)
+            ))
+            .unwrap_or_default(),
+        c.reproduce
+    );
+}
+
+fn open_report(
+    p: &Option<PathBuf>,
+) -> Result<Option<JsonLinesWriter<std::io::BufWriter<std::fs::File>>>, u8> {
+    p.as_ref()
+        .map(|p| JsonLinesWriter::create(p))
+        .transpose()
+        .map_err(|e| fail(exit::WRITE_FAILED, format!("cannot write the report: {e}")))
+}
+
+fn fuzz_run(a: RunArgs, zygote_exe: PathBuf) -> u8 {
+    let run = match a.target.run() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    if a.jobs == 0 {
+        return fail(exit::USAGE, "-j must be at least 1");
+    }
+    let artifacts = std::path::absolute(a.artifacts.unwrap_or_else(|| PathBuf::from("artifacts")))
+        .unwrap_or_default();
+    let corpus = match a.corpus {
+        Some(c) => std::path::absolute(c).unwrap_or_default(),
+        None => artifacts.parent().unwrap_or(Path::new(".")).join("corpus"),
+    };
+    let json = match open_report(&a.report) {
+        Ok(j) => j,
+        Err(c) => return c,
+    };
+    let work_base = artifacts.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let _ = std::fs::create_dir_all(&artifacts);
+    let settings = target::exec_settings(zygote_exe, &run, &work_base);
+    let (first, enforcement) = match start(settings.clone(), &run) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let triage_exec = SandboxExecutor::new(std::sync::Arc::new(settings), None);
+    let pool = Pool::around(first, a.jobs);
+    let c = Campaign {
+        run: run.clone(),
+        corpus,
+        artifacts,
+        workers: a.jobs,
+        max_total_time: a.max_total_time,
+        engine_args: a.libfuzzer_flags,
+        stats_every: a.stats_interval,
+        minimize: (!a.no_minimize).then_some(a.minimize_time),
+        keep_work: a.keep_work,
+    };
+    let rs = RunStarted::now(
+        run.tier.as_str(),
+        enforcement,
+        Default::default(),
+        (a.jobs * campaign::STARTS_PER_WORKER) as u64,
+        a.jobs as u32,
+    );
+    let (cancel, _) = hatchery_engine::cancel_on_signals();
+    let mut sink = CliSink {
+        json,
+        events: Vec::new(),
+        write_error: None,
+        tty: nix::unistd::isatty(2).unwrap_or(false),
+    };
+    let out = match campaign::run(&c, &pool, triage_exec, rs, &cancel, &mut sink) {
+        Ok(o) => o,
+        Err(e) => return fail(exit::BAD_INPUT, hatchery_report::error_chain(&e)),
+    };
+    if sink.tty {
+        eprintln!();
+    }
+    let fin = out
+        .finished
+        .clone()
+        .unwrap_or_else(|| unreachable!("set by run"));
+    let unique = out.unique();
+    eprintln!(
+        "fuzz: {} execs in {}, corpus {}, {} finding(s), {} unique",
+        fin.execs,
+        fmt_us(fin.duration_ms * 1000),
+        fin.corpus_size,
+        fin.crashes,
+        unique.len()
+    );
+    if let Some(p) = &a.junit {
+        let xml = junit_findings(&run.binary, &out.findings);
+        if let Err(e) = std::fs::write(p, xml) {
+            return fail(
+                exit::WRITE_FAILED,
+                format!("cannot write {}: {e}", p.display()),
+            );
+        }
+    }
+    if let Some(p) = &a.html {
+        let html = hatchery_report::html::render_events(&sink.events, &Default::default());
+        if let Err(e) = std::fs::write(p, html) {
+            return fail(
+                exit::WRITE_FAILED,
+                format!("cannot write {}: {e}", p.display()),
+            );
+        }
+    }
+    if let Some(e) = sink.write_error {
+        return fail(exit::WRITE_FAILED, format!("cannot write the report: {e}"));
+    }
+    if fin.interrupted {
+        return exit::INTERRUPTED;
+    }
+    if !unique.is_empty() {
+        return exit::FAILED;
+    }
+    if !fin.worker_errors.is_empty() || fin.execs == 0 {
+        for e in &fin.worker_errors {
+            eprintln!("hatchery fuzz: worker error: {e}");
+        }
+        if fin.execs == 0 {
+            return fail(
+                exit::SANDBOX_ERROR,
+                "no worker ran an input (see the report's case_finished events)",
+            );
+        }
+    }
+    exit::OK
+}
+
+/// JUnit: one test case per unique finding (a passing `campaign` case when there is none).
+pub fn junit_findings(binary: &Path, findings: &[CrashFound]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let name = format!("fuzz {}", binary.display());
+    let mut report = Report::new(&name);
+    let mut suite = TestSuite::new(&name);
+    let unique: Vec<&CrashFound> = findings
+        .iter()
+        .filter(|f| f.new_signature && f.kind != FindingKind::NotReproduced)
+        .collect();
+    if unique.is_empty() {
+        let mut tc = TestCase::new("campaign", TestCaseStatus::success());
+        tc.set_classname(&name);
+        suite.add_test_case(tc);
+    }
+    for f in unique {
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        st.set_message(format!("{}: {}", f.kind.as_str(), f.reason));
+        st.set_type(f.kind.as_str());
+        st.set_description(format!(
+            "signature: {}\nartifact: {}\nreproduce: {}",
+            f.signature, f.artifact, f.reproduce
+        ));
+        let mut tc = TestCase::new(f.signature.clone(), st);
+        tc.set_classname(&name);
+        tc.set_time(Duration::from_micros(f.replay.usage.wall_us));
+        tc.set_system_err_lossy(&f.replay.stderr.data);
+        suite.add_test_case(tc);
+    }
+    report.add_test_suite(suite);
+    report.to_string().unwrap_or_default()
+}
+
+/// Copies of the inputs in a work directory the case can read, with the name to show.
+fn stage_inputs(work: &WorkDir, inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, String> {
+    let dir = work.dir("inputs").map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for p in inputs {
+        let files = campaign::read_inputs(p).map_err(|e| e.to_string())?;
+        for (path, data) in files {
+            let sha = libfuzzer::sha1_hex(&data);
+            let _ = dir.write_file(std::ffi::OsStr::new(&sha), &data, 0o644);
+            out.push((path.display().to_string(), dir.path().join(sha)));
+        }
+    }
+    Ok(out)
+}
+
+/// nextest-style lines, and the attempts for JUnit.
+struct ReplayReporter {
+    json: Option<JsonLinesWriter<std::io::BufWriter<std::fs::File>>>,
+    attempts: Vec<CaseFinished>,
+    failed: u64,
+}
+
+impl Reporter for ReplayReporter {
+    fn event(&mut self, e: &Event) {
+        if let Some(w) = self.json.as_mut() {
+            let _ = w.write(e);
+        }
+        if let Event::CaseFinished(cf) = e {
+            let t = triage::classify(&cf.result);
+            let secs = cf.result.usage.wall_us as f64 / 1e6;
+            if cf.passed {
+                eprintln!("        PASS [{secs:>8.3}s] {}", cf.id);
+            } else {
+                self.failed += 1;
+                eprintln!("        FAIL [{secs:>8.3}s] {}: {}", cf.id, t.signature());
+            }
+            self.attempts.push((**cf).clone());
+        }
+    }
+}
+
+fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
+    let run = match a.target.run() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let work = match WorkDir::create(&base, false) {
+        Ok(w) => w,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let staged = match stage_inputs(&work, &a.inputs) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let settings = target::exec_settings(zygote_exe, &run, work.path());
+    let (first, enforcement) = match start(settings, &run) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let pool = Pool::around(first, a.jobs.max(1));
+    let units: Vec<Unit> = staged
+        .iter()
+        .map(|(name, p)| {
+            let mut u = run.unit(name.clone(), run.replay(p, work.path()));
+            u.expect = Expect::Outcome(Outcome::Ok);
+            u
+        })
+        .collect();
+    let json = match open_report(&a.report) {
+        Ok(j) => j,
+        Err(c) => return c,
+    };
+    let mut rep = ReplayReporter {
+        json,
+        attempts: Vec::new(),
+        failed: 0,
+    };
+    let (cancel, _) = hatchery_engine::cancel_on_signals();
+    let rs = RunStarted::now(
+        run.tier.as_str(),
+        enforcement,
+        Default::default(),
+        units.len() as u64,
+        a.jobs as u32,
+    );
+    let t0 = Instant::now();
+    let opts = Options {
+        workers: a.jobs.max(1),
+        ..Default::default()
+    };
+    let rf = hatchery_engine::run(
+        &pool,
+        &units,
+        &hatchery_engine::RunSpec,
+        &opts,
+        None,
+        Some(rs),
+        &cancel,
+        &mut rep,
+    );
+    eprintln!(
+        "     Summary [{:>8.3}s] {} input(s): {} passed, {} failed",
+        t0.elapsed().as_secs_f64(),
+        units.len(),
+        rf.passed,
+        rf.failed
+    );
+    if let Some(p) = &a.junit {
+        let xml = hatchery_report::junit::junit_xml(
+            &format!("fuzz replay {}", run.binary.display()),
+            &rep.attempts,
+        );
+        if let Err(e) = std::fs::write(p, xml) {
+            return fail(
+                exit::WRITE_FAILED,
+                format!("cannot write {}: {e}", p.display()),
+            );
+        }
+    }
+    if rf.interrupted {
+        exit::INTERRUPTED
+    } else if a.fail_on_crash && rep.failed > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+fn repro(a: ReproArgs, zygote_exe: PathBuf) -> u8 {
+    let run = match a.target.run() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let work = match WorkDir::create(&base, false) {
+        Ok(w) => w,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let staged = match stage_inputs(&work, std::slice::from_ref(&a.artifact)) {
+        Ok(s) if s.len() == 1 => s,
+        Ok(_) => {
+            return fail(
+                exit::BAD_INPUT,
+                format!("{}: not one input file", a.artifact.display()),
+            )
+        }
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let settings = target::exec_settings(zygote_exe, &run, work.path());
+    let (mut exec, _) = match start(settings, &run) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let spec = run.replay(&staged[0].1, work.path());
+    let r = match hatchery_engine::Executor::run(&mut exec, &spec, run.tier) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::SANDBOX_ERROR, hatchery_report::error_chain(&e)),
+    };
+    let _ = std::io::stderr().write_all(&r.stderr.data);
+    let t = triage::classify(&r);
+    println!("kind       {}", t.kind.as_str());
+    println!("reason     {}", t.reason);
+    println!("signature  {}", t.signature());
+    for f in &t.frames {
+        println!("frame      {f}");
+    }
+    println!("outcome    {} ({})", r.outcome.as_str(), r.reason);
+    if t.kind == FindingKind::NotReproduced {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
