@@ -226,6 +226,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Some(Submission {
             label: b.display().to_string(),
             kind: SubmissionKind::Binary(b.clone()),
+            from_package: false,
         })
     } else {
         let cmd = a.command.clone().unwrap_or_default();
@@ -262,6 +263,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Some(Submission {
             label: cmd,
             kind: SubmissionKind::Command { argv, cwd },
+            from_package: false,
         })
     };
     let planned = if a.verify_submissions {

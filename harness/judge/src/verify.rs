@@ -77,6 +77,7 @@ pub fn list(
                 }
             };
             s.label = rel.clone();
+            s.from_package = true;
             // One bad annotation skips its submission, not the package.
             let expected = match annotation(&s) {
                 Err(e) => {
