@@ -351,9 +351,19 @@ pub struct JudgeReport {
     /// Cases run although `on_reject: break` would have skipped them (only with
     /// `--all-cases`): shown, but neither decide the verdict nor score.
     pub cases: Vec<CaseReport>,
+    /// 2025-09 scoring problems: the score of `secret` and of each of its groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_scores: Vec<GroupScoreReport>,
     /// Cases not run because an earlier case failed.
     pub skipped: usize,
     pub duration_us: u64,
+}
+
+/// The score of a test data group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupScoreReport {
+    pub name: String,
+    pub score: f64,
 }
 
 /// A validator ready to run.
@@ -1018,6 +1028,19 @@ impl<'a> Judge<'a> {
         prefix: &str,
         events: &mut Events,
     ) -> JudgeReport {
+        self.judge_built_with(sub, built, start, prefix, events, self.run_all_cases)
+    }
+
+    /// [`Judge::judge_built`], running every case when `all` (as `--all-cases`).
+    pub fn judge_built_with(
+        &self,
+        sub: &Submission,
+        built: Built,
+        start: Instant,
+        prefix: &str,
+        events: &mut Events,
+        all: bool,
+    ) -> JudgeReport {
         let scoring = self.problem.scoring;
         let mut report = JudgeReport {
             problem: self.problem.name.clone(),
@@ -1036,6 +1059,7 @@ impl<'a> Judge<'a> {
             time_limit_derivation: self.derivation.clone(),
             compile: built.compile,
             cases: Vec::new(),
+            group_scores: Vec::new(),
             skipped: 0,
             duration_us: 0,
         };
@@ -1052,7 +1076,6 @@ impl<'a> Judge<'a> {
             report.duration_us = start.elapsed().as_micros() as u64;
             return report;
         };
-        let all = self.run_all_cases;
         let problem = self.problem;
         let units: Vec<Unit> = problem
             .cases
@@ -1119,9 +1142,10 @@ impl<'a> Judge<'a> {
             report.message = first.message.clone();
         }
         if scoring {
-            let (s, m) = self.score(&mut by_index, &counted);
+            let (s, m, groups) = self.score(&mut by_index, &counted);
             report.score = Some(round6(s));
             report.max_score = Some(round6(m));
+            report.group_scores = groups;
         }
         report.cases = by_index.into_iter().flatten().collect();
         report.duration_us = start.elapsed().as_micros() as u64;
@@ -1735,7 +1759,11 @@ impl<'a> Judge<'a> {
 
     /// Score and maximum of the secret data, and each secret case's score. Cases not
     /// `counted` score as not run.
-    fn score(&self, results: &mut [Option<CaseReport>], counted: &[bool]) -> (f64, f64) {
+    fn score(
+        &self,
+        results: &mut [Option<CaseReport>],
+        counted: &[bool],
+    ) -> (f64, f64, Vec<GroupScoreReport>) {
         let outcomes: Vec<Option<CaseScore>> = results
             .iter()
             .zip(counted)
@@ -1752,7 +1780,19 @@ impl<'a> Judge<'a> {
                 r.score = Some(round6(s));
             }
         }
-        sc.total()
+        let groups = if self.problem.format == FormatVersion::V2025_09 {
+            sc.group_scores()
+                .into_iter()
+                .map(|(name, s)| GroupScoreReport {
+                    name,
+                    score: round6(s),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (s, m) = sc.total();
+        (s, m, groups)
     }
 }
 

@@ -158,7 +158,9 @@ pub fn derive(
             ));
             continue;
         }
-        if r.verdict != Verdict::AC {
+        // 2025-09: a lower bound that may be rejected (a wrong_answer submission) only
+        // gives its run time.
+        if r.verdict != Verdict::AC && (p.must_accept() || r.verdict == Verdict::TLE) {
             return Err(format!(
                 "cannot derive the time limit: {} got {}{} with a cap of {} per test case{}",
                 p.submission.label,
