@@ -903,7 +903,10 @@ impl<'a> Judge<'a> {
                     runnable: Some(Runnable {
                         argv,
                         // A `run` script runs in its (built) directory.
-                        cwd: match (&out, script) {
+                        // A submission of a package with included files runs among its
+                        // files (2025-09: the working directory holds the submitted,
+                        // compiled and included files).
+                        cwd: match (&out, script || (private && self.problem.include_dir.is_some())) {
                             (Some(o), true) => o.path().to_path_buf(),
                             _ => self.run_dir.clone(),
                         },

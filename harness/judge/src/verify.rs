@@ -365,7 +365,12 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(f, t).unwrap();
         }
-        let (planned, skipped) = list(d.path(), &LanguageTable::builtin(), None).unwrap();
+        std::fs::create_dir_all(d.path().join("data/secret")).unwrap();
+        std::fs::write(d.path().join("problem.yaml"), "name: x\n").unwrap();
+        std::fs::write(d.path().join("data/secret/1.in"), "").unwrap();
+        std::fs::write(d.path().join("data/secret/1.ans"), "").unwrap();
+        let problem = crate::problem::load(d.path()).unwrap();
+        let (planned, skipped) = list(&problem, &LanguageTable::builtin(), None).unwrap();
         let got: Vec<(String, Expected)> = planned
             .iter()
             .map(|p| (p.submission.label.clone(), p.expected.clone()))
