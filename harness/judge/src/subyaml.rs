@@ -119,7 +119,9 @@ impl SubmissionSpec {
                 Some(TimeLimitUse::Upper) => upper = true,
                 _ => {}
             }
-            if r.permitted.as_ref().is_some_and(|p| !p.iter().any(|v| v == "TLE")) {
+            // A lower bound from a rule about some cases only is not used (the derivation
+            // bounds by a submission's slowest case over all cases).
+            if r.cases.is_none() && r.permitted.as_ref().is_some_and(|p| !p.iter().any(|v| v == "TLE")) {
                 lower = true;
             }
             if r.required.as_ref().is_some_and(|q| q.len() == 1 && q[0] == "TLE") {
@@ -554,7 +556,7 @@ mod tests {
         );
         assert_eq!(s.rules[0].required.as_deref(), Some(&["TLE".to_owned()][..]));
         assert!(s.scoped());
-        assert_eq!(s.time_limit_bounds(), (true, true));
+        assert_eq!(s.time_limit_bounds(), (false, true));
         let n = y.spec_for("run_time_error/not_defined");
         assert_eq!(n.language.as_deref(), Some("python3"));
         assert_eq!(n.entrypoint.as_deref(), Some("main.py"));

@@ -179,8 +179,9 @@ pub fn derive(
         }
         let (t, case) = slowest(&r);
         progress(&format!(
-            "derive: {} AC, slowest run {}{}",
+            "derive: {} {}, slowest run {}{}",
             p.submission.label,
+            r.verdict.as_str(),
             crate::fmt_us(t),
             case.as_ref()
                 .map(|c| format!(" on {c}"))
