@@ -649,22 +649,35 @@ impl<'a> Judge<'a> {
                 },
             })
         };
-        let mut srcs = files.iter().map(|f| read(f)).collect::<Result<Vec<_>, _>>()?;
+        let mut srcs = files
+            .iter()
+            .map(|f| read(f))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut main_name = main
             .file_name()
             .ok_or("the main source has no file name")?
             .to_owned();
-        let inc = self.problem.include_dir.as_ref().filter(|_| include).and_then(|d| {
-            [d.join(&language.name), d.join("default")]
-                .into_iter()
-                .find(|p| p.is_dir())
-        });
+        let inc = self
+            .problem
+            .include_dir
+            .as_ref()
+            .filter(|_| include)
+            .and_then(|d| {
+                [d.join(&language.name), d.join("default")]
+                    .into_iter()
+                    .find(|p| p.is_dir())
+            });
         if let Some(inc) = inc {
             let mut entries: Vec<PathBuf> = fs::read_dir(&inc)
                 .map_err(|e| format!("{}: {e}", inc.display()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect();
             entries.sort();
             for f in entries {
@@ -675,9 +688,9 @@ impl<'a> Judge<'a> {
                 let is_entry = p
                     .file_stem()
                     .is_some_and(|s| s == "__main__" || s == "main" || s == "Main")
-                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        language.extensions.iter().any(|x| x == e)
-                    });
+                    && p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| language.extensions.iter().any(|x| x == e));
                 if is_entry {
                     main_name = sf.name.clone();
                 }
@@ -704,9 +717,8 @@ impl<'a> Judge<'a> {
             let dir = self.work.case_dir("build").map_err(|e| e.to_string())?;
             let mut names = Vec::new();
             for f in srcs {
-                dir.write_file(&f.name, &f.data, f.mode).map_err(|e| {
-                    format!("cannot copy {}: {e}", Path::new(&f.name).display())
-                })?;
+                dir.write_file(&f.name, &f.data, f.mode)
+                    .map_err(|e| format!("cannot copy {}: {e}", Path::new(&f.name).display()))?;
                 names.push(f.name.clone());
             }
             if !names.contains(&main_name) {
@@ -906,7 +918,10 @@ impl<'a> Judge<'a> {
                         // A submission of a package with included files runs among its
                         // files (2025-09: the working directory holds the submitted,
                         // compiled and included files).
-                        cwd: match (&out, script || (private && self.problem.include_dir.is_some())) {
+                        cwd: match (
+                            &out,
+                            script || (private && self.problem.include_dir.is_some()),
+                        ) {
                             (Some(o), true) => o.path().to_path_buf(),
                             _ => self.run_dir.clone(),
                         },
@@ -1225,7 +1240,11 @@ impl<'a> Judge<'a> {
         if self.problem.multi_pass {
             return self.run_multi_pass(x, runnable, i);
         }
-        let mut spec = workdir::spec(self.case_argv(runnable, case), &runnable.cwd, self.run_limits());
+        let mut spec = workdir::spec(
+            self.case_argv(runnable, case),
+            &runnable.cwd,
+            self.run_limits(),
+        );
         spec.private_view = true;
         // Nothing lent: stdin is a sealed copy, the output a pipe; so its worker's own uid,
         // which it shares with no submission running beside it.
@@ -1932,9 +1951,9 @@ impl Judge<'_> {
         match case.score_max {
             // Samples of a scoring problem: a score there is ignored.
             CaseMax::NotScored if self.problem.scoring => Ok(None),
-            CaseMax::NotScored if any => Err(
-                "the validator wrote a score, but the problem is not a scoring problem".into(),
-            ),
+            CaseMax::NotScored if any => {
+                Err("the validator wrote a score, but the problem is not a scoring problem".into())
+            }
             CaseMax::NotScored => Ok(None),
             CaseMax::PassFail if any => Err(format!(
                 "the validator wrote a score for {}, which is in a group with pass-fail \
@@ -1948,9 +1967,9 @@ impl Judge<'_> {
                 }
                 (Some(x), _) if x >= 0.0 => Ok(Some(x)),
                 (Some(x), _) => Err(format!("score.txt is negative ({x})")),
-                (None, None) => Err(
-                    "an accepted case with an unbounded maximum score needs a score.txt".into(),
-                ),
+                (None, None) => {
+                    Err("an accepted case with an unbounded maximum score needs a score.txt".into())
+                }
             },
             CaseMax::Bounded(m) => match (s.score, s.multiplier) {
                 (Some(x), _) if x >= 0.0 && x <= m + 1e-9 => Ok(Some(x)),

@@ -441,7 +441,8 @@ impl Constants {
 fn is_constant_key(k: &str) -> bool {
     let ident = |s: &str| {
         let mut c = s.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
             && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
     };
     match k.split_once('.') {
@@ -766,7 +767,10 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 "a custom output validator is used when output_validator/ exists; `type` \
                  says scoring, interactive and multi-pass",
             ),
-            ("validator_flags", "give `output_validator_args` in test_group.yaml"),
+            (
+                "validator_flags",
+                "give `output_validator_args` in test_group.yaml",
+            ),
             ("grading", "give `score_aggregation` in test_group.yaml"),
         ] {
             if py.get(key).is_some() {
@@ -1150,7 +1154,8 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     let ctx = Ctx { format, scoring };
     let mut cases = Vec::new();
     let data = dir.join("data");
-    let (root_settings, root_score) = read_group_settings(&data, &base, format, &constants, &mut notes)?;
+    let (root_settings, root_score) =
+        read_group_settings(&data, &base, format, &constants, &mut notes)?;
     let mut root = Group {
         name: String::new(),
         aggregation: root_settings.aggregation,
@@ -1273,7 +1278,10 @@ fn read_constants(py: &Map<'_>) -> Result<Constants, PackageError> {
             Some(Yaml::Real(r)) => Ok(r.clone()),
             Some(v) => Err(m.err(
                 key,
-                format!("expected an integer, a float or a string, found {}", show(v)),
+                format!(
+                    "expected an integer, a float or a string, found {}",
+                    show(v)
+                ),
             )),
             None => Err(m.err(key, "missing")),
         }
@@ -1903,7 +1911,10 @@ fn walk_2025(
         }
         let (gs, gscore) = read_group_settings(&d, &settings, format, constants, notes)?;
         check_score_keys(&gscore, ctx.scoring, false)?;
-        let gfile = gscore.file.clone().unwrap_or_else(|| d.join("test_group.yaml"));
+        let gfile = gscore
+            .file
+            .clone()
+            .unwrap_or_else(|| d.join("test_group.yaml"));
         let gagg = gscore.aggregation.unwrap_or(Aggregation::PassFail);
         let gmax = if gscore.unbounded {
             if max.is_some() || gagg == Aggregation::PassFail {
@@ -2047,7 +2058,10 @@ fn case_yaml(path: &Path, s: &mut Settings, notes: &mut Vec<String>) -> Result<(
                 s.validator_flags = w;
             }
             "input_validator_args" => s.input_args = input_args(&m, &k)?,
-            "full_feedback" | "hint" | "description" | "input_visualizer_args"
+            "full_feedback"
+            | "hint"
+            | "description"
+            | "input_visualizer_args"
             | "output_visualizer_args" => {}
             other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
         }
@@ -2769,5 +2783,156 @@ mod tests {
         assert_eq!(i.name.as_deref(), Some("Hello World"));
         assert_eq!(i.timelimit, Some(1.5));
         assert!(parse_domjudge_ini(Path::new("x.ini"), "garbage\n").is_err());
+    }
+
+    #[test]
+    fn constants_substitution() {
+        let c = Constants(vec![
+            (
+                "k".into(),
+                vec![
+                    ("value".into(), "5000000".into()),
+                    ("tex".into(), "5,000,000".into()),
+                ],
+            ),
+            ("n".into(), vec![("value".into(), "7".into())]),
+        ]);
+        assert_eq!(c.substitute("{{k}} {{k.tex}} {{n}}"), "5000000 5,000,000 7");
+        // Undefined constants and non-names stay; so do Markdown's sample commands.
+        assert_eq!(
+            c.substitute("{{m}} {{ k }} {{nextsample}} {{"),
+            "{{m}} {{ k }} {{nextsample}} {{"
+        );
+        assert_eq!(
+            c.substitute_bytes(vec![0xff, b'{', b'{']),
+            vec![0xff, b'{', b'{']
+        );
+    }
+
+    fn v2025(p: &Pkg, extra: &str) -> Result<Problem, PackageError> {
+        p.file(
+            "problem.yaml",
+            &format!("problem_format_version: 2025-09\n{extra}"),
+        );
+        p.load()
+    }
+
+    #[test]
+    fn v2025_test_data_and_scores() {
+        let p = Pkg::new();
+        p.file("data/secret/g1/test_group.yaml", "max_score: {{a}}\n")
+            .file("data/secret/g1/1.in", "1\n")
+            .file("data/secret/g1/1.ans", "1\n")
+            .file("data/secret/g1/more/2.in", "1\n")
+            .file("data/secret/g1/more/2.ans", "1\n")
+            .file(
+                "data/secret/g2/test_group.yaml",
+                "max_score: 60\nscore_aggregation: sum\nrequire_pass: [sample, secret/g1]\nargs: [x]\n",
+            )
+            .file("data/secret/g2/1.in", "1\n")
+            .file("data/secret/g2/1.ans", "1\n")
+            .file("data/secret/g2/2.in", "1\n")
+            .file("data/secret/g2/2.ans", "1\n")
+            .file("data/secret/g2/2.yaml", "args: [y, z]\nhint: h\n");
+        let pr = v2025(&p, "type: scoring\nconstants: {a: 40}\n").unwrap();
+        assert_eq!(pr.format, FormatVersion::V2025_09);
+        let names: Vec<&str> = pr.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sample/1",
+                "secret/g1/1",
+                "secret/g1/more/2",
+                "secret/g2/1",
+                "secret/g2/2"
+            ]
+        );
+        let secret = pr.secret().unwrap();
+        assert_eq!(secret.max_score, Some(100.0));
+        assert_eq!(secret.aggregation, Aggregation::Sum);
+        let Node::Group(g1) = &secret.children[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (g1.max_score, g1.aggregation),
+            (Some(40.0), Aggregation::PassFail)
+        );
+        assert_eq!(
+            g1.children.len(),
+            2,
+            "plain directories belong to their group"
+        );
+        assert_eq!(pr.cases[1].score_max, CaseMax::PassFail);
+        assert_eq!(pr.cases[3].score_max, CaseMax::Bounded(30.0));
+        assert_eq!(pr.cases[0].score_max, CaseMax::NotScored);
+        assert_eq!(pr.cases[3].args, ["x"]);
+        assert_eq!(pr.cases[4].args, ["y", "z"]);
+        // Groups of a bounded secret need a max_score; require_pass only earlier groups.
+        p.file(
+            "data/secret/g1/test_group.yaml",
+            "score_aggregation: pass-fail\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(e.contains("g1/test_group.yaml: max_score: missing"), "{e}");
+        p.file(
+            "data/secret/g1/test_group.yaml",
+            "max_score: 40\nrequire_pass: secret/g2\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(
+            e.contains("require_pass: `secret/g2`: secret/g2 must have pass-fail"),
+            "{e}"
+        );
+        // Pass-fail problems take no score keys.
+        p.file("data/secret/g1/test_group.yaml", "max_score: 40\n");
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("max_score: only scoring problems"), "{e}");
+    }
+
+    #[test]
+    fn v2025_refusals_name_the_field() {
+        let p = Pkg::new();
+        p.file("data/secret/1.in", "1\n")
+            .file("data/secret/1.ans", "1\n");
+        assert!(v2025(&p, "").is_ok());
+        for (extra, want) in [
+            (
+                "validation: custom\n",
+                "problem.yaml: validation: not part of the 2025-09 format",
+            ),
+            (
+                "allow_file_writing: true\n",
+                "allow_file_writing: `true` is not supported",
+            ),
+            (
+                "limits: {time_limit: 1.5, time_resolution: 1}\n",
+                "limits.time_limit: 1.5 s is not a multiple of time_resolution",
+            ),
+            ("constants: {1x: 3}\n", "constants.1x: not a constant name"),
+        ] {
+            let e = v2025(&p, extra).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        p.file(
+            "data/secret/test_group.yaml",
+            "static_validation_score: 10\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(
+            e.contains("static_validation_score: static validation is not supported"),
+            "{e}"
+        );
+        fs::remove_file(p.0.path().join("data/secret/test_group.yaml")).unwrap();
+        p.file("data/secret/1.files/x.txt", "x");
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("`.files`) are not supported"), "{e}");
+        fs::remove_dir_all(p.0.path().join("data/secret/1.files")).unwrap();
+        p.file("problem.yaml", "problem_format_version: 2026-01\n");
+        let e = p.load().unwrap_err().to_string();
+        assert!(e.contains("unsupported version `2026-01`"), "{e}");
+        // Limits: code, languages.
+        let pr = v2025(&p, "limits: {code: 2}\nlanguages: [python3, cpp]\n").unwrap();
+        assert_eq!(pr.code_limit_bytes, Some(2048));
+        assert_eq!(pr.languages, Some(vec!["python3".to_owned(), "cpp".into()]));
     }
 }

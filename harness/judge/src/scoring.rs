@@ -114,9 +114,9 @@ impl Scorer<'_> {
 
     /// 2025-09: the groups `g` requires (`require_pass`) were all accepted.
     fn requirements_met(&self, g: &Group) -> bool {
-        g.require_pass.iter().all(|r| {
-            Self::find(&self.problem.root, r).is_some_and(|t| self.all_accepted(t))
-        })
+        g.require_pass
+            .iter()
+            .all(|r| Self::find(&self.problem.root, r).is_some_and(|t| self.all_accepted(t)))
     }
 
     /// 2025-09: a case's score (0 when not accepted).
@@ -159,7 +159,14 @@ impl Scorer<'_> {
                 }
             }
         };
-        (if score.is_finite() { score.min(max) } else { 0.0 }, max)
+        (
+            if score.is_finite() {
+                score.min(max)
+            } else {
+                0.0
+            },
+            max,
+        )
     }
 
     fn walk_2025(&self, g: &Group, out: &mut Vec<(usize, f64)>) {

@@ -121,10 +121,17 @@ impl SubmissionSpec {
             }
             // A lower bound from a rule about some cases only is not used (the derivation
             // bounds by a submission's slowest case over all cases).
-            if r.cases.is_none() && r.permitted.as_ref().is_some_and(|p| !p.iter().any(|v| v == "TLE")) {
+            if r.cases.is_none()
+                && r.permitted
+                    .as_ref()
+                    .is_some_and(|p| !p.iter().any(|v| v == "TLE"))
+            {
                 lower = true;
             }
-            if r.required.as_ref().is_some_and(|q| q.len() == 1 && q[0] == "TLE") {
+            if r.required
+                .as_ref()
+                .is_some_and(|q| q.len() == 1 && q[0] == "TLE")
+            {
                 upper = true;
             }
         }
@@ -134,7 +141,10 @@ impl SubmissionSpec {
     /// Whether it may only get AC (then a derivation requires AC from it).
     pub fn must_accept(&self) -> bool {
         self.rules.iter().any(|r| {
-            r.cases.is_none() && r.permitted.as_ref().is_some_and(|p| p.len() == 1 && p[0] == "AC")
+            r.cases.is_none()
+                && r.permitted
+                    .as_ref()
+                    .is_some_and(|p| p.len() == 1 && p[0] == "AC")
         })
     }
 
@@ -170,7 +180,10 @@ impl SubmissionSpec {
             let cases: Vec<_> = report.cases.iter().filter(|c| in_scope(&c.name)).collect();
             let scope = r.cases.as_deref().unwrap_or("all test cases");
             if let Some(p) = &r.permitted {
-                if let Some(c) = cases.iter().find(|c| !p.iter().any(|v| v == class(c.verdict))) {
+                if let Some(c) = cases
+                    .iter()
+                    .find(|c| !p.iter().any(|v| v == class(c.verdict)))
+                {
                     out.push(format!(
                         "{}: {} on {}, not permitted ({})",
                         scope,
@@ -181,11 +194,18 @@ impl SubmissionSpec {
                 }
             }
             if let Some(q) = &r.required {
-                if !cases.iter().any(|c| q.iter().any(|v| v == class(c.verdict))) {
+                if !cases
+                    .iter()
+                    .any(|c| q.iter().any(|v| v == class(c.verdict)))
+                {
                     out.push(format!(
                         "{scope}: no test case got one of [{}]{}",
                         q.join(", "),
-                        if cases.is_empty() { " (none of them ran)" } else { "" }
+                        if cases.is_empty() {
+                            " (none of them ran)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }
@@ -305,7 +325,8 @@ impl SubmissionsYaml {
             };
             let mut e = Entry::default();
             for (fk, fv) in h {
-                let f = key_string(&fk).ok_or_else(|| format!("{shown}: {pat}: a key is not a string"))?;
+                let f = key_string(&fk)
+                    .ok_or_else(|| format!("{shown}: {pat}: a key is not a string"))?;
                 let field = format!("{shown}: {pat}.{f}");
                 match f.as_str() {
                     "language" => e.language = Some(string(&fv, &field)?),
@@ -414,7 +435,8 @@ fn read_requirement(r: &mut Rule, key: &str, v: &Yaml, field: &str) -> Result<bo
     let num = |y: &Yaml| -> Option<f64> {
         match y {
             Yaml::Integer(i) => Some(*i as f64),
-            Yaml::Real(s) => s.parse().ok(),
+            // A constant substituted in quotes.
+            Yaml::Real(s) | Yaml::String(s) => s.trim().parse().ok(),
             _ => None,
         }
     };
@@ -524,8 +546,14 @@ mod tests {
         assert!(matches_path("accepted/*", "accepted/a.py"));
         assert!(matches_path("accepted/*.php", "accepted/with_include.php"));
         assert!(!matches_path("accepted/*.php", "accepted/a.py"));
-        assert!(matches_path("*/{simple,complex}.py", "wrong_answer/complex.py"));
-        assert!(!matches_path("*/{simple,complex}.py", "wrong_answer/other.py"));
+        assert!(matches_path(
+            "*/{simple,complex}.py",
+            "wrong_answer/complex.py"
+        ));
+        assert!(!matches_path(
+            "*/{simple,complex}.py",
+            "wrong_answer/other.py"
+        ));
         assert!(matches_path("secret/*-easy", "secret/01-easy"));
         assert!(!matches_path("secret/*-easy", "secret/01-hard"));
         assert!(matches_path("secret/group1", "secret/group1/3"));
@@ -554,15 +582,24 @@ mod tests {
             s.rules[0].permitted.as_deref(),
             Some(&["AC".to_owned(), "WA".into(), "TLE".into()][..])
         );
-        assert_eq!(s.rules[0].required.as_deref(), Some(&["TLE".to_owned()][..]));
+        assert_eq!(
+            s.rules[0].required.as_deref(),
+            Some(&["TLE".to_owned()][..])
+        );
         assert!(s.scoped());
         assert_eq!(s.time_limit_bounds(), (false, true));
         let n = y.spec_for("run_time_error/not_defined");
         assert_eq!(n.language.as_deref(), Some("python3"));
         assert_eq!(n.entrypoint.as_deref(), Some("main.py"));
-        assert_eq!(y.spec_for("accepted/x.py").time_limit_bounds(), (true, false));
+        assert_eq!(
+            y.spec_for("accepted/x.py").time_limit_bounds(),
+            (true, false)
+        );
         assert!(y.spec_for("accepted/x.py").must_accept());
-        assert_eq!(y.spec_for("brute_force/x.py").time_limit_bounds(), (false, false));
+        assert_eq!(
+            y.spec_for("brute_force/x.py").time_limit_bounds(),
+            (false, false)
+        );
         assert!(y.spec_for("partially_accepted/x.py").rules.is_empty());
         std::fs::write(
             d.path().join("submissions/submissions.yaml"),
@@ -570,6 +607,9 @@ mod tests {
         )
         .unwrap();
         let e = SubmissionsYaml::load(d.path(), &Default::default()).unwrap_err();
-        assert!(e.contains("accepted/*.permitted") && e.contains("`OK`"), "{e}");
+        assert!(
+            e.contains("accepted/*.permitted") && e.contains("`OK`"),
+            "{e}"
+        );
     }
 }

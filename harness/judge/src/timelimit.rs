@@ -213,7 +213,9 @@ pub fn derive(
     let tl = limit_from(problem.format, t_ac, m, limits.time_resolution);
     let (mname, sname) = match problem.format {
         FormatVersion::Legacy => ("time_multiplier", "time_safety_margin"),
-        FormatVersion::V2023_07 | FormatVersion::V2025_09 => ("ac_to_time_limit", "time_limit_to_tle"),
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => {
+            ("ac_to_time_limit", "time_limit_to_tle")
+        }
     };
     let rounding = match problem.format {
         FormatVersion::Legacy => "rounded up to a whole second".to_owned(),

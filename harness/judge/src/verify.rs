@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::judge::{Judge, JudgeReport, Submission, SubmissionKind};
 use crate::lang::LanguageTable;
 use crate::problem::{FormatVersion, Problem};
-use crate::subyaml::{SubmissionSpec, SubmissionsYaml};
 use crate::report::Events;
+use crate::subyaml::{SubmissionSpec, SubmissionsYaml};
 use crate::verdict::{expected_for_dir, expected_from_source, Expected, Verdict};
 
 /// A submission of the package and what it should get.
@@ -190,7 +190,11 @@ fn with_entrypoint(mut s: Submission, entry: &str) -> Result<Submission, String>
         let found = files
             .iter()
             .find(|f| f.file_name().is_some_and(|n| n == entry))
-            .or_else(|| files.iter().find(|f| f.file_stem().is_some_and(|n| n == entry)));
+            .or_else(|| {
+                files
+                    .iter()
+                    .find(|f| f.file_stem().is_some_and(|n| n == entry))
+            });
         match found {
             Some(f) => *main = f.clone(),
             None => {
