@@ -1,4 +1,4 @@
-//! Problem packages in the Kattis/ICPC problem package format — the legacy version and
+//! Problem packages in the Kattis/ICPC problem package format — the legacy version, 2025-09 and
 //! 2023-07 — and DOMjudge's variant (`domjudge-problem.ini`, `.timelimit`).
 //!
 //! Everything read here comes from the package author: every file has a size cap, and every
