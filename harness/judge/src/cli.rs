@@ -226,6 +226,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Some(Submission {
             label: b.display().to_string(),
             kind: SubmissionKind::Binary(b.clone()),
+            from_package: false,
         })
     } else {
         let cmd = a.command.clone().unwrap_or_default();
@@ -262,10 +263,11 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         Some(Submission {
             label: cmd,
             kind: SubmissionKind::Command { argv, cwd },
+            from_package: false,
         })
     };
     let planned = if a.verify_submissions {
-        match verify::list(&problem.dir, &langs, a.filter.as_deref()) {
+        match verify::list(&problem, &langs, a.filter.as_deref()) {
             Ok(p) => Some(p),
             Err(e) => return fail(exit::BAD_INPUT, e),
         }
@@ -404,20 +406,16 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     }
 
     if derive {
-        let all = match verify::list(&problem.dir, &langs, None) {
+        let all = match verify::list(&problem, &langs, None) {
             Ok(p) => p.0,
             Err(e) => return fail(exit::BAD_INPUT, e),
         };
         let (mut acc, mut tle) = (Vec::new(), Vec::new());
         for p in all {
-            if p.submission.label.starts_with("submissions/accepted/") {
-                acc.push(p);
-            } else if p
-                .submission
-                .label
-                .starts_with("submissions/time_limit_exceeded/")
-            {
-                tle.push(p);
+            match p.time_limit_bounds() {
+                (true, _) => acc.push(p),
+                (false, true) => tle.push(p),
+                _ => {}
             }
         }
         match crate::timelimit::derive(&mut judge, derive_cap, &acc, &tle, |l| {
@@ -498,6 +496,9 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
                     v.expected,
                     crate::fmt_us(v.judgement.duration_us)
                 );
+                for u in &v.unmet {
+                    println!("       | unmet: {}", hatchery_report::escape_str(u));
+                }
                 if !v.matched {
                     let lines = if v.verdict == Verdict::JE { 30 } else { 5 };
                     for l in v.judgement.message.lines().take(lines) {

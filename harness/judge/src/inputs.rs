@@ -105,7 +105,9 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
         }
     }
     // Files: the test cases, then data/invalid_input.
-    let mut files: Vec<(String, PathBuf, &InputValidatorArgs, bool)> = problem
+    // (name, input, validator arguments, the case's `args` (2025-09), must be valid)
+    type File<'p> = (String, PathBuf, &'p InputValidatorArgs, &'p [String], bool);
+    let mut files: Vec<File<'_>> = problem
         .cases
         .iter()
         .map(|c| {
@@ -113,6 +115,7 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
                 c.name.clone(),
                 c.input.clone(),
                 &c.input_validator_args,
+                c.args.as_slice(),
                 true,
             )
         })
@@ -122,17 +125,21 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
             c.name.clone(),
             c.input.clone(),
             &c.input_validator_args,
+            &[][..],
             false,
         )
     }));
     let mut tasks = Vec::new();
-    for (fi, (_, input, args, _)) in files.iter().enumerate() {
+    for (fi, (_, input, args, case_args, _)) in files.iter().enumerate() {
         for (vi, v) in vals.iter().enumerate() {
+            // The validator's arguments, then the case's `args`.
+            let mut a = args.for_validator(&v.name);
+            a.extend(case_args.iter().cloned());
             tasks.push(Task {
                 validator: vi,
                 file: fi,
                 input: input.clone(),
-                args: args.for_validator(&v.name),
+                args: a,
             });
         }
     }
@@ -228,7 +235,7 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
     );
     let mut results: Vec<FileResult> = files
         .iter()
-        .map(|(name, _, _, valid)| FileResult {
+        .map(|(name, _, _, _, valid)| FileResult {
             name: name.clone(),
             expected: if *valid { "valid" } else { "invalid" },
             ok: false,
@@ -241,7 +248,7 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
         }
     }
     let mut errors = 0;
-    for (f, (_, _, _, valid)) in results.iter_mut().zip(&files) {
+    for (f, (_, _, _, _, valid)) in results.iter_mut().zip(&files) {
         let any_error = f.runs.iter().any(|r| r.status == Status::Error);
         errors += usize::from(any_error);
         f.ok = !any_error

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::checker::{self, Check, TokenOptions};
 use crate::exec::{self, BreakOnReject, Exec, Runner};
 use crate::lang::{self, Language, LanguageTable};
-use crate::problem::{Problem, ValidatorProtocol};
+use crate::problem::{CaseMax, FormatVersion, Problem, ValidatorProtocol};
 use crate::report::Events;
 use crate::scoring::{CaseScore, Scorer};
 use crate::verdict::{run_verdict, Verdict};
@@ -68,6 +68,9 @@ pub struct Submission {
     /// How it is shown (its path, or the command).
     pub label: String,
     pub kind: SubmissionKind,
+    /// One of the package's own submissions (`submissions/`): the package's constants are
+    /// substituted in it (2025-09).
+    pub from_package: bool,
 }
 
 impl Submission {
@@ -104,6 +107,7 @@ impl Submission {
                     main: p,
                     language,
                 },
+                from_package: false,
             });
         }
         let (files, main, language) = sources_in_dir(path, forced, langs)?;
@@ -114,6 +118,7 @@ impl Submission {
                 main,
                 language,
             },
+            from_package: false,
         })
     }
 }
@@ -195,6 +200,50 @@ fn sources_in_dir(
             .ok_or_else(|| format!("{}: no {} source file", dir.display(), language.name))?
     };
     Ok((files, main, language))
+}
+
+/// The name of the pseudo-language of programs with `build`/`run` scripts.
+pub const SCRIPT_PROGRAM: &str = "build/run scripts";
+
+/// A program directory with `build` and/or `run` scripts: all its files, `run` as the
+/// entry, a language that runs `build` (when there is one) and then `run`.
+fn script_program(dir: &Path) -> Result<(Vec<PathBuf>, PathBuf, Language), String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter_map(|p| std::path::absolute(p).ok())
+        .collect();
+    files.sort();
+    if let Some(d) = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .find(|e| e.path().is_dir())
+    {
+        return Err(format!(
+            "{}: subdirectories of a program with build/run scripts are not supported",
+            d.path().display()
+        ));
+    }
+    let has_build = dir.join("build").is_file();
+    let main = if has_build {
+        dir.join("build")
+    } else {
+        dir.join("run")
+    };
+    let main = std::path::absolute(main).map_err(|e| e.to_string())?;
+    Ok((
+        files,
+        main,
+        Language {
+            name: SCRIPT_PROGRAM.into(),
+            extensions: Vec::new(),
+            compile: has_build.then(|| vec!["{dir}/build".to_owned()]),
+            run: vec!["{dir}/run".to_owned()],
+            env: Vec::new(),
+        },
+    ))
 }
 
 /// A program ready to run: argv (argv\[0\] resolved) and working directory.
@@ -302,9 +351,19 @@ pub struct JudgeReport {
     /// Cases run although `on_reject: break` would have skipped them (only with
     /// `--all-cases`): shown, but neither decide the verdict nor score.
     pub cases: Vec<CaseReport>,
+    /// 2025-09 scoring problems: the score of `secret` and of each of its groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_scores: Vec<GroupScoreReport>,
     /// Cases not run because an earlier case failed.
     pub skipped: usize,
     pub duration_us: u64,
+}
+
+/// The score of a test data group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupScoreReport {
+    pub name: String,
+    pub score: f64,
 }
 
 /// A validator ready to run.
@@ -440,7 +499,12 @@ impl<'a> Judge<'a> {
     /// Builds a program of the package (a validator: one source file, or a directory of
     /// them) with the compilation limits; it will run with the validation limits.
     fn build_program(&self, x: &mut Exec<'_>, path: &Path) -> Built {
-        let found = if path.is_dir() {
+        let script = path.is_dir() && (path.join("build").is_file() || path.join("run").is_file());
+        let found = if script {
+            // `build` and/or `run` scripts (the format's "other programs"): `build` runs in
+            // a copy of the directory, then `run` (there, or made by `build`) is the program.
+            script_program(path)
+        } else if path.is_dir() {
             sources_in_dir(path, None, self.langs)
         } else {
             self.langs
@@ -458,7 +522,13 @@ impl<'a> Judge<'a> {
             memory_bytes: self.problem.limits.compilation_memory_bytes,
             run_memory_mib: self.problem.limits.validation_memory_bytes / MIB,
         };
-        self.build_source(x, &files, &main, &language, &limits, false)
+        // Constants are substituted in validators (2025-09).
+        match self.prepare_sources(&files, &main, &language, true, false) {
+            Ok((srcs, main_name)) => {
+                self.build_source(x, &srcs, &main_name, &language, &limits, false)
+            }
+            Err(e) => judge_error_build(Err(e)),
+        }
     }
 
     /// Builds a submission (compiles it, sandboxed) on a worker.
@@ -473,7 +543,37 @@ impl<'a> Judge<'a> {
                 files,
                 main,
                 language,
-            } => self.build_source(x, files, main, language, &limits, true),
+            } => {
+                if let Some(allowed) = &self.problem.languages {
+                    if !allowed.iter().any(|l| l == &language.name) {
+                        return compile_error(format!(
+                            "the language {} is not allowed for this problem (problem.yaml \
+                             languages: {})",
+                            language.name,
+                            allowed.join(", ")
+                        ));
+                    }
+                }
+                if let Some(max) = self.problem.code_limit_bytes {
+                    let size: u64 = files
+                        .iter()
+                        .map(|f| fs::metadata(f).map_or(0, |m| m.len()))
+                        .sum();
+                    if size > max {
+                        return compile_error(format!(
+                            "the submission is {size} bytes, more than the code limit of {} \
+                             KiB (problem.yaml limits.code)",
+                            max / 1024
+                        ));
+                    }
+                }
+                match self.prepare_sources(files, main, language, sub.from_package, true) {
+                    Ok((srcs, main_name)) => {
+                        self.build_source(x, &srcs, &main_name, language, &limits, true)
+                    }
+                    Err(e) => judge_error_build(Err(e)),
+                }
+            }
             SubmissionKind::Binary(p) => {
                 let r = (|| -> Result<Runnable, String> {
                     let dir = self.work.new_dir("bin").map_err(|e| e.to_string())?;
@@ -516,35 +616,117 @@ impl<'a> Judge<'a> {
         }
     }
 
+    /// The files a build starts from: the program's files (with the package's constants
+    /// substituted when `substitute`), and for a submission of a 2025-09 package the
+    /// included files of its language (`include/<language>/`, else `include/default/`),
+    /// which replace submitted files of the same name. Returns them and the entry point's
+    /// name: `main`'s, or an included file named as the language's default entry point
+    /// (`__main__.py`, `Main.java`, `main.js`, ...).
+    fn prepare_sources(
+        &self,
+        files: &[PathBuf],
+        main: &Path,
+        language: &Language,
+        substitute: bool,
+        include: bool,
+    ) -> Result<(Vec<SourceFile>, OsString), String> {
+        let constants = &self.problem.constants;
+        let read = |f: &Path| -> Result<SourceFile, String> {
+            let name = f.file_name().ok_or("a source has no file name")?.to_owned();
+            let data = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            let md = fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            Ok(SourceFile {
+                name,
+                data: if substitute {
+                    constants.substitute_bytes(data)
+                } else {
+                    data
+                },
+                mode: if md.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                },
+            })
+        };
+        let mut srcs = files
+            .iter()
+            .map(|f| read(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut main_name = main
+            .file_name()
+            .ok_or("the main source has no file name")?
+            .to_owned();
+        let inc = self
+            .problem
+            .include_dir
+            .as_ref()
+            .filter(|_| include)
+            .and_then(|d| {
+                [d.join(&language.name), d.join("default")]
+                    .into_iter()
+                    .find(|p| p.is_dir())
+            });
+        if let Some(inc) = inc {
+            let mut entries: Vec<PathBuf> = fs::read_dir(&inc)
+                .map_err(|e| format!("{}: {e}", inc.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            entries.sort();
+            for f in entries {
+                // Constants are substituted in included files.
+                let mut sf = read(&f)?;
+                sf.data = constants.substitute_bytes(sf.data);
+                let p = Path::new(&sf.name);
+                let is_entry = p
+                    .file_stem()
+                    .is_some_and(|s| s == "__main__" || s == "main" || s == "Main")
+                    && p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| language.extensions.iter().any(|x| x == e));
+                if is_entry {
+                    main_name = sf.name.clone();
+                }
+                srcs.retain(|s| s.name != sf.name);
+                srcs.push(sf);
+            }
+        }
+        Ok((srcs, main_name))
+    }
+
     fn build_source(
         &self,
         x: &mut Exec<'_>,
-        files: &[PathBuf],
-        main: &Path,
+        srcs: &[SourceFile],
+        main_name: &OsStr,
         language: &Language,
         limits: &BuildLimits,
         private: bool,
     ) -> Built {
         // The sources go into a directory made for this build: ours and closed while we
         // write them, then (to compile) lent to the case uid by descriptor.
-        let setup = (|| -> Result<(CaseDir, Vec<OsString>, OsString), String> {
+        let main_name = main_name.to_owned();
+        let setup = (|| -> Result<(CaseDir, Vec<OsString>), String> {
             let dir = self.work.case_dir("build").map_err(|e| e.to_string())?;
             let mut names = Vec::new();
-            let mut main_name = None;
-            for f in files {
-                let name = f.file_name().ok_or("a source has no file name")?;
-                let data = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-                dir.write_file(name, &data, 0o644)
-                    .map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
-                if f == main {
-                    main_name = Some(name.to_owned());
-                }
-                names.push(name.to_owned());
+            for f in srcs {
+                dir.write_file(&f.name, &f.data, f.mode)
+                    .map_err(|e| format!("cannot copy {}: {e}", Path::new(&f.name).display()))?;
+                names.push(f.name.clone());
             }
-            let main_name = main_name.ok_or("the main source is not among the files")?;
-            Ok((dir, names, main_name))
+            if !names.contains(&main_name) {
+                return Err("the main source is not among the files".into());
+            }
+            Ok((dir, names))
         })();
-        let (dir, names, main_name) = match setup {
+        let (dir, names) = match setup {
             Ok(x) => x,
             Err(e) => return judge_error_build(Err(e)),
         };
@@ -641,7 +823,7 @@ impl<'a> Judge<'a> {
             // ours (regular files and directories the case uid owns, never through a link),
             // the sources again from their originals; the build directory is then removed.
             // Nothing is re-owned and no path inside the case's tree is followed.
-            let out = self.take_build(&dir, files);
+            let out = self.take_build(&dir, srcs);
             let _ = self.work.remove(&dir);
             let out = match out {
                 Ok(o) => Some(o),
@@ -651,7 +833,13 @@ impl<'a> Judge<'a> {
                 // The compiler failed anyway: its verdict below says why.
                 Err(_) => None,
             };
+            let script = language.name == SCRIPT_PROGRAM;
             let produced = out.as_ref().is_some_and(|o| {
+                if script {
+                    // The build must leave an executable `run`.
+                    return fs::metadata(o.path().join("run"))
+                        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+                }
                 !tpl.iter().any(|a| a.contains("{binary}")) || paths_in(o.path()).2.is_file()
             });
             let (verdict, message) = match r.outcome {
@@ -663,6 +851,13 @@ impl<'a> Judge<'a> {
                     ),
                 ),
                 Outcome::Ok if produced => (Verdict::AC, compiler_message(&r, dir.path())),
+                Outcome::Ok if script => (
+                    Verdict::CE,
+                    format!(
+                        "the build script left no executable `run`\n{}",
+                        compiler_message(&r, dir.path())
+                    ),
+                ),
                 Outcome::Ok => (
                     Verdict::CE,
                     format!(
@@ -719,7 +914,17 @@ impl<'a> Judge<'a> {
                 Ok(argv) => Built {
                     runnable: Some(Runnable {
                         argv,
-                        cwd: self.run_dir.clone(),
+                        // A `run` script runs in its (built) directory.
+                        // A submission of a package with included files runs among its
+                        // files (2025-09: the working directory holds the submitted,
+                        // compiled and included files).
+                        cwd: match (
+                            &out,
+                            script || (private && self.problem.include_dir.is_some()),
+                        ) {
+                            (Some(o), true) => o.path().to_path_buf(),
+                            _ => self.run_dir.clone(),
+                        },
                         env,
                         language: Some(language.name.clone()),
                     }),
@@ -745,7 +950,7 @@ impl<'a> Judge<'a> {
     /// Copies a finished build out of the directory the compiler wrote (see `build_source`)
     /// into a new directory of ours: the compiler's products (files the case uid owns), then
     /// the sources from their originals.
-    fn take_build(&self, build: &CaseDir, files: &[PathBuf]) -> Result<CaseDir, String> {
+    fn take_build(&self, build: &CaseDir, srcs: &[SourceFile]) -> Result<CaseDir, String> {
         let out = self.work.dir("prog").map_err(|e| e.to_string())?;
         let lim = CopyLimits {
             max_bytes: BUILD_FILE_BYTES,
@@ -754,14 +959,12 @@ impl<'a> Judge<'a> {
             owner: self.work.case_uid(),
         };
         fsat::copy_tree(build.fd(), out.fd(), &lim).map_err(|e| e.to_string())?;
-        for f in files {
-            let name = f.file_name().ok_or("a source has no file name")?;
-            let data = fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-            match out.write_file(name, &data, 0o644) {
+        for f in srcs {
+            match out.write_file(&f.name, &f.data, f.mode) {
                 Ok(()) => {}
                 // The compiler made a file of that name: keep it.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(format!("cannot copy {}: {e}", f.display())),
+                Err(e) => return Err(format!("cannot copy {}: {e}", Path::new(&f.name).display())),
             }
         }
         Ok(out)
@@ -843,6 +1046,19 @@ impl<'a> Judge<'a> {
         prefix: &str,
         events: &mut Events,
     ) -> JudgeReport {
+        self.judge_built_with(sub, built, start, prefix, events, self.run_all_cases)
+    }
+
+    /// [`Judge::judge_built`], running every case when `all` (as `--all-cases`).
+    pub fn judge_built_with(
+        &self,
+        sub: &Submission,
+        built: Built,
+        start: Instant,
+        prefix: &str,
+        events: &mut Events,
+        all: bool,
+    ) -> JudgeReport {
         let scoring = self.problem.scoring;
         let mut report = JudgeReport {
             problem: self.problem.name.clone(),
@@ -861,6 +1077,7 @@ impl<'a> Judge<'a> {
             time_limit_derivation: self.derivation.clone(),
             compile: built.compile,
             cases: Vec::new(),
+            group_scores: Vec::new(),
             skipped: 0,
             duration_us: 0,
         };
@@ -877,14 +1094,16 @@ impl<'a> Judge<'a> {
             report.duration_us = start.elapsed().as_micros() as u64;
             return report;
         };
-        let all = self.run_all_cases;
         let problem = self.problem;
         let units: Vec<Unit> = problem
             .cases
             .iter()
             .map(|case| {
-                let mut spec =
-                    workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                let mut spec = workdir::spec(
+                    self.case_argv(&runnable, case),
+                    &runnable.cwd,
+                    self.run_limits(),
+                );
                 spec.private_view = true;
                 spec.env = runnable.env.clone();
                 spec.stdin = Some(Stdin::Trusted(case.input.clone()));
@@ -941,13 +1160,21 @@ impl<'a> Judge<'a> {
             report.message = first.message.clone();
         }
         if scoring {
-            let (s, m) = self.score(&mut by_index, &counted);
+            let (s, m, groups) = self.score(&mut by_index, &counted);
             report.score = Some(round6(s));
             report.max_score = Some(round6(m));
+            report.group_scores = groups;
         }
         report.cases = by_index.into_iter().flatten().collect();
         report.duration_us = start.elapsed().as_micros() as u64;
         report
+    }
+
+    /// The submission's command line for a case: with the case's `args` (2025-09).
+    fn case_argv(&self, runnable: &Runnable, case: &crate::problem::TestCase) -> Vec<OsString> {
+        let mut argv = runnable.argv.clone();
+        argv.extend(case.args.iter().map(OsString::from));
+        argv
     }
 
     fn run_limits(&self) -> Limits {
@@ -1013,7 +1240,11 @@ impl<'a> Judge<'a> {
         if self.problem.multi_pass {
             return self.run_multi_pass(x, runnable, i);
         }
-        let mut spec = workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+        let mut spec = workdir::spec(
+            self.case_argv(runnable, case),
+            &runnable.cwd,
+            self.run_limits(),
+        );
         spec.private_view = true;
         // Nothing lent: stdin is a sealed copy, the output a pipe; so its worker's own uid,
         // which it shares with no submission running beside it.
@@ -1178,7 +1409,7 @@ impl<'a> Judge<'a> {
                 None,
             ),
             (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
-                match self.check_score(c == 42, score_txt) {
+                match self.check_score(i, c == 42, score_txt) {
                     Ok(score) if c == 42 => (Verdict::AC, msg, score),
                     Ok(_) => (Verdict::WA, msg, None),
                     Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
@@ -1292,7 +1523,7 @@ impl<'a> Judge<'a> {
             s2v.clone().into(),
             v2s.clone().into(),
         ];
-        sub_argv.extend(runnable.argv.iter().cloned());
+        sub_argv.extend(self.case_argv(runnable, case));
         let mut sub = workdir::spec(sub_argv, &runnable.cwd, self.run_limits());
         sub.private_view = true;
         sub.program = "/bin/sh".into();
@@ -1327,7 +1558,7 @@ impl<'a> Judge<'a> {
         let accepted = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
         let rejected = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
         let score_txt = if accepted || rejected {
-            self.check_score(accepted, score_txt)
+            self.check_score(i, accepted, score_txt)
         } else {
             Ok(None)
         };
@@ -1445,8 +1676,11 @@ impl<'a> Judge<'a> {
                 if let Err(e) = fb.reclaim() {
                     break 'passes (Verdict::JE, format!("chown {}: {e}", fb.path().display()));
                 }
-                let mut spec =
-                    workdir::spec(runnable.argv.clone(), &runnable.cwd, self.run_limits());
+                let mut spec = workdir::spec(
+                    self.case_argv(runnable, case),
+                    &runnable.cwd,
+                    self.run_limits(),
+                );
                 spec.private_view = true;
                 spec.env = runnable.env.clone();
                 spec.stdin = Some(Stdin::Trusted(input.clone()));
@@ -1547,7 +1781,11 @@ impl<'a> Judge<'a> {
 
     /// Score and maximum of the secret data, and each secret case's score. Cases not
     /// `counted` score as not run.
-    fn score(&self, results: &mut [Option<CaseReport>], counted: &[bool]) -> (f64, f64) {
+    fn score(
+        &self,
+        results: &mut [Option<CaseReport>],
+        counted: &[bool],
+    ) -> (f64, f64, Vec<GroupScoreReport>) {
         let outcomes: Vec<Option<CaseScore>> = results
             .iter()
             .zip(counted)
@@ -1564,14 +1802,56 @@ impl<'a> Judge<'a> {
                 r.score = Some(round6(s));
             }
         }
-        sc.total()
+        let groups = if self.problem.format == FormatVersion::V2025_09 {
+            sc.group_scores()
+                .into_iter()
+                .map(|(name, s)| GroupScoreReport {
+                    name,
+                    score: round6(s),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (s, m) = sc.total();
+        (s, m, groups)
     }
+}
+
+/// A file a build starts from.
+#[derive(Debug, Clone)]
+struct SourceFile {
+    name: OsString,
+    data: Vec<u8>,
+    mode: u32,
+}
+
+/// What a validator wrote about a case's score.
+#[derive(Debug, Clone, Copy)]
+struct Scores {
+    score: Option<f64>,
+    multiplier: Option<f64>,
 }
 
 struct BuildLimits {
     time: Duration,
     memory_bytes: u64,
     run_memory_mib: u64,
+}
+
+/// A submission refused before its compiler ran (CE, with why).
+fn compile_error(message: String) -> Built {
+    Built {
+        runnable: None,
+        compile: Some(CompileReport {
+            verdict: Verdict::CE,
+            message,
+            cpu_us: 0,
+            wall_us: 0,
+            peak_memory_bytes: 0,
+            result: None,
+        }),
+    }
 }
 
 fn judge_error_build(r: Result<Runnable, String>) -> Built {
@@ -1627,19 +1907,80 @@ fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
 }
 
 impl Judge<'_> {
-    /// The validator's `score.txt`: `Ok(None)` when there is none, an error when it is not
-    /// a finite number.
-    fn score_file(&self, fb: &CaseDir) -> Result<Option<f64>, String> {
-        let Some(b) = feedback_file(fb, "score.txt", 4096) else {
-            return Ok(None);
+    /// The validator's `score.txt` and (2025-09) `score_multiplier.txt`: `None` when there
+    /// is none, an error when one is not a finite number.
+    fn score_file(&self, fb: &CaseDir) -> Result<Scores, String> {
+        let read = |name: &str| -> Result<Option<f64>, String> {
+            let Some(b) = feedback_file(fb, name, 4096) else {
+                return Ok(None);
+            };
+            let t = String::from_utf8_lossy(&b);
+            match t.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(Some(x)),
+                _ => Err(format!(
+                    "the validator wrote a {name} that is not a number (`{}`)",
+                    t.trim().chars().take(40).collect::<String>()
+                )),
+            }
         };
-        let t = String::from_utf8_lossy(&b);
-        match t.trim().parse::<f64>() {
-            Ok(x) if x.is_finite() => Ok(Some(x)),
-            _ => Err(format!(
-                "the validator wrote a score.txt that is not a number (`{}`)",
-                t.trim().chars().take(40).collect::<String>()
+        let multiplier = if self.problem.format == FormatVersion::V2025_09 {
+            read("score_multiplier.txt")?
+        } else {
+            None
+        };
+        Ok(Scores {
+            score: read("score.txt")?,
+            multiplier,
+        })
+    }
+
+    /// 2025-09's rules for `score.txt` and `score_multiplier.txt` (each breach is the
+    /// validator's: JE). Returns the case's score (a multiplier times the case's maximum).
+    fn check_score_2025(&self, i: usize, accepted: bool, s: Scores) -> Result<Option<f64>, String> {
+        let case = &self.problem.cases[i];
+        let any = s.score.is_some() || s.multiplier.is_some();
+        if s.score.is_some() && s.multiplier.is_some() {
+            return Err("the validator wrote both score.txt and score_multiplier.txt".into());
+        }
+        if !accepted {
+            return match any {
+                true => Err("the validator wrote a score with a WA verdict".into()),
+                false => Ok(None),
+            };
+        }
+        match case.score_max {
+            // Samples of a scoring problem: a score there is ignored.
+            CaseMax::NotScored if self.problem.scoring => Ok(None),
+            CaseMax::NotScored if any => {
+                Err("the validator wrote a score, but the problem is not a scoring problem".into())
+            }
+            CaseMax::NotScored => Ok(None),
+            CaseMax::PassFail if any => Err(format!(
+                "the validator wrote a score for {}, which is in a group with pass-fail \
+                 aggregation",
+                case.name
             )),
+            CaseMax::PassFail => Ok(None),
+            CaseMax::Unbounded => match (s.score, s.multiplier) {
+                (_, Some(_)) => {
+                    Err("score_multiplier.txt for a case with an unbounded maximum score".into())
+                }
+                (Some(x), _) if x >= 0.0 => Ok(Some(x)),
+                (Some(x), _) => Err(format!("score.txt is negative ({x})")),
+                (None, None) => {
+                    Err("an accepted case with an unbounded maximum score needs a score.txt".into())
+                }
+            },
+            CaseMax::Bounded(m) => match (s.score, s.multiplier) {
+                (Some(x), _) if x >= 0.0 && x <= m + 1e-9 => Ok(Some(x)),
+                (Some(x), _) => Err(format!(
+                    "score.txt ({x}) is not between 0 and the case's maximum score {}",
+                    round6(m)
+                )),
+                (_, Some(f)) if (0.0..=1.0).contains(&f) => Ok(Some(f * m)),
+                (_, Some(f)) => Err(format!("score_multiplier.txt ({f}) is not in [0, 1]")),
+                (None, None) => Ok(None),
+            },
         }
     }
 
@@ -1649,10 +1990,15 @@ impl Judge<'_> {
     /// validator's (JE).
     fn check_score(
         &self,
+        i: usize,
         accepted: bool,
-        score: Result<Option<f64>, String>,
+        score: Result<Scores, String>,
     ) -> Result<Option<f64>, String> {
         let score = score?;
+        if self.problem.format == FormatVersion::V2025_09 {
+            return self.check_score_2025(i, accepted, score);
+        }
+        let score = score.score;
         match (accepted, score) {
             (false, Some(_)) => Err("the validator wrote score.txt with a WA verdict".into()),
             (true, Some(_)) if !self.problem.custom_score => Err(

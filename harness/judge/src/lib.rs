@@ -1,5 +1,5 @@
 //! The online-judge front end of hatchery: problem packages in the Kattis/ICPC format
-//! (legacy and 2023-07, plus DOMjudge's variant), submissions compiled and run in the
+//! (legacy, 2023-07 and 2025-09, plus DOMjudge's variant), submissions compiled and run in the
 //! sandbox, output checked by the built-in token checker, a Kattis output validator or a
 //! testlib checker (both sandboxed), interactive problems over FIFOs, verdicts and scores,
 //! and `--verify-submissions` for a package's own submissions.
@@ -17,6 +17,7 @@ pub mod lang;
 pub mod problem;
 pub mod report;
 pub mod scoring;
+pub mod subyaml;
 pub mod timelimit;
 pub mod verdict;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! Problem packages in the Kattis/ICPC problem package format — the legacy version and
+//! Problem packages in the Kattis/ICPC problem package format — the legacy version, 2025-09 and
 //! 2023-07 — and DOMjudge's variant (`domjudge-problem.ini`, `.timelimit`).
 //!
 //! Everything read here comes from the package author: every file has a size cap, and every
@@ -58,6 +58,15 @@ pub enum FormatVersion {
     Legacy,
     /// `2023-07-draft` or `2023-07`.
     V2023_07,
+    /// `2025-09`, the released successor of 2023-07.
+    V2025_09,
+}
+
+impl FormatVersion {
+    /// 2023-07 or later (not legacy).
+    pub fn modern(self) -> bool {
+        self != FormatVersion::Legacy
+    }
 }
 
 /// How the output is judged.
@@ -132,7 +141,7 @@ impl ProblemLimits {
     pub fn defaults(format: FormatVersion) -> ProblemLimits {
         match format {
             FormatVersion::Legacy => ProblemLimits::default(),
-            FormatVersion::V2023_07 => ProblemLimits {
+            FormatVersion::V2023_07 | FormatVersion::V2025_09 => ProblemLimits {
                 ac_to_time_limit: 2.0,
                 time_limit_to_tle: 1.5,
                 ..ProblemLimits::default()
@@ -144,6 +153,9 @@ impl ProblemLimits {
 /// How a group's score is computed from its children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregation {
+    /// 2025-09 `score_aggregation: pass-fail`: the group's whole maximum when every case is
+    /// accepted, else 0.
+    PassFail,
     Sum,
     Min,
     Max,
@@ -179,7 +191,7 @@ impl GraderFlags {
         GraderFlags {
             rule: match format {
                 FormatVersion::Legacy => VerdictRule::Worst,
-                FormatVersion::V2023_07 => VerdictRule::First,
+                FormatVersion::V2023_07 | FormatVersion::V2025_09 => VerdictRule::First,
             },
             accept_if_any: false,
             ignore_sample: false,
@@ -221,6 +233,27 @@ pub struct TestCase {
     pub input_validator_args: InputValidatorArgs,
     /// The groups the case is in, from `data/` down to its own.
     pub ancestors: Vec<Ancestor>,
+    /// 2025-09 `args`: command-line arguments for the submission (and, after the input
+    /// validator arguments, for the input validators).
+    pub args: Vec<String>,
+    /// 2025-09: what the case may score.
+    pub score_max: CaseMax,
+}
+
+/// What a test case of a 2025-09 scoring problem may score.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum CaseMax {
+    /// Not scored: a pass-fail problem, an older format, or a sample (a `score.txt` there
+    /// is ignored).
+    #[default]
+    NotScored,
+    /// In a group with `pass-fail` aggregation: a `score.txt` or `score_multiplier.txt` is
+    /// a judge error.
+    PassFail,
+    /// At most this much: `score.txt` (at most this) or `score_multiplier.txt` (in [0, 1]).
+    Bounded(f64),
+    /// Unbounded: an accepted case must have a `score.txt`.
+    Unbounded,
 }
 
 /// Input validator arguments of a test case or group.
@@ -290,6 +323,9 @@ pub struct Group {
     pub on_reject_break: bool,
     /// How the group's verdict is computed (`grader_flags`).
     pub grader: GraderFlags,
+    /// 2025-09 `require_pass`: groups (or `sample`) every case of which must be accepted for
+    /// this group to score.
+    pub require_pass: Vec<String>,
     pub children: Vec<Node>,
 }
 
@@ -334,6 +370,85 @@ pub struct Problem {
     pub invalid_inputs: Vec<InvalidInput>,
     /// Things the package contains that this judge ignores.
     pub notes: Vec<String>,
+    /// 2025-09 `constants`, substituted for `{{name}}` in validators, included files,
+    /// example submissions and `test_group.yaml`.
+    pub constants: Constants,
+    /// 2025-09 `include/`: files copied into every submission before it is built.
+    pub include_dir: Option<PathBuf>,
+    /// `languages` of problem.yaml, unless `all`: the languages submissions may use.
+    pub languages: Option<Vec<String>>,
+    /// `limits.code`: the largest total size of a submission's files.
+    pub code_limit_bytes: Option<u64>,
+}
+
+/// `constants` of a 2025-09 `problem.yaml`: each name with its `value` and variants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Constants(pub Vec<(String, Vec<(String, String)>)>);
+
+impl Constants {
+    /// The value of `name` or `name.variant`.
+    pub fn lookup(&self, key: &str) -> Option<&str> {
+        let (name, variant) = key.split_once('.').unwrap_or((key, "value"));
+        let (_, vars) = self.0.iter().find(|(n, _)| n == name)?;
+        vars.iter()
+            .find(|(v, _)| v == variant)
+            .map(|(_, x)| x.as_str())
+    }
+
+    /// `text` with every `{{name}}` / `{{name.variant}}` of a defined constant replaced by
+    /// its value; other `{{...}}` stay as they are (as the format says).
+    pub fn substitute(&self, text: &str) -> String {
+        if self.0.is_empty() || !text.contains("{{") {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find("{{") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            match after.find("}}") {
+                Some(end) if is_constant_key(&after[..end]) => {
+                    match self.lookup(&after[..end]) {
+                        Some(v) => out.push_str(v),
+                        None => out.push_str(&rest[at..at + 4 + end]),
+                    }
+                    rest = &after[end + 2..];
+                }
+                _ => {
+                    out.push_str("{{");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// [`Constants::substitute`] on a file's bytes when they are UTF-8 text; other files
+    /// (binaries, images) are left alone.
+    pub fn substitute_bytes(&self, data: Vec<u8>) -> Vec<u8> {
+        if self.0.is_empty() {
+            return data;
+        }
+        match String::from_utf8(data) {
+            Ok(t) => self.substitute(&t).into_bytes(),
+            Err(e) => e.into_bytes(),
+        }
+    }
+}
+
+/// `name` or `name.variant`, names matching `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn is_constant_key(k: &str) -> bool {
+    let ident = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    };
+    match k.split_once('.') {
+        Some((n, v)) => ident(n) && ident(v),
+        None => ident(k),
+    }
 }
 
 impl Problem {
@@ -383,8 +498,12 @@ pub(crate) fn read_capped(path: &Path) -> Result<String, PackageError> {
 }
 
 fn load_yaml(path: &Path) -> Result<Yaml, PackageError> {
-    let text = read_capped(path)?;
-    let docs = YamlLoader::load_from_str(&text)
+    load_yaml_text(path, &read_capped(path)?)
+}
+
+/// Parses `text`, read from `path`, as a YAML mapping.
+fn load_yaml_text(path: &Path, text: &str) -> Result<Yaml, PackageError> {
+    let docs = YamlLoader::load_from_str(text)
         .map_err(|e| invalid(path, format!("malformed YAML: {e}")))?;
     match docs.into_iter().next() {
         None | Some(Yaml::Null) => Ok(Yaml::Hash(Default::default())),
@@ -622,16 +741,60 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         None => FormatVersion::Legacy,
         Some(Yaml::String(s)) if s == "legacy" || s == "legacy-icpc" => FormatVersion::Legacy,
         Some(Yaml::String(s)) if s == "2023-07-draft" || s == "2023-07" => FormatVersion::V2023_07,
+        Some(Yaml::String(s)) if s == "2025-09" => FormatVersion::V2025_09,
         Some(v) => {
             return Err(py.err(
                 "problem_format_version",
                 format!(
-                    "unsupported version {} (expected legacy, 2023-07-draft or 2023-07)",
+                    "unsupported version {} (expected legacy, legacy-icpc, 2023-07-draft, \
+                     2023-07 or 2025-09)",
                     show(v)
                 ),
             ))
         }
     };
+    let v2025 = format == FormatVersion::V2025_09;
+    let constants = if v2025 {
+        read_constants(&py)?
+    } else {
+        Constants::default()
+    };
+    if v2025 {
+        // Keys 2025-09 dropped: what they said is said otherwise there.
+        for (key, instead) in [
+            (
+                "validation",
+                "a custom output validator is used when output_validator/ exists; `type` \
+                 says scoring, interactive and multi-pass",
+            ),
+            (
+                "validator_flags",
+                "give `output_validator_args` in test_group.yaml",
+            ),
+            ("grading", "give `score_aggregation` in test_group.yaml"),
+        ] {
+            if py.get(key).is_some() {
+                return Err(py.err(key, format!("not part of the 2025-09 format: {instead}")));
+            }
+        }
+        if matches!(py.get("allow_file_writing"), Some(Yaml::Boolean(true))) {
+            return Err(py.err(
+                "allow_file_writing",
+                "`true` is not supported: submissions run in a read-only working directory",
+            ));
+        }
+        if dir.join("static_validator").exists() {
+            notes.push(
+                "static_validator/ is not run (no test group sets static_validation_score)".into(),
+            );
+        }
+    }
+    let languages = match py.get("languages") {
+        None => None,
+        Some(Yaml::String(s)) if s.trim() == "all" => None,
+        Some(_) => Some(py.words("languages")?.unwrap_or_default()),
+    };
+    let include_dir = Some(dir.join("include")).filter(|d| v2025 && d.is_dir());
     let ini = if has_ini {
         Some(parse_domjudge_ini(&ini_path, &read_capped(&ini_path)?)?)
     } else {
@@ -683,8 +846,8 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 match w.as_str() {
                     "pass-fail" => {}
                     "scoring" => scoring = true,
-                    "interactive" if format == FormatVersion::V2023_07 => interactive = true,
-                    "multi-pass" if format == FormatVersion::V2023_07 => multi_pass = true,
+                    "interactive" if format.modern() => interactive = true,
+                    "multi-pass" if format.modern() => multi_pass = true,
                     "submit-answer" => {
                         return Err(py.err("type", format!("`{w}` problems are not supported")))
                     }
@@ -693,7 +856,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                             "type",
                             format!(
                                 "unknown problem type `{other}` (expected pass-fail or scoring{})",
-                                if format == FormatVersion::V2023_07 {
+                                if format.modern() {
                                     ", optionally with interactive or multi-pass"
                                 } else {
                                     ""
@@ -746,7 +909,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
 
     // Validator sources.
     let found = find_validator(&dir)?;
-    if format == FormatVersion::V2023_07 && py.get("validation").is_none() && found.is_some() {
+    if format.modern() && py.get("validation").is_none() && found.is_some() {
         custom = true;
     }
     if interactive && multi_pass {
@@ -839,6 +1002,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
 
     // Limits.
     let mut limits = ProblemLimits::defaults(format);
+    let mut code_limit_bytes = None;
     if let Some(l) = py.map("limits")? {
         for k in l.keys() {
             if !LIMIT_KEYS.contains(&k.as_str()) {
@@ -901,6 +1065,22 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         }
         if let Some(r) = l.positive("time_resolution", "seconds")? {
             limits.time_resolution = r;
+            // 2025-09: a given time limit is a multiple of the resolution.
+            if let (true, Some(t)) = (v2025, limits.time_limit) {
+                let k = t.as_secs_f64() / r;
+                if (k - k.round()).abs() > 1e-6 {
+                    return Err(l.err(
+                        "time_limit",
+                        format!(
+                            "{} s is not a multiple of time_resolution ({r} s)",
+                            t.as_secs_f64()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(c) = l.positive("code", "KiB")? {
+            code_limit_bytes = Some((c * 1024.0) as u64);
         }
         match l.number("validation_passes")? {
             Some(n) if n >= 2.0 && n.fract() == 0.0 && n <= 1000.0 => {
@@ -969,11 +1149,13 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         on_reject,
         input_args: InputValidatorArgs::None,
         grader: GraderFlags::default_for(format),
+        args: Vec::new(),
     };
     let ctx = Ctx { format, scoring };
     let mut cases = Vec::new();
     let data = dir.join("data");
-    let (root_settings, root_score) = read_group_settings(&data, &base, format, &mut notes)?;
+    let (root_settings, root_score) =
+        read_group_settings(&data, &base, format, &constants, &mut notes)?;
     let mut root = Group {
         name: String::new(),
         aggregation: root_settings.aggregation,
@@ -982,9 +1164,10 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         // 2023-07 scoring problems judge the secret data even after a failed sample.
         on_reject_break: root_settings.on_reject.unwrap_or(match format {
             FormatVersion::Legacy => true,
-            FormatVersion::V2023_07 => !scoring,
+            FormatVersion::V2023_07 | FormatVersion::V2025_09 => !scoring,
         }),
         grader: root_settings.grader,
+        require_pass: Vec::new(),
         children: Vec::new(),
     };
     let root_path = vec![Ancestor {
@@ -1018,18 +1201,34 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
     for part in ["sample", "secret"] {
         let p = data.join(part);
         if p.is_dir() {
-            let g = walk_group(
-                &p,
-                part,
-                &root_settings,
-                part == "sample",
-                ctx,
-                &root_path,
-                &mut cases,
-                &mut notes,
-            )?;
+            let g = if v2025 {
+                walk_2025(
+                    &p,
+                    part,
+                    &root_settings,
+                    ctx,
+                    &constants,
+                    &root_path,
+                    &mut cases,
+                    &mut notes,
+                )?
+            } else {
+                walk_group(
+                    &p,
+                    part,
+                    &root_settings,
+                    part == "sample",
+                    ctx,
+                    &root_path,
+                    &mut cases,
+                    &mut notes,
+                )?
+            };
             root.children.push(Node::Group(g));
         }
+    }
+    if v2025 {
+        check_require_pass(&root)?;
     }
     if cases.is_empty() {
         return Err(invalid(
@@ -1048,7 +1247,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         multi_pass,
         custom_score: match format {
             FormatVersion::Legacy => legacy_custom_score,
-            FormatVersion::V2023_07 => scoring || legacy_custom_score,
+            FormatVersion::V2023_07 | FormatVersion::V2025_09 => scoring || legacy_custom_score,
         },
         custom_score_required: format == FormatVersion::Legacy && legacy_custom_score,
         validator,
@@ -1059,7 +1258,59 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         skipped_input_validators,
         invalid_inputs,
         notes,
+        constants,
+        include_dir,
+        languages,
+        code_limit_bytes,
     })
+}
+
+/// `constants` of problem.yaml (2025-09): a map from names to a scalar, or to a map with
+/// `value` and variants.
+fn read_constants(py: &Map<'_>) -> Result<Constants, PackageError> {
+    let Some(m) = py.map("constants")? else {
+        return Ok(Constants::default());
+    };
+    let scalar = |m: &Map<'_>, key: &str| -> Result<String, PackageError> {
+        match m.get(key) {
+            Some(Yaml::String(s)) => Ok(s.clone()),
+            Some(Yaml::Integer(i)) => Ok(i.to_string()),
+            Some(Yaml::Real(r)) => Ok(r.clone()),
+            Some(v) => Err(m.err(
+                key,
+                format!(
+                    "expected an integer, a float or a string, found {}",
+                    show(v)
+                ),
+            )),
+            None => Err(m.err(key, "missing")),
+        }
+    };
+    let mut out = Vec::new();
+    for name in m.keys() {
+        if !is_constant_key(&name) || name.contains('.') {
+            return Err(m.err(
+                &name,
+                "not a constant name (expected [a-zA-Z_][a-zA-Z0-9_]*)",
+            ));
+        }
+        let vars = match m.get(&name) {
+            Some(Yaml::Hash(_)) => {
+                let v = m.map(&name)?.expect("a mapping");
+                if v.get("value").is_none() {
+                    return Err(v.err("value", "missing (a constant's map needs a `value`)"));
+                }
+                let mut vars = Vec::new();
+                for k in v.keys() {
+                    vars.push((k.clone(), scalar(&v, &k)?));
+                }
+                vars
+            }
+            _ => vec![("value".to_owned(), scalar(&m, &name)?)],
+        };
+        out.push((name, vars));
+    }
+    Ok(Constants(out))
 }
 
 /// What walking the test data needs to know about the problem.
@@ -1140,7 +1391,7 @@ fn collect_invalid_inputs(
     out: &mut Vec<InvalidInput>,
     notes: &mut Vec<String>,
 ) -> Result<(), PackageError> {
-    let (settings, _) = read_group_settings(dir, parent, format, notes)?;
+    let (settings, _) = read_group_settings(dir, parent, format, &Constants::default(), notes)?;
     for p in sorted_entries(dir)? {
         let file = p
             .file_name()
@@ -1172,15 +1423,25 @@ struct Settings {
     on_reject: Option<bool>,
     input_args: InputValidatorArgs,
     grader: GraderFlags,
+    /// 2025-09 `args` for the submission.
+    args: Vec<String>,
 }
 
-/// A group's own score bounds (not inherited).
-#[derive(Debug, Clone, Copy, Default)]
+/// A group's own score settings (not inherited).
+#[derive(Debug, Clone, Default)]
 struct GroupScore {
-    /// 2023-07 `scoring.score`.
+    /// 2023-07 `scoring.score`, 2025-09 `max_score`.
     max: Option<f64>,
+    /// 2025-09 `max_score: unbounded`.
+    unbounded: bool,
+    /// 2025-09 `score_aggregation` (or 2023-07 `scoring.aggregation`) given here.
+    aggregation: Option<Aggregation>,
+    /// 2025-09 `require_pass`.
+    require_pass: Vec<String>,
     /// Legacy `range`.
     range: Option<(f64, f64)>,
+    /// The file read, if any.
+    file: Option<PathBuf>,
 }
 
 /// Reads `testdata.yaml` (legacy) or `test_group.yaml` (2023-07) of a directory, on top of
@@ -1189,21 +1450,65 @@ fn read_group_settings(
     dir: &Path,
     parent: &Settings,
     format: FormatVersion,
+    constants: &Constants,
     notes: &mut Vec<String>,
 ) -> Result<(Settings, GroupScore), PackageError> {
     let mut s = parent.clone();
     let candidates = match format {
-        FormatVersion::V2023_07 => ["test_group.yaml", "testdata.yaml"],
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => ["test_group.yaml", "testdata.yaml"],
         FormatVersion::Legacy => ["testdata.yaml", "test_group.yaml"],
     };
     let Some(path) = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()) else {
         return Ok((s, GroupScore::default()));
     };
-    let y = load_yaml(&path)?;
+    // 2025-09: constants are substituted in test_group.yaml.
+    let y = load_yaml_text(&path, &constants.substitute(&read_capped(&path)?))?;
     let m = Map::top(&path, &y);
-    let mut score = GroupScore::default();
+    let mut score = GroupScore {
+        file: Some(path.clone()),
+        ..GroupScore::default()
+    };
     for k in m.keys() {
         match k.as_str() {
+            "max_score" => match m.get("max_score") {
+                Some(Yaml::String(u)) if u == "unbounded" => score.unbounded = true,
+                _ => match m.number("max_score")? {
+                    Some(x) if x >= 0.0 => score.max = Some(x),
+                    Some(x) => {
+                        return Err(m.err(
+                            "max_score",
+                            format!("expected a non-negative integer or `unbounded`, found {x}"),
+                        ))
+                    }
+                    None => {}
+                },
+            },
+            "score_aggregation" => {
+                let a = match m.str("score_aggregation")? {
+                    Some("pass-fail") => Aggregation::PassFail,
+                    Some("sum") => Aggregation::Sum,
+                    Some("min") => Aggregation::Min,
+                    None => continue,
+                    Some(o) => {
+                        return Err(m.err(
+                            "score_aggregation",
+                            format!("`{o}` is not pass-fail, sum or min"),
+                        ))
+                    }
+                };
+                score.aggregation = Some(a);
+                s.aggregation = a;
+            }
+            "require_pass" => score.require_pass = m.words("require_pass")?.unwrap_or_default(),
+            "args" => s.args = m.words("args")?.unwrap_or_default(),
+            "static_validation_score" | "static_validator_args" => {
+                return Err(m.err(
+                    &k,
+                    "static validation is not supported by this judge (no static validator \
+                     is run)",
+                ))
+            }
+            "input_visualizer_args" | "output_visualizer_args" | "description" => {}
             "on_reject" => match m.str("on_reject")? {
                 Some("break") => s.on_reject = Some(true),
                 Some("continue") => s.on_reject = Some(false),
@@ -1274,13 +1579,17 @@ fn read_group_settings(
                                 s.aggregation = match sc.str("aggregation")? {
                                     Some("sum") | None => Aggregation::Sum,
                                     Some("min") => Aggregation::Min,
+                                    Some("pass-fail") if format == FormatVersion::V2025_09 => {
+                                        Aggregation::PassFail
+                                    }
                                     Some(o) => {
                                         return Err(sc.err(
                                             "aggregation",
                                             format!("`{o}` is not sum or min"),
                                         ))
                                     }
-                                }
+                                };
+                                score.aggregation = Some(s.aggregation);
                             }
                             other => notes.push(format!(
                                 "{}: unknown key `scoring.{other}` ignored",
@@ -1310,7 +1619,7 @@ fn read_group_settings(
                     }
                 }
             }
-            "full_feedback" | "static_validation" | "max_score" => {}
+            "full_feedback" | "static_validation" => {}
             other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
         }
     }
@@ -1442,13 +1751,16 @@ fn walk_group(
     cases: &mut Vec<TestCase>,
     notes: &mut Vec<String>,
 ) -> Result<Group, PackageError> {
-    let (settings, score) = read_group_settings(dir, parent, ctx.format, notes)?;
+    let (settings, score) =
+        read_group_settings(dir, parent, ctx.format, &Constants::default(), notes)?;
     // Without `on_reject`: legacy breaks (its default); 2023-07 breaks in pass-fail
     // problems, and in scoring problems only where a rejection already decides the group's
     // score (aggregation min), so that no score depends on what was skipped.
     let on_reject_break = settings.on_reject.unwrap_or(match ctx.format {
         FormatVersion::Legacy => true,
-        FormatVersion::V2023_07 => !ctx.scoring || settings.aggregation == Aggregation::Min,
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => {
+            !ctx.scoring || settings.aggregation == Aggregation::Min
+        }
     });
     let mut path = ancestors.to_vec();
     path.push(Ancestor {
@@ -1463,6 +1775,7 @@ fn walk_group(
         range: score.range,
         on_reject_break,
         grader: settings.grader,
+        require_pass: Vec::new(),
         children: Vec::new(),
     };
     // Cases (by their stem) and subgroups (by their name), in one lexicographic order.
@@ -1505,11 +1818,333 @@ fn walk_group(
                 reject_score: settings.reject_score,
                 input_validator_args: settings.input_args.clone(),
                 ancestors: path.clone(),
+                args: Vec::new(),
+                score_max: CaseMax::NotScored,
             });
             group.children.push(Node::Case(cases.len() - 1));
         }
     }
     Ok(group)
+}
+
+/// Walks `data/sample` or `data/secret` of a 2025-09 package: test data groups are the
+/// subdirectories of `secret` with a `test_group.yaml` (then every subdirectory must be one
+/// and no case may sit directly in `secret`); other directories only hold cases of the
+/// group they are in. Scores: `secret` has `max_score` 100 and `score_aggregation: sum`
+/// unless it says otherwise, a group `pass-fail` aggregation and the `max_score` it names.
+#[allow(clippy::too_many_arguments)]
+fn walk_2025(
+    dir: &Path,
+    part: &str,
+    parent: &Settings,
+    ctx: Ctx,
+    constants: &Constants,
+    ancestors: &[Ancestor],
+    cases: &mut Vec<TestCase>,
+    notes: &mut Vec<String>,
+) -> Result<Group, PackageError> {
+    let format = FormatVersion::V2025_09;
+    let (settings, score) = read_group_settings(dir, parent, format, constants, notes)?;
+    let sample = part == "sample";
+    check_score_keys(&score, ctx.scoring, sample)?;
+    let subdirs: Vec<PathBuf> = sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_dir() && !is_hidden(p))
+        .collect();
+    let grouped = !sample && subdirs.iter().any(|d| d.join("test_group.yaml").is_file());
+    let (agg, max) = if sample {
+        (Aggregation::PassFail, None)
+    } else {
+        let max = (!score.unbounded).then(|| score.max.unwrap_or(100.0));
+        (score.aggregation.unwrap_or(Aggregation::Sum), max)
+    };
+    let level = |name: &str, agg: Aggregation, grader: GraderFlags| {
+        let breaks = !ctx.scoring || matches!(agg, Aggregation::Min | Aggregation::PassFail);
+        (
+            Group {
+                name: name.to_owned(),
+                aggregation: agg,
+                max_score: None,
+                range: None,
+                on_reject_break: breaks,
+                grader,
+                require_pass: Vec::new(),
+                children: Vec::new(),
+            },
+            Ancestor {
+                name: name.to_owned(),
+                breaks,
+                may_accept: false,
+            },
+        )
+    };
+    let (mut top, anc) = level(part, agg, settings.grader);
+    top.max_score = max;
+    top.require_pass = score.require_pass.clone();
+    let mut path = ancestors.to_vec();
+    path.push(anc);
+    if !grouped {
+        let found = cases_2025(dir, part, &settings, notes)?;
+        push_cases_2025(found, &mut top, &path, (sample, ctx.scoring), cases);
+        return Ok(top);
+    }
+    if let Some(p) = sorted_entries(dir)?
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "in"))
+    {
+        return Err(invalid(
+            &p,
+            "data/secret has test data groups, so no test case may be directly in it",
+        ));
+    }
+    for d in subdirs {
+        let gname = format!(
+            "{part}/{}",
+            d.file_name().unwrap_or_default().to_string_lossy()
+        );
+        if !d.join("test_group.yaml").is_file() {
+            return Err(invalid(
+                &d,
+                "data/secret has test data groups (directories with a test_group.yaml), so \
+                 every directory in it must be one: add a test_group.yaml",
+            ));
+        }
+        let (gs, gscore) = read_group_settings(&d, &settings, format, constants, notes)?;
+        check_score_keys(&gscore, ctx.scoring, false)?;
+        let gfile = gscore
+            .file
+            .clone()
+            .unwrap_or_else(|| d.join("test_group.yaml"));
+        let gagg = gscore.aggregation.unwrap_or(Aggregation::PassFail);
+        let gmax = if gscore.unbounded {
+            if max.is_some() || gagg == Aggregation::PassFail {
+                return Err(field_err(
+                    &gfile,
+                    "max_score",
+                    "`unbounded` needs an unbounded secret and sum or min aggregation",
+                ));
+            }
+            None
+        } else {
+            match (gscore.max, max, ctx.scoring) {
+                (Some(m), _, _) => Some(m),
+                (None, Some(_), true) => {
+                    return Err(field_err(
+                        &gfile,
+                        "max_score",
+                        "missing: every test data group of a secret with a bounded \
+                         max_score needs one",
+                    ))
+                }
+                _ => None,
+            }
+        };
+        if agg == Aggregation::PassFail && gagg != Aggregation::PassFail {
+            return Err(field_err(
+                &gfile,
+                "score_aggregation",
+                "secret aggregates pass-fail, so its groups must too",
+            ));
+        }
+        let (mut g, ganc) = level(&gname, gagg, gs.grader);
+        g.max_score = gmax;
+        g.require_pass = gscore.require_pass;
+        let mut gpath = path.clone();
+        gpath.push(ganc);
+        let found = cases_2025(&d, &gname, &gs, notes)?;
+        if found.is_empty() {
+            return Err(invalid(&d, "a test data group without test cases"));
+        }
+        push_cases_2025(found, &mut g, &gpath, (false, ctx.scoring), cases);
+        top.children.push(Node::Group(g));
+    }
+    Ok(top)
+}
+
+/// The score keys of `test_group.yaml` are for the groups of scoring problems only.
+fn check_score_keys(score: &GroupScore, scoring: bool, sample: bool) -> Result<(), PackageError> {
+    let Some(file) = &score.file else {
+        return Ok(());
+    };
+    let given = [
+        ("max_score", score.max.is_some() || score.unbounded),
+        ("score_aggregation", score.aggregation.is_some()),
+        ("require_pass", !score.require_pass.is_empty()),
+    ];
+    for (key, set) in given {
+        if set && sample {
+            return Err(field_err(file, key, "not permitted in data/sample"));
+        }
+        if set && !scoring {
+            return Err(field_err(
+                file,
+                key,
+                "only scoring problems (`type: scoring`) may set it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A test case found by [`cases_2025`]: name, input, its settings.
+type Found2025 = (String, PathBuf, Settings);
+
+/// The cases of a 2025-09 group: `*.in` in `dir` and in its plain subdirectories, sorted by
+/// name, each with its own `<name>.yaml` applied.
+fn cases_2025(
+    dir: &Path,
+    name: &str,
+    settings: &Settings,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Found2025>, PackageError> {
+    let mut out = Vec::new();
+    for p in sorted_entries(dir)? {
+        let file = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if file.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            if file.ends_with(".files") {
+                return Err(invalid(
+                    &p,
+                    "test case input files (`.files`) are not supported: this judge gives \
+                     submissions stdin and `args` only",
+                ));
+            }
+            if p.join("test_group.yaml").is_file() {
+                return Err(invalid(
+                    &p,
+                    "a test_group.yaml below a test data group (groups do not nest in 2025-09)",
+                ));
+            }
+            out.extend(cases_2025(&p, &format!("{name}/{file}"), settings, notes)?);
+        } else if let Some(stem) = file.strip_suffix(".in") {
+            let ans = dir.join(format!("{stem}.ans"));
+            if !ans.is_file() {
+                return Err(invalid(
+                    &p,
+                    format!("test case has no answer file {}", ans.display()),
+                ));
+            }
+            let mut s = settings.clone();
+            let yaml = dir.join(format!("{stem}.yaml"));
+            if yaml.is_file() {
+                case_yaml(&yaml, &mut s, notes)?;
+            }
+            out.push((format!("{name}/{stem}"), p, s));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A test case's `<name>.yaml` (2025-09): `args`, `output_validator_args`,
+/// `input_validator_args`; `full_feedback`, `hint`, `description` and the visualizers'
+/// arguments do not change judging.
+fn case_yaml(path: &Path, s: &mut Settings, notes: &mut Vec<String>) -> Result<(), PackageError> {
+    let y = load_yaml(path)?;
+    let m = Map::top(path, &y);
+    for k in m.keys() {
+        match k.as_str() {
+            "args" => s.args = m.words("args")?.unwrap_or_default(),
+            "output_validator_args" => {
+                let w = m.words(&k)?.unwrap_or_default();
+                if s.check_flags {
+                    TokenOptions::parse(&w).map_err(|e| m.err(&k, e))?;
+                }
+                s.validator_flags = w;
+            }
+            "input_validator_args" => s.input_args = input_args(&m, &k)?,
+            "full_feedback"
+            | "hint"
+            | "description"
+            | "input_visualizer_args"
+            | "output_visualizer_args" => {}
+            other => notes.push(format!("{}: unknown key `{other}` ignored", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Adds the cases of a 2025-09 group to it and to `cases`, with what each may score.
+fn push_cases_2025(
+    found: Vec<Found2025>,
+    g: &mut Group,
+    path: &[Ancestor],
+    (sample, scoring): (bool, bool),
+    cases: &mut Vec<TestCase>,
+) {
+    let n = found.len().max(1) as f64;
+    let score_max = if sample || !scoring {
+        CaseMax::NotScored
+    } else {
+        match (g.aggregation, g.max_score) {
+            (Aggregation::PassFail, _) => CaseMax::PassFail,
+            (_, None) => CaseMax::Unbounded,
+            (Aggregation::Min | Aggregation::Max, Some(m)) => CaseMax::Bounded(m),
+            (Aggregation::Sum | Aggregation::Avg, Some(m)) => CaseMax::Bounded(m / n),
+        }
+    };
+    for (name, input, s) in found {
+        cases.push(TestCase {
+            name,
+            answer: input.with_extension("ans"),
+            input,
+            sample,
+            validator_flags: s.validator_flags,
+            accept_score: 1.0,
+            reject_score: 0.0,
+            input_validator_args: s.input_args,
+            ancestors: path.to_vec(),
+            args: s.args,
+            score_max,
+        });
+        g.children.push(Node::Case(cases.len() - 1));
+    }
+}
+
+/// `require_pass` names `sample` or test data groups with pass-fail aggregation that come
+/// earlier; `secret` may only depend on `sample`.
+fn check_require_pass(root: &Group) -> Result<(), PackageError> {
+    let mut groups: Vec<&Group> = Vec::new();
+    fn all<'g>(g: &'g Group, out: &mut Vec<&'g Group>) {
+        out.push(g);
+        for c in &g.children {
+            if let Node::Group(s) = c {
+                all(s, out);
+            }
+        }
+    }
+    all(root, &mut groups);
+    for g in &groups {
+        for r in &g.require_pass {
+            let target = groups.iter().find(|x| &x.name == r);
+            let problem = match target {
+                None => Some("no such test data group".to_owned()),
+                Some(_) if g.name == "secret" && r != "sample" => {
+                    Some("secret may only depend on sample".into())
+                }
+                Some(t) if t.name != "sample" && t.aggregation != Aggregation::PassFail => {
+                    Some(format!("{r} must have pass-fail aggregation"))
+                }
+                Some(_) if r.as_str() >= g.name.as_str() && r != "sample" => {
+                    Some(format!("{r} does not come before {}", g.name))
+                }
+                Some(_) => None,
+            };
+            if let Some(m) = problem {
+                return Err(PackageError::Field {
+                    file: PathBuf::from(format!("data/{}/test_group.yaml", g.name)),
+                    field: "require_pass".into(),
+                    message: format!("`{r}`: {m}"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Finds `output_validator/` (2023-07) or `output_validators/<name>/` / a single-file
@@ -2148,5 +2783,156 @@ mod tests {
         assert_eq!(i.name.as_deref(), Some("Hello World"));
         assert_eq!(i.timelimit, Some(1.5));
         assert!(parse_domjudge_ini(Path::new("x.ini"), "garbage\n").is_err());
+    }
+
+    #[test]
+    fn constants_substitution() {
+        let c = Constants(vec![
+            (
+                "k".into(),
+                vec![
+                    ("value".into(), "5000000".into()),
+                    ("tex".into(), "5,000,000".into()),
+                ],
+            ),
+            ("n".into(), vec![("value".into(), "7".into())]),
+        ]);
+        assert_eq!(c.substitute("{{k}} {{k.tex}} {{n}}"), "5000000 5,000,000 7");
+        // Undefined constants and non-names stay; so do Markdown's sample commands.
+        assert_eq!(
+            c.substitute("{{m}} {{ k }} {{nextsample}} {{"),
+            "{{m}} {{ k }} {{nextsample}} {{"
+        );
+        assert_eq!(
+            c.substitute_bytes(vec![0xff, b'{', b'{']),
+            vec![0xff, b'{', b'{']
+        );
+    }
+
+    fn v2025(p: &Pkg, extra: &str) -> Result<Problem, PackageError> {
+        p.file(
+            "problem.yaml",
+            &format!("problem_format_version: 2025-09\n{extra}"),
+        );
+        p.load()
+    }
+
+    #[test]
+    fn v2025_test_data_and_scores() {
+        let p = Pkg::new();
+        p.file("data/secret/g1/test_group.yaml", "max_score: {{a}}\n")
+            .file("data/secret/g1/1.in", "1\n")
+            .file("data/secret/g1/1.ans", "1\n")
+            .file("data/secret/g1/more/2.in", "1\n")
+            .file("data/secret/g1/more/2.ans", "1\n")
+            .file(
+                "data/secret/g2/test_group.yaml",
+                "max_score: 60\nscore_aggregation: sum\nrequire_pass: [sample, secret/g1]\nargs: [x]\n",
+            )
+            .file("data/secret/g2/1.in", "1\n")
+            .file("data/secret/g2/1.ans", "1\n")
+            .file("data/secret/g2/2.in", "1\n")
+            .file("data/secret/g2/2.ans", "1\n")
+            .file("data/secret/g2/2.yaml", "args: [y, z]\nhint: h\n");
+        let pr = v2025(&p, "type: scoring\nconstants: {a: 40}\n").unwrap();
+        assert_eq!(pr.format, FormatVersion::V2025_09);
+        let names: Vec<&str> = pr.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sample/1",
+                "secret/g1/1",
+                "secret/g1/more/2",
+                "secret/g2/1",
+                "secret/g2/2"
+            ]
+        );
+        let secret = pr.secret().unwrap();
+        assert_eq!(secret.max_score, Some(100.0));
+        assert_eq!(secret.aggregation, Aggregation::Sum);
+        let Node::Group(g1) = &secret.children[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (g1.max_score, g1.aggregation),
+            (Some(40.0), Aggregation::PassFail)
+        );
+        assert_eq!(
+            g1.children.len(),
+            2,
+            "plain directories belong to their group"
+        );
+        assert_eq!(pr.cases[1].score_max, CaseMax::PassFail);
+        assert_eq!(pr.cases[3].score_max, CaseMax::Bounded(30.0));
+        assert_eq!(pr.cases[0].score_max, CaseMax::NotScored);
+        assert_eq!(pr.cases[3].args, ["x"]);
+        assert_eq!(pr.cases[4].args, ["y", "z"]);
+        // Groups of a bounded secret need a max_score; require_pass only earlier groups.
+        p.file(
+            "data/secret/g1/test_group.yaml",
+            "score_aggregation: pass-fail\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(e.contains("g1/test_group.yaml: max_score: missing"), "{e}");
+        p.file(
+            "data/secret/g1/test_group.yaml",
+            "max_score: 40\nrequire_pass: secret/g2\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(
+            e.contains("require_pass: `secret/g2`: secret/g2 must have pass-fail"),
+            "{e}"
+        );
+        // Pass-fail problems take no score keys.
+        p.file("data/secret/g1/test_group.yaml", "max_score: 40\n");
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("max_score: only scoring problems"), "{e}");
+    }
+
+    #[test]
+    fn v2025_refusals_name_the_field() {
+        let p = Pkg::new();
+        p.file("data/secret/1.in", "1\n")
+            .file("data/secret/1.ans", "1\n");
+        assert!(v2025(&p, "").is_ok());
+        for (extra, want) in [
+            (
+                "validation: custom\n",
+                "problem.yaml: validation: not part of the 2025-09 format",
+            ),
+            (
+                "allow_file_writing: true\n",
+                "allow_file_writing: `true` is not supported",
+            ),
+            (
+                "limits: {time_limit: 1.5, time_resolution: 1}\n",
+                "limits.time_limit: 1.5 s is not a multiple of time_resolution",
+            ),
+            ("constants: {1x: 3}\n", "constants.1x: not a constant name"),
+        ] {
+            let e = v2025(&p, extra).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        p.file(
+            "data/secret/test_group.yaml",
+            "static_validation_score: 10\n",
+        );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(
+            e.contains("static_validation_score: static validation is not supported"),
+            "{e}"
+        );
+        fs::remove_file(p.0.path().join("data/secret/test_group.yaml")).unwrap();
+        p.file("data/secret/1.files/x.txt", "x");
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("`.files`) are not supported"), "{e}");
+        fs::remove_dir_all(p.0.path().join("data/secret/1.files")).unwrap();
+        p.file("problem.yaml", "problem_format_version: 2026-01\n");
+        let e = p.load().unwrap_err().to_string();
+        assert!(e.contains("unsupported version `2026-01`"), "{e}");
+        // Limits: code, languages.
+        let pr = v2025(&p, "limits: {code: 2}\nlanguages: [python3, cpp]\n").unwrap();
+        assert_eq!(pr.code_limit_bytes, Some(2048));
+        assert_eq!(pr.languages, Some(vec!["python3".to_owned(), "cpp".into()]));
     }
 }

@@ -11,10 +11,18 @@
 //!   default grader, only what was judged is aggregated: a case or group that
 //!   `on_reject: break` skipped is left out (so `avg` and `max` see only the judged ones).
 //!
+//! - 2025-09: `secret` (default `max_score` 100, `score_aggregation: sum`) and its test
+//!   data groups (default `pass-fail`) each have a maximum (or are `unbounded`). A case in
+//!   a `sum` group may score the group's maximum over its number of cases, in a `min`
+//!   group the whole maximum; an accepted case scores that, or its `score.txt` (a
+//!   `score_multiplier.txt` is turned into a score when the case is checked), a rejected
+//!   one 0. A `pass-fail` group scores its maximum when every case in it is accepted. A
+//!   group whose `require_pass` groups are not all accepted scores 0.
+//!
 //! When no group on the way down names a maximum, the legacy model applies (also in 2023-07
 //! packages).
 
-use crate::problem::{Aggregation, Group, Node, Problem};
+use crate::problem::{Aggregation, CaseMax, FormatVersion, Group, Node, Problem};
 
 /// What scoring needs to know about a judged case.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,6 +44,12 @@ pub struct Scorer<'a> {
 impl Scorer<'_> {
     /// Score and maximum of the secret data.
     pub fn total(&self) -> (f64, f64) {
+        if self.problem.format == FormatVersion::V2025_09 {
+            return self
+                .problem
+                .secret()
+                .map_or((0.0, 0.0), |g| self.group_2025(g));
+        }
         let (score, max) = match self.problem.secret() {
             Some(g) => {
                 let (s, m) = self.group(g, None);
@@ -54,16 +68,129 @@ impl Scorer<'_> {
     /// The score of every secret case.
     pub fn per_case(&self) -> Vec<(usize, f64)> {
         let mut out = Vec::new();
+        if self.problem.format == FormatVersion::V2025_09 {
+            if let Some(g) = self.problem.secret() {
+                self.walk_2025(g, &mut out);
+            }
+            return out;
+        }
         if let Some(g) = self.problem.secret() {
             self.walk(g, None, &mut out);
         }
         out
     }
 
+    /// 2025-09: the score of `secret` and of each of its test data groups.
+    pub fn group_scores(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        if let Some(s) = self.problem.secret() {
+            out.push((s.name.clone(), self.group_2025(s).0));
+            for c in &s.children {
+                if let Node::Group(g) = c {
+                    out.push((g.name.clone(), self.group_2025(g).0));
+                }
+            }
+        }
+        out
+    }
+
+    fn find<'g>(g: &'g Group, name: &str) -> Option<&'g Group> {
+        if g.name == name {
+            return Some(g);
+        }
+        g.children.iter().find_map(|c| match c {
+            Node::Group(s) => Self::find(s, name),
+            Node::Case(_) => None,
+        })
+    }
+
+    /// Every case in `g` was judged and accepted.
+    fn all_accepted(&self, g: &Group) -> bool {
+        g.children.iter().all(|c| match c {
+            Node::Case(i) => self.outcomes[*i].is_some_and(|o| o.accepted),
+            Node::Group(s) => self.all_accepted(s),
+        })
+    }
+
+    /// 2025-09: the groups `g` requires (`require_pass`) were all accepted.
+    fn requirements_met(&self, g: &Group) -> bool {
+        g.require_pass
+            .iter()
+            .all(|r| Self::find(&self.problem.root, r).is_some_and(|t| self.all_accepted(t)))
+    }
+
+    /// 2025-09: a case's score (0 when not accepted).
+    fn case_2025(&self, i: usize) -> f64 {
+        match self.outcomes[i].filter(|o| o.accepted) {
+            None => 0.0,
+            Some(o) => o.raw.unwrap_or(match self.problem.cases[i].score_max {
+                CaseMax::Bounded(m) => m,
+                _ => 0.0,
+            }),
+        }
+    }
+
+    /// 2025-09: a group's score and maximum (infinite when unbounded).
+    fn group_2025(&self, g: &Group) -> (f64, f64) {
+        let max = g.max_score.unwrap_or(f64::INFINITY);
+        if !self.requirements_met(g) {
+            return (0.0, max);
+        }
+        let score = match g.aggregation {
+            Aggregation::PassFail => {
+                if self.all_accepted(g) {
+                    max
+                } else {
+                    0.0
+                }
+            }
+            agg => {
+                let parts: Vec<f64> = g
+                    .children
+                    .iter()
+                    .map(|c| match c {
+                        Node::Case(i) => self.case_2025(*i),
+                        Node::Group(s) => self.group_2025(s).0,
+                    })
+                    .collect();
+                match agg {
+                    Aggregation::Min => parts.iter().copied().fold(f64::INFINITY, f64::min),
+                    _ => parts.iter().sum(),
+                }
+            }
+        };
+        (
+            if score.is_finite() {
+                score.min(max)
+            } else {
+                0.0
+            },
+            max,
+        )
+    }
+
+    fn walk_2025(&self, g: &Group, out: &mut Vec<(usize, f64)>) {
+        let met = self.requirements_met(g);
+        for c in &g.children {
+            match c {
+                Node::Group(s) => self.walk_2025(s, out),
+                Node::Case(i) => {
+                    let scored = matches!(
+                        self.problem.cases[*i].score_max,
+                        CaseMax::Bounded(_) | CaseMax::Unbounded
+                    );
+                    if scored {
+                        out.push((*i, if met { self.case_2025(*i) } else { 0.0 }));
+                    }
+                }
+            }
+        }
+    }
+
     fn child_max(g: &Group, assigned: Option<f64>) -> Option<f64> {
         let n = g.children.len().max(1) as f64;
         g.max_score.or(assigned).map(|m| match g.aggregation {
-            Aggregation::Min | Aggregation::Max => m,
+            Aggregation::Min | Aggregation::Max | Aggregation::PassFail => m,
             Aggregation::Sum | Aggregation::Avg => m / n,
         })
     }
@@ -100,7 +227,9 @@ impl Scorer<'_> {
             let n = v.len() as f64;
             match g.aggregation {
                 Aggregation::Sum => v.iter().sum(),
-                Aggregation::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
+                Aggregation::Min | Aggregation::PassFail => {
+                    v.iter().copied().fold(f64::INFINITY, f64::min)
+                }
                 Aggregation::Max => v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 Aggregation::Avg => v.iter().sum::<f64>() / n,
             }

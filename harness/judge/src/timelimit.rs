@@ -94,7 +94,7 @@ pub fn limit_from(format: FormatVersion, t_us: u64, multiplier: f64, resolution:
     let eps = 1e-9;
     match format {
         FormatVersion::Legacy => ((exact_s - eps).ceil().max(1.0) * 1e6) as u64,
-        FormatVersion::V2023_07 => {
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => {
             let k = (exact_s / resolution - eps).ceil().max(1.0);
             (k * resolution * 1e6).round() as u64
         }
@@ -158,7 +158,9 @@ pub fn derive(
             ));
             continue;
         }
-        if r.verdict != Verdict::AC {
+        // 2025-09: a lower bound that may be rejected (a wrong_answer submission) only
+        // gives its run time.
+        if r.verdict != Verdict::AC && (p.must_accept() || r.verdict == Verdict::TLE) {
             return Err(format!(
                 "cannot derive the time limit: {} got {}{} with a cap of {} per test case{}",
                 p.submission.label,
@@ -177,8 +179,9 @@ pub fn derive(
         }
         let (t, case) = slowest(&r);
         progress(&format!(
-            "derive: {} AC, slowest run {}{}",
+            "derive: {} {}, slowest run {}{}",
             p.submission.label,
+            r.verdict.as_str(),
             crate::fmt_us(t),
             case.as_ref()
                 .map(|c| format!(" on {c}"))
@@ -210,11 +213,13 @@ pub fn derive(
     let tl = limit_from(problem.format, t_ac, m, limits.time_resolution);
     let (mname, sname) = match problem.format {
         FormatVersion::Legacy => ("time_multiplier", "time_safety_margin"),
-        FormatVersion::V2023_07 => ("ac_to_time_limit", "time_limit_to_tle"),
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => {
+            ("ac_to_time_limit", "time_limit_to_tle")
+        }
     };
     let rounding = match problem.format {
         FormatVersion::Legacy => "rounded up to a whole second".to_owned(),
-        FormatVersion::V2023_07 => format!(
+        FormatVersion::V2023_07 | FormatVersion::V2025_09 => format!(
             "rounded up to a multiple of time_resolution {}",
             crate::fmt_us((limits.time_resolution * 1e6) as u64)
         ),

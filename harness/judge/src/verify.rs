@@ -8,13 +8,41 @@ use serde::Serialize;
 
 use crate::judge::{Judge, JudgeReport, Submission, SubmissionKind};
 use crate::lang::LanguageTable;
+use crate::problem::{FormatVersion, Problem};
 use crate::report::Events;
+use crate::subyaml::{SubmissionSpec, SubmissionsYaml};
 use crate::verdict::{expected_for_dir, expected_from_source, Expected, Verdict};
 
 /// A submission of the package and what it should get.
 pub struct Planned {
     pub submission: Submission,
     pub expected: Expected,
+    /// 2025-09: the requirements of `submissions.yaml` and the format's defaults, which
+    /// decide instead of `expected`.
+    pub spec: Option<SubmissionSpec>,
+}
+
+impl Planned {
+    /// How the submission bounds a derived time limit: (lower, upper). 2025-09: as its
+    /// requirements say; before: `accepted/` bounds from below, `time_limit_exceeded/`
+    /// from above.
+    pub fn time_limit_bounds(&self) -> (bool, bool) {
+        match &self.spec {
+            Some(s) => s.time_limit_bounds(),
+            None => {
+                let l = &self.submission.label;
+                (
+                    l.starts_with("submissions/accepted/"),
+                    l.starts_with("submissions/time_limit_exceeded/"),
+                )
+            }
+        }
+    }
+
+    /// Whether a derivation requires it to be accepted (else it only gives a run time).
+    pub fn must_accept(&self) -> bool {
+        self.spec.as_ref().is_none_or(SubmissionSpec::must_accept)
+    }
 }
 
 /// A file under `submissions/` that is not judged, and why.
@@ -27,10 +55,17 @@ pub struct Skipped {
 /// Lists `submissions/<expected>/<file or directory>`, sorted. Directories of an unknown
 /// name and files of an unknown language are skipped (and reported).
 pub fn list(
-    problem_dir: &Path,
+    problem: &Problem,
     langs: &LanguageTable,
     filter: Option<&str>,
 ) -> Result<(Vec<Planned>, Vec<Skipped>), String> {
+    let problem_dir = &problem.dir;
+    let v2025 = problem.format == FormatVersion::V2025_09;
+    let yaml = if v2025 {
+        SubmissionsYaml::load(problem_dir, &problem.constants)?
+    } else {
+        SubmissionsYaml::default()
+    };
     let root = problem_dir.join("submissions");
     if !root.is_dir() {
         return Err(format!(
@@ -66,7 +101,15 @@ pub fn list(
             if filter.is_some_and(|f| !rel.contains(f)) {
                 continue;
             }
-            let mut s = match Submission::from_path(&entry, None, langs) {
+            let spec = v2025.then(|| yaml.spec_for(&format!("{name}/{fname}")));
+            let language = spec.as_ref().and_then(|s| s.language.as_deref());
+            let made = Submission::from_path(&entry, language, langs).and_then(|s| {
+                match spec.as_ref().and_then(|s| s.entrypoint.as_deref()) {
+                    Some(e) => with_entrypoint(s, e),
+                    None => Ok(s),
+                }
+            });
+            let mut s = match made {
                 Ok(s) => s,
                 Err(e) => {
                     skipped.push(Skipped {
@@ -77,6 +120,7 @@ pub fn list(
                 }
             };
             s.label = rel.clone();
+            s.from_package = true;
             // One bad annotation skips its submission, not the package.
             let expected = match annotation(&s) {
                 Err(e) => {
@@ -86,10 +130,26 @@ pub fn list(
                     });
                     continue;
                 }
-                Ok(Some(e)) => e,
-                Ok(None) => match &by_dir {
-                    Some(e) => e.clone(),
-                    None => {
+                Ok(Some(e)) => {
+                    planned.push(Planned {
+                        submission: s,
+                        expected: e,
+                        spec: None,
+                    });
+                    continue;
+                }
+                Ok(None) => match (&by_dir, spec.filter(|s| !s.rules.is_empty())) {
+                    // 2025-09: the requirements decide.
+                    (_, Some(spec)) => {
+                        planned.push(Planned {
+                            submission: s,
+                            expected: by_dir.clone().unwrap_or(Expected::Verdicts(Vec::new())),
+                            spec: Some(spec),
+                        });
+                        continue;
+                    }
+                    (Some(e), None) => e.clone(),
+                    (None, None) => {
                         untagged.push(rel);
                         continue;
                     }
@@ -98,6 +158,7 @@ pub fn list(
             planned.push(Planned {
                 submission: s,
                 expected,
+                spec: None,
             });
         }
         if !untagged.is_empty() {
@@ -120,6 +181,30 @@ pub fn list(
         }
     }
     Ok((planned, skipped))
+}
+
+/// `entrypoint` of submissions.yaml: the file (or, for Java and Kotlin, the class) the
+/// submission starts at.
+fn with_entrypoint(mut s: Submission, entry: &str) -> Result<Submission, String> {
+    if let SubmissionKind::Source { files, main, .. } = &mut s.kind {
+        let found = files
+            .iter()
+            .find(|f| f.file_name().is_some_and(|n| n == entry))
+            .or_else(|| {
+                files
+                    .iter()
+                    .find(|f| f.file_stem().is_some_and(|n| n == entry))
+            });
+        match found {
+            Some(f) => *main = f.clone(),
+            None => {
+                return Err(format!(
+                    "entrypoint `{entry}` (submissions.yaml) is not one of its files"
+                ))
+            }
+        }
+    }
+    Ok(s)
 }
 
 /// A submission's DOMjudge annotation, looked for in each of its source files (at most
@@ -178,6 +263,9 @@ pub struct Verified {
     pub score: Option<f64>,
     pub max_score: Option<f64>,
     pub matched: bool,
+    /// 2025-09: the requirements the result does not meet.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
     pub judgement: JudgeReport,
 }
 
@@ -218,17 +306,29 @@ pub fn verify(
     let built = judge.build_all(&subs, events);
     let mut out = Vec::new();
     for ((p, b), (_, prefix)) in planned.iter().zip(built).zip(&subs) {
-        let report = judge.judge_built(&p.submission, b, Instant::now(), prefix, events);
-        let matched = p
-            .expected
-            .matches(report.verdict, report.score, report.max_score);
+        // Requirements about some of the cases need every case judged.
+        let all = judge.run_all_cases || p.spec.as_ref().is_some_and(SubmissionSpec::scoped);
+        let report = judge.judge_built_with(&p.submission, b, Instant::now(), prefix, events, all);
+        let (matched, unmet, expected) = match &p.spec {
+            Some(spec) => {
+                let unmet = spec.unmet(&report);
+                (unmet.is_empty(), unmet, spec.describe())
+            }
+            None => (
+                p.expected
+                    .matches(report.verdict, report.score, report.max_score),
+                Vec::new(),
+                p.expected.describe(),
+            ),
+        };
         let v = Verified {
             path: p.submission.label.clone(),
-            expected: p.expected.describe(),
+            expected,
             verdict: report.verdict,
             score: report.score,
             max_score: report.max_score,
             matched,
+            unmet,
             judgement: report,
         };
         on_done(&v);
@@ -269,7 +369,12 @@ mod tests {
             std::fs::create_dir_all(f.parent().unwrap()).unwrap();
             std::fs::write(f, t).unwrap();
         }
-        let (planned, skipped) = list(d.path(), &LanguageTable::builtin(), None).unwrap();
+        std::fs::create_dir_all(d.path().join("data/secret")).unwrap();
+        std::fs::write(d.path().join("problem.yaml"), "name: x\n").unwrap();
+        std::fs::write(d.path().join("data/secret/1.in"), "").unwrap();
+        std::fs::write(d.path().join("data/secret/1.ans"), "").unwrap();
+        let problem = crate::problem::load(d.path()).unwrap();
+        let (planned, skipped) = list(&problem, &LanguageTable::builtin(), None).unwrap();
         let got: Vec<(String, Expected)> = planned
             .iter()
             .map(|p| (p.submission.label.clone(), p.expected.clone()))

@@ -2027,3 +2027,195 @@ fn compilers_get_a_scratch_of_their_own() {
     let v = json_of(&out);
     assert_eq!(v["verdict"], "CE", "{v:#}");
 }
+
+/// 2025-09, after the specification's "maximal" example: constants substituted in the
+/// validators, included files and submissions; include/<language>/ and include/default/
+/// copied into each submission; an input validator built by `build`/`run` scripts;
+/// submissions.yaml's `language`, `entrypoint`, `message` and per-test-group requirements.
+#[test]
+fn corpus_maximal2025_include_constants_scripts_submissions_yaml() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("maximal2025");
+    let paths: Vec<&str> = v.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "submissions/accepted/accepted.py",
+            "submissions/accepted/entry",
+            "submissions/accepted/with_include.cpp",
+            "submissions/accepted/without_include.py",
+            "submissions/run_time_error/not_defined",
+            "submissions/time_limit_exceeded/solves_small.py",
+            "submissions/time_limit_exceeded/tle.py",
+            "submissions/wrong_answer/wrong.py",
+        ]
+    );
+    // The requirement about some groups made every case run: AC on the small ones, TLE
+    // on the large ones.
+    let small = &v
+        .iter()
+        .find(|x| x.0.ends_with("solves_small.py"))
+        .unwrap()
+        .2;
+    let got: Vec<(&str, &str)> = small["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("sample/1", "AC"),
+            ("secret/1", "AC"),
+            ("secret/2", "TLE"),
+            ("secret/3", "TLE"),
+            ("secret/4", "AC")
+        ]
+    );
+    // The validator's message, with the constant substituted in its source.
+    let wrong = &v.iter().find(|x| x.0.ends_with("wrong.py")).unwrap().2;
+    assert_eq!(wrong["message"], "expected 42, got Forty-Two");
+    // The input validator (build/run scripts, a constant in its C source) rejects
+    // data/invalid_input.
+    let work = scratch("maximal2025-inputs");
+    let dir = corpora().join("maximal2025");
+    let out = run_judge(
+        &[dir.to_str().unwrap(), "--validate-input", "--json"],
+        &work,
+    );
+    let r = json_of(&out);
+    assert_eq!(r["all_ok"], true, "{r:#}");
+    let big = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "invalid_input/too_big")
+        .unwrap();
+    assert_eq!(big["runs"][0]["status"], "invalid", "{big:#}");
+    assert!(big["runs"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("5000 is out of range"));
+    // The time limit derived from submissions.yaml's bounds: the accepted ones (and
+    // wrong_answer, run_time_error) below, the time_limit_exceeded ones above.
+    let out = run_judge(
+        &[
+            dir.to_str().unwrap(),
+            "--verify-submissions",
+            "--derive-time-limit",
+            "--json",
+            "-j2",
+            "--filter",
+            "accepted/accepted.py",
+        ],
+        &work,
+    );
+    let r = json_of(&out);
+    let d = &r["time_limit_derivation"];
+    assert_eq!(d["time_limit_us"], 1_000_000, "{d:#}");
+    let tle: Vec<&str> = d["time_limit_exceeded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        tle.contains(&"submissions/time_limit_exceeded/solves_small.py"),
+        "{d:#}"
+    );
+}
+
+/// A submission outside the package gets the included files but no constant substitution;
+/// a language `languages` does not list is refused (CE).
+#[test]
+fn v2025_include_for_outside_submissions_and_languages() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("v2025-outside");
+    let dir = corpora().join("maximal2025");
+    let src = work.join("sub.py");
+    std::fs::write(
+        &src,
+        "import include\nprint(int(input()) + include.magic_constant)\n",
+    )
+    .unwrap();
+    let out = run_judge(
+        &[dir.to_str().unwrap(), src.to_str().unwrap(), "--json"],
+        &work,
+    );
+    assert_eq!(
+        json_of(&out)["verdict"],
+        "AC",
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let raw = work.join("raw.py");
+    std::fs::write(&raw, "print(int(input()) + {{example_constant}})\n").unwrap();
+    let out = run_judge(
+        &[dir.to_str().unwrap(), raw.to_str().unwrap(), "--json"],
+        &work,
+    );
+    assert_ne!(json_of(&out)["verdict"], "AC");
+    let c = work.join("sub.c");
+    std::fs::write(&c, "int main(void) { return 0; }\n").unwrap();
+    let out = run_judge(
+        &[dir.to_str().unwrap(), c.to_str().unwrap(), "--json"],
+        &work,
+    );
+    let r = json_of(&out);
+    assert_eq!(r["verdict"], "CE");
+    assert!(
+        r["message"].as_str().unwrap().contains("not allowed"),
+        "{r:#}"
+    );
+}
+
+/// 2025-09 scoring: `max_score` (one from a constant in test_group.yaml), pass-fail and sum
+/// aggregation, `require_pass`, `args`, `score_multiplier.txt`, and submissions.yaml
+/// scores per group.
+#[test]
+fn corpus_scoring2025_groups_require_pass_args_multiplier() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("scoring2025");
+    let get = |name: &str| &v.iter().find(|x| x.0.ends_with(name)).unwrap().2;
+    let scores = |j: &Value| -> Vec<(String, f64)> {
+        j["group_scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["name"].as_str().unwrap().to_owned(),
+                    g["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let full = get("full.py");
+    assert_eq!(
+        (full["score"].as_f64(), full["max_score"].as_f64()),
+        (Some(100.0), Some(100.0))
+    );
+    let part = get("group1_only.py");
+    assert_eq!(
+        scores(part),
+        [
+            ("secret".into(), 65.0),
+            ("secret/group1".into(), 30.0),
+            ("secret/group2".into(), 35.0)
+        ]
+    );
+    // score_multiplier.txt 0.5 of each group2 case's 70 / 2.
+    let c = part["cases"].as_array().unwrap();
+    assert_eq!(c.last().unwrap()["score"].as_f64(), Some(17.5));
+    // group2 is accepted but requires group1, which is not.
+    let skip = get("skip_group1.py");
+    assert_eq!(skip["score"].as_f64(), Some(0.0));
+    assert_eq!(scores(skip)[2], ("secret/group2".into(), 0.0));
+}

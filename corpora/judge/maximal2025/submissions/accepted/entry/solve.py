@@ -1,0 +1,3 @@
+from aaa_helpers import answer
+
+print(answer(int(input())))
