@@ -70,6 +70,8 @@ impl TargetRun {
 
     fn spec(&self, argv: Vec<OsString>, cwd: &Path, wall: Option<Duration>) -> CaseSpec {
         let mut spec = CaseSpec::new(argv);
+        // The work directory lends its directories to one uid (as the judge's does).
+        spec.shared_ids = true;
         spec.cwd = cwd.to_path_buf();
         spec.env = self.env.clone();
         spec.env.push(("PATH".into(), SANDBOX_PATH.into()));
@@ -219,7 +221,8 @@ fn find_symbolizer() -> Option<PathBuf> {
 }
 
 /// The sandbox settings of a fuzz run: our executable as the zygote, a cgroup required
-/// (memory is limited by it, never by `RLIMIT_AS`), the target's directory shown.
+/// (memory is limited by it, never by `RLIMIT_AS`), the target's directory shown, the work
+/// directory writable.
 pub fn exec_settings(zygote_exe: PathBuf, run: &TargetRun, work: &Path) -> ExecSettings {
     let mut s = ExecSettings::new(zygote_exe);
     s.cgroup = hatchery_sandbox::policy::CgroupMode::Required;
@@ -227,6 +230,14 @@ pub fn exec_settings(zygote_exe: PathBuf, run: &TargetRun, work: &Path) -> ExecS
         s.view.show(dir);
     }
     s.view.show_tool(&run.binary);
-    s.view.show(work);
+    // The work directory (corpus, artifacts, logs) is the only place outside their scratch
+    // where the workers may write (Landlock).
+    s.view.allow_write(work);
+    s.shared_ids = nix::unistd::geteuid()
+        .is_root()
+        .then_some(hatchery_sandbox::fsat::HostIds {
+            uid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
+            gid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
+        });
     s
 }
