@@ -7,16 +7,27 @@ use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Copies the binary and a program into a directory a normal user can reach.
-fn stage(progs: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hatchery-unpriv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::copy(hatchery_bin(), dir.join("hatchery")).unwrap();
-    for pr in progs {
-        std::fs::copy(prog(pr), dir.join(pr)).unwrap();
-    }
-    dir
+/// Copies the binary and the test programs into a directory a normal user can reach, once
+/// per test process (tests run side by side: copying over a binary another test runs fails
+/// with ETXTBSY), by a child process (see `write_executable`).
+fn stage() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("hatchery-unpriv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let st = Command::new("cp")
+            .arg(hatchery_bin())
+            .arg(prog("spin"))
+            .arg(prog("crash"))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cp into {}", dir.display());
+        dir
+    })
+    .clone()
 }
 
 fn nobody_runs(dir: &std::path::Path, args: &[&str]) -> Run {
@@ -36,7 +47,7 @@ fn unprivileged_runs_with_rlimit_fallbacks() {
     ) {
         return;
     }
-    let dir = stage(&["spin", "crash"]);
+    let dir = stage();
     let spin = dir.join("spin");
     let crash = dir.join("crash");
     let tiers: Vec<&str> = if userns_unprivileged() {
@@ -121,7 +132,7 @@ fn cases_write_only_their_scratch_and_what_is_writable() {
     ) {
         return;
     }
-    let dir = stage(&[]);
+    let dir = stage();
     let home =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ll-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
@@ -203,7 +214,7 @@ fn host_sockets_under_run_are_out_of_reach() {
     ) {
         return;
     }
-    let dir = stage(&[]);
+    let dir = stage();
     let run_user = PathBuf::from("/run/user");
     let made_run_user = !run_user.exists();
     let user_dir = run_user.join(format!("65534-hatchery-{}", std::process::id()));
