@@ -240,4 +240,21 @@ fn rustup_proxies_find_their_toolchain() {
         assert_eq!(r.outcome(), "ok", "{t}: {} {}", r.json, r.stderr);
         assert!(r.stdout().starts_with("cargo "), "{t}: {}", r.stdout());
     }
+    // Tier none has no view: as root with a home others cannot search, the run says so before
+    // starting, naming the directory.
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let closed = std::fs::metadata(&home)
+        .is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o001 == 0);
+    if is_root() && closed && std::env::var_os("RUSTUP_HOME").is_none() {
+        let o = std::process::Command::new(hatchery_bin())
+            .args(["run", "--tier", "none", "--", p(&cargo), "--version"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(7));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("rustup proxy") && err.contains(&*home.to_string_lossy()),
+            "{err}"
+        );
+    }
 }

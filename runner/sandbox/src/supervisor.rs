@@ -443,6 +443,22 @@ impl Sandbox {
         };
         // A rustup proxy finds its toolchain where ours is (unless the case says otherwise).
         for (var, home) in crate::policy::rustup_homes(&program) {
+            // Tier none has no view to show it through: say so before running.
+            if self.cfg.tier == Tier::None && self.ids.is_some() {
+                if let Some(a) = crate::policy::unsearchable_ancestor(&home.join(".")) {
+                    return Err(SpecError::NotExecutable {
+                        path: program.display().to_string(),
+                        reason: format!(
+                            "it is a rustup proxy whose {var} ({}) the case uid cannot reach: \
+                             {} is not searchable by others; use tier hardened or lockdown \
+                             (which show it read-only), or install the toolchain where every \
+                             user can read it",
+                            home.display(),
+                            a.display()
+                        ),
+                    });
+                }
+            }
             if !env.iter().any(|(k, _)| k == var) {
                 env.push((var.into(), home.into_os_string()));
             }
