@@ -63,6 +63,9 @@ enum Cmd {
     /// cargo's target runner: every test of each test binary its own sandboxed case
     /// (`CARGO_TARGET_<TRIPLE>_RUNNER="hatchery cargo-runner" cargo test`).
     CargoRunner(Box<cargo_hatchery::cargo_runner::CargoRunnerArgs>),
+    /// Serve go-judge's REST API (/run, /file) plus /health and /metrics over HTTP.
+    #[command(after_help = hatchery_serve::EXIT_CODES)]
+    Serve(Box<hatchery_serve::ServeArgs>),
     #[command(name = "__zygote", hide = true)]
     Zygote,
 }
@@ -232,6 +235,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::CargoRunner(a) => ExitCode::from(cargo_hatchery::cargo_runner::run(*a)),
+        Cmd::Serve(a) => ExitCode::from(hatchery_serve::run(*a, own_exe())),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     };
     // cgroup v2: leave the cgroup tree as we found it (our leaf, the controllers we enabled).

@@ -550,20 +550,20 @@ impl Shared {
     }
 
     /// Makes the command's directory, copies its files in, spools its stdin, builds its case.
-    fn prepare(&self, c: &Cmd) -> Result<Prepared, RunResult> {
+    fn prepare(&self, c: &Cmd) -> Result<Prepared, Box<RunResult>> {
         let dir = CaseDir::create(self.work.fd.as_fd(), &self.work.root, &self.fresh("c"))
             .map_err(|e| {
-                RunResult::not_run(
+                Box::new(RunResult::not_run(
                     Status::InternalError,
                     format!("cannot create the working directory: {e}"),
-                )
+                ))
             })?;
         let fail = |r: RunResult| {
             let _ = fsat::remove_tree_at(
                 self.work.fd.as_fd(),
                 dir.path().file_name().unwrap_or_default(),
             );
-            r
+            Box::new(r)
         };
         for (name, f) in &c.copy_in {
             let data = match self.file_bytes(f) {
@@ -661,7 +661,7 @@ impl Shared {
                 collectors,
             };
             self.cleanup(&p);
-            return Err(RunResult::not_run(Status::InternalError, msg));
+            return Err(Box::new(RunResult::not_run(Status::InternalError, msg)));
         }
         Ok(Prepared {
             spec,
@@ -852,7 +852,7 @@ impl Shared {
 
     fn run_one(&self, ex: &mut SandboxExecutor, c: &Cmd, arrived: Instant) -> RunResult {
         let r = match self.prepare(c) {
-            Err(r) => r,
+            Err(r) => *r,
             Ok(p) => {
                 let res = self.run_case(ex, &p.spec);
                 let out = self.finish(c, &p, res);
@@ -889,14 +889,14 @@ impl Shared {
                     )
                 };
                 let ra = a.map_or_else(
-                    |r| r,
+                    |r| *r,
                     |p| {
                         self.cleanup(&p);
                         skipped()
                     },
                 );
                 let rb = b.map_or_else(
-                    |r| r,
+                    |r| *r,
                     |p| {
                         self.cleanup(&p);
                         skipped()
