@@ -59,13 +59,19 @@ fn start(name: &str, extra: &[&str]) -> Start {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start hatchery-serve");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    // Owned by its guard from the start: stopped and reaped whatever happens.
+    let mut srv = Server {
+        child: cmd.spawn().expect("start hatchery-serve"),
+        url: String::new(),
+        socket: None,
+        store,
+    };
+    let mut err = BufReader::new(srv.child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
         if err.read_line(&mut line).unwrap_or(0) == 0 {
-            let st = child.wait().unwrap();
+            let st = srv.child.wait().unwrap();
             if st.code() == Some(6) {
                 return Start::Unsupported(seen);
             }
@@ -80,13 +86,9 @@ fn start(name: &str, extra: &[&str]) -> Start {
                     sink.clear();
                 }
             });
-            let socket = at.strip_prefix("unix:").map(PathBuf::from);
-            return Start::Up(Server {
-                child,
-                url: at.to_owned(),
-                socket,
-                store,
-            });
+            srv.socket = at.strip_prefix("unix:").map(PathBuf::from);
+            srv.url = at.to_owned();
+            return Start::Up(srv);
         }
     }
 }
