@@ -597,7 +597,14 @@ impl Shared {
         }
         let mut spool = None;
         let mut stdin = None;
-        if let Some(Some(f)) = c.files.first() {
+        // Empty inline content reads as /dev/null does (end of file at once): nothing to
+        // spool.
+        let stdin_file = c
+            .files
+            .first()
+            .and_then(Option::as_ref)
+            .filter(|f| f.content.as_deref() != Some(""));
+        if let Some(f) = stdin_file {
             let data = match self.file_bytes(f) {
                 Ok(d) => d,
                 Err(e) => {
