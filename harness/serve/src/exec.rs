@@ -409,6 +409,42 @@ pub fn validate(req: &Request, caps: &Caps) -> Result<(), BadRequest> {
     Ok(())
 }
 
+/// The limits of a command: what it asks, capped by the server's maximums; what it leaves
+/// out is the maximum (the wall limit: 2 × CPU + 1 s, capped).
+pub fn limits(c: &Cmd, caps: &Caps) -> Limits {
+    let ask = |v: u64, cap: u64| if v == 0 { cap } else { v.min(cap) };
+    let cpu_us = ask(c.cpu_limit.div_ceil(1000), caps.cpu_us);
+    let clock = if c.real_cpu_limit > 0 {
+        c.real_cpu_limit
+    } else {
+        c.clock_limit
+    };
+    let wall_us = if clock > 0 {
+        clock.div_ceil(1000).min(caps.wall_us)
+    } else {
+        (cpu_us.saturating_mul(2) + 1_000_000).min(caps.wall_us)
+    };
+    let collected = |fd: usize| -> Option<u64> {
+        let f = c.files.get(fd)?.as_ref()?;
+        f.name.as_ref()?;
+        Some(f.max.unwrap_or(0).max(0) as u64)
+    };
+    let output = match (collected(1), collected(2)) {
+        (Some(a), Some(b)) => a.saturating_add(b).min(caps.output_bytes),
+        _ => caps.output_bytes,
+    };
+    Limits {
+        cpu_us: Some(cpu_us),
+        wall_us: Some(wall_us),
+        memory_bytes: Some(ask(c.memory_limit, caps.memory_bytes)),
+        output_bytes: Some(output),
+        file_size_bytes: Some(caps.file_bytes),
+        stack_bytes: (c.stack_limit > 0).then(|| c.stack_limit.min(caps.stack_bytes)),
+        pids: Some(ask(c.proc_limit, caps.procs)),
+        open_files: None,
+    }
+}
+
 /// A command ready to run: its case and what to do afterwards.
 struct Prepared {
     spec: CaseSpec,
@@ -513,42 +549,6 @@ impl Shared {
         std::io::Write::write_all(&mut std::fs::File::from(fd), data)
     }
 
-    /// The limits of a command: what it asks, capped by the server's maximums.
-    fn limits(&self, c: &Cmd) -> Limits {
-        let caps = &self.caps;
-        let ask = |v: u64, cap: u64| if v == 0 { cap } else { v.min(cap) };
-        let cpu_us = ask(c.cpu_limit.div_ceil(1000), caps.cpu_us);
-        let clock = if c.real_cpu_limit > 0 {
-            c.real_cpu_limit
-        } else {
-            c.clock_limit
-        };
-        let wall_us = if clock > 0 {
-            clock.div_ceil(1000).min(caps.wall_us)
-        } else {
-            (cpu_us.saturating_mul(2) + 1_000_000).min(caps.wall_us)
-        };
-        let collected = |fd: usize| -> Option<u64> {
-            let f = c.files.get(fd)?.as_ref()?;
-            f.name.as_ref()?;
-            Some(f.max.unwrap_or(0).max(0) as u64)
-        };
-        let output = match (collected(1), collected(2)) {
-            (Some(a), Some(b)) => a.saturating_add(b).min(caps.output_bytes),
-            _ => caps.output_bytes,
-        };
-        Limits {
-            cpu_us: Some(cpu_us),
-            wall_us: Some(wall_us),
-            memory_bytes: Some(ask(c.memory_limit, caps.memory_bytes)),
-            output_bytes: Some(output),
-            file_size_bytes: Some(caps.file_bytes),
-            stack_bytes: (c.stack_limit > 0).then(|| c.stack_limit.min(caps.stack_bytes)),
-            pids: Some(ask(c.proc_limit, caps.procs)),
-            open_files: None,
-        }
-    }
-
     /// Makes the command's directory, copies its files in, spools its stdin, builds its case.
     fn prepare(&self, c: &Cmd) -> Result<Prepared, Box<RunResult>> {
         let dir = CaseDir::create(self.work.fd.as_fd(), &self.work.root, &self.fresh("c"))
@@ -646,7 +646,7 @@ impl Shared {
             .collect();
         spec.cwd = dir.path().to_path_buf();
         spec.stdin = stdin;
-        spec.limits = self.limits(c);
+        spec.limits = limits(c, &self.caps);
         // It writes in a directory lent to the shared ids before a worker was chosen.
         spec.shared_ids = true;
         let collectors = c
@@ -990,5 +990,83 @@ impl Shared {
         }
         d.lend(None, 0o755)?;
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(v: serde_json::Value) -> Cmd {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn limits_are_capped_and_defaulted() {
+        let caps = Caps::default();
+        let l = limits(&cmd(serde_json::json!({"args": ["x"]})), &caps);
+        assert_eq!(l.cpu_us, Some(caps.cpu_us));
+        assert_eq!(
+            l.wall_us,
+            Some(caps.wall_us.min(2 * caps.cpu_us + 1_000_000))
+        );
+        assert_eq!(l.memory_bytes, Some(caps.memory_bytes));
+        assert_eq!(l.pids, Some(caps.procs));
+        assert_eq!(l.output_bytes, Some(caps.output_bytes));
+        let l = limits(
+            &cmd(
+                serde_json::json!({"args": ["x"], "cpuLimit": 1_500_000_001u64,
+                "realCpuLimit": 3_000_000_000u64, "clockLimit": 1u64,
+                "memoryLimit": 1u64 << 50, "procLimit": 5, "stackLimit": 1u64 << 40,
+                "files": [null, {"name": "stdout", "max": 10}, {"name": "stderr", "max": 20}]}),
+            ),
+            &caps,
+        );
+        // ns rounded up to µs; realCpuLimit wins over clockLimit, as in go-judge.
+        assert_eq!(l.cpu_us, Some(1_500_001));
+        assert_eq!(l.wall_us, Some(3_000_000));
+        assert_eq!(l.memory_bytes, Some(caps.memory_bytes));
+        assert_eq!(l.pids, Some(5));
+        assert_eq!(l.stack_bytes, Some(caps.stack_bytes));
+        assert_eq!(l.output_bytes, Some(30));
+    }
+
+    #[test]
+    fn validation_names_the_command_and_field() {
+        let caps = Caps::default();
+        let req = |v: serde_json::Value| -> Request { serde_json::from_value(v).unwrap() };
+        let err = |v| validate(&req(v), &caps).unwrap_err().0;
+        assert!(err(
+            serde_json::json!({"cmd": [{"args": ["x"]}, {"args": ["y"], "env": ["NOEQ"]}]})
+        )
+        .starts_with("cmd[1]: `env` entry `NOEQ`"));
+        assert!(err(
+            serde_json::json!({"cmd": [{"args": ["x"], "files": [{"name": "o", "max": 1}]}]})
+        )
+        .contains("files[0]: stdin must be"));
+        assert!(err(
+            serde_json::json!({"cmd": [{"args": ["x"], "files": [null, {"content": "a"}]}]})
+        )
+        .contains("files[1]: an output must be a collector"));
+        // A pipe end that is also given a file.
+        assert!(err(serde_json::json!({"cmd": [
+            {"args": ["x"], "files": [null, {"name": "stdout", "max": 1}]}, {"args": ["y"]}],
+            "pipeMapping": [{"in": {"index": 0, "fd": 1}, "out": {"index": 1, "fd": 0}}]}))
+        .contains("cmd[0].files[1] must be null"));
+        assert!(err(
+            serde_json::json!({"cmd": [{"args": ["x"]}, {"args": ["y"]}],
+            "pipeMapping": [{"in": {"index": 0, "fd": 0}, "out": {"index": 1, "fd": 1}}]})
+        )
+        .contains("from descriptor 1 or 2 to descriptor 0"));
+        let many: Vec<_> = (0..=caps.cmds)
+            .map(|_| serde_json::json!({"args": ["x"]}))
+            .collect();
+        assert!(err(serde_json::json!({ "cmd": many })).contains("at most 16"));
+        assert!(validate(
+            &req(serde_json::json!({"cmd": [{"args": ["x"],
+            "copyIn": {"d/e/f": {"content": ""}}, "copyOut": ["d/e/f?"]}]})),
+            &caps
+        )
+        .is_ok());
     }
 }
