@@ -66,6 +66,9 @@ enum Cmd {
     /// Fuzz campaigns (libFuzzer targets): run, replay, repro; every execution sandboxed.
     #[command(after_help = hatchery_campaign::cli::EXIT_CODES)]
     Fuzz(Box<hatchery_campaign::cli::FuzzArgs>),
+    /// Serve go-judge's REST API (/run, /file) plus /health and /metrics over HTTP.
+    #[command(after_help = hatchery_serve::EXIT_CODES)]
+    Serve(Box<hatchery_serve::ServeArgs>),
     #[command(name = "__zygote", hide = true)]
     Zygote,
 }
@@ -236,6 +239,7 @@ fn main() -> ExitCode {
         }
         Cmd::CargoRunner(a) => ExitCode::from(cargo_hatchery::cargo_runner::run(*a)),
         Cmd::Fuzz(a) => ExitCode::from(hatchery_campaign::cli::run(*a, own_exe())),
+        Cmd::Serve(a) => ExitCode::from(hatchery_serve::run(*a, own_exe())),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     };
     // cgroup v2: leave the cgroup tree as we found it (our leaf, the controllers we enabled).
