@@ -79,6 +79,7 @@ pub fn verdict_result(kind: &crate::doc::DocKind, limits: &Limits, tier: Tier) -
         bytes: message.len() as u64,
         data: message.into_bytes(),
         truncated: false,
+        file: None,
     };
     r
 }

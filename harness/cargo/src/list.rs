@@ -158,6 +158,7 @@ mod tests {
             data: stdout.as_bytes().to_vec(),
             bytes: stdout.len() as u64,
             truncated: false,
+            file: None,
         };
         r
     }

@@ -1155,6 +1155,7 @@ mod tests {
             data: stdout.to_vec(),
             bytes: stdout.len() as u64,
             truncated: false,
+            file: None,
         };
         let result = crate::decide(f, &Limits::default(), "hardened", Enforcement::new());
         CaseFinished {
@@ -1214,6 +1215,7 @@ mod tests {
             data: b"</details></td></tr></table><script>alert(3)</script>".to_vec(),
             bytes: 52,
             truncated: false,
+            file: None,
         };
         bad.result.reason = "<script>alert(4)</script>".into();
         let mut rs = started(1);
@@ -1511,6 +1513,7 @@ mod tests {
                     data: vec![b'x'; 10_000],
                     bytes: 10_000,
                     truncated: false,
+                    file: None,
                 };
             }
             events.push(Event::CaseFinished(Box::new(c)));

@@ -427,6 +427,27 @@ pub struct CaseSpec {
     /// end keeps from untrusted code: a judge's problem package, for its submissions and
     /// their compilation.
     pub private_view: bool,
+    /// Keep output beyond what is kept in memory on disk (see [`Spill`]); `None`: output
+    /// beyond the capture size is counted but not kept.
+    pub spill: Option<Spill>,
+}
+
+/// Output spilling: the zygote keeps the first `memory_bytes` of a case's stdout and stderr
+/// (together) in memory and appends everything beyond them to one unlinked file per stream,
+/// opened by the supervisor in `dir` (mode 0600, `O_TMPFILE`: no name anything could open,
+/// never a descriptor of the case's). The result then holds each stream's head and its last
+/// `tail_bytes`; the runner's memory stays bounded whatever a case writes. The output limit
+/// ([`hatchery_report::Limits::output_bytes`]) stays what it is: an explicit choice to kill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spill {
+    pub memory_bytes: u64,
+    pub tail_bytes: u64,
+    /// Directory of the spill files (on a filesystem with `O_TMPFILE`: tmpfs, ext4, xfs,
+    /// btrfs, ...). Must be writable by the runner.
+    pub dir: PathBuf,
+    /// Give the whole streams of a case whose outcome is not `ok` a name in `dir`
+    /// ([`hatchery_report::Captured::file`]); those of other cases are discarded.
+    pub keep_failed: bool,
 }
 
 impl CaseSpec {
@@ -442,6 +463,7 @@ impl CaseSpec {
             seccomp: SeccompProfile::Default,
             network: Network::Off,
             private_view: false,
+            spill: None,
         }
     }
 }
