@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hatchery_engine::{Attempt, ExecError, ExecSettings, Executor, Unit, Work};
 use hatchery_report::{CaseResult, Enforcement, Limits, Outcome, RawFacts, Termination};
 use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::{CaseSpec, Network, SeccompProfile, Tier, View};
+use hatchery_sandbox::{CaseSpec, Network, SeccompProfile, Spill, Tier, View};
 
 /// How every zygote of a run is configured.
 #[derive(Debug, Clone)]
@@ -20,6 +20,63 @@ pub struct SandboxSettings {
     /// What the tests see beyond their tier's view (the crate and its target directory when
     /// they lie below `/tmp` and the like).
     pub view: View,
+    /// Where output beyond what is kept in memory goes (see [`spill_in`]).
+    pub spill: Option<Spill>,
+}
+
+/// Output of one test kept in memory (stdout and stderr together); the rest is spilled to disk.
+pub const MEMORY_OUTPUT_BYTES: u64 = 4 << 20;
+/// The end of a spilled stream shown with its head.
+pub const TAIL_OUTPUT_BYTES: u64 = 1 << 20;
+/// Name of the directory below the target directory that holds spilled output.
+pub const SPILL_DIR: &str = "hatchery/output";
+
+/// Spilling into `dir` (created if needed): a test's output beyond [`MEMORY_OUTPUT_BYTES`] goes
+/// to unnamed files there; a failing test's whole streams stay there as
+/// `output-<pid>-<n>.stdout`/`.stderr`. `None` when the directory cannot be created (output
+/// beyond the memory budget is then counted, not kept; the verdict is the same).
+pub fn spill_in(dir: PathBuf) -> Option<Spill> {
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(Spill {
+        memory_bytes: MEMORY_OUTPUT_BYTES,
+        tail_bytes: TAIL_OUTPUT_BYTES,
+        dir,
+        keep_failed: true,
+    })
+}
+
+/// The spill directory for a test binary that cargo built: below its target directory (the
+/// nearest ancestor with cargo's `CACHEDIR.TAG`), else below the system's temporary directory.
+pub fn spill_dir_for(binary: &Path) -> PathBuf {
+    let target = std::fs::canonicalize(binary).ok().and_then(|p| {
+        p.ancestors()
+            .skip(1)
+            .find(|d| d.join("CACHEDIR.TAG").is_file())
+            .map(Path::to_path_buf)
+    });
+    match target {
+        Some(t) => t.join(SPILL_DIR),
+        None => std::env::temp_dir().join(format!(
+            "hatchery-output-{}",
+            nix::unistd::geteuid().as_raw()
+        )),
+    }
+}
+
+/// Removes the whole streams a previous run kept in `dir` (`output-*` files only).
+pub fn clear_spill_dir(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let keep = e
+            .file_name()
+            .to_str()
+            .is_none_or(|n| !n.starts_with("output-"));
+        if !keep && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 impl SandboxSettings {
@@ -101,6 +158,7 @@ pub fn spec(
     spec.cwd = cwd.to_path_buf();
     spec.limits = limits.clone();
     spec.seccomp = settings.seccomp;
+    spec.spill = settings.spill.clone();
     spec
 }
 

@@ -15,6 +15,7 @@ pub mod cargo_runner;
 pub mod doc;
 pub mod exec;
 pub mod list;
+pub mod live;
 pub mod opts;
 pub mod output;
 pub mod runner;
@@ -178,8 +179,14 @@ pub struct TestArgs {
     /// When the captured output of passing tests is shown.
     #[arg(long, value_enum, default_value_t = ShowOutput::Never, help_heading = "Reporting")]
     pub success_output: ShowOutput,
+    /// A bar on a terminal (auto), or `(n/N)` counters on status lines (counter; auto without
+    /// a terminal), or neither.
     #[arg(long, value_enum, default_value_t = ShowProgress::Auto, help_heading = "Reporting")]
     pub show_progress: ShowProgress,
+    /// Show each test's output as it runs (copied from the sandbox live, escaped), besides
+    /// capturing it. Runs one test at a time, as nextest does, so output does not interleave.
+    #[arg(long, alias = "nocapture", help_heading = "Reporting")]
+    pub no_capture: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Reporting")]
     pub color: ColorChoice,
 
@@ -213,7 +220,7 @@ impl TestArgs {
                 "--exact" => s.exact = true,
                 "--ignored" => s.run_ignored = RunIgnored::Only,
                 "--include-ignored" => s.run_ignored = RunIgnored::All,
-                // Every test already runs alone with its output captured by the sandbox.
+                // Live output (see `no_capture`); every test already runs alone.
                 "--nocapture" | "--no-capture" | "--show-output" | "--quiet" | "-q" => {}
                 x if x.starts_with("--test-threads") => {}
                 x if x.starts_with('-') => {
@@ -226,6 +233,15 @@ impl TestArgs {
             }
         }
         Ok(s)
+    }
+
+    /// `--no-capture`, or libtest's `--nocapture` after `--`.
+    fn no_capture(&self) -> bool {
+        self.no_capture
+            || self
+                .test_args
+                .iter()
+                .any(|a| a == "--nocapture" || a == "--no-capture")
     }
 
     fn max_fail(&self) -> Option<u64> {
@@ -323,10 +339,14 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     };
 
-    let workers = a
-        .test_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
+    let workers = match a.no_capture() {
+        // Serially, as nextest does: live output of several tests would interleave.
+        true => 1,
+        false => a
+            .test_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .max(1),
+    };
 
     if let Some(t) = &a.cargo.target {
         match cargo::host_triple() {
@@ -356,6 +376,9 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     };
     let mut binaries = built.binaries.clone();
     let mut settings = settings;
+    let spill_dir = built.target_dir.join(exec::SPILL_DIR);
+    exec::clear_spill_dir(&spill_dir);
+    settings.spill = exec::spill_in(spill_dir);
     settings.view.show(&built.meta.workspace_root);
     settings.view.show(&built.target_dir);
     for b in &binaries {
@@ -590,7 +613,24 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         },
         None => None,
     };
+    let live = match a.no_capture() {
+        true => match live::Live::start() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot set up live output: {e}");
+                return exit::SANDBOX_ERROR;
+            }
+        },
+        false => None,
+    };
+    let mut jobs = jobs;
+    if let Some(l) = &live {
+        for u in &mut jobs {
+            u.spec.live = Some(l.ends.clone());
+        }
+    }
     let bar = match a.show_progress {
+        _ if live.is_some() => None,
         ShowProgress::Auto | ShowProgress::Bar if std::io::stderr().is_terminal() => {
             let b = indicatif::ProgressBar::new(jobs.len() as u64);
             b.set_style(
@@ -613,6 +653,11 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         success_output: a.success_output,
         max_attempts: a.retries + 1,
         slow_us: a.slow_timeout.as_micros() as u64,
+        counter: match a.show_progress {
+            ShowProgress::Counter => true,
+            ShowProgress::Auto => out.bar.is_none(),
+            ShowProgress::Bar | ShowProgress::None => false,
+        },
     };
     let mut reporter = TestReporter {
         out: &out,
@@ -622,6 +667,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         report_error: None,
         attempts: Vec::new(),
         running: Default::default(),
+        done: 0,
     };
     let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
     for e in signal_errors {
@@ -649,6 +695,10 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         &mut reporter,
     );
     drop(pool);
+    drop(jobs);
+    if let Some(l) = live {
+        l.finish();
+    }
     if let Some(b) = &out.bar {
         b.finish_and_clear();
     }

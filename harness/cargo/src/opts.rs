@@ -49,6 +49,7 @@ impl SandboxOpts {
             cgroup: self.cgroup,
             seccomp: self.seccomp,
             view: Default::default(),
+            spill: None,
         }
     }
 }
@@ -69,9 +70,11 @@ pub struct LimitOpts {
     /// Processes and threads a test may have alive at once.
     #[arg(long, value_name = "N")]
     pub pids: Option<u64>,
-    /// Output (stdout+stderr) a test may write; beyond it the test is killed.
-    #[arg(long, value_parser = parse_bytes, default_value = "64M", value_name = "SIZE")]
-    pub output: u64,
+    /// Output (stdout+stderr) a test may write; beyond it the test is killed (OUTPUT-LIMIT).
+    /// Default: no limit — output beyond 4 MiB is spilled to disk below the target directory
+    /// and never changes a verdict.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub output: Option<u64>,
 }
 
 impl LimitOpts {
@@ -81,7 +84,7 @@ impl LimitOpts {
             cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
             wall_us: self.timeout.map(|d| d.as_micros() as u64),
             memory_bytes: self.memory,
-            output_bytes: Some(self.output),
+            output_bytes: self.output,
             pids: self.pids,
             ..Default::default()
         };

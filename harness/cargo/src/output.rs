@@ -172,10 +172,24 @@ pub fn fmt_secs(us: u64) -> String {
     format!("{:.3}s", us as f64 / 1e6)
 }
 
-/// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`
-pub fn status_line(style: Style, label: &str, r: &CaseResult, meta: &CaseMeta) -> String {
+/// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`, with nextest's
+/// counter after the wall time when asked: `PASS [   0.012s] ( 3/34)   0.004s cpu ...`.
+pub fn status_line(
+    style: Style,
+    label: &str,
+    r: &CaseResult,
+    meta: &CaseMeta,
+    counter: Option<(u64, u64)>,
+) -> String {
+    let counter = match counter {
+        Some((n, total)) => {
+            let w = total.to_string().len();
+            format!(" ({n:>w$}/{total})")
+        }
+        None => String::new(),
+    };
     format!(
-        "{} [{:>9}] {:>8} cpu {:>10}  {}",
+        "{} [{:>9}]{counter} {:>8} cpu {:>10}  {}",
         style.status(label),
         fmt_secs(r.usage.wall_us),
         fmt_secs(r.usage.cpu_us),
@@ -213,19 +227,34 @@ pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
         s.push('\n');
         let data = &c.data;
         if data.len() > SHOW_BYTES {
-            s.push_str(&format!(
-                "[{} bytes omitted; the --report file has all captured output]\n",
-                data.len() - SHOW_BYTES
+            // Head and tail, as the spilled result itself is.
+            let head = SHOW_BYTES / 4;
+            let tail = SHOW_BYTES - head;
+            s.push_str(&escape_text(&data[..head]));
+            s.push_str(&style.paint(
+                "2",
+                &format!(
+                    "\n[... {} captured bytes not shown here; the --report file has them ...]\n",
+                    data.len() - SHOW_BYTES
+                ),
             ));
-            s.push_str(&escape_text(&data[data.len() - SHOW_BYTES..]));
+            s.push_str(&escape_text(&data[data.len() - tail..]));
         } else {
             s.push_str(&escape_text(data));
         }
         if c.truncated {
-            s.push_str(&format!(
-                "\n[output truncated at the output limit: {} bytes written]",
-                c.bytes
-            ));
+            let mut note = format!("\n[{} bytes written in all", c.bytes);
+            if r.outcome == Outcome::OutputLimit {
+                note.push_str("; killed at the output limit (--output)");
+            }
+            if let Some(f) = &c.file {
+                note.push_str(&format!(
+                    "; whole stream: {}",
+                    escape_str(&f.to_string_lossy())
+                ));
+            }
+            note.push(']');
+            s.push_str(&style.paint("2", &note));
         }
         if s.ends_with('\n') {
             s.pop();
@@ -245,6 +274,9 @@ pub struct Display {
     pub max_attempts: u32,
     /// Tests at least this slow are counted as slow (0: never).
     pub slow_us: u64,
+    /// `(n/N)` on status lines (nextest's counter: `--show-progress counter`, or `auto`
+    /// without a terminal).
+    pub counter: bool,
 }
 
 /// Renders scheduler events and collects every attempt.
@@ -257,6 +289,8 @@ pub struct TestReporter<'a> {
     pub attempts: Vec<CaseFinished>,
     /// The test each worker runs now (the progress bar's message).
     pub running: std::collections::BTreeMap<u32, String>,
+    /// Tests finished (last attempts), for the counter.
+    pub done: u64,
 }
 
 impl Reporter for TestReporter<'_> {
@@ -302,7 +336,10 @@ impl Reporter for TestReporter<'_> {
         }
     }
 
-    fn progress(&mut self, _done: u64, _total: u64, a: &CaseFinished) {
+    fn progress(&mut self, _done: u64, total: u64, a: &CaseFinished) {
+        if !a.will_retry {
+            self.done += 1;
+        }
         let Some(meta) = self.cases.get(a.index as usize) else {
             return;
         };
@@ -320,7 +357,8 @@ impl Reporter for TestReporter<'_> {
             StatusLevel::Fail
         };
         if level <= d.status_level {
-            let mut text = status_line(d.style, &lab, &a.result, meta);
+            let counter = d.counter.then_some((self.done, total));
+            let mut text = status_line(d.style, &lab, &a.result, meta, counter);
             let show = if a.passed {
                 d.success_output.immediate()
             } else {
@@ -460,6 +498,7 @@ pub fn summary(
             &label(a, display.max_attempts),
             &a.result,
             meta,
+            None,
         ));
         s.push('\n');
         let show = if a.passed {
@@ -711,7 +750,7 @@ mod tests {
         r.usage.wall_us = 12_345;
         r.usage.cpu_us = 4_000;
         r.usage.peak_memory_bytes = 2 << 20;
-        let l = status_line(st, "PASS", &r, &meta);
+        let l = status_line(st, "PASS", &r, &meta, None);
         assert_eq!(
             l,
             "        PASS [   0.012s]   0.004s cpu    2.0 MiB  alpha basics::passes"

@@ -87,6 +87,7 @@ pub(crate) fn runner_setup(
         .collect();
     env.extend(sandbox.env.iter().cloned());
     let mut settings = sandbox.settings();
+    settings.spill = crate::exec::spill_in(crate::exec::spill_dir_for(program));
     settings.view.show(&cwd);
     for (_, v) in &sandbox.env {
         settings.view.show_value(std::ffi::OsStr::new(v));

@@ -15,8 +15,8 @@ mod supervisor;
 pub mod wire;
 pub mod zygote;
 
-pub use policy::{CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Spill, Stdin, Tier,
-    View,
+pub use policy::{
+    CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Spill, Stdin, Tier, View,
 };
 pub use supervisor::{
     check_spec, with_wall_backstop, PreparedCase, RunError, Sandbox, SandboxError, SpecError,

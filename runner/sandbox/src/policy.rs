@@ -430,6 +430,10 @@ pub struct CaseSpec {
     /// Keep output beyond what is kept in memory on disk (see [`Spill`]); `None`: output
     /// beyond the capture size is counted but not kept.
     pub spill: Option<Spill>,
+    /// Write ends of two pipes (stdout's, stderr's) that the zygote copies the case's output
+    /// to as it arrives (live output, e.g. `--no-capture`), besides capturing it. The case
+    /// never gets them.
+    pub live: Option<[std::sync::Arc<std::os::fd::OwnedFd>; 2]>,
 }
 
 /// Output spilling: the zygote keeps the first `memory_bytes` of a case's stdout and stderr
@@ -464,6 +468,7 @@ impl CaseSpec {
             network: Network::Off,
             private_view: false,
             spill: None,
+            live: None,
         }
     }
 }

@@ -1,15 +1,14 @@
 //! The supervisor's side of output spilling ([`Spill`]): the spill files, reused from case to
 //! case, and what a result shows of a spilled stream (head, a line saying what is left out,
-//! tail; the whole stream linked under a name when the case failed).
+//! tail; the whole stream copied to a named file when the case failed).
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd as _;
+use std::io::{self, Seek as _, SeekFrom, Write as _};
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hatchery_report::{CaseResult, Captured, Outcome};
+use hatchery_report::{Captured, CaseResult, Outcome};
 
 use crate::policy::Spill;
 
@@ -20,9 +19,9 @@ pub(crate) struct SpillFiles {
 }
 
 impl SpillFiles {
-    /// Two fresh unnamed files in `dir`. `O_TMPFILE` (Linux 3.11; tmpfs since 3.11, ext4,
-    /// xfs, btrfs): the file has no name until [`finish`] gives it one, so nothing can open
-    /// it by path, and it vanishes with its last descriptor.
+    /// Two fresh unnamed files in `dir`. `O_TMPFILE` (Linux 3.11; tmpfs, ext4, xfs, btrfs):
+    /// the file never has a name, so nothing can open it by path, and it vanishes with its
+    /// last descriptor.
     pub fn open(dir: &Path) -> io::Result<SpillFiles> {
         let one = || {
             std::fs::OpenOptions::new()
@@ -39,27 +38,32 @@ impl SpillFiles {
     }
 }
 
-/// Fills in the spilled streams of `r` (head, a line saying what is left out, tail) and names
-/// the whole streams of a failed case when asked. Returns the files for reuse (emptied), or
-/// `None` when they now belong to the result or cannot be emptied.
+/// Fills in the spilled streams of `r` (head, a line saying what is left out, tail) and keeps
+/// the whole streams of a failed case in named files when asked. Returns the files for reuse
+/// (emptied), or `None` when they cannot be emptied.
 pub(crate) fn finish(s: SpillFiles, spec: &Spill, r: &mut CaseResult) -> Option<SpillFiles> {
     let keep = spec.keep_failed && r.outcome != Outcome::Ok;
-    let mut reusable = true;
     for (i, f) in s.files.iter().enumerate() {
         let c = if i == 0 { &mut r.stdout } else { &mut r.stderr };
         let spilled = f.metadata().map(|m| m.len()).unwrap_or(0);
         if spilled == 0 {
             continue;
         }
+        let head = c.data.len() as u64;
+        if spilled <= spec.tail_bytes && head + spilled == c.bytes {
+            // The tail is the whole rest: the result holds the whole stream.
+            let mut t = vec![0u8; spilled as usize];
+            if f.read_exact_at(&mut t, 0).is_ok() {
+                c.data.extend_from_slice(&t);
+                c.truncated = false;
+                continue;
+            }
+        }
         let name = match keep {
-            true => link(f, &s.dir, if i == 0 { "stdout" } else { "stderr" }).ok(),
+            true => keep_whole(&c.data, f, &s.dir, if i == 0 { "stdout" } else { "stderr" }).ok(),
             false => None,
         };
-        reusable &= name.is_none();
         show(c, f, spilled, spec.tail_bytes, name);
-    }
-    if !reusable {
-        return None;
     }
     for f in &s.files {
         if f.set_len(0).is_err() {
@@ -98,24 +102,33 @@ fn show(c: &mut Captured, f: &File, spilled: u64, tail: u64, name: Option<PathBu
     c.file = name;
 }
 
-/// Gives an unnamed spill file a name in `dir` (`linkat` of `/proc/self/fd/N` with
-/// `AT_SYMLINK_FOLLOW`: the way to link an `O_TMPFILE` file without `CAP_DAC_READ_SEARCH`).
-fn link(f: &File, dir: &Path, stream: &str) -> io::Result<PathBuf> {
+/// Writes the whole stream, `head` then the spill file's contents, to a new file in `dir`
+/// (mode 0600; the copy runs in the kernel: `std::io::copy` uses `copy_file_range`).
+fn keep_whole(head: &[u8], f: &File, dir: &Path, stream: &str) -> io::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let fd = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
     loop {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("output-{}-{n}.{stream}", std::process::id()));
-        match nix::unistd::linkat(
-            None,
-            fd.as_path(),
-            None,
-            path.as_path(),
-            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
-        ) {
-            Ok(()) => return Ok(path),
-            Err(nix::errno::Errno::EEXIST) => continue,
-            Err(e) => return Err(e.into()),
+        let mut out = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            r => r?,
+        };
+        let written = (|| {
+            out.write_all(head)?;
+            let mut from = f;
+            (&mut from).seek(SeekFrom::Start(0))?;
+            io::copy(&mut from, &mut out)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
         }
+        return Ok(path);
     }
 }

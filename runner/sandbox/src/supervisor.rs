@@ -20,8 +20,8 @@ use crate::fsat::HostIds;
 use crate::policy::{
     CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Stdin, Tier, CASE_NS_ID,
 };
-use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::spill::SpillFiles;
+use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
 
 /// The sandbox could not be set up (our failure or the host's, never the program's).
@@ -106,6 +106,7 @@ pub struct PreparedCase {
     stdin: Option<OwnedFd>,
     cwd: Option<OwnedFd>,
     spill: Option<(crate::policy::Spill, SpillFiles)>,
+    live: Option<[std::sync::Arc<OwnedFd>; 2]>,
     /// The resolved program path.
     pub program: PathBuf,
 }
@@ -422,6 +423,7 @@ impl Sandbox {
             has_stdin: stdin.is_some(),
             has_cwd_fd: cwd.is_some(),
             has_spill: spec.spill.is_some(),
+            has_live: spec.live.is_some(),
             capture_bytes: spec.spill.as_ref().map(|s| s.memory_bytes),
         };
         let spill = match &spec.spill {
@@ -444,6 +446,7 @@ impl Sandbox {
             stdin,
             cwd,
             spill,
+            live: spec.live.clone(),
             program,
         })
     }
@@ -520,6 +523,9 @@ impl Sandbox {
         }
         if let Some((_, s)) = &case.spill {
             fds.extend(s.files.iter().map(|f| f.as_raw_fd()));
+        }
+        if let Some(l) = &case.live {
+            fds.extend(l.iter().map(|f| f.as_raw_fd()));
         }
         wire::send(&self.sock, &case.request, &fds).map_err(|e| {
             RunError::Protocol(format!("failed to send the case: {}", error_chain(&e)))

@@ -124,6 +124,10 @@ pub struct CaseRequest {
     /// beyond `capture_bytes` is appended there instead of being dropped.
     #[serde(default)]
     pub has_spill: bool,
+    /// Two more descriptors follow (after the spill files): pipes the zygote copies the case's
+    /// stdout and stderr to as they arrive (live output), besides capturing them.
+    #[serde(default)]
+    pub has_live: bool,
     /// Output (stdout and stderr together) kept in memory and sent back in the reply;
     /// `None`: the output limit, else the zygote's default.
     #[serde(default)]
@@ -648,6 +652,7 @@ mod tests {
             has_stdin: false,
             has_cwd_fd: false,
             has_spill: false,
+            has_live: false,
             capture_bytes: None,
         };
         let text = serde_json::to_string(&req).unwrap();

@@ -36,13 +36,24 @@ struct Ran {
 
 impl Zygote {
     pub(super) fn run_case(&mut self, req: &CaseRequest, mut fds: Vec<OwnedFd>) -> CaseReply {
-        let want =
-            1 + req.has_stdin as usize + req.has_cwd_fd as usize + 2 * req.has_spill as usize;
+        let want = 1
+            + req.has_stdin as usize
+            + req.has_cwd_fd as usize
+            + 2 * req.has_spill as usize
+            + 2 * req.has_live as usize;
         if fds.len() != want || (req.has_cwd_fd && self.init.tier != Tier::None) {
             return failed(ZygoteError::BadRequest {
                 detail: format!("request carried {} descriptors, expected {want}", fds.len()),
             });
         }
+        let live = match req.has_live {
+            true => {
+                let err = fds.pop().expect("length checked");
+                let out = fds.pop().expect("length checked");
+                Some([out, err])
+            }
+            false => None,
+        };
         let spill = match req.has_spill {
             true => {
                 let err = fds.pop().expect("length checked");
@@ -68,7 +79,7 @@ impl Zygote {
             (None, None) => unreachable!("opened above"),
         };
         let exec_fd = fds.pop().expect("length checked");
-        match self.prepare_and_run(req, &exec_fd, stdin, cwd, spill.as_ref()) {
+        match self.prepare_and_run(req, &exec_fd, stdin, cwd, [spill.as_ref(), live.as_ref()]) {
             Ok(facts) => CaseReply {
                 facts,
                 ..Default::default()
@@ -99,7 +110,7 @@ impl Zygote {
         exec_fd: &OwnedFd,
         stdin: RawFd,
         cwd: Option<OwnedFd>,
-        spill: Option<&[OwnedFd; 2]>,
+        [spill, live]: [Option<&[OwnedFd; 2]>; 2],
     ) -> Result<RawFacts, ZygoteError> {
         let limits = &req.limits;
         let cwd = match cwd {
@@ -195,13 +206,15 @@ impl Zygote {
             return Err(ZygoteError::ChildStep { step, errno });
         }
         let capture = Capture {
+            pipes: [&out_r, &err_r],
             keep: req
                 .capture_bytes
                 .or(limits.output_bytes)
                 .unwrap_or(DEFAULT_CAPTURE_BYTES),
             spill: spill.map(|[o, e]| [o.as_fd(), e.as_fd()]),
+            live: live.map(|[o, e]| [o.as_fd(), e.as_fd()]),
         };
-        let ran = self.supervise(pid, pidfd, start, limits, [&out_r, &err_r], capture, base_cpu_ns)?;
+        let ran = self.supervise(pid, pidfd, start, limits, capture, base_cpu_ns)?;
         // Every writer is dead and the pipes are empty: the next case can use them, unless
         // something was left behind (it was killed, but a fresh pair costs little then).
         if ran.leftovers == 0 && ran.drain_failed.is_none() {
@@ -330,10 +343,10 @@ impl Zygote {
         pidfd: OwnedFd,
         start: Instant,
         limits: &Limits,
-        [out_r, err_r]: [&OwnedFd; 2],
         mut capture: Capture<'_>,
         cpu_base_ns: u64,
     ) -> Result<Ran, ZygoteError> {
+        let [out_r, err_r] = capture.pipes;
         // The output limit is a kill switch only when it was asked for.
         let over_limit =
             |o: &Captured, e: &Captured| limits.output_bytes.is_some_and(|l| o.bytes + e.bytes > l);
@@ -473,7 +486,8 @@ impl Zygote {
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);
             let c = if i == 0 { &mut out } else { &mut err };
-            if let ReadState::Failed(e) = read_into(fd.as_fd(), &mut buf, c, &mut capture, i, &other)
+            if let ReadState::Failed(e) =
+                read_into(fd.as_fd(), &mut buf, c, &mut capture, i, &other)
             {
                 drain_failed = Some(e);
             }
@@ -589,8 +603,12 @@ fn out_total_other(i: usize, out: &Captured, err: &Captured) -> u64 {
 /// Where a case's output goes: at most `keep` bytes of both streams together into memory, the
 /// rest of stream `i` appended to `spill[i]` (when the request brought spill files).
 struct Capture<'a> {
+    /// Read ends of the case's stdout and stderr pipes.
+    pipes: [&'a OwnedFd; 2],
     keep: u64,
     spill: Option<[BorrowedFd<'a>; 2]>,
+    /// Where each stream is copied as it arrives (live output), until a write fails.
+    live: Option<[BorrowedFd<'a>; 2]>,
 }
 
 /// Reads what is available from a non-blocking pipe into `c` (stream `i`), keeping at most
@@ -609,6 +627,12 @@ fn read_into(
             Ok(0) => return ReadState::Eof,
             Ok(n) => {
                 c.bytes += n as u64;
+                if let Some(live) = capture.live {
+                    // The runner went away or closed its end: stop copying, keep capturing.
+                    if write_all(live[i], &buf[..n]).is_err() {
+                        capture.live = None;
+                    }
+                }
                 let room = capture
                     .keep
                     .saturating_sub(*other_kept + c.data.len() as u64)
