@@ -63,17 +63,25 @@ pub fn spill_dir_for(binary: &Path) -> PathBuf {
     }
 }
 
-/// Removes the whole streams a previous run kept in `dir` (`output-*` files only).
+/// Removes the whole streams earlier runs kept in `dir`: `output-<pid>-<n>.*` files of
+/// processes that are gone (a run going on beside us in the same target directory keeps its
+/// own).
 pub fn clear_spill_dir(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
-        let keep = e
-            .file_name()
+        let name = e.file_name();
+        let Some(pid) = name
             .to_str()
-            .is_none_or(|n| !n.starts_with("output-"));
-        if !keep && e.file_type().is_ok_and(|t| t.is_file()) {
+            .and_then(|n| n.strip_prefix("output-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && e.file_type().is_ok_and(|t| t.is_file()) {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -170,10 +178,86 @@ pub fn run_command(exec: &mut impl Executor, spec: &CaseSpec, tier: Tier) -> Cas
 }
 
 /// How a test unit runs: doctests rustdoc already decided are answered from `verdicts`
-/// without running anything; every other unit runs its case.
+/// without running anything; every other unit runs its case, once it holds its slots.
 pub struct TestWork {
     /// Results decided without running anything, by unit id (see [`verdict_result`]).
     pub verdicts: HashMap<String, CaseResult>,
+    pub slots: Slots,
+}
+
+/// nextest's `threads-required` and test groups: of the run's `total` slots (test threads), a
+/// test holds `threads-required` while it runs, and at most `max-threads` slots of a group
+/// are held by its tests at once. A worker waits, holding nothing, until every slot its test
+/// needs is free, then takes them all at once (so no two waiting workers can deadlock).
+pub struct Slots {
+    total: u32,
+    /// By unit id: slots needed and the group (with its capacity), when not 1 and `@global`.
+    needs: HashMap<String, (u32, Option<(String, u32)>)>,
+    state: std::sync::Mutex<SlotState>,
+    freed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    used: u32,
+    groups: HashMap<String, u32>,
+}
+
+impl Slots {
+    pub fn new(total: u32, needs: HashMap<String, (u32, Option<(String, u32)>)>) -> Slots {
+        Slots {
+            total: total.max(1),
+            needs,
+            state: Default::default(),
+            freed: Default::default(),
+        }
+    }
+
+    /// Waits for the slots of unit `id`; they are given back when the guard drops.
+    fn take(&self, id: &str) -> SlotGuard<'_> {
+        let (n, group) = self.needs.get(id).cloned().unwrap_or((1, None));
+        // A test may not need more than there is.
+        let n = n.clamp(1, self.total);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let group_ok = group.as_ref().is_none_or(|(g, max)| {
+                st.groups.get(g).copied().unwrap_or(0) + n.min(*max) <= *max
+            });
+            if st.used + n <= self.total && group_ok {
+                break;
+            }
+            st = self.freed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.used += n;
+        if let Some((g, max)) = &group {
+            *st.groups.entry(g.clone()).or_default() += n.min(*max);
+        }
+        SlotGuard {
+            slots: self,
+            n,
+            group,
+        }
+    }
+}
+
+struct SlotGuard<'a> {
+    slots: &'a Slots,
+    n: u32,
+    group: Option<(String, u32)>,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.slots.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.used -= self.n;
+        if let Some((g, max)) = &self.group {
+            if let Some(u) = st.groups.get_mut(g) {
+                *u -= self.n.min(*max);
+            }
+        }
+        drop(st);
+        self.slots.freed.notify_all();
+    }
 }
 
 impl<E: Executor> Work<E> for TestWork {
@@ -181,7 +265,9 @@ impl<E: Executor> Work<E> for TestWork {
         if let Some(v) = self.verdicts.get(&unit.id) {
             return Ok(Attempt::of(v.clone()));
         }
+        let slots = self.slots.take(&unit.id);
         let mut r = exec.run(&unit.spec, unit.tier)?;
+        drop(slots);
         if unit.expected_outcome() == Outcome::NonzeroExit && r.outcome == Outcome::Ok {
             r.reason = "exited with status 0, but the doctest is marked should_panic".into();
         }

@@ -22,6 +22,8 @@ use crate::select::Skip;
 pub enum StatusLevel {
     None,
     Fail,
+    /// Also nextest's `flaky` and `leak`.
+    #[value(alias = "flaky", alias = "leak")]
     Retry,
     Slow,
     Pass,
@@ -569,6 +571,7 @@ pub fn junit(
     cases: &[CaseMeta],
     attempts: &[CaseFinished],
     skipped: &[(CaseMeta, Skip)],
+    store: &[(bool, bool)],
 ) -> String {
     let mut by_index: BTreeMap<u64, Vec<&CaseFinished>> = BTreeMap::new();
     for a in attempts {
@@ -625,7 +628,10 @@ pub fn junit(
                 let mut tc = TestCase::new(name, status);
                 tc.set_classname(meta.binary_id.clone());
                 tc.set_time(Duration::from_micros(r.usage.wall_us));
-                if !last.passed {
+                // nextest's junit.store-success-output / store-failure-output (default:
+                // failures only).
+                let (on_success, on_failure) = store.get(i).copied().unwrap_or((false, true));
+                if (last.passed && on_success) || (!last.passed && on_failure) {
                     tc.set_system_out_lossy(&r.stdout.data);
                     tc.set_system_err_lossy(&r.stderr.data);
                 }
@@ -796,7 +802,7 @@ mod tests {
             },
             Skip::Ignored,
         )];
-        let xml = junit("run", &cases, &attempts, &skipped);
+        let xml = junit("run", &cases, &attempts, &skipped, &[]);
         assert!(xml.contains(r#"<testsuite name="a" tests="2""#), "{xml}");
         assert!(
             xml.contains(r#"<testsuite name="a::it" tests="2""#),

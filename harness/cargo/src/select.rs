@@ -82,6 +82,16 @@ pub enum Skip {
 impl Selection {
     /// Decides for every `(binary_id, name, ignored)` in list order.
     pub fn apply(&self, tests: &[(&str, &str, bool)]) -> Vec<Option<Skip>> {
+        self.apply_with(tests, &|_| true)
+    }
+
+    /// Like [`Selection::apply`], with `selected(i)` (filtersets) deciding too: a test it
+    /// refuses is `Filtered`, before partitioning.
+    pub fn apply_with(
+        &self,
+        tests: &[(&str, &str, bool)],
+        selected: &dyn Fn(usize) -> bool,
+    ) -> Vec<Option<Skip>> {
         let matches = |pat: &str, name: &str| {
             if self.exact {
                 name == pat
@@ -91,7 +101,7 @@ impl Selection {
         };
         let mut out = Vec::with_capacity(tests.len());
         let mut slice_pos = 0u64;
-        for &(bin, name, ignored) in tests {
+        for (i, &(bin, name, ignored)) in tests.iter().enumerate() {
             let d = if match self.run_ignored {
                 RunIgnored::Default => ignored,
                 RunIgnored::Only => !ignored,
@@ -100,6 +110,7 @@ impl Selection {
                 Some(Skip::Ignored)
             } else if !self.filters.is_empty() && !self.filters.iter().any(|f| matches(f, name))
                 || self.skip.iter().any(|s| matches(s, name))
+                || !selected(i)
             {
                 Some(Skip::Filtered)
             } else {

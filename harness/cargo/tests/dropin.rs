@@ -12,7 +12,10 @@ fn output_volume_never_changes_a_verdict() {
     }
     let dir = scratch("flood");
     let report = dir.join("report.jsonl");
-    let o = hatchery_dropin(
+    let target = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dropin-flood-target");
+    let o = dropin_command_to(
+        &dropin_fixture(),
+        &target,
         "test",
         &[
             "output::",
@@ -20,7 +23,9 @@ fn output_volume_never_changes_a_verdict() {
             "--report",
             report.to_str().unwrap(),
         ],
-    );
+    )
+    .output()
+    .unwrap();
     let err = stderr(&o);
     assert_eq!(
         o.status.code(),
@@ -136,5 +141,126 @@ fn no_capture_streams_output_while_the_test_runs() {
         err.lines()
             .any(|l| l.contains("PASS [") && l.contains("] (1/1) ") && l.contains("live::")),
         "{err}"
+    );
+}
+
+#[test]
+fn nextest_profiles_overrides_and_filtersets() {
+    if !userns() {
+        return;
+    }
+    let state = state_dir("profile");
+    let dir = scratch("profile");
+    let report = dir.join("report.jsonl");
+    let o = dropin_command(
+        &dropin_fixture(),
+        "test",
+        &[
+            "-E",
+            "test(flaky) | binary(it) | test(=slow::sleeps)",
+            "-E",
+            "test(live) | test(threads)",
+            "--env",
+            &format!("HATCHERY_FIXTURE_STATE={}", state.display()),
+            "--env",
+            &format!(
+                "HATCHERY_FIXTURE_MIN_CPUS={}",
+                std::thread::available_parallelism().unwrap()
+            ),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
+    .env("NEXTEST_PROFILE", "ci")
+    .output()
+    .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(100), "{err}");
+    // fail-fast = false (profile ci): everything ran.
+    assert!(
+        err.contains("6 tests run: 3 passed (1 flaky), 3 failed, 2 skipped"),
+        "{err}"
+    );
+    let m = finished(&events(&report));
+    // retries with backoff from the profile: FLAKY on the second attempt.
+    let flaky = &m["flood flaky::fails_first"];
+    assert_eq!(flaky.len(), 2);
+    assert_eq!(flaky[1]["outcome"], "ok");
+    assert!(err.contains("FLAKY 2/3"), "{err}");
+    // An override: retries = 0 for binary(it).
+    assert_eq!(m["flood::it it_fails"].len(), 1);
+    // The profile's hatchery env makes the test sleep 5 s; its override's slow-timeout
+    // (250ms, terminate-after 2) ends it after 500 ms: TIMEOUT, three attempts.
+    let slow = &m["flood slow::sleeps"];
+    assert_eq!(slow.len(), 3);
+    for a in slow {
+        assert_eq!(a["outcome"], "time_limit", "{a:#}");
+        assert!(a["usage"]["wall_us"].as_u64().unwrap() < 3_000_000);
+    }
+    // A per-override hatchery limit (timeout = 300ms) on the test that waits for `go`.
+    let live = last(&m, "flood live::waits_for_its_line_to_be_seen");
+    assert_eq!(live["outcome"], "time_limit", "{live:#}");
+    // threads-required = num-test-threads, and tests are not pinned to one CPU: the test sees
+    // every CPU we have.
+    assert_eq!(
+        last(&m, "flood threads::reports_parallelism")["outcome"],
+        "ok"
+    );
+    // JUnit where the profile says, with store-success-output.
+    let xml = std::fs::read_to_string(dropin_target().join("nextest/ci/junit.xml")).unwrap();
+    assert!(xml.contains(r#"<testcase name="it_passes""#), "{xml}");
+    let passed = &xml[xml
+        .find(r#"<testcase name="threads::reports_parallelism""#)
+        .unwrap()..];
+    let passed = &passed[..passed.find("</testcase>").unwrap()];
+    assert!(passed.contains("available_parallelism="), "{passed}");
+
+    // --profile on the command line; default-filter; --ignore-default-filter.
+    let list = |args: &[&str]| {
+        let o = hatchery_dropin("list", args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let narrow = list(&["--profile", "narrow"]);
+    assert!(
+        !narrow.contains("output::") && !narrow.contains("live::"),
+        "{narrow}"
+    );
+    assert!(narrow.contains("flood::it it_passes"), "{narrow}");
+    let all = list(&["--profile", "narrow", "--ignore-default-filter"]);
+    assert!(all.contains("output::floods_stderr_and_passes"), "{all}");
+    // Filterset operators and matchers: =exact, ~contains, #glob, /regex/, kind(), not, &, |.
+    let picked = list(&[
+        "-E",
+        "kind(test) | (package(=flood) & test(~parallel)) | test(#*floods_stdout*)",
+        "-E",
+        "test(/^slow::/) & not binary(it)",
+    ]);
+    let lines: Vec<&str> = picked.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "flood output::floods_stdout_and_fails",
+            "flood slow::sleeps",
+            "flood threads::reports_parallelism",
+            "flood::it it_fails",
+            "flood::it it_passes"
+        ],
+        "{picked}"
+    );
+    // Mistakes are named, with exit code 2.
+    let o = hatchery_dropin("list", &["-E", "test(foo"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("invalid filterset `test(foo`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = hatchery_dropin("list", &["--profile", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("profile `nope` not found"),
+        "{}",
+        stderr(&o)
     );
 }

@@ -198,9 +198,15 @@ pub fn dropin_target() -> PathBuf {
 /// `cargo-hatchery hatchery <sub>` in `dir` (a copy of the drop-in fixture, or the fixture
 /// itself), building into the drop-in target directory.
 pub fn dropin_command(dir: &Path, sub: &str, args: &[&str]) -> Command {
+    dropin_command_to(dir, &dropin_target(), sub, args)
+}
+
+/// [`dropin_command`] with a target directory of its own (its kept output files are not
+/// cleared by runs of other tests).
+pub fn dropin_command_to(dir: &Path, target: &Path, sub: &str, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.args(["hatchery", sub, "--target-dir"])
-        .arg(dropin_target())
+        .arg(target)
         .args(["--color", "never", "--cargo-quiet"])
         .args(args)
         .current_dir(dir)
