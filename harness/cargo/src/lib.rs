@@ -107,6 +107,13 @@ pub enum ShowProgress {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+    JsonPretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
     Auto,
     Always,
@@ -249,6 +256,11 @@ pub struct TestArgs {
     pub no_capture: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Reporting")]
     pub color: ColorChoice,
+    /// `list` only: `human` (`binary-id test-name` lines of the tests that would run), or
+    /// nextest's JSON document (`json`, `json-pretty`: every listed test of the test
+    /// binaries, with why it would not run).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, help_heading = "Reporting")]
+    pub message_format: MessageFormat,
 
     #[command(flatten)]
     pub cargo: CargoOpts,
@@ -617,15 +629,15 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 name,
             );
             let per = compiled.per_test(&facts);
-            let selected = compiled.selects(&facts, &per);
-            (per, selected)
+            let refused = compiled.refuses(&facts, &per);
+            (per, refused)
         })
         .map(|(per, sel)| overrides::PerTest {
-            selected: sel,
+            refused: sel,
             ..per
         })
         .collect();
-    let decisions = selection.apply_with(&keys, &|i| per_test[i].selected);
+    let decisions = selection.apply_with(&keys, &|i| per_test[i].refused);
     let mut run_list: Vec<(Launch, CaseMeta, overrides::PerTest)> = Vec::new();
     let mut skipped: Vec<(CaseMeta, Skip)> = Vec::new();
     for (((i, m), d), per) in all.into_iter().zip(decisions).zip(per_test) {
@@ -635,6 +647,43 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     }
 
+    if list_only && a.message_format != MessageFormat::Human {
+        let by_id: HashMap<&str, &TestBinary> = built
+            .binaries
+            .iter()
+            .map(|b| (b.binary_id.as_str(), b))
+            .collect();
+        let mut tests: Vec<list::ListedTest<'_>> = Vec::new();
+        let all_listed = run_list
+            .iter()
+            .map(|(_, m, _)| (m, None))
+            .chain(skipped.iter().map(|(m, why)| (m, Some(*why))));
+        for (m, skip) in all_listed {
+            let Some(b) = by_id.get(m.binary_id.as_str()) else {
+                continue;
+            };
+            tests.push(list::ListedTest {
+                binary: b,
+                package_id: package_ids.get(b.package.as_str()).copied().unwrap_or(""),
+                name: if m.name.is_empty() {
+                    &m.binary_id
+                } else {
+                    &m.name
+                },
+                ignored: m.ignored,
+                skip,
+            });
+        }
+        println!(
+            "{}",
+            list::summary_json(
+                &built.target_dir,
+                &tests,
+                a.message_format == MessageFormat::JsonPretty
+            )
+        );
+        return exit::OK;
+    }
     if list_only {
         let mut o = std::io::stdout().lock();
         for (_, m, _) in &run_list {

@@ -24,8 +24,8 @@ pub struct PerTest {
     pub store_success_output: Option<bool>,
     pub store_failure_output: Option<bool>,
     pub hatchery: HatcheryCfg,
-    /// Selected by the filtersets (set by the caller, from [`Compiled::selects`]).
-    pub selected: bool,
+    /// Why the filtersets refuse the test (set by the caller, from [`Compiled::refuses`]).
+    pub refused: Option<crate::select::Skip>,
 }
 
 struct CompiledOverride {
@@ -170,21 +170,23 @@ impl Compiled {
         p
     }
 
-    /// Whether the test is selected by the filtersets: the default filter, and any `-E`
-    /// expression when there are some (`group()` answered from `per`).
-    pub fn selects(&self, t: &TestFacts, per: &PerTest) -> bool {
-        if let Some(d) = &self.default_filter {
-            if self.eval(|e| e.matches(d, t)) != Some(true) {
-                return false;
+    /// Why the filtersets refuse a test, if they do: no `-E` expression matches it (when there
+    /// are some; `group()` answered from `per`), or the default filter does not.
+    pub fn refuses(&self, t: &TestFacts, per: &PerTest) -> Option<crate::select::Skip> {
+        use crate::select::Skip;
+        if !self.cli.is_empty() {
+            let group = per.test_group.clone().unwrap_or_else(|| "@global".into());
+            let any = self.cli.iter().any(|f| {
+                self.eval(|e| e.matches_with_groups(f, t, &|_| group.clone())) == Some(true)
+            });
+            if !any {
+                return Some(Skip::Expression);
             }
         }
-        if self.cli.is_empty() {
-            return true;
+        match &self.default_filter {
+            Some(d) if self.eval(|e| e.matches(d, t)) != Some(true) => Some(Skip::DefaultFilter),
+            _ => None,
         }
-        let group = per.test_group.clone().unwrap_or_else(|| "@global".into());
-        self.cli
-            .iter()
-            .any(|f| self.eval(|e| e.matches_with_groups(f, t, &|_| group.clone())) == Some(true))
     }
 }
 

@@ -75,22 +75,27 @@ pub struct Selection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     Ignored,
+    /// By name filters (`FILTERS`, `--skip`, `--exact`).
     Filtered,
+    /// By the `-E` filtersets.
+    Expression,
+    /// By the profile's `default-filter`.
+    DefaultFilter,
     Partition,
 }
 
 impl Selection {
     /// Decides for every `(binary_id, name, ignored)` in list order.
     pub fn apply(&self, tests: &[(&str, &str, bool)]) -> Vec<Option<Skip>> {
-        self.apply_with(tests, &|_| true)
+        self.apply_with(tests, &|_| None)
     }
 
-    /// Like [`Selection::apply`], with `selected(i)` (filtersets) deciding too: a test it
-    /// refuses is `Filtered`, before partitioning.
+    /// Like [`Selection::apply`], with `refused(i)` (filtersets: `Expression`, `DefaultFilter`)
+    /// deciding too, after name filters and before partitioning.
     pub fn apply_with(
         &self,
         tests: &[(&str, &str, bool)],
-        selected: &dyn Fn(usize) -> bool,
+        refused: &dyn Fn(usize) -> Option<Skip>,
     ) -> Vec<Option<Skip>> {
         let matches = |pat: &str, name: &str| {
             if self.exact {
@@ -110,9 +115,10 @@ impl Selection {
                 Some(Skip::Ignored)
             } else if !self.filters.is_empty() && !self.filters.iter().any(|f| matches(f, name))
                 || self.skip.iter().any(|s| matches(s, name))
-                || !selected(i)
             {
                 Some(Skip::Filtered)
+            } else if let Some(why) = refused(i) {
+                Some(why)
             } else {
                 match self.partition {
                     None => None,

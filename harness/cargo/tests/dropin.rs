@@ -264,3 +264,57 @@ fn nextest_profiles_overrides_and_filtersets() {
         stderr(&o)
     );
 }
+
+#[test]
+fn list_message_format_json_is_nextests() {
+    use nextest_metadata::{FilterMatch, MismatchReason, TestListSummary};
+    let o = hatchery_dropin(
+        "list",
+        &[
+            "--message-format",
+            "json",
+            "-E",
+            "not test(live)",
+            "--",
+            "--skip",
+            "slow::",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // nextest's own types read it.
+    let s = TestListSummary::parse_json(stdout(&o)).unwrap();
+    assert_eq!(s.test_count, 8);
+    let lib = &s.rust_suites[&nextest_metadata::RustBinaryId::new("flood")];
+    assert_eq!(lib.package_name, "flood");
+    assert_eq!(lib.binary.kind.as_str(), "lib");
+    assert!(
+        lib.binary.package_id.contains("flood"),
+        "{}",
+        lib.binary.package_id
+    );
+    assert!(lib.binary.binary_path.as_str().contains("/deps/flood-"));
+    let case = |n: &str| &lib.test_cases[&nextest_metadata::TestCaseName::new(n)];
+    assert_eq!(
+        case("flaky::fails_first").filter_match,
+        FilterMatch::Matches
+    );
+    assert_eq!(
+        case("live::waits_for_its_line_to_be_seen").filter_match,
+        FilterMatch::Mismatch {
+            reason: MismatchReason::Expression
+        }
+    );
+    assert_eq!(
+        case("slow::sleeps").filter_match,
+        FilterMatch::Mismatch {
+            reason: MismatchReason::String
+        }
+    );
+    let it = &s.rust_suites[&nextest_metadata::RustBinaryId::new("flood::it")];
+    assert_eq!(it.binary.kind.as_str(), "test");
+    assert_eq!(it.test_cases.len(), 2);
+    assert_eq!(
+        s.rust_build_meta.target_directory.as_str(),
+        dropin_target().to_str().unwrap()
+    );
+}
