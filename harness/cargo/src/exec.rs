@@ -274,3 +274,43 @@ impl<E: Executor> Work<E> for TestWork {
         Ok(Attempt::of(r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_hold_threads_required_and_group_limits() {
+        let needs = HashMap::from([
+            ("wide".to_owned(), (2, None)),
+            ("g1".to_owned(), (1, Some(("serial".to_owned(), 1)))),
+            ("g2".to_owned(), (1, Some(("serial".to_owned(), 1)))),
+            // More than there is: clamped to the total.
+            ("huge".to_owned(), (9, None)),
+        ]);
+        let slots = &Slots::new(2, needs);
+        std::thread::scope(|s| {
+            let wide = slots.take("wide");
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _one = slots.take("plain");
+                tx.send(()).unwrap();
+            });
+            // "plain" cannot start while "wide" holds both slots.
+            assert!(rx.try_recv().is_err());
+            drop(wide);
+            rx.recv().unwrap();
+            let g1 = slots.take("g1");
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _g2 = slots.take("g2");
+                tx.send(()).unwrap();
+            });
+            // A free slot, but the group allows one test at a time.
+            assert!(rx.try_recv().is_err());
+            drop(g1);
+            rx.recv().unwrap();
+        });
+        drop(slots.take("huge"));
+    }
+}

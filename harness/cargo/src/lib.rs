@@ -134,7 +134,8 @@ pub struct TestArgs {
     /// Which `#[ignore]`d tests run.
     #[arg(long, value_enum, default_value_t = RunIgnored::Default, help_heading = "Selection")]
     pub run_ignored: RunIgnored,
-    /// Run one shard: `hash:K/N` (stable hash of binary id and test name) or `slice:K/N`.
+    /// Run one shard: `hash:K/N` (stable hash of binary id and test name), `count:K/N`
+    /// (round-robin within each binary, as nextest) or `slice:K/N` (round-robin over all).
     #[arg(long, value_name = "hash:K/N", help_heading = "Selection")]
     pub partition: Option<Partition>,
     /// nextest filterset (repeatable: a test runs if it matches any), e.g. `-E 'test(parse) &
