@@ -211,7 +211,8 @@ pub struct OverrideCfg {
     pub failure_output: Option<String>,
     pub junit: Option<JunitCfg>,
     pub hatchery: Option<HatcheryCfg>,
-    /// Keys nextest knows that we do not use (`priority`, `default-filter`, ...): warned.
+    /// Keys nextest knows that we do not use (`priority`, `default-filter`, ...): named in a
+    /// note.
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
 }
@@ -428,9 +429,7 @@ impl Profile {
                     }
                 }
                 for k in o.other.keys() {
-                    if k != "priority" {
-                        ignored.push(format!("profile.{n}.overrides[{i}].{k}"));
-                    }
+                    ignored.push(format!("profile.{n}.overrides[{i}].{k}"));
                 }
                 overrides.push(Override { at, cfg: o.clone() });
             }
