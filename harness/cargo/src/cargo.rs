@@ -76,8 +76,9 @@ pub struct CargoOpts {
     /// Build in release mode.
     #[arg(short = 'r', long)]
     pub release: bool,
-    /// Build with this profile.
-    #[arg(long = "profile", value_name = "NAME")]
+    /// Build with this cargo profile (`--profile` names the nextest profile, as under
+    /// nextest).
+    #[arg(long = "cargo-profile", value_name = "NAME")]
     pub cargo_profile: Option<String>,
     /// Number of parallel build jobs (cargo's `--jobs`).
     #[arg(long, value_name = "N")]
@@ -110,7 +111,7 @@ pub struct CargoOpts {
 
 impl CargoOpts {
     /// Options every cargo command accepts (metadata and build).
-    fn common_args(&self) -> Vec<OsString> {
+    pub fn common_args(&self) -> Vec<OsString> {
         let mut a: Vec<OsString> = Vec::new();
         if let Some(m) = &self.manifest_path {
             a.push("--manifest-path".into());

@@ -12,11 +12,15 @@ pub(crate) use hatchery_report::error_chain;
 
 pub mod cargo;
 pub mod cargo_runner;
+pub mod config;
 pub mod doc;
 pub mod exec;
+pub mod filter;
 pub mod list;
+pub mod live;
 pub mod opts;
 pub mod output;
+pub mod overrides;
 pub mod runner;
 pub mod select;
 
@@ -103,6 +107,13 @@ pub enum ShowProgress {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+    JsonPretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
     Auto,
     Always,
@@ -123,21 +134,57 @@ pub struct TestArgs {
     /// Which `#[ignore]`d tests run.
     #[arg(long, value_enum, default_value_t = RunIgnored::Default, help_heading = "Selection")]
     pub run_ignored: RunIgnored,
-    /// Run one shard: `hash:K/N` (stable hash of binary id and test name) or `slice:K/N`.
+    /// Run one shard: `hash:K/N` (stable hash of binary id and test name), `count:K/N`
+    /// (round-robin within each binary, as nextest) or `slice:K/N` (round-robin over all).
     #[arg(long, value_name = "hash:K/N", help_heading = "Selection")]
     pub partition: Option<Partition>,
+    /// nextest filterset (repeatable: a test runs if it matches any), e.g. `-E 'test(parse) &
+    /// package(mycrate)'`; intersected with name filters and the profile's default-filter.
+    #[arg(
+        short = 'E',
+        long = "filterset",
+        alias = "filter-expr",
+        value_name = "EXPR",
+        help_heading = "Selection"
+    )]
+    pub filterset: Vec<String>,
+    /// Do not apply the profile's `default-filter`.
+    #[arg(long, help_heading = "Selection")]
+    pub ignore_default_filter: bool,
 
-    /// Tests run at once (one zygote each); default: the number of CPUs.
+    /// nextest profile of `.config/nextest.toml` (default: `default`).
+    #[arg(
+        short = 'P',
+        long,
+        env = "NEXTEST_PROFILE",
+        value_name = "NAME",
+        help_heading = "Config"
+    )]
+    pub profile: Option<String>,
+    /// Read the nextest configuration from this file instead of
+    /// `<workspace>/.config/nextest.toml`.
+    #[arg(long, value_name = "PATH", help_heading = "Config")]
+    pub config_file: Option<PathBuf>,
+
+    /// Tests run at once (one zygote each): N, -N (CPUs minus N) or num-cpus; default: the
+    /// profile's test-threads, else the number of CPUs.
     #[arg(
         short = 'j',
         long = "test-threads",
+        env = "NEXTEST_TEST_THREADS",
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Running"
+    )]
+    pub test_threads: Option<String>,
+    /// Extra attempts for a failing test; a pass on retry is FLAKY. Overrides the profile.
+    #[arg(
+        long,
+        env = "NEXTEST_RETRIES",
         value_name = "N",
         help_heading = "Running"
     )]
-    pub test_threads: Option<u32>,
-    /// Extra attempts for a failing test; a pass on retry is FLAKY.
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Running")]
-    pub retries: u32,
+    pub retries: Option<u32>,
     /// Run every test even after failures.
     #[arg(long, conflicts_with_all = ["max_fail", "fail_fast"], help_heading = "Running")]
     pub no_fail_fast: bool,
@@ -148,11 +195,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "N", help_heading = "Running")]
     pub max_fail: Option<u64>,
     /// Print a SLOW line each time a running test passes another multiple of this; tests
-    /// slower than this count as slow in the summary. 0 turns it off.
-    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION", help_heading = "Running")]
-    pub slow_timeout: Duration,
+    /// slower than this count as slow in the summary. 0 turns it off. Default: the profile's
+    /// slow-timeout (60s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Running")]
+    pub slow_timeout: Option<Duration>,
     /// What to do when no test is selected.
-    #[arg(long, value_enum, default_value_t = NoTests::Fail, help_heading = "Running")]
+    #[arg(long, value_enum, env = "NEXTEST_NO_TESTS", default_value_t = NoTests::Fail, help_heading = "Running")]
     pub no_tests: NoTests,
 
     #[command(flatten)]
@@ -166,22 +214,54 @@ pub struct TestArgs {
     /// Write JUnit XML here.
     #[arg(long, value_name = "FILE", help_heading = "Reporting")]
     pub junit: Option<PathBuf>,
-    /// Which status lines are printed while the run goes on.
-    #[arg(long, value_enum, default_value_t = StatusLevel::Pass, help_heading = "Reporting")]
-    pub status_level: StatusLevel,
+    /// Which status lines are printed while the run goes on (default: the profile's, else
+    /// pass).
+    #[arg(
+        long,
+        value_enum,
+        env = "NEXTEST_STATUS_LEVEL",
+        help_heading = "Reporting"
+    )]
+    pub status_level: Option<StatusLevel>,
     /// Which tests the final summary lists again (failures, flaky and leaky ones at least).
-    #[arg(long, value_enum, default_value_t = StatusLevel::Fail, help_heading = "Reporting")]
-    pub final_status_level: StatusLevel,
-    /// When the captured output of failing tests is shown.
-    #[arg(long, value_enum, default_value_t = ShowOutput::Immediate, help_heading = "Reporting")]
-    pub failure_output: ShowOutput,
-    /// When the captured output of passing tests is shown.
-    #[arg(long, value_enum, default_value_t = ShowOutput::Never, help_heading = "Reporting")]
-    pub success_output: ShowOutput,
+    #[arg(
+        long,
+        value_enum,
+        env = "NEXTEST_FINAL_STATUS_LEVEL",
+        help_heading = "Reporting"
+    )]
+    pub final_status_level: Option<StatusLevel>,
+    /// When the captured output of failing tests is shown (default: immediate).
+    #[arg(
+        long,
+        value_enum,
+        env = "NEXTEST_FAILURE_OUTPUT",
+        help_heading = "Reporting"
+    )]
+    pub failure_output: Option<ShowOutput>,
+    /// When the captured output of passing tests is shown (default: never).
+    #[arg(
+        long,
+        value_enum,
+        env = "NEXTEST_SUCCESS_OUTPUT",
+        help_heading = "Reporting"
+    )]
+    pub success_output: Option<ShowOutput>,
+    /// A bar on a terminal (auto), or `(n/N)` counters on status lines (counter; auto without
+    /// a terminal), or neither.
     #[arg(long, value_enum, default_value_t = ShowProgress::Auto, help_heading = "Reporting")]
     pub show_progress: ShowProgress,
+    /// Show each test's output as it runs (copied from the sandbox live, escaped), besides
+    /// capturing it. Runs one test at a time, as nextest does, so output does not interleave.
+    #[arg(long, alias = "nocapture", help_heading = "Reporting")]
+    pub no_capture: bool,
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Reporting")]
     pub color: ColorChoice,
+    /// `list` only: `human` (`binary-id test-name` lines of the tests that would run), or
+    /// nextest's JSON document (`json`, `json-pretty`: every listed test of the test
+    /// binaries, with why it would not run).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human, help_heading = "Reporting")]
+    pub message_format: MessageFormat,
 
     #[command(flatten)]
     pub cargo: CargoOpts,
@@ -213,7 +293,7 @@ impl TestArgs {
                 "--exact" => s.exact = true,
                 "--ignored" => s.run_ignored = RunIgnored::Only,
                 "--include-ignored" => s.run_ignored = RunIgnored::All,
-                // Every test already runs alone with its output captured by the sandbox.
+                // Live output (see `no_capture`); every test already runs alone.
                 "--nocapture" | "--no-capture" | "--show-output" | "--quiet" | "-q" => {}
                 x if x.starts_with("--test-threads") => {}
                 x if x.starts_with('-') => {
@@ -228,11 +308,25 @@ impl TestArgs {
         Ok(s)
     }
 
-    fn max_fail(&self) -> Option<u64> {
+    /// `--no-capture`, or libtest's `--nocapture` after `--`.
+    fn no_capture(&self) -> bool {
+        self.no_capture
+            || self
+                .test_args
+                .iter()
+                .any(|a| a == "--nocapture" || a == "--no-capture")
+    }
+
+    /// Failures after which no new test starts: the command line, else the profile.
+    fn max_fail(&self, profile: &config::Profile) -> Result<Option<u64>, String> {
         if self.no_fail_fast {
-            None
+            Ok(None)
+        } else if let Some(n) = self.max_fail {
+            Ok(Some(n.max(1)))
+        } else if self.fail_fast {
+            Ok(Some(1))
         } else {
-            Some(self.max_fail.unwrap_or(1).max(1))
+            profile.fail_fast.max_fail()
         }
     }
 }
@@ -314,19 +408,11 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let style = Style {
         color: use_color(a.color),
     };
-    let settings = a.sandbox.settings();
-    let limits = match a.limits.limits() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
-
-    let workers = a
-        .test_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
+    // Checked before building; applied once the profile is known.
+    if let Err(e) = a.limits.limits() {
+        eprintln!("error: {e}");
+        return exit::USAGE;
+    }
 
     if let Some(t) = &a.cargo.target {
         match cargo::host_triple() {
@@ -355,7 +441,60 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     };
     let mut binaries = built.binaries.clone();
-    let mut settings = settings;
+
+    // The nextest profile: CLI > environment (NEXTEST_*) > profile > nextest's defaults.
+    let profile = match config::Profile::load(
+        &built.meta.workspace_root,
+        a.config_file.as_deref(),
+        a.profile.as_deref().unwrap_or("default"),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    if !profile.ignored.is_empty() {
+        eprintln!(
+            "{} nextest configuration not used by hatchery: {}",
+            style.paint("1;33", &format!("{:>12}", "Note")),
+            profile.ignored.join(", ")
+        );
+    }
+    let sandbox_opts = a.sandbox.or_config(&profile.hatchery);
+    let mut settings = sandbox_opts.settings();
+    let limit_opts = a.limits.or_config(&profile.hatchery);
+    let limits = match limit_opts.limits() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: profile `{}`: {e}", profile.name);
+            return exit::USAGE;
+        }
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let threads_cfg = match &a.test_threads {
+        Some(t) => Some(match t.parse::<i64>() {
+            Ok(n) => config::ThreadsCfg::Count(n),
+            Err(_) => config::ThreadsCfg::Named(t.clone()),
+        }),
+        None => profile.test_threads.clone(),
+    };
+    let workers = match (a.no_capture(), threads_cfg) {
+        // Serially, as nextest does: live output of several tests would interleave.
+        (true, _) => 1,
+        (false, None) => cpus,
+        (false, Some(t)) => match config::threads(&t, cpus, cpus) {
+            Ok(n) => n.max(1),
+            Err(e) => {
+                eprintln!("error: test-threads: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+
+    let spill_dir = built.target_dir.join(exec::SPILL_DIR);
+    exec::clear_spill_dir(&spill_dir);
+    settings.spill = exec::spill_in(spill_dir);
     // Tests write in their workspace (snapshots, fixtures) and target directory
     // (CARGO_TARGET_TMPDIR); the rest of the host stays closed to writing.
     settings.view.allow_write(&built.meta.workspace_root);
@@ -363,7 +502,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     for b in &binaries {
         settings.view.show(&b.cwd);
     }
-    for (_, v) in &a.sandbox.env {
+    for (_, v) in &sandbox_opts.env {
         settings.view.show_value(std::ffi::OsStr::new(v));
     }
 
@@ -380,7 +519,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         .iter()
         .any(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| is_lib(k))));
     let run_docs = a.cargo.runs_doctests() && any_lib;
-    let extra_env: Vec<(String, String)> = a.sandbox.env.clone();
+    let extra_env: Vec<(String, String)> = sandbox_opts.env.clone();
     let env_of = |b: &TestBinary| {
         let mut e = b.env.clone();
         e.extend(extra_env.iter().cloned());
@@ -459,25 +598,106 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             (m.binary_id.as_str(), name, m.ignored)
         })
         .collect();
-    let decisions = selection.apply(&keys);
-    let mut run_list: Vec<(Launch, CaseMeta)> = Vec::new();
+    // Filtersets and per-test overrides.
+    let compiled =
+        match overrides::Compiled::new(&profile, &a.filterset, a.ignore_default_filter, &a.cargo) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+    let package_ids: HashMap<&str, &str> = built
+        .meta
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.id.as_str()))
+        .collect();
+    let per_test: Vec<overrides::PerTest> = all
+        .iter()
+        .zip(&keys)
+        .map(|((launch, m), (_, name, _))| {
+            let (package, kind, target) = match launch {
+                Launch::Binary(i) => {
+                    let b = &binaries[*i];
+                    (b.package.as_str(), b.kind.as_str(), b.target_name.as_str())
+                }
+                Launch::Doc(j) => (docs[*j].package.as_str(), "doc", ""),
+            };
+            let facts = filter::TestFacts::new(
+                package_ids.get(package).copied().unwrap_or(package),
+                &m.binary_id,
+                target,
+                kind,
+                name,
+            );
+            let per = compiled.per_test(&facts);
+            let refused = compiled.refuses(&facts, &per);
+            (per, refused)
+        })
+        .map(|(per, sel)| overrides::PerTest {
+            refused: sel,
+            ..per
+        })
+        .collect();
+    let decisions = selection.apply_with(&keys, &|i| per_test[i].refused);
+    let mut run_list: Vec<(Launch, CaseMeta, overrides::PerTest)> = Vec::new();
     let mut skipped: Vec<(CaseMeta, Skip)> = Vec::new();
-    for ((i, m), d) in all.into_iter().zip(decisions) {
+    for (((i, m), d), per) in all.into_iter().zip(decisions).zip(per_test) {
         match d {
-            None => run_list.push((i, m)),
+            None => run_list.push((i, m, per)),
             Some(why) => skipped.push((m, why)),
         }
     }
 
+    if list_only && a.message_format != MessageFormat::Human {
+        let by_id: HashMap<&str, &TestBinary> = built
+            .binaries
+            .iter()
+            .map(|b| (b.binary_id.as_str(), b))
+            .collect();
+        let mut tests: Vec<list::ListedTest<'_>> = Vec::new();
+        let all_listed = run_list
+            .iter()
+            .map(|(_, m, _)| (m, None))
+            .chain(skipped.iter().map(|(m, why)| (m, Some(*why))));
+        for (m, skip) in all_listed {
+            let Some(b) = by_id.get(m.binary_id.as_str()) else {
+                continue;
+            };
+            tests.push(list::ListedTest {
+                binary: b,
+                package_id: package_ids.get(b.package.as_str()).copied().unwrap_or(""),
+                name: if m.name.is_empty() {
+                    &m.binary_id
+                } else {
+                    &m.name
+                },
+                ignored: m.ignored,
+                skip,
+            });
+        }
+        println!(
+            "{}",
+            list::summary_json(
+                &built.target_dir,
+                &tests,
+                a.message_format == MessageFormat::JsonPretty
+            )
+        );
+        return exit::OK;
+    }
     if list_only {
         let mut o = std::io::stdout().lock();
-        for (_, m) in &run_list {
+        for (_, m, _) in &run_list {
             let _ = writeln!(o, "{}", m.id());
         }
         return exit::OK;
     }
-    let used_binaries: std::collections::BTreeSet<&str> =
-        run_list.iter().map(|(_, m)| m.binary_id.as_str()).collect();
+    let used_binaries: std::collections::BTreeSet<&str> = run_list
+        .iter()
+        .map(|(_, m, _)| m.binary_id.as_str())
+        .collect();
     if run_list.is_empty() {
         let msg = format!("no tests to run ({} listed, all skipped)", skipped.len());
         match a.no_tests {
@@ -518,11 +738,25 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         );
     }
 
+    let max_fail = match a.max_fail(&profile) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: profile `{}`: {e}", profile.name);
+            return exit::USAGE;
+        }
+    };
+    let slow_after = a
+        .slow_timeout
+        .unwrap_or_else(|| profile.slow_timeout.period());
+
     // Units: one per test.
     let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
-    let jobs: Vec<Unit> = run_list
-        .iter()
-        .map(|(launch, m)| {
+    let mut needs: HashMap<String, (u32, Option<(String, u32)>)> = HashMap::new();
+    let mut junit_store: Vec<(bool, bool)> = Vec::new();
+    let mut max_attempts = a.retries.map_or(1, |r| r + 1);
+    let mut jobs: Vec<Unit> = Vec::new();
+    for (launch, m, per) in &run_list {
+        let unit = {
             let (argv, env, cwd, expect): (Vec<OsString>, _, _, _) = match launch {
                 Launch::Binary(bi) => {
                     let b = &binaries[*bi];
@@ -563,17 +797,82 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                     }
                 }
             };
+            // hatchery's settings: the command line, then the overrides, then the profile.
+            let (u_settings, mut u_limits, env) = if per.hatchery == Default::default() {
+                (settings.clone(), limits.clone(), env)
+            } else {
+                let h = per.hatchery.or_cfg(&profile.hatchery);
+                let mut s = a.sandbox.or_config(&h).settings();
+                s.view = settings.view.clone();
+                s.spill = settings.spill.clone();
+                let l = match a.limits.or_config(&h).limits() {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("error: the overrides of `{}`: {e}", m.id());
+                        return exit::USAGE;
+                    }
+                };
+                let mut env = env;
+                env.extend(per.hatchery.env.clone());
+                // `--env` still wins.
+                env.extend(a.sandbox.env.iter().cloned());
+                (s, l, env)
+            };
+            let slow = per.slow_timeout.unwrap_or(profile.slow_timeout);
+            u_limits.wall_us = overrides::wall_limit(u_limits.wall_us, &slow);
             let mut u = Unit::new(
                 m.id(),
-                spec(&argv, &env, &cwd, &limits, &settings),
-                settings.tier,
+                spec(&argv, &env, &cwd, &u_limits, &u_settings),
+                u_settings.tier,
             );
             u.expect = Expect::Outcome(expect);
             u.group = Some(m.binary_id.clone());
+            if a.retries.is_none() {
+                let policy = config::retry_policy(per.retries.unwrap_or(profile.retries));
+                max_attempts = max_attempts.max(policy.retries + 1);
+                u.retry = Some(policy);
+            }
+            let threads_required = per
+                .threads_required
+                .clone()
+                .unwrap_or_else(|| profile.threads_required.clone());
+            let n = match config::threads(&threads_required, cpus, workers) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("error: threads-required of `{}`: {e}", m.id());
+                    return exit::USAGE;
+                }
+            };
+            let group = match per.test_group.as_deref() {
+                None | Some("@global") => None,
+                Some(g) => {
+                    let max = profile.groups.get(g).map(|c| c.max_threads.clone());
+                    match max.map(|t| config::threads(&t, cpus, workers)) {
+                        Some(Ok(max)) => Some((g.to_owned(), max.max(1))),
+                        Some(Err(e)) => {
+                            eprintln!("error: test group `{g}`: max-threads: {e}");
+                            return exit::USAGE;
+                        }
+                        None => None,
+                    }
+                }
+            };
+            if n != 1 || group.is_some() {
+                needs.insert(m.id(), (n, group));
+            }
+            junit_store.push((
+                per.store_success_output
+                    .or(profile.junit.store_success_output)
+                    .unwrap_or(false),
+                per.store_failure_output
+                    .or(profile.junit.store_failure_output)
+                    .unwrap_or(true),
+            ));
             u
-        })
-        .collect();
-    let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m)| m).collect();
+        };
+        jobs.push(unit);
+    }
+    let cases: Vec<CaseMeta> = run_list.into_iter().map(|(_, m, _)| m).collect();
 
     let run_started = RunStarted::now(
         settings.tier.as_str(),
@@ -592,7 +891,24 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         },
         None => None,
     };
+    let live = match a.no_capture() {
+        true => match live::Live::start() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot set up live output: {e}");
+                return exit::SANDBOX_ERROR;
+            }
+        },
+        false => None,
+    };
+    let mut jobs = jobs;
+    if let Some(l) = &live {
+        for u in &mut jobs {
+            u.spec.live = Some(l.ends.clone());
+        }
+    }
     let bar = match a.show_progress {
+        _ if live.is_some() => None,
         ShowProgress::Auto | ShowProgress::Bar if std::io::stderr().is_terminal() => {
             let b = indicatif::ProgressBar::new(jobs.len() as u64);
             b.set_style(
@@ -609,12 +925,29 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let out = Out { bar };
     let display = Display {
         style,
-        status_level: a.status_level,
-        final_status_level: a.final_status_level,
-        failure_output: a.failure_output,
-        success_output: a.success_output,
-        max_attempts: a.retries + 1,
-        slow_us: a.slow_timeout.as_micros() as u64,
+        status_level: a
+            .status_level
+            .or(profile.status_level)
+            .unwrap_or(StatusLevel::Pass),
+        final_status_level: a
+            .final_status_level
+            .or(profile.final_status_level)
+            .unwrap_or(StatusLevel::Fail),
+        failure_output: a
+            .failure_output
+            .or(profile.failure_output)
+            .unwrap_or(ShowOutput::Immediate),
+        success_output: a
+            .success_output
+            .or(profile.success_output)
+            .unwrap_or(ShowOutput::Never),
+        max_attempts,
+        slow_us: slow_after.as_micros() as u64,
+        counter: match a.show_progress {
+            ShowProgress::Counter => true,
+            ShowProgress::Auto => out.bar.is_none(),
+            ShowProgress::Bar | ShowProgress::None => false,
+        },
     };
     let mut reporter = TestReporter {
         out: &out,
@@ -624,6 +957,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         report_error: None,
         attempts: Vec::new(),
         running: Default::default(),
+        done: 0,
     };
     let (cancel, signal_errors) = hatchery_engine::cancel_on_signals();
     for e in signal_errors {
@@ -633,17 +967,20 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let opts = Options {
         workers: workers as usize,
         retry: RetryPolicy {
-            retries: a.retries,
+            retries: a.retries.unwrap_or(0),
             ..Default::default()
         },
-        max_fail: a.max_fail(),
-        slow_after: (!a.slow_timeout.is_zero()).then_some(a.slow_timeout),
+        max_fail,
+        slow_after: (!slow_after.is_zero()).then_some(slow_after),
         ..Default::default()
     };
     let rf = hatchery_engine::run(
         &pool,
         &jobs,
-        &TestWork { verdicts },
+        &TestWork {
+            verdicts,
+            slots: exec::Slots::new(workers, needs),
+        },
         &opts,
         None,
         Some(run_started),
@@ -651,6 +988,10 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         &mut reporter,
     );
     drop(pool);
+    drop(jobs);
+    if let Some(l) = live {
+        l.finish();
+    }
     if let Some(b) = &out.bar {
         b.finish_and_clear();
     }
@@ -665,9 +1006,21 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             code = exit::WRITE_FAILED;
         }
     }
-    if let Some(p) = &a.junit {
-        let xml = output::junit("cargo-hatchery", &cases, &reporter.attempts, &skipped);
-        if let Err(e) = std::fs::write(p, xml) {
+    if let Some(p) = a
+        .junit
+        .clone()
+        .or_else(|| profile.junit_path(&built.target_dir))
+    {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let name = profile
+            .junit
+            .report_name
+            .as_deref()
+            .unwrap_or("cargo-hatchery");
+        let xml = output::junit(name, &cases, &reporter.attempts, &skipped, &junit_store);
+        if let Err(e) = std::fs::write(&p, xml) {
             eprintln!("error: cannot write JUnit {}: {e}", p.display());
             code = exit::WRITE_FAILED;
         }

@@ -7,6 +7,100 @@ use hatchery_report::{CaseResult, Outcome};
 
 use crate::cargo::TestBinary;
 
+/// One test as `list --message-format json` describes it: its binary (by index), name,
+/// whether it is ignored, and why it would not run (`None`: it would).
+pub struct ListedTest<'a> {
+    pub binary: &'a TestBinary,
+    pub package_id: &'a str,
+    pub name: &'a str,
+    pub ignored: bool,
+    pub skip: Option<crate::select::Skip>,
+}
+
+/// `cargo nextest list --message-format json`'s document (nextest-metadata's
+/// `TestListSummary`), for the test binaries (doctests are not listed: nextest has none).
+pub fn summary_json(
+    target_dir: &std::path::Path,
+    tests: &[ListedTest<'_>],
+    pretty: bool,
+) -> String {
+    use camino::Utf8PathBuf;
+    use nextest_metadata::{
+        BuildPlatform, FilterMatch, MismatchReason, RustBinaryId, RustBuildMetaSummary,
+        RustTestBinaryKind, RustTestBinarySummary, RustTestCaseSummary, RustTestKind,
+        RustTestSuiteStatusSummary, RustTestSuiteSummary, TestCaseName, TestListSummary,
+    };
+    let utf8 = |p: &std::path::Path| Utf8PathBuf::from(p.to_string_lossy().into_owned());
+    let meta = RustBuildMetaSummary {
+        target_directory: utf8(target_dir),
+        base_output_directories: tests
+            .iter()
+            .filter_map(|t| {
+                let rel = t.binary.path.strip_prefix(target_dir).ok()?;
+                // `debug/deps/x-hash` or `<triple>/release/deps/x-hash`: up to `deps`.
+                let dir: std::path::PathBuf = rel
+                    .components()
+                    .take_while(|c| c.as_os_str() != "deps")
+                    .collect();
+                (dir != rel).then(|| utf8(&dir))
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut s = TestListSummary::new(meta);
+    for t in tests {
+        let b = t.binary;
+        let kind = match b.kind.as_str() {
+            "rlib" | "dylib" | "cdylib" | "staticlib" => "lib".to_owned(),
+            k => k.to_owned(),
+        };
+        let suite = s
+            .rust_suites
+            .entry(RustBinaryId::new(&b.binary_id))
+            .or_insert_with(|| RustTestSuiteSummary {
+                package_name: b.package.clone(),
+                binary: RustTestBinarySummary {
+                    binary_id: RustBinaryId::new(&b.binary_id),
+                    binary_name: b.target_name.clone(),
+                    package_id: t.package_id.to_owned(),
+                    kind: RustTestBinaryKind::new(kind),
+                    binary_path: utf8(&b.path),
+                    build_platform: BuildPlatform::Target,
+                },
+                cwd: utf8(&b.cwd),
+                status: RustTestSuiteStatusSummary::LISTED,
+                test_cases: Default::default(),
+            });
+        let filter_match = match t.skip {
+            None => FilterMatch::Matches,
+            Some(why) => FilterMatch::Mismatch {
+                reason: match why {
+                    crate::select::Skip::Ignored => MismatchReason::Ignored,
+                    crate::select::Skip::Filtered => MismatchReason::String,
+                    crate::select::Skip::Expression => MismatchReason::Expression,
+                    crate::select::Skip::DefaultFilter => MismatchReason::DefaultFilter,
+                    crate::select::Skip::Partition => MismatchReason::Partition,
+                },
+            },
+        };
+        suite.test_cases.insert(
+            TestCaseName::new(t.name),
+            RustTestCaseSummary {
+                kind: Some(RustTestKind::TEST),
+                ignored: t.ignored,
+                filter_match,
+            },
+        );
+        s.test_count += 1;
+    }
+    let out = if pretty {
+        serde_json::to_string_pretty(&s)
+    } else {
+        serde_json::to_string(&s)
+    };
+    out.expect("a test list serializes")
+}
+
 /// What a binary said about its tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listed {
@@ -158,6 +252,7 @@ mod tests {
             data: stdout.as_bytes().to_vec(),
             bytes: stdout.len() as u64,
             truncated: false,
+            file: None,
         };
         r
     }

@@ -18,8 +18,9 @@ pub struct SandboxOpts {
     /// Isolation tier: hardened (user+PID+IPC namespaces, empty network namespace, private
     /// /tmp and /proc) or lockdown (also a read-only root: hermetic tests). `none`: no
     /// namespaces.
-    #[arg(long, default_value = "hardened")]
-    pub tier: Tier,
+    /// Default: hardened (or the profile's `hatchery.tier`).
+    #[arg(long)]
+    pub tier: Option<Tier>,
     /// Network of the tests: loopback (127.0.0.1 and ::1 only; the default, except in tier
     /// none, where it is off), off, or host (the host's network, shared). `--network` alone
     /// means host.
@@ -27,8 +28,8 @@ pub struct SandboxOpts {
     pub network: Option<Network>,
     /// Seccomp profile: default (deny list), strict (allow list; single-process tests only),
     /// off.
-    #[arg(long, default_value = "default")]
-    pub seccomp: SeccompProfile,
+    #[arg(long)]
+    pub seccomp: Option<SeccompProfile>,
     /// cgroup use: auto (fall back to rlimits when none can be created), required, off.
     #[arg(long, default_value = "auto")]
     pub cgroup: CgroupMode,
@@ -43,20 +44,42 @@ pub struct SandboxOpts {
 }
 
 impl SandboxOpts {
+    /// These options, with what they leave unset taken from a `hatchery` table of the nextest
+    /// configuration (checked when it was read). Its `env` comes first: `--env` wins.
+    pub fn or_config(&self, h: &crate::config::HatcheryCfg) -> SandboxOpts {
+        let mut o = self.clone();
+        o.tier = o
+            .tier
+            .or_else(|| h.tier.as_deref().and_then(|t| t.parse().ok()));
+        o.network = o
+            .network
+            .or_else(|| h.network.as_deref().and_then(|t| t.parse().ok()));
+        o.seccomp = o
+            .seccomp
+            .or_else(|| h.seccomp.as_deref().and_then(|t| t.parse().ok()));
+        let mut env: Vec<(String, String)> =
+            h.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.append(&mut o.env);
+        o.env = env;
+        o
+    }
+
     pub fn settings(&self) -> SandboxSettings {
+        let tier = self.tier.unwrap_or(Tier::Hardened);
         let mut view = hatchery_sandbox::View::default();
         for w in &self.writable {
             view.allow_write(w);
         }
         SandboxSettings {
-            tier: self.tier,
-            network: self.network.unwrap_or(match self.tier {
+            tier,
+            network: self.network.unwrap_or(match tier {
                 Tier::None => Network::Off,
                 _ => Network::Loopback,
             }),
             cgroup: self.cgroup,
-            seccomp: self.seccomp,
+            seccomp: self.seccomp.unwrap_or(SeccompProfile::Default),
             view,
+            spill: None,
         }
     }
 }
@@ -77,19 +100,34 @@ pub struct LimitOpts {
     /// Processes and threads a test may have alive at once.
     #[arg(long, value_name = "N")]
     pub pids: Option<u64>,
-    /// Output (stdout+stderr) a test may write; beyond it the test is killed.
-    #[arg(long, value_parser = parse_bytes, default_value = "64M", value_name = "SIZE")]
-    pub output: u64,
+    /// Output (stdout+stderr) a test may write; beyond it the test is killed (OUTPUT-LIMIT).
+    /// Default: no limit — output beyond 4 MiB is spilled to disk below the target directory
+    /// and never changes a verdict.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub output: Option<u64>,
 }
 
 impl LimitOpts {
+    /// These limits, with what they leave unset taken from a `hatchery` table.
+    pub fn or_config(&self, h: &crate::config::HatcheryCfg) -> LimitOpts {
+        let d = |s: &Option<String>| s.as_deref().and_then(|v| parse_duration(v).ok());
+        let b = |s: &Option<String>| s.as_deref().and_then(|v| parse_bytes(v).ok());
+        LimitOpts {
+            timeout: self.timeout.or_else(|| d(&h.timeout)),
+            cpu_time: self.cpu_time.or_else(|| d(&h.cpu_time)),
+            memory: self.memory.or_else(|| b(&h.memory)),
+            pids: self.pids.or(h.pids),
+            output: self.output.or_else(|| b(&h.output)),
+        }
+    }
+
     /// The per-test limits, refused (naming the option) when one cannot work.
     pub fn limits(&self) -> Result<Limits, String> {
         let l = Limits {
             cpu_us: self.cpu_time.map(|d| d.as_micros() as u64),
             wall_us: self.timeout.map(|d| d.as_micros() as u64),
             memory_bytes: self.memory,
-            output_bytes: Some(self.output),
+            output_bytes: self.output,
             pids: self.pids,
             ..Default::default()
         };

@@ -22,6 +22,8 @@ use crate::select::Skip;
 pub enum StatusLevel {
     None,
     Fail,
+    /// Also nextest's `flaky` and `leak`.
+    #[value(alias = "flaky", alias = "leak")]
     Retry,
     Slow,
     Pass,
@@ -172,10 +174,24 @@ pub fn fmt_secs(us: u64) -> String {
     format!("{:.3}s", us as f64 / 1e6)
 }
 
-/// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`
-pub fn status_line(style: Style, label: &str, r: &CaseResult, meta: &CaseMeta) -> String {
+/// `        PASS [   0.012s]   0.004s cpu    2.1 MiB  alpha basics::passes`, with nextest's
+/// counter after the wall time when asked: `PASS [   0.012s] ( 3/34)   0.004s cpu ...`.
+pub fn status_line(
+    style: Style,
+    label: &str,
+    r: &CaseResult,
+    meta: &CaseMeta,
+    counter: Option<(u64, u64)>,
+) -> String {
+    let counter = match counter {
+        Some((n, total)) => {
+            let w = total.to_string().len();
+            format!(" ({n:>w$}/{total})")
+        }
+        None => String::new(),
+    };
     format!(
-        "{} [{:>9}] {:>8} cpu {:>10}  {}",
+        "{} [{:>9}]{counter} {:>8} cpu {:>10}  {}",
         style.status(label),
         fmt_secs(r.usage.wall_us),
         fmt_secs(r.usage.cpu_us),
@@ -213,19 +229,34 @@ pub fn output_block(style: Style, r: &CaseResult, meta: &CaseMeta) -> String {
         s.push('\n');
         let data = &c.data;
         if data.len() > SHOW_BYTES {
-            s.push_str(&format!(
-                "[{} bytes omitted; the --report file has all captured output]\n",
-                data.len() - SHOW_BYTES
+            // Head and tail, as the spilled result itself is.
+            let head = SHOW_BYTES / 4;
+            let tail = SHOW_BYTES - head;
+            s.push_str(&escape_text(&data[..head]));
+            s.push_str(&style.paint(
+                "2",
+                &format!(
+                    "\n[... {} captured bytes not shown here; the --report file has them ...]\n",
+                    data.len() - SHOW_BYTES
+                ),
             ));
-            s.push_str(&escape_text(&data[data.len() - SHOW_BYTES..]));
+            s.push_str(&escape_text(&data[data.len() - tail..]));
         } else {
             s.push_str(&escape_text(data));
         }
         if c.truncated {
-            s.push_str(&format!(
-                "\n[output truncated at the output limit: {} bytes written]",
-                c.bytes
-            ));
+            let mut note = format!("\n[{} bytes written in all", c.bytes);
+            if r.outcome == Outcome::OutputLimit {
+                note.push_str("; killed at the output limit (--output)");
+            }
+            if let Some(f) = &c.file {
+                note.push_str(&format!(
+                    "; whole stream: {}",
+                    escape_str(&f.to_string_lossy())
+                ));
+            }
+            note.push(']');
+            s.push_str(&style.paint("2", &note));
         }
         if s.ends_with('\n') {
             s.pop();
@@ -245,6 +276,9 @@ pub struct Display {
     pub max_attempts: u32,
     /// Tests at least this slow are counted as slow (0: never).
     pub slow_us: u64,
+    /// `(n/N)` on status lines (nextest's counter: `--show-progress counter`, or `auto`
+    /// without a terminal).
+    pub counter: bool,
 }
 
 /// Renders scheduler events and collects every attempt.
@@ -257,6 +291,8 @@ pub struct TestReporter<'a> {
     pub attempts: Vec<CaseFinished>,
     /// The test each worker runs now (the progress bar's message).
     pub running: std::collections::BTreeMap<u32, String>,
+    /// Tests finished (last attempts), for the counter.
+    pub done: u64,
 }
 
 impl Reporter for TestReporter<'_> {
@@ -302,7 +338,10 @@ impl Reporter for TestReporter<'_> {
         }
     }
 
-    fn progress(&mut self, _done: u64, _total: u64, a: &CaseFinished) {
+    fn progress(&mut self, _done: u64, total: u64, a: &CaseFinished) {
+        if !a.will_retry {
+            self.done += 1;
+        }
         let Some(meta) = self.cases.get(a.index as usize) else {
             return;
         };
@@ -320,7 +359,8 @@ impl Reporter for TestReporter<'_> {
             StatusLevel::Fail
         };
         if level <= d.status_level {
-            let mut text = status_line(d.style, &lab, &a.result, meta);
+            let counter = d.counter.then_some((self.done, total));
+            let mut text = status_line(d.style, &lab, &a.result, meta, counter);
             let show = if a.passed {
                 d.success_output.immediate()
             } else {
@@ -460,6 +500,7 @@ pub fn summary(
             &label(a, display.max_attempts),
             &a.result,
             meta,
+            None,
         ));
         s.push('\n');
         let show = if a.passed {
@@ -530,6 +571,7 @@ pub fn junit(
     cases: &[CaseMeta],
     attempts: &[CaseFinished],
     skipped: &[(CaseMeta, Skip)],
+    store: &[(bool, bool)],
 ) -> String {
     let mut by_index: BTreeMap<u64, Vec<&CaseFinished>> = BTreeMap::new();
     for a in attempts {
@@ -586,7 +628,10 @@ pub fn junit(
                 let mut tc = TestCase::new(name, status);
                 tc.set_classname(meta.binary_id.clone());
                 tc.set_time(Duration::from_micros(r.usage.wall_us));
-                if !last.passed {
+                // nextest's junit.store-success-output / store-failure-output (default:
+                // failures only).
+                let (on_success, on_failure) = store.get(i).copied().unwrap_or((false, true));
+                if (last.passed && on_success) || (!last.passed && on_failure) {
                     tc.set_system_out_lossy(&r.stdout.data);
                     tc.set_system_err_lossy(&r.stderr.data);
                 }
@@ -711,7 +756,7 @@ mod tests {
         r.usage.wall_us = 12_345;
         r.usage.cpu_us = 4_000;
         r.usage.peak_memory_bytes = 2 << 20;
-        let l = status_line(st, "PASS", &r, &meta);
+        let l = status_line(st, "PASS", &r, &meta, None);
         assert_eq!(
             l,
             "        PASS [   0.012s]   0.004s cpu    2.0 MiB  alpha basics::passes"
@@ -757,7 +802,7 @@ mod tests {
             },
             Skip::Ignored,
         )];
-        let xml = junit("run", &cases, &attempts, &skipped);
+        let xml = junit("run", &cases, &attempts, &skipped, &[]);
         assert!(xml.contains(r#"<testsuite name="a" tests="2""#), "{xml}");
         assert!(
             xml.contains(r#"<testsuite name="a::it" tests="2""#),

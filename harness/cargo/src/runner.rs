@@ -87,6 +87,7 @@ pub(crate) fn runner_setup(
         .collect();
     env.extend(sandbox.env.iter().cloned());
     let mut settings = sandbox.settings();
+    settings.spill = crate::exec::spill_in(crate::exec::spill_dir_for(program));
     // The package's directory, where cargo runs its tests, is theirs to write in.
     settings.view.allow_write(&cwd);
     for (_, v) in &sandbox.env {

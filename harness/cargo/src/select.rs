@@ -14,7 +14,7 @@ pub enum RunIgnored {
     All,
 }
 
-/// `--partition hash:K/N` or `slice:K/N` (K is 1-based).
+/// `--partition hash:K/N`, `count:K/N` or `slice:K/N` (K is 1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Partition {
     /// Bucket by a stable hash of binary id and test name: a test's shard never depends on
@@ -22,13 +22,16 @@ pub enum Partition {
     Hash { shard: u64, total: u64 },
     /// Round-robin over the selected tests in list order.
     Slice { shard: u64, total: u64 },
+    /// nextest's `count:K/N`: round-robin within each test binary.
+    Count { shard: u64, total: u64 },
 }
 
 impl FromStr for Partition {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("invalid partition `{s}`: expected hash:K/N or slice:K/N with 1 <= K <= N");
+        let bad = || {
+            format!("invalid partition `{s}`: expected hash:K/N, count:K/N or slice:K/N with 1 <= K <= N")
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         let (k, n) = rest.split_once('/').ok_or_else(bad)?;
         let shard: u64 = k.trim().parse().map_err(|_| bad())?;
@@ -39,6 +42,7 @@ impl FromStr for Partition {
         match kind {
             "hash" => Ok(Partition::Hash { shard, total }),
             "slice" => Ok(Partition::Slice { shard, total }),
+            "count" => Ok(Partition::Count { shard, total }),
             _ => Err(bad()),
         }
     }
@@ -75,13 +79,28 @@ pub struct Selection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     Ignored,
+    /// By name filters (`FILTERS`, `--skip`, `--exact`).
     Filtered,
+    /// By the `-E` filtersets.
+    Expression,
+    /// By the profile's `default-filter`.
+    DefaultFilter,
     Partition,
 }
 
 impl Selection {
     /// Decides for every `(binary_id, name, ignored)` in list order.
     pub fn apply(&self, tests: &[(&str, &str, bool)]) -> Vec<Option<Skip>> {
+        self.apply_with(tests, &|_| None)
+    }
+
+    /// Like [`Selection::apply`], with `refused(i)` (filtersets: `Expression`, `DefaultFilter`)
+    /// deciding too, after name filters and before partitioning.
+    pub fn apply_with(
+        &self,
+        tests: &[(&str, &str, bool)],
+        refused: &dyn Fn(usize) -> Option<Skip>,
+    ) -> Vec<Option<Skip>> {
         let matches = |pat: &str, name: &str| {
             if self.exact {
                 name == pat
@@ -91,7 +110,8 @@ impl Selection {
         };
         let mut out = Vec::with_capacity(tests.len());
         let mut slice_pos = 0u64;
-        for &(bin, name, ignored) in tests {
+        let mut count_pos: std::collections::HashMap<&str, u64> = Default::default();
+        for (i, &(bin, name, ignored)) in tests.iter().enumerate() {
             let d = if match self.run_ignored {
                 RunIgnored::Default => ignored,
                 RunIgnored::Only => !ignored,
@@ -102,11 +122,19 @@ impl Selection {
                 || self.skip.iter().any(|s| matches(s, name))
             {
                 Some(Skip::Filtered)
+            } else if let Some(why) = refused(i) {
+                Some(why)
             } else {
                 match self.partition {
                     None => None,
                     Some(Partition::Hash { shard, total }) => {
                         (stable_hash(bin, name) % total != shard - 1).then_some(Skip::Partition)
+                    }
+                    Some(Partition::Count { shard, total }) => {
+                        let p = count_pos.entry(bin).or_default();
+                        let mine = *p % total == shard - 1;
+                        *p += 1;
+                        (!mine).then_some(Skip::Partition)
                     }
                     Some(Partition::Slice { shard, total }) => {
                         let p = slice_pos;
@@ -139,7 +167,7 @@ mod tests {
             "hash:0/3",
             "hash:4/3",
             "hash:1/0",
-            "count:1/2",
+            "count:0/2",
             "hash:1",
             "1/2",
             "hash:a/b",
@@ -252,5 +280,34 @@ mod tests {
                 Some(Skip::Partition)
             ]
         );
+    }
+
+    #[test]
+    fn count_partitions_go_round_robin_within_each_binary() {
+        let tests = [
+            ("a", "t1", false),
+            ("a", "t2", false),
+            ("a", "t3", false),
+            ("b", "u1", false),
+            ("b", "u2", false),
+        ];
+        let sel = |shard| Selection {
+            filters: vec![],
+            exact: false,
+            skip: vec![],
+            run_ignored: RunIgnored::Default,
+            partition: Some(Partition::Count { shard, total: 2 }),
+        };
+        let runs = |shard| -> Vec<&str> {
+            sel(shard)
+                .apply(&tests)
+                .iter()
+                .zip(&tests)
+                .filter(|(d, _)| d.is_none())
+                .map(|(_, t)| t.1)
+                .collect()
+        };
+        assert_eq!(runs(1), ["t1", "t3", "u1"]);
+        assert_eq!(runs(2), ["t2", "u2"]);
     }
 }

@@ -67,6 +67,7 @@ fn kept(c: &Captured, whole: bool) -> Captured {
         data: if whole { c.data.clone() } else { Vec::new() },
         bytes: c.bytes,
         truncated: c.truncated,
+        file: c.file.clone(),
     }
 }
 

@@ -31,14 +31,18 @@ pub struct RetryPolicy {
     pub delay: Duration,
     /// Double the delay after each retry (nextest's exponential backoff).
     pub exponential: bool,
+    /// The longest wait of an exponential backoff (nextest's `max-delay`).
+    pub max_delay: Option<Duration>,
 }
 
 impl RetryPolicy {
     /// The wait before attempt `next` (2 for the first retry).
     pub fn delay_before(&self, next: u32) -> Duration {
         if self.exponential && next > 2 {
-            self.delay
-                .saturating_mul(1u32.checked_shl(next - 2).unwrap_or(u32::MAX))
+            let d = self
+                .delay
+                .saturating_mul(1u32.checked_shl(next - 2).unwrap_or(u32::MAX));
+            self.max_delay.map_or(d, |m| d.min(m))
         } else {
             self.delay
         }
@@ -117,6 +121,7 @@ mod tests {
             retries: 3,
             delay: Duration::from_millis(10),
             exponential: true,
+            max_delay: None,
         };
         assert_eq!(p.delay_before(2), Duration::from_millis(10));
         assert_eq!(p.delay_before(4), Duration::from_millis(40));

@@ -235,6 +235,7 @@ fn a_per_unit_retry_policy_overrides_the_run() {
         retries: 1,
         delay: Duration::from_millis(30),
         exponential: false,
+        max_delay: None,
     });
     let (p, _) = pool(1);
     let t = Instant::now();

@@ -1160,6 +1160,7 @@ mod tests {
             data: stdout.to_vec(),
             bytes: stdout.len() as u64,
             truncated: false,
+            file: None,
         };
         let result = crate::decide(f, &Limits::default(), "hardened", Enforcement::new());
         CaseFinished {
@@ -1219,6 +1220,7 @@ mod tests {
             data: b"</details></td></tr></table><script>alert(3)</script>".to_vec(),
             bytes: 52,
             truncated: false,
+            file: None,
         };
         bad.result.reason = "<script>alert(4)</script>".into();
         let mut rs = started(1);
@@ -1516,6 +1518,7 @@ mod tests {
                     data: vec![b'x'; 10_000],
                     bytes: 10_000,
                     truncated: false,
+                    file: None,
                 };
             }
             events.push(Event::CaseFinished(Box::new(c)));

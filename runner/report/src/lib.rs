@@ -166,6 +166,9 @@ pub struct Captured {
     /// Bytes the program wrote, including those not kept.
     pub bytes: u64,
     pub truncated: bool,
+    /// Where the whole stream was kept on disk, when it was more than the runner kept in
+    /// memory (a spill file the runner owns; `data` then holds its head and tail).
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl Captured {
@@ -186,6 +189,7 @@ impl Captured {
             data,
             bytes: self.bytes,
             truncated: true,
+            file: self.file.clone(),
         }
     }
 }
@@ -199,6 +203,9 @@ struct CapturedJson {
     base64: Option<String>,
     bytes: u64,
     truncated: bool,
+    /// Path of the file holding the whole stream (see `Captured::file`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    file: Option<String>,
 }
 
 /// The serializing side of [`CapturedJson`]: text is borrowed, not copied (outputs may be
@@ -211,6 +218,8 @@ struct CapturedOut<'a> {
     base64: Option<String>,
     bytes: u64,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Serialize for Captured {
@@ -227,6 +236,7 @@ impl Serialize for Captured {
             base64,
             bytes: self.bytes,
             truncated: self.truncated,
+            file: self.file.as_ref().map(|p| p.to_string_lossy()),
         }
         .serialize(s)
     }
@@ -260,6 +270,7 @@ impl<'de> Deserialize<'de> for Captured {
             data,
             bytes: j.bytes,
             truncated: j.truncated,
+            file: j.file.map(Into::into),
         })
     }
 }
@@ -727,6 +738,7 @@ mod tests {
                 data: data.clone(),
                 bytes: 3,
                 truncated: false,
+                file: None,
             };
             let j = serde_json::to_value(&c).unwrap();
             if data[0] == b'h' {
@@ -760,6 +772,7 @@ mod tests {
             data: (0..100u8).collect(),
             bytes: 100,
             truncated: false,
+            file: None,
         };
         let k = c.head_tail(10);
         assert!(k.truncated && k.bytes == 100);

@@ -11,12 +11,15 @@ mod mounts;
 pub mod policy;
 pub mod probe;
 pub mod seccomp;
+mod spill;
 mod supervisor;
 pub mod wire;
 mod writes;
 pub mod zygote;
 
-pub use policy::{CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Stdin, Tier, View};
+pub use policy::{
+    CaseSpec, LimitError, Network, SandboxConfig, SeccompProfile, Spill, Stdin, Tier, View,
+};
 pub use supervisor::{
     check_spec, with_wall_backstop, PreparedCase, RunError, Sandbox, SandboxError, SpecError,
     HANG_GRACE, WALL_PER_CPU, WALL_SLACK,

@@ -503,6 +503,31 @@ pub struct CaseSpec {
     /// instead of the worker's own: for cases that use directories a front end lent to one
     /// uid before it knew which worker would run them.
     pub shared_ids: bool,
+    /// Keep output beyond what is kept in memory on disk (see [`Spill`]); `None`: output
+    /// beyond the capture size is counted but not kept.
+    pub spill: Option<Spill>,
+    /// Write ends of two pipes (stdout's, stderr's) that the zygote copies the case's output
+    /// to as it arrives (live output, e.g. `--no-capture`), besides capturing it. The case
+    /// never gets them.
+    pub live: Option<[std::sync::Arc<std::os::fd::OwnedFd>; 2]>,
+}
+
+/// Output spilling: the zygote keeps the first `memory_bytes` of a case's stdout and stderr
+/// (together) in memory and appends everything beyond them to one unlinked file per stream,
+/// opened by the supervisor in `dir` (mode 0600, `O_TMPFILE`: no name anything could open,
+/// never a descriptor of the case's). The result then holds each stream's head and its last
+/// `tail_bytes`; the runner's memory stays bounded whatever a case writes. The output limit
+/// ([`hatchery_report::Limits::output_bytes`]) stays what it is: an explicit choice to kill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spill {
+    pub memory_bytes: u64,
+    pub tail_bytes: u64,
+    /// Directory of the spill files (on a filesystem with `O_TMPFILE`: tmpfs, ext4, xfs,
+    /// btrfs, ...). Must be writable by the runner.
+    pub dir: PathBuf,
+    /// Give the whole streams of a case whose outcome is not `ok` a name in `dir`
+    /// ([`hatchery_report::Captured::file`]); those of other cases are discarded.
+    pub keep_failed: bool,
 }
 
 impl CaseSpec {
@@ -520,6 +545,8 @@ impl CaseSpec {
             private_view: false,
             scratch_bytes: None,
             shared_ids: false,
+            spill: None,
+            live: None,
         }
     }
 }

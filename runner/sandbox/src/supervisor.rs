@@ -21,6 +21,7 @@ use crate::ids::CaseIds;
 use crate::policy::{
     CaseSpec, CgroupMode, Network, SandboxConfig, SeccompProfile, Stdin, Tier, CASE_NS_ID,
 };
+use crate::spill::SpillFiles;
 use crate::wire::{self, CaseReply, CaseRequest, Health, Hello, ZygoteInit};
 use crate::zygote::DEFAULT_CAPTURE_BYTES;
 
@@ -90,6 +91,12 @@ pub enum SpecError {
     LoopbackNeedsNamespace,
     #[error("a scratch of {wanted} bytes needs a zygote started with it (this one has {has})")]
     Scratch { wanted: u64, has: u64 },
+    #[error("cannot open output spill files in {dir}")]
+    Spill {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("network `{wanted}` needs a zygote started with it (this one has `{has}`)")]
     Network {
         wanted: &'static str,
@@ -103,6 +110,8 @@ pub struct PreparedCase {
     exec: OwnedFd,
     stdin: Option<OwnedFd>,
     cwd: Option<OwnedFd>,
+    spill: Option<(crate::policy::Spill, SpillFiles)>,
+    live: Option<[std::sync::Arc<OwnedFd>; 2]>,
     /// The resolved program path.
     pub program: PathBuf,
 }
@@ -130,6 +139,8 @@ pub struct Sandbox {
     /// released after the zygote is gone (fields drop after [`Drop::drop`] killed and reaped
     /// it).
     _leases: Vec<crate::ids::Lease>,
+    /// The spill files of the last case, emptied, for the next one that spills.
+    spill_files: std::sync::Mutex<Option<SpillFiles>>,
 }
 
 /// Default `PATH` of a clean environment.
@@ -283,6 +294,7 @@ impl Sandbox {
             last_cwd: Default::default(),
             ids,
             _leases: leases,
+            spill_files: Default::default(),
         };
         wire::send(&sb.sock, &init, &raw)?;
         drop(dir_fds);
@@ -485,12 +497,31 @@ impl Sandbox {
             program: script_path(&program).as_os_str().as_bytes().to_vec(),
             has_stdin: stdin.is_some(),
             has_cwd_fd: cwd.is_some(),
+            has_spill: spec.spill.is_some(),
+            has_live: spec.live.is_some(),
+            capture_bytes: spec.spill.as_ref().map(|s| s.memory_bytes),
+        };
+        let spill = match &spec.spill {
+            None => None,
+            Some(sp) => {
+                let cached = self.spill_files.lock().ok().and_then(|mut c| c.take());
+                let files = match cached {
+                    Some(f) if f.dir == sp.dir => f,
+                    _ => SpillFiles::open(&sp.dir).map_err(|source| SpecError::Spill {
+                        dir: sp.dir.display().to_string(),
+                        source,
+                    })?,
+                };
+                Some((sp.clone(), files))
+            }
         };
         Ok(PreparedCase {
             request,
             exec,
             stdin,
             cwd,
+            spill,
+            live: spec.live.clone(),
             program,
         })
     }
@@ -530,7 +561,14 @@ impl Sandbox {
             self.broken = true;
             self.kill_launcher();
         })?;
-        Ok(self.decide(facts, &case.request.limits, case.request.seccomp))
+        let mut r = self.decide(facts, &case.request.limits, case.request.seccomp);
+        if let Some((spec, files)) = case.spill {
+            let back = crate::spill::finish(files, &spec, &mut r);
+            if let Ok(mut c) = self.spill_files.lock() {
+                *c = back;
+            }
+        }
+        Ok(r)
     }
 
     /// The result of facts this zygote's case produced (or that a caller made up for a case
@@ -558,13 +596,19 @@ impl Sandbox {
         if let Some(c) = &case.cwd {
             fds.push(c.as_raw_fd());
         }
+        if let Some((_, s)) = &case.spill {
+            fds.extend(s.files.iter().map(|f| f.as_raw_fd()));
+        }
+        if let Some(l) = &case.live {
+            fds.extend(l.iter().map(|f| f.as_raw_fd()));
+        }
         wire::send(&self.sock, &case.request, &fds).map_err(|e| {
             RunError::Protocol(format!("failed to send the case: {}", error_chain(&e)))
         })?;
         let out = case
             .request
-            .limits
-            .output_bytes
+            .capture_bytes
+            .or(case.request.limits.output_bytes)
             .unwrap_or(DEFAULT_CAPTURE_BYTES);
         // The zygote keeps at most `out` bytes of stdout and stderr together and sends them
         // raw after the JSON header (one byte each, whatever they are), and keeps the header

@@ -126,6 +126,18 @@ pub struct CaseRequest {
     pub program: Vec<u8>,
     pub has_stdin: bool,
     pub has_cwd_fd: bool,
+    /// Two more descriptors follow (stdout's and stderr's spill files, `O_APPEND`): output
+    /// beyond `capture_bytes` is appended there instead of being dropped.
+    #[serde(default)]
+    pub has_spill: bool,
+    /// Two more descriptors follow (after the spill files): pipes the zygote copies the case's
+    /// stdout and stderr to as they arrive (live output), besides capturing them.
+    #[serde(default)]
+    pub has_live: bool,
+    /// Output (stdout and stderr together) kept in memory and sent back in the reply;
+    /// `None`: the output limit, else the zygote's default.
+    #[serde(default)]
+    pub capture_bytes: Option<u64>,
 }
 
 /// Byte strings (argv, environment, paths) on the wire: a JSON string when they are UTF-8 (the
@@ -645,6 +657,9 @@ mod tests {
             program: Vec::new(),
             has_stdin: false,
             has_cwd_fd: false,
+            has_spill: false,
+            has_live: false,
+            capture_bytes: None,
         };
         let text = serde_json::to_string(&req).unwrap();
         assert!(

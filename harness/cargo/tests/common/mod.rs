@@ -185,3 +185,40 @@ pub fn libtest_results(out: &str) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// The drop-in fixture (corpora/cargo/dropin): output volume, live output, nextest config.
+pub fn dropin_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/cargo/dropin")
+}
+
+pub fn dropin_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dropin-fixture-target")
+}
+
+/// `cargo-hatchery hatchery <sub>` in `dir` (a copy of the drop-in fixture, or the fixture
+/// itself), building into the drop-in target directory.
+pub fn dropin_command(dir: &Path, sub: &str, args: &[&str]) -> Command {
+    dropin_command_to(dir, &dropin_target(), sub, args)
+}
+
+/// [`dropin_command`] with a target directory of its own (its kept output files are not
+/// cleared by runs of other tests).
+pub fn dropin_command_to(dir: &Path, target: &Path, sub: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["hatchery", sub, "--target-dir"])
+        .arg(target)
+        .args(["--color", "never", "--cargo-quiet"])
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST_PROFILE")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Like [`hatchery`], in the drop-in fixture.
+pub fn hatchery_dropin(sub: &str, args: &[&str]) -> Output {
+    dropin_command(&dropin_fixture(), sub, args)
+        .output()
+        .unwrap()
+}

@@ -47,6 +47,7 @@ fn fake_retire() {
                     data: b"ran\n".to_vec(),
                     bytes: 4,
                     truncated: false,
+                    file: None,
                 },
                 ..Default::default()
             },

@@ -39,12 +39,32 @@ struct Ran {
 
 impl Zygote {
     pub(super) fn run_case(&mut self, req: &CaseRequest, mut fds: Vec<OwnedFd>) -> CaseReply {
-        let want = 1 + req.has_stdin as usize + req.has_cwd_fd as usize;
+        let want = 1
+            + req.has_stdin as usize
+            + req.has_cwd_fd as usize
+            + 2 * req.has_spill as usize
+            + 2 * req.has_live as usize;
         if fds.len() != want || (req.has_cwd_fd && self.init.tier != Tier::None) {
             return failed(ZygoteError::BadRequest {
                 detail: format!("request carried {} descriptors, expected {want}", fds.len()),
             });
         }
+        let live = match req.has_live {
+            true => {
+                let err = fds.pop().expect("length checked");
+                let out = fds.pop().expect("length checked");
+                Some([out, err])
+            }
+            false => None,
+        };
+        let spill = match req.has_spill {
+            true => {
+                let err = fds.pop().expect("length checked");
+                let out = fds.pop().expect("length checked");
+                Some([out, err])
+            }
+            false => None,
+        };
         let cwd = if req.has_cwd_fd { fds.pop() } else { None };
         let given_stdin = if req.has_stdin { fds.pop() } else { None };
         if given_stdin.is_none() && self.dev_null.is_none() {
@@ -62,7 +82,7 @@ impl Zygote {
             (None, None) => unreachable!("opened above"),
         };
         let exec_fd = fds.pop().expect("length checked");
-        match self.prepare_and_run(req, &exec_fd, stdin, cwd) {
+        match self.prepare_and_run(req, &exec_fd, stdin, cwd, [spill.as_ref(), live.as_ref()]) {
             Ok(facts) => CaseReply {
                 facts,
                 ..Default::default()
@@ -93,6 +113,7 @@ impl Zygote {
         exec_fd: &OwnedFd,
         stdin: RawFd,
         cwd: Option<OwnedFd>,
+        [spill, live]: [Option<&[OwnedFd; 2]>; 2],
     ) -> Result<RawFacts, ZygoteError> {
         let limits = &req.limits;
         let cwd = match cwd {
@@ -187,7 +208,16 @@ impl Zygote {
             }
             return Err(ZygoteError::ChildStep { step, errno });
         }
-        let ran = self.supervise(pid, pidfd, start, limits, [&out_r, &err_r], base_cpu_ns)?;
+        let capture = Capture {
+            pipes: [&out_r, &err_r],
+            keep: req
+                .capture_bytes
+                .or(limits.output_bytes)
+                .unwrap_or(DEFAULT_CAPTURE_BYTES),
+            spill: spill.map(|[o, e]| [o.as_fd(), e.as_fd()]),
+            live: live.map(|[o, e]| [o.as_fd(), e.as_fd()]),
+        };
+        let ran = self.supervise(pid, pidfd, start, limits, capture, base_cpu_ns)?;
         // Every writer is dead and the pipes are empty: the next case can use them, unless
         // something was left behind (it was killed, but a fresh pair costs little then).
         if ran.leftovers == 0 && ran.drain_failed.is_none() {
@@ -317,10 +347,13 @@ impl Zygote {
         pidfd: OwnedFd,
         start: Instant,
         limits: &Limits,
-        [out_r, err_r]: [&OwnedFd; 2],
+        mut capture: Capture<'_>,
         cpu_base_ns: u64,
     ) -> Result<Ran, ZygoteError> {
-        let cap = limits.output_bytes.unwrap_or(DEFAULT_CAPTURE_BYTES);
+        let [out_r, err_r] = capture.pipes;
+        // The output limit is a kill switch only when it was asked for.
+        let over_limit =
+            |o: &Captured, e: &Captured| limits.output_bytes.is_some_and(|l| o.bytes + e.bytes > l);
         let mut out = Captured::default();
         let mut err = Captured::default();
         let mut open = [true, true];
@@ -414,14 +447,11 @@ impl Zygote {
                 if ready[k] {
                     let other = out_total_other(i, &out, &err);
                     let c = if i == 0 { &mut out } else { &mut err };
-                    match read_into(fd.as_fd(), &mut buf, c, cap, &other) {
+                    match read_into(fd.as_fd(), &mut buf, c, &mut capture, i, &other) {
                         ReadState::Open => {}
                         ReadState::Eof | ReadState::Failed(_) => open[i] = false,
                     }
-                    if limits.output_bytes.is_some()
-                        && out.bytes + err.bytes > cap
-                        && killed_for.is_none()
-                    {
+                    if over_limit(&out, &err) && killed_for.is_none() {
                         killed_for = Some(Limit::Output);
                         killed_at.get_or_insert_with(Instant::now);
                         alive_at_kill = alive_at_kill.max(self.kill_case(pid));
@@ -466,11 +496,13 @@ impl Zygote {
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);
             let c = if i == 0 { &mut out } else { &mut err };
-            if let ReadState::Failed(e) = read_into(fd.as_fd(), &mut buf, c, cap, &other) {
+            if let ReadState::Failed(e) =
+                read_into(fd.as_fd(), &mut buf, c, &mut capture, i, &other)
+            {
                 drain_failed = Some(e);
             }
         }
-        if limits.output_bytes.is_some() && out.bytes + err.bytes > cap && killed_for.is_none() {
+        if over_limit(&out, &err) && killed_for.is_none() {
             killed_for = Some(Limit::Output);
         }
         self.out_buf = buf;
@@ -579,13 +611,26 @@ fn out_total_other(i: usize, out: &Captured, err: &Captured) -> u64 {
     }
 }
 
-/// Reads what is available from a non-blocking pipe into `c`, keeping at most `cap` bytes
-/// across both streams (`other_kept` is what the other stream already kept).
+/// Where a case's output goes: at most `keep` bytes of both streams together into memory, the
+/// rest of stream `i` appended to `spill[i]` (when the request brought spill files).
+struct Capture<'a> {
+    /// Read ends of the case's stdout and stderr pipes.
+    pipes: [&'a OwnedFd; 2],
+    keep: u64,
+    spill: Option<[BorrowedFd<'a>; 2]>,
+    /// Where each stream is copied as it arrives (live output), until a write fails.
+    live: Option<[BorrowedFd<'a>; 2]>,
+}
+
+/// Reads what is available from a non-blocking pipe into `c` (stream `i`), keeping at most
+/// `capture.keep` bytes across both streams (`other_kept` is what the other stream already
+/// kept) and spilling the rest.
 fn read_into(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     c: &mut Captured,
-    cap: u64,
+    capture: &mut Capture<'_>,
+    i: usize,
     other_kept: &u64,
 ) -> ReadState {
     loop {
@@ -593,11 +638,27 @@ fn read_into(
             Ok(0) => return ReadState::Eof,
             Ok(n) => {
                 c.bytes += n as u64;
-                let room = cap.saturating_sub(*other_kept + c.data.len() as u64) as usize;
+                if let Some(live) = capture.live {
+                    // The runner went away or closed its end: stop copying, keep capturing.
+                    if write_all(live[i], &buf[..n]).is_err() {
+                        capture.live = None;
+                    }
+                }
+                let room = capture
+                    .keep
+                    .saturating_sub(*other_kept + c.data.len() as u64)
+                    as usize;
                 let keep = n.min(room);
                 c.data.extend_from_slice(&buf[..keep]);
                 if keep < n {
                     c.truncated = true;
+                    if let Some(spill) = capture.spill {
+                        // A full disk ends the spilling, never the case: the supervisor sees
+                        // from the file's size how much of the stream it holds.
+                        if write_all(spill[i], &buf[keep..n]).is_err() {
+                            capture.spill = None;
+                        }
+                    }
                 }
                 if n < buf.len() {
                     return ReadState::Open;
@@ -608,6 +669,19 @@ fn read_into(
             Err(e) => return ReadState::Failed(e),
         }
     }
+}
+
+/// Writes all of `data` to a (blocking, `O_APPEND`) file.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return Err(Errno::ENOSPC),
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), ZygoteError> {
