@@ -453,6 +453,7 @@ mod tests {
             data: stderr.as_bytes().to_vec(),
             bytes: stderr.len() as u64,
             truncated: false,
+            ..Default::default()
         };
         r
     }
