@@ -109,6 +109,8 @@ fn no_capture_streams_output_while_the_test_runs() {
             "counter",
             "--env",
             &format!("HATCHERY_FIXTURE_STATE={}", state.display()),
+            "--writable",
+            state.to_str().unwrap(),
         ],
     )
     .stdout(std::process::Stdio::piped())
@@ -162,6 +164,8 @@ fn nextest_profiles_overrides_and_filtersets() {
             "test(live) | test(threads)",
             "--env",
             &format!("HATCHERY_FIXTURE_STATE={}", state.display()),
+            "--writable",
+            state.to_str().unwrap(),
             "--env",
             &format!(
                 "HATCHERY_FIXTURE_MIN_CPUS={}",
