@@ -5,8 +5,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // The zygote entry point must run before anything else, before any thread exists.
-    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__zygote")) {
-        hatchery_sandbox::zygote::main();
-    }
+    hatchery_sandbox::zygote::enter_if_asked();
     ExitCode::from(cargo_hatchery::main_with(std::env::args_os().collect()))
 }

@@ -640,8 +640,7 @@ impl Triager<'_, '_> {
             *n += 1;
             *n - 1
         };
-        let one = OneExec(exec);
-        let pool = Pool::new(vec![one]);
+        let pool = Pool::new(vec![exec]);
         let opts = Options {
             workers: 1,
             first_index: index,
@@ -710,10 +709,7 @@ impl Triager<'_, '_> {
         let fd = fsat::open_dir(parent).ok()?;
         let name = format!("minimize-{}", NEXT_MIN.fetch_add(1, Ordering::Relaxed));
         let d = CaseDir::create(std::os::fd::AsFd::as_fd(&fd), parent, OsStr::new(&name)).ok()?;
-        let ids = nix::unistd::geteuid().is_root().then_some(fsat::HostIds {
-            uid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
-            gid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
-        });
+        let ids = hatchery_sandbox::ids::lent();
         d.lend(ids, 0o700).ok()?;
         Some(d)
     }
@@ -733,24 +729,5 @@ impl Reporter for Keep<'_, '_> {
             self.last = Some(cf.result.clone());
         }
         self.fwd.event(e);
-    }
-}
-
-/// An executor borrowed for one dispatch.
-struct OneExec<'a>(&'a mut SandboxExecutor);
-
-impl Executor for OneExec<'_> {
-    fn run(
-        &mut self,
-        spec: &hatchery_sandbox::CaseSpec,
-        tier: hatchery_sandbox::Tier,
-    ) -> Result<CaseResult, ExecError> {
-        self.0.run(spec, tier)
-    }
-    fn interrupt_handle(&self) -> hatchery_engine::Interrupt {
-        self.0.interrupt_handle()
-    }
-    fn cpu(&self) -> Option<usize> {
-        self.0.cpu()
     }
 }

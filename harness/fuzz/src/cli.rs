@@ -441,23 +441,41 @@ impl Reporter for ReplayReporter {
     }
 }
 
-fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
-    let run = match a.target.run() {
-        Ok(r) => r,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
+/// What `replay` and `repro` start from: the target, a work directory (in the current
+/// directory) holding copies of `inputs`, and a started executor.
+struct Staged {
+    run: TargetRun,
+    work: WorkDir,
+    staged: Vec<(String, PathBuf)>,
+    exec: SandboxExecutor,
+    enforcement: hatchery_report::Enforcement,
+}
+
+fn stage(target: &TargetArgs, inputs: &[PathBuf], zygote_exe: PathBuf) -> Result<Staged, u8> {
+    let run = target.run().map_err(|e| fail(exit::BAD_INPUT, e))?;
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let work = match WorkDir::create(&base, false) {
-        Ok(w) => w,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let staged = match stage_inputs(&work, &a.inputs) {
-        Ok(s) => s,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
+    let work = WorkDir::create(&base, false).map_err(|e| fail(exit::BAD_INPUT, e))?;
+    let staged = stage_inputs(&work, inputs).map_err(|e| fail(exit::BAD_INPUT, e))?;
     let settings = target::exec_settings(zygote_exe, &run, work.path());
-    let (first, enforcement) = match start(settings, &run) {
-        Ok(x) => x,
+    let (exec, enforcement) = start(settings, &run)?;
+    Ok(Staged {
+        run,
+        work,
+        staged,
+        exec,
+        enforcement,
+    })
+}
+
+fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
+    let Staged {
+        run,
+        work,
+        staged,
+        exec: first,
+        enforcement,
+    } = match stage(&a.target, &a.inputs, zygote_exe) {
+        Ok(s) => s,
         Err(c) => return c,
     };
     let pool = Pool::around(first, a.jobs.max(1));
@@ -530,30 +548,22 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
 }
 
 fn repro(a: ReproArgs, zygote_exe: PathBuf) -> u8 {
-    let run = match a.target.run() {
-        Ok(r) => r,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let work = match WorkDir::create(&base, false) {
-        Ok(w) => w,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let staged = match stage_inputs(&work, std::slice::from_ref(&a.artifact)) {
-        Ok(s) if s.len() == 1 => s,
-        Ok(_) => {
-            return fail(
-                exit::BAD_INPUT,
-                format!("{}: not one input file", a.artifact.display()),
-            )
-        }
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
-    let settings = target::exec_settings(zygote_exe, &run, work.path());
-    let (mut exec, _) = match start(settings, &run) {
-        Ok(x) => x,
+    let Staged {
+        run,
+        work,
+        staged,
+        mut exec,
+        ..
+    } = match stage(&a.target, std::slice::from_ref(&a.artifact), zygote_exe) {
+        Ok(s) => s,
         Err(c) => return c,
     };
+    if staged.len() != 1 {
+        return fail(
+            exit::BAD_INPUT,
+            format!("{}: not one input file", a.artifact.display()),
+        );
+    }
     let spec = run.replay(&staged[0].1, work.path());
     let r = match hatchery_engine::Executor::run(&mut exec, &spec, run.tier) {
         Ok(r) => r,

@@ -233,11 +233,6 @@ pub fn exec_settings(zygote_exe: PathBuf, run: &TargetRun, work: &Path) -> ExecS
     // The work directory (corpus, artifacts, logs) is the only place outside their scratch
     // where the workers may write (Landlock).
     s.view.allow_write(work);
-    s.shared_ids = nix::unistd::geteuid()
-        .is_root()
-        .then_some(hatchery_sandbox::fsat::HostIds {
-            uid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
-            gid: hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID,
-        });
+    s.shared_ids = hatchery_sandbox::ids::lent();
     s
 }

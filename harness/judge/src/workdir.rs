@@ -13,7 +13,6 @@ use std::sync::Mutex;
 
 use hatchery_report::Limits;
 use hatchery_sandbox::fsat::{self, CaseDir, HostIds};
-use hatchery_sandbox::policy::DEFAULT_CASE_HOST_ID;
 use hatchery_sandbox::CaseSpec;
 use nix::sys::stat::Mode;
 
@@ -54,10 +53,7 @@ impl WorkDir {
         let root = tmp.keep();
         let root_fd = fsat::open_dir(&root)
             .map_err(|e| format!("cannot open work directory {}: {e}", root.display()))?;
-        let case_ids = nix::unistd::geteuid().is_root().then_some(HostIds {
-            uid: DEFAULT_CASE_HOST_ID,
-            gid: DEFAULT_CASE_HOST_ID,
-        });
+        let case_ids = hatchery_sandbox::ids::lent();
         let private = CaseDir::create(root_fd.as_fd(), &root, OsStr::new("private"))
             .and_then(|d| d.lend(None, 0o755).map(|_| d))
             .map_err(|e| format!("cannot create {}/private: {e}", root.display()))?;

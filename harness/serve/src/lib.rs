@@ -26,8 +26,8 @@ use std::time::Duration;
 use clap::Args;
 use hatchery_engine::{parse, ExecSettings, Network};
 use hatchery_report::exit;
-use hatchery_sandbox::fsat::{self, HostIds};
-use hatchery_sandbox::policy::{CgroupMode, DEFAULT_CASE_HOST_ID};
+use hatchery_sandbox::fsat;
+use hatchery_sandbox::policy::CgroupMode;
 use hatchery_sandbox::Tier;
 
 pub const EXIT_CODES: &str = "\
@@ -232,10 +232,7 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
     settings.cgroup = a.cgroup;
     // Working directories are lent to one uid before a worker is chosen: the cases that use
     // them run as it (as the judge's lent directories do; SECURITY.md).
-    settings.shared_ids = nix::unistd::geteuid().is_root().then_some(HostIds {
-        uid: DEFAULT_CASE_HOST_ID,
-        gid: DEFAULT_CASE_HOST_ID,
-    });
+    settings.shared_ids = hatchery_sandbox::ids::lent();
     settings.view.allow_write(&dirs.work);
     // Nobody's files and nobody's stdin are any case's business.
     settings.view.hide(&dirs.files);

@@ -15,9 +15,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     // The zygote entry point must run before anything else creates threads.
-    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__zygote")) {
-        hatchery_sandbox::zygote::main();
-    }
+    hatchery_sandbox::zygote::enter_if_asked();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -105,6 +105,27 @@ pub trait Executor: Send {
     }
 }
 
+/// An executor lent to a pool for a while (one dispatch of a unit on an executor the caller
+/// keeps): the pool drives it through the borrow.
+impl<E: Executor + ?Sized> Executor for &mut E {
+    fn run(&mut self, spec: &CaseSpec, tier: Tier) -> Result<CaseResult, ExecError> {
+        (**self).run(spec, tier)
+    }
+    fn run_pair(
+        &mut self,
+        a: (&CaseSpec, Tier),
+        b: (&CaseSpec, Tier),
+    ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
+        (**self).run_pair(a, b)
+    }
+    fn interrupt_handle(&self) -> Interrupt {
+        (**self).interrupt_handle()
+    }
+    fn cpu(&self) -> Option<usize> {
+        (**self).cpu()
+    }
+}
+
 /// How every zygote of a pool is set up (what the tier and the case do not decide).
 #[derive(Debug, Clone)]
 pub struct ExecSettings {

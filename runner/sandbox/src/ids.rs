@@ -92,6 +92,16 @@ impl CaseIds {
     }
 }
 
+/// The ids front ends lend case directories to when they create them before a worker is
+/// chosen (a judge's builds, a service's working directories): `nobody` when we are root (see
+/// [`crate::CaseSpec::shared_ids`]); `None` when cases run as our own uid.
+pub fn lent() -> Option<HostIds> {
+    nix::unistd::geteuid().is_root().then_some(HostIds {
+        uid: crate::policy::DEFAULT_CASE_HOST_ID,
+        gid: crate::policy::DEFAULT_CASE_HOST_ID,
+    })
+}
+
 /// An id taken from a range: its lock is held until this is dropped.
 #[derive(Debug)]
 pub struct Lease {

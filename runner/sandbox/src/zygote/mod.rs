@@ -39,6 +39,15 @@ mod serve;
 
 pub use launcher::main;
 
+/// The zygote entry point of every hatchery binary: when started as `<exe> __zygote` (by
+/// [`crate::Sandbox::start`]), becomes the zygote and never returns. Call it first in `main`,
+/// before anything creates a thread.
+pub fn enter_if_asked() {
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__zygote")) {
+        main();
+    }
+}
+
 use error::{SetupError, ZygoteError};
 use scratch::Scratch;
 
