@@ -16,24 +16,26 @@
 # not report one).
 #
 # Usage: cgroup2-vm.sh [-k 6.1|6.12] [-m MEM_MiB] [-c CPUS] [-t TIMEOUT_S] [-a auto|kvm|tcg]
-#                      [-w DIR]... [-d CWD] -- COMMAND [ARGS...]
+#                      [-w DIR]... [-d CWD] [-s] -- COMMAND [ARGS...]
 #   -k  guest kernel: 6.1 (Debian 12 bookworm, linux-image-amd64) or 6.12 (Debian 13 trixie,
 #       default; memory.peak is resettable per descriptor since 6.12)
 #   -w  host directory to share read-write (same path in the guest); repeatable
 #   -d  working directory in the guest (default: the current directory)
+#   -s  boot the host's systemd as the guest's init (D-Bus, logind, user managers) and run
+#       the command as a service once it is up (default: a bash PID 1, no systemd)
 # Environment: V2VM_DIR (cache: kernels, initramfs, runs; default /tmp/v2vm/cache),
 #   V2VM_QUIET_BOOT=1 hides the kernel log.
 # Needs root (apt-get for qemu-system-x86, busybox-static, kmod; 9p passthrough of /).
 # First run downloads ~180 MB (QEMU + one kernel); later runs reuse the cache.
 set -euo pipefail
 
-KVER=6.12 MEM=4096 CPUS=2 TIMEOUT=3000 ACCEL=auto CWD=$PWD
+KVER=6.12 MEM=4096 CPUS=2 TIMEOUT=3000 ACCEL=auto CWD=$PWD SYSTEMD=0
 RW=()
-while getopts "k:m:c:t:a:w:d:h" o; do
+while getopts "k:m:c:t:a:w:d:sh" o; do
   case $o in
     k) KVER=$OPTARG ;; m) MEM=$OPTARG ;; c) CPUS=$OPTARG ;; t) TIMEOUT=$OPTARG ;;
-    a) ACCEL=$OPTARG ;; w) RW+=("$(realpath "$OPTARG")") ;; d) CWD=$OPTARG ;;
-    h|*) sed -n '2,28p' "$0"; exit 2 ;;
+    a) ACCEL=$OPTARG ;; w) RW+=("$(realpath "$OPTARG")") ;; d) CWD=$OPTARG ;; s) SYSTEMD=1 ;;
+    h|*) sed -n '2,30p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -140,10 +142,34 @@ mv "$K/initramfs.gz.$$" "$K/initramfs.gz"; rm -rf "$I"
 X=$(mktemp -d "$D/run.XXXXXX")
 printf '%q ' "$@" > "$X/cmd"; echo >> "$X/cmd"
 printf '%q' "$CWD" > "$X/cwd"
+[ "$SYSTEMD" = 1 ] && touch "$X/systemd"
 cat > "$X/stage2" <<'EOF'
 # PID 1 of the guest (bash): mount the API filesystems and cgroup2, run the command, power off.
 set +e
 X=$(dirname "$0"); export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if [ -f "$X/systemd" ]; then
+  # systemd as PID 1 (it mounts /run, cgroup2 and the rest): a target with only what a login
+  # needs (D-Bus, logind) and the command as a service, which powers the guest off.
+  cat > /etc/systemd/system/v2vm.target <<UNIT
+[Unit]
+Description=cgroup2-vm command
+Requires=basic.target dbus.socket systemd-logind.service v2vm.service
+After=basic.target
+AllowIsolate=yes
+UNIT
+  cat > /etc/systemd/system/v2vm.service <<UNIT
+[Unit]
+After=basic.target dbus.socket systemd-logind.service systemd-user-sessions.service
+[Service]
+Type=oneshot
+ExecStart=/bin/bash $X/stage3
+UNIT
+  { echo "X=$X; export PATH=$PATH HOME=/root"
+    echo 'echo 1 > /proc/sys/kernel/sysrq'
+    echo 'echo "v2vm: systemd up $(cut -d" " -f1 /proc/uptime)s, $(uname -r)" > /dev/ttyS0'
+    sed -n '/^cd /,$p' "$0"; } > "$X/stage3"
+  exec /lib/systemd/systemd --unit=v2vm.target --show-status=false --log-level=warning
+fi
 mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts; ln -sf pts/ptmx /dev/ptmx
 ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin

@@ -35,7 +35,19 @@ pub fn probe_host() -> Vec<Probe> {
         name: "user",
         ok: true,
         detail: if euid == 0 {
-            "root (cases run as uid 65534 on the host)".into()
+            match crate::ids::CaseIds::configured() {
+                Ok(crate::ids::CaseIds::Range(r)) => format!(
+                    "root (each zygote's cases run as a host uid of their own from {}..{}, \
+                     HATCHERY_HOST_IDS; cases that share lent directories as uid {})",
+                    r.first,
+                    r.first as u64 + r.count as u64,
+                    crate::policy::DEFAULT_CASE_HOST_ID
+                ),
+                Ok(crate::ids::CaseIds::Fixed(ids)) => {
+                    format!("root (cases run as uid {} on the host)", ids.uid)
+                }
+                Err(e) => format!("root; {e}"),
+            }
         } else {
             format!("uid {euid} (unprivileged)")
         },
@@ -120,14 +132,23 @@ pub fn probe_host() -> Vec<Probe> {
         fix: (!seccomp_ok).then(|| "a kernel with CONFIG_SECCOMP_FILTER".to_owned()),
     });
     let ll = hatchery_sys::landlock_abi_version();
+    let ll_fix = ll
+        .is_err()
+        .then(|| "a kernel with CONFIG_SECURITY_LANDLOCK and `landlock` in lsm=".to_owned());
     v.push(Probe {
         name: "landlock",
         ok: ll.is_ok(),
         detail: match ll {
-            Ok(abi) => format!("ABI version {abi} (not used by this version of hatchery)"),
-            Err(e) => format!("unavailable: {e}"),
+            Ok(abi) => format!(
+                "ABI version {abi}: cases of tiers hardened and lockdown may write only their \
+                 scratch and the directories they are given"
+            ),
+            Err(e) => format!(
+                "unavailable ({e}): cases may write wherever their host uid may (the views' \
+                 read-only mounts still apply)"
+            ),
         },
-        fix: None,
+        fix: ll_fix,
     });
     v.push(Probe {
         name: "clone3",

@@ -39,7 +39,8 @@ pub struct Fake {
     v1: bool,
     pub me: u32,
     pub euid: u32,
-    pub systemd: bool,
+    /// Where systemd, when it runs, puts the scopes it is asked for (`None`: no systemd).
+    systemd: Mutex<Option<String>>,
     procs: Mutex<HashMap<u32, Proc>>,
     pauses: AtomicUsize,
     /// Every mutating call, in order (`mkdir /x`, `write /x/cgroup.procs 5`, `kill 7`, ...).
@@ -69,7 +70,7 @@ impl Fake {
             v1,
             me,
             euid,
-            systemd: false,
+            systemd: Mutex::new(None),
             procs: Mutex::new(HashMap::new()),
             pauses: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
@@ -163,6 +164,12 @@ impl Fake {
         {
             self.set_controllers(&c.path(), controllers);
         }
+        self
+    }
+
+    /// systemd runs, and puts the transient scopes it is asked for in `slice`.
+    pub fn systemd_scopes_in(&self, slice: &str) -> &Fake {
+        *self.systemd.lock().unwrap() = Some(slice.to_owned());
         self
     }
 
@@ -523,7 +530,7 @@ impl CgroupFs for Fake {
 
     fn exists(&self, path: &Path) -> bool {
         if path == Path::new("/run/systemd/system") {
-            return self.systemd;
+            return self.systemd.lock().unwrap().is_some();
         }
         self.real(path).exists()
     }
@@ -566,6 +573,28 @@ impl CgroupFs for Fake {
         self.note(format!("kill {pid}"));
         self.procs.lock().unwrap().remove(&pid);
         self.remove_everywhere(pid);
+    }
+
+    /// What systemd does for StartTransientUnit with `PIDs=[me]` and `Delegate=yes`: creates
+    /// the scope in its slice (whose `subtree_control` offers the controllers), gives it to
+    /// the caller, moves the caller in.
+    fn delegated_scope(&self) -> io::Result<String> {
+        self.note("systemd StartTransientUnit".to_owned());
+        let slice = self
+            .systemd
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| io::Error::other("no systemd"))?;
+        if !self.real(Path::new(&slice)).join("cgroup.procs").exists() {
+            return Err(io::Error::other(format!(
+                "the slice {slice} does not exist"
+            )));
+        }
+        let unit = format!("hatchery-{}.scope", self.me);
+        self.cgroup(&format!("{slice}/{unit}"), self.euid);
+        self.place(self.me, &format!("{slice}/{unit}"));
+        Ok(unit)
     }
 
     fn pause(&self, _d: std::time::Duration) {

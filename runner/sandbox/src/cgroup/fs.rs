@@ -39,6 +39,10 @@ pub trait CgroupFs: Send + Sync {
     fn kill(&self, pid: u32);
     /// Sleeps between retries (the fake only counts).
     fn pause(&self, d: std::time::Duration);
+    /// Asks the service manager for a transient scope holding only this process, with its
+    /// cgroup delegated to us, and returns once we are in it (see `systemd.rs`): the unit's
+    /// name.
+    fn delegated_scope(&self) -> io::Result<String>;
 }
 
 /// The real host.
@@ -120,6 +124,10 @@ impl CgroupFs for HostFs {
 
     fn pause(&self, d: std::time::Duration) {
         std::thread::sleep(d);
+    }
+
+    fn delegated_scope(&self) -> io::Result<String> {
+        super::systemd::start_scope(self.pid(), self.euid() == 0)
     }
 }
 

@@ -12,6 +12,7 @@ mod discover;
 mod files;
 pub mod fs;
 mod slots;
+mod systemd;
 mod v2;
 
 #[cfg(test)]
@@ -85,6 +86,25 @@ pub enum CgroupError {
         list(.others)
     )]
     V2Shared { path: PathBuf, others: Vec<Other> },
+    #[error("{first}; asking systemd for a delegated scope did not help: {why}")]
+    Scope {
+        first: Box<CgroupError>,
+        why: String,
+    },
+}
+
+impl CgroupError {
+    /// Whether a cgroup of our own from systemd would avoid this failure: our cgroup holds
+    /// other processes, does not offer the controllers, or is not ours to write.
+    fn scope_may_help(&self) -> bool {
+        match self {
+            CgroupError::V2Shared { .. } | CgroupError::V2ControllersMissing { .. } => true,
+            CgroupError::Create { source, .. } | CgroupError::V2Step { source, .. } => {
+                source.kind() == io::ErrorKind::PermissionDenied
+            }
+            _ => false,
+        }
+    }
 }
 
 fn list(others: &[Other]) -> String {
@@ -112,6 +132,8 @@ pub fn host_version() -> Version {
 struct State {
     layout: Option<Layout>,
     delegation: Option<Delegation>,
+    /// The transient scope systemd gave us, and where we were before.
+    scope: Option<(String, PathBuf)>,
     reclaimed: Vec<PathBuf>,
 }
 
@@ -152,7 +174,21 @@ impl Allocator {
             Layout::V1 { dirs } => (Version::V1, dirs.clone()),
             Layout::V2 { mount, own } => {
                 if st.delegation.is_none() {
-                    st.delegation = Some(v2::delegate(&*self.fs, mount, own)?);
+                    let d = match v2::delegate(&*self.fs, mount, own) {
+                        Err(e)
+                            if e.scope_may_help()
+                                && systemd::allowed(
+                                    self.fs.exists(Path::new("/run/systemd/system")),
+                                ) =>
+                        {
+                            let (d, unit, layout) = self.in_a_scope(e)?;
+                            st.scope = Some((unit, own.clone()));
+                            st.layout = Some(layout);
+                            d
+                        }
+                        r => r?,
+                    };
+                    st.delegation = Some(d);
                 }
                 let d = st.delegation.as_ref().map(|d| d.parent.clone());
                 (Version::V2, d.into_iter().collect())
@@ -165,6 +201,34 @@ impl Allocator {
             }
         }
         Ok((version, parents, st.delegation.clone()))
+    }
+
+    /// Asks systemd for a delegated scope after `first` (the reason our own cgroup cannot be
+    /// used) and delegates inside it.
+    fn in_a_scope(&self, first: CgroupError) -> Result<(Delegation, String, Layout), CgroupError> {
+        let failed = |why: String| CgroupError::Scope {
+            first: Box::new(first),
+            why,
+        };
+        let unit = match self.fs.delegated_scope() {
+            Ok(u) => u,
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let layout = match discover(&*self.fs) {
+            Ok(l @ Layout::V2 { .. }) => l,
+            Ok(_) => return Err(failed(format!("after moving into {unit}, no cgroup v2"))),
+            Err(e) => return Err(failed(format!("after moving into {unit}: {e}"))),
+        };
+        let Layout::V2 { mount, own } = &layout else {
+            unreachable!("matched above")
+        };
+        match v2::delegate(&*self.fs, mount, own) {
+            Ok(d) => Ok((d, unit, layout)),
+            Err(e) => Err(failed(format!(
+                "in {unit}: {}",
+                hatchery_report::error_chain(&e)
+            ))),
+        }
     }
 
     /// Allocates the next slot of this process beneath its own cgroup(s).
@@ -197,11 +261,12 @@ impl Allocator {
         let systemd = self.fs.exists(Path::new("/run/systemd/system"));
         let euid = self.fs.euid();
         let result = self.allocate();
-        let (version, delegation) = {
+        let (version, delegation, scope) = {
             let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             (
                 st.layout.as_ref().map(Layout::version),
                 st.delegation.clone(),
+                st.scope.clone(),
             )
         };
         match result {
@@ -236,6 +301,14 @@ impl Allocator {
                     .dirs
                     .first()
                     .is_some_and(|d| self.fs.exists(&d.join(peak_file)));
+                let case = match scope {
+                    Some((unit, from)) => format!(
+                        "{case}, inside the scope {unit} that systemd delegated to it (its own \
+                         cgroup {} could not be used)",
+                        from.display()
+                    ),
+                    None => case,
+                };
                 let detail = format!(
                     "{case}; created and removed a test cgroup at {}",
                     slot.dirs
@@ -320,6 +393,7 @@ pub fn fix(e: &CgroupError, euid: u32, systemd: bool, version: Option<Version>) 
             )
         }
         CgroupError::V2Shared { .. } => alone,
+        CgroupError::Scope { first, .. } => return fix(first, euid, systemd, version),
         CgroupError::V2Step { .. } if !root => alone,
         CgroupError::V2Step { path, .. } => format!(
             "check that {} is writable (a read-only cgroup mount in a container needs \

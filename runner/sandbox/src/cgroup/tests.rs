@@ -377,3 +377,69 @@ fn v1_slots_span_three_hierarchies_and_users_are_told_v1_is_not_delegated() {
         u.detail
     );
 }
+
+#[test]
+fn root_in_a_shared_session_scope_asks_systemd_for_a_delegated_scope() {
+    let f = Arc::new(Fake::v2(ME, 0));
+    tree(&f, SCOPE, 0);
+    f.cgroup("/sys/fs/cgroup/system.slice", 0);
+    f.enable("/sys/fs/cgroup/system.slice", "cpu memory pids");
+    f.spawn(77, 1, "bash", false, SCOPE);
+    f.place(ME, SCOPE);
+    f.systemd_scopes_in("/sys/fs/cgroup/system.slice");
+    let a = alloc(&f);
+    let slot = a.allocate().unwrap();
+    let scope = "/sys/fs/cgroup/system.slice/hatchery-4242.scope";
+    assert_moved(&f, &slot, scope);
+    // The login shell stays where it was, and nothing was written in its scope.
+    assert_eq!(f.where_is(77).as_deref(), Some(SCOPE));
+    assert!(f
+        .mutations()
+        .iter()
+        .all(|m| !m.contains(&format!("{SCOPE}/"))));
+    drop(slot);
+    let d = a.diagnose();
+    assert!(d.ok, "{d:?}");
+    assert!(
+        d.detail.contains("inside the scope hatchery-4242.scope") && d.detail.contains(SCOPE),
+        "{}",
+        d.detail
+    );
+    // Released into the scope (systemd removes it when we exit).
+    assert!(a.release());
+    assert_eq!(f.where_is(ME).as_deref(), Some(scope));
+}
+
+#[test]
+fn a_user_in_a_session_scope_of_roots_gets_a_scope_from_its_own_manager() {
+    let session = "/sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope";
+    let app = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice";
+    let f = Arc::new(Fake::v2(ME, 1000));
+    tree(&f, session, 0);
+    let manager = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service";
+    f.cgroup(manager, 1000).enable(manager, "cpu memory pids");
+    f.cgroup(app, 1000).enable(app, "cpu memory pids");
+    f.spawn(78, 1, "su", false, session);
+    f.place(ME, session);
+    f.systemd_scopes_in(app);
+    let slot = alloc(&f).allocate().unwrap();
+    assert_moved(&f, &slot, &format!("{app}/hatchery-4242.scope"));
+}
+
+#[test]
+fn when_systemd_cannot_help_both_reasons_are_given() {
+    let f = Arc::new(Fake::v2(ME, 0));
+    tree(&f, SCOPE, 0);
+    f.spawn(77, 1, "bash", false, SCOPE);
+    f.place(ME, SCOPE);
+    // A slice that does not exist: the manager's call fails.
+    f.systemd_scopes_in("/sys/fs/cgroup/nowhere.slice");
+    let e = alloc(&f).allocate().unwrap_err();
+    let msg = hatchery_report::error_chain(&e);
+    assert!(
+        msg.contains("77 (bash)") && msg.contains("asking systemd for a delegated scope"),
+        "{msg}"
+    );
+    assert_eq!(f.where_is(ME).as_deref(), Some(SCOPE));
+    assert!(fix(&e, 0, true, V2).contains("systemd-run --scope -p Delegate=yes"));
+}
