@@ -56,6 +56,14 @@ command -v cpio >/dev/null || need+=(cpio)
 command -v bc >/dev/null || need+=(bc)
 command -v xz >/dev/null || need+=(xz-utils)
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+if [ "$SYSTEMD" = 1 ]; then # the guest's init, its bus, logins through PAM and logind
+  [ -x /lib/systemd/systemd ] || need+=(systemd)
+  command -v dbus-daemon >/dev/null || need+=(dbus)
+  ls /lib/*/security/pam_systemd.so /usr/lib/*/security/pam_systemd.so >/dev/null 2>&1 ||
+    need+=(libpam-systemd)
+  command -v useradd >/dev/null || need+=(passwd)
+  command -v su >/dev/null || need+=(util-linux)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "[cgroup2-vm] installing ${need[*]}" >&2
   apt-get update -qq >&2
