@@ -60,6 +60,7 @@ works() {
 
 T0=$(now)
 echo "systemd $(systemctl --version | head -1 | cut -d' ' -f2), state: $(systemctl is-system-running)"
+echo "slowest units of the boot:"; systemd-analyze blame --no-pager 2>/dev/null | head -8
 id hatchtest > /dev/null 2>&1 || useradd -m -u 1500 -s /bin/bash hatchtest
 works d root
 works e hatchtest

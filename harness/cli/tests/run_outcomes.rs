@@ -72,7 +72,11 @@ fn cpu_time_counts_every_thread_and_every_process() {
             r2.json
         );
         assert!(r2.usage("cpu_us") >= 400_000);
-        assert!(r2.json["leftover_processes"].as_u64().unwrap() >= 1, "{t}");
+        assert!(
+            r2.json["leftover_processes"].as_u64().unwrap() >= 1,
+            "{t}: the spinning children were alive when the limit ended the case: {}",
+            r2.json
+        );
     }
 }
 
