@@ -80,7 +80,7 @@ def hatchery_campaign(jobs):
         if e["type"] == "fuzz_finished":
             execs = e["data"]["execs"]
         elif e["type"] == "case_finished":
-            cpu += e["data"]["result"]["usage"]["cpu_us"] / 1e6
+            cpu += e["data"]["usage"]["cpu_us"] / 1e6
     return execs, wall, cpu
 
 rows = {}

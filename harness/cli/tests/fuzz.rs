@@ -237,3 +237,98 @@ fn clean_campaign_reports_stats_and_grows_the_corpus() {
     assert!(n > 0 && fin["corpus_size"].as_u64().unwrap() > 0);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Copies a directory tree (the fixture crate: a few small files).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// `hatchery fuzz run TARGET` in a crate with cargo-fuzz's `fuzz/`: the target is built as
+/// `cargo fuzz build` builds it (nightly, AddressSanitizer), its Rust panic is found from the
+/// seed, triaged to one signature with the panic's location, minimized, and kept in
+/// `fuzz/artifacts/<target>/`; `fuzz replay --target` turns the artifacts into failing cases.
+/// Needs a nightly toolchain (not installed by CI: skipped there) and crates.io or a cargo
+/// cache holding libfuzzer-sys.
+#[test]
+fn cargo_fuzz_target_by_name() {
+    let nightly = Command::new("rustc")
+        .arg("-vV")
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("-nightly")
+        });
+    if !nightly {
+        eprintln!("SKIP: no nightly Rust toolchain (rustup toolchain install nightly)");
+        return;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/fuzz/cargo");
+    // A stable place, so that the build is incremental from one run to the next.
+    let krate = common::prog_dir().join("cargo-fuzz-demo");
+    let _ = std::fs::remove_dir_all(&krate);
+    copy_tree(&src, &krate);
+    let corpus = krate.join("fuzz/corpus/records");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("seed"), b"REC\x05ab").unwrap();
+    let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-fuzz-target");
+    let report = krate.join("r.jsonl");
+    let out = Command::new(common::hatchery_bin())
+        .current_dir(krate.join("src"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "fuzz",
+            "run",
+            "records",
+            "--max-total-time",
+            "4s",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let ev = events(&report);
+    let found = of_type(&ev, "crash_found");
+    let unique: Vec<_> = found
+        .iter()
+        .filter(|c| c["new_signature"] == true)
+        .collect();
+    assert_eq!(unique.len(), 1, "{stderr}");
+    let c = unique[0];
+    assert_eq!(c["kind"], "crash");
+    let sig = c["signature"].as_str().unwrap();
+    assert!(
+        sig.starts_with("crash: rust panic | ")
+            && sig.contains("src/lib.rs:11:")
+            && sig.contains("last_payload_byte"),
+        "{sig}"
+    );
+    let artifacts = krate.join("fuzz/artifacts/records");
+    assert!(c["artifact"]
+        .as_str()
+        .unwrap()
+        .starts_with(artifacts.to_str().unwrap()));
+    let min = c["minimized_size"].as_u64().expect("minimized");
+    assert!(min < c["size"].as_u64().unwrap() && min >= 4, "{c}");
+    assert!(std::fs::read_dir(&corpus).unwrap().count() >= 1);
+    // Regression: the corpus and artifacts of the target by name, replayed.
+    let r = Command::new(common::hatchery_bin())
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["fuzz", "replay", "--target", "records", "--fail-on-crash"])
+        .output()
+        .unwrap();
+    let rs = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{rs}");
+    assert!(rs.contains("FAIL") && rs.contains("rust panic"), "{rs}");
+    let _ = std::fs::remove_dir_all(&krate);
+}

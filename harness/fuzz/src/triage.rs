@@ -204,11 +204,21 @@ impl Report {
 }
 
 fn panic_at(line: &str, next: Option<&str>) -> Option<Panic> {
-    let at = line.find("' panicked at ")?;
     if !line.starts_with("thread '") {
         return None;
     }
-    let rest = &line[at + "' panicked at ".len()..];
+    // `thread 'name' panicked at`, and since Rust 1.90 `thread 'name' (tid) panicked at`.
+    let at = line.find(" panicked at ")?;
+    let who = &line[..at];
+    let named = who.ends_with('\'')
+        || who.rsplit_once("' (").is_some_and(|(_, id)| {
+            id.strip_suffix(')')
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    if !named {
+        return None;
+    }
+    let rest = &line[at + " panicked at ".len()..];
     if let Some(q) = rest.strip_prefix('\'') {
         // Old format: 'message', location
         let (msg, loc) = q.rsplit_once("', ")?;
@@ -404,6 +414,9 @@ pub fn is_runtime(f: &str) -> bool {
         "libfuzzer_sys::",
         "<libfuzzer_sys::",
         "rust_fuzzer_test_input",
+        "test_input_wrap",
+        "catch_unwind<",
+        "do_call<",
         "panic_abort::",
         "__scrt",
         "libc.so",
@@ -518,6 +531,12 @@ stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking::panic_fmt\n   
         );
         assert_eq!(t.frames, ["src/lib.rs:12:9", "mycrate::parse"]);
 
+        let tid = "thread '<unnamed>' (2) panicked at /src/demo/src/lib.rs:11:10:\n\
+index out of bounds: the len is 1 but the index is 81\n";
+        assert_eq!(
+            Report::read(tid).panic.unwrap().location,
+            "/src/demo/src/lib.rs:11:10"
+        );
         let old = "thread 'main' panicked at 'attempt to add with overflow', src/x.rs:4:5\n";
         let t = classify(&result(Outcome::Signaled, None, old));
         assert_eq!(t.frames, ["src/x.rs:4:5"]);
