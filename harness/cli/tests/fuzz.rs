@@ -84,6 +84,8 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
         .arg(d.join("r.jsonl"))
         .arg("--junit")
         .arg(d.join("j.xml"))
+        .arg("--html")
+        .arg(d.join("r.html"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -121,6 +123,12 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
     let junit = std::fs::read_to_string(d.join("j.xml")).unwrap();
     assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
     assert!(junit.contains("heap-buffer-overflow WRITE"));
+    // The HTML page: the campaign's facts and the crash table (its plots need two samples).
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(html.contains("<h2>Fuzz campaign</h2>"), "{html}");
+    assert!(html.contains("<table class=\"crashes\">"));
+    assert!(html.contains("heap-buffer-overflow WRITE | store | LLVMFuzzerTestOneInput"));
+    assert!(html.contains("minimized-from-"));
 
     // repro: the artifact still fails, with the same signature.
     let r = Command::new(common::hatchery_bin())
@@ -218,11 +226,21 @@ fn clean_campaign_reports_stats_and_grows_the_corpus() {
         ])
         .arg("--report")
         .arg(d.join("r.jsonl"))
+        .arg("--html")
+        .arg(d.join("r.html"))
         .args(["--", "-seed=1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // execs/s and coverage over time, from the fuzz_stats events.
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(
+        html.contains("aria-label=\"executions per second\""),
+        "{html}"
+    );
+    assert!(html.contains("aria-label=\"coverage over time\""));
+    assert!(html.contains("No crash, timeout, OOM or leak was found."));
     let ev = events(&d.join("r.jsonl"));
     let stats = of_type(&ev, "fuzz_stats");
     assert!(!stats.is_empty(), "{stderr}");

@@ -244,9 +244,8 @@ impl Sink for CliSink {
         if let Event::CrashFound(c) = e {
             print_finding(c);
         }
-        if !matches!(e, Event::FuzzStats(_)) {
-            self.events.push(e.clone());
-        }
+        // Kept for the HTML page (execs/s and coverage over time, the findings).
+        self.events.push(e.clone());
     }
     fn progress(&mut self, line: &str) {
         if self.tty {
@@ -387,7 +386,11 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
         }
     }
     if let Some(p) = &a.html {
-        let html = hatchery_report::html::render_events(&sink.events, &Default::default());
+        let opts = hatchery_report::html::HtmlOptions {
+            title: format!("hatchery fuzz {}", run.binary.display()),
+            ..Default::default()
+        };
+        let html = hatchery_report::html::render_events(&sink.events, &opts);
         if let Err(e) = std::fs::write(p, html) {
             return fail(
                 exit::WRITE_FAILED,
