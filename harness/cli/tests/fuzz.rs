@@ -325,10 +325,12 @@ fn cargo_fuzz_target_by_name() {
     assert_eq!(c["kind"], "crash");
     let sig = c["signature"].as_str().unwrap();
     assert!(
-        sig.starts_with("crash: rust panic | ")
-            && sig.contains("src/lib.rs:11:")
-            && sig.contains("last_payload_byte"),
+        sig.starts_with("crash: rust panic | ") && sig.contains("last_payload_byte"),
         "{sig}"
+    );
+    assert!(
+        c["reason"].as_str().unwrap().contains("src/lib.rs:11:"),
+        "{c}"
     );
     let artifacts = krate.join("fuzz/artifacts/records");
     assert!(c["artifact"]

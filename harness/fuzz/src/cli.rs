@@ -172,9 +172,9 @@ struct RunArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Workers.
-    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
-    jobs: usize,
+    /// Workers (default: one per CPU; every input is its own case either way).
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
     /// Exit 1 when any input fails.
     #[arg(long)]
     fail_on_crash: bool,
@@ -546,7 +546,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let pool = Pool::around(first, a.jobs.max(1));
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = Pool::around(first, jobs);
     let units: Vec<Unit> = staged
         .iter()
         .map(|(name, p)| {
@@ -570,11 +574,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         enforcement,
         Default::default(),
         units.len() as u64,
-        a.jobs as u32,
+        jobs as u32,
     );
     let t0 = Instant::now();
     let opts = Options {
-        workers: a.jobs.max(1),
+        workers: jobs,
         ..Default::default()
     };
     let rf = hatchery_engine::run(

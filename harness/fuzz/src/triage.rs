@@ -39,12 +39,16 @@ pub fn classify(r: &CaseResult) -> Triage {
     let text = String::from_utf8_lossy(&r.stderr.data);
     let report = Report::read(&text);
     let (kind, reason, class) = decide(r, &report);
+    // Function names, not lines (as ClusterFuzz's crash state): one bug reached through
+    // sibling statements of one function is one finding; a panic's file:line:col is in the
+    // reason. Without symbolized frames, the panic's location stands in for them.
     let frames = match &report.panic {
-        Some(p) if kind == FindingKind::Crash && report.sanitizer.is_none() => {
-            std::iter::once(p.location.clone())
-                .chain(report.frames.iter().cloned())
-                .take(SIGNATURE_FRAMES)
-                .collect()
+        Some(p)
+            if kind == FindingKind::Crash
+                && report.sanitizer.is_none()
+                && report.frames.is_empty() =>
+        {
+            vec![p.location.clone()]
         }
         _ => report
             .frames
@@ -416,6 +420,10 @@ pub fn is_runtime(f: &str) -> bool {
         "rust_fuzzer_test_input",
         "test_input_wrap",
         "catch_unwind<",
+        "unwrap<",
+        "expect<",
+        "unwrap_failed",
+        "expect_failed",
         "do_call<",
         "panic_abort::",
         "__scrt",
@@ -529,7 +537,12 @@ stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking::panic_fmt\n   
             t.reason,
             "rust panic at src/lib.rs:12:9: index out of bounds: the len is 3 but the index is 7"
         );
-        assert_eq!(t.frames, ["src/lib.rs:12:9", "mycrate::parse"]);
+        assert_eq!(t.frames, ["mycrate::parse"]);
+        assert_eq!(
+            t.signature(),
+            "crash: rust panic | mycrate::parse",
+            "function names, not the panic's line"
+        );
 
         let tid = "thread '<unnamed>' (2) panicked at /src/demo/src/lib.rs:11:10:\n\
 index out of bounds: the len is 1 but the index is 81\n";
