@@ -10,6 +10,10 @@
 #      input, bare;
 #   4. time to the first finding on a shallow bug (corpora/fuzz/targets/overflow.c, empty
 #      corpus): bare libFuzzer until it stops vs hatchery until it prints the triaged finding.
+# Bare processes start in a session of their own (setsid), as hatchery's cases do: with the
+# kernel's autogroup scheduling (sched_autogroup_enabled=1) a new session gets its own CPU
+# share, and a bare process left in the script's session would be starved on a loaded host
+# (seen: bare 96k execs/s over the wall vs 1.3M per CPU-second).
 #
 # Usage: reports/bench/fuzz-ratio.sh [SECONDS_PER_CAMPAIGN] [ROUNDS]   (default 10 3)
 # Needs clang (-fsanitize=fuzzer,address), python3, a cgroup (hatchery fuzz needs one).
@@ -54,7 +58,8 @@ def bare_campaign(procs=1):
     c0, t0 = children_cpu(), time.monotonic()
     ps = [subprocess.Popen([clean, f"-max_total_time={secs - 1}", f"-seed={i + 1}",
                             "-print_final_stats=1", fresh("bare-corpus")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
           for i in range(procs)]
     execs = 0
     for p in ps:
@@ -107,7 +112,7 @@ def bare_replay():
     t0 = time.monotonic()
     for f in files:
         subprocess.run([clean, f"{inputs}/{f}"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
+                       stderr=subprocess.DEVNULL, check=True, start_new_session=True)
     return time.monotonic() - t0
 
 def hatchery_replay(jobs):
@@ -126,7 +131,8 @@ for r in range(rounds):
 def bare_first(seed):
     t0 = time.monotonic()
     subprocess.run([overflow, f"-seed={seed}", f"-artifact_prefix={fresh('bare-art')}/",
-                    fresh("bare-oc")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    fresh("bare-oc")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   start_new_session=True)
     return time.monotonic() - t0
 
 def hatchery_first(seed):
