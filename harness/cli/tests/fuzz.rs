@@ -84,6 +84,8 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
         .arg(d.join("r.jsonl"))
         .arg("--junit")
         .arg(d.join("j.xml"))
+        .arg("--html")
+        .arg(d.join("r.html"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -121,6 +123,12 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
     let junit = std::fs::read_to_string(d.join("j.xml")).unwrap();
     assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
     assert!(junit.contains("heap-buffer-overflow WRITE"));
+    // The HTML page: the campaign's facts and the crash table (its plots need two samples).
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(html.contains("<h2>Fuzz campaign</h2>"), "{html}");
+    assert!(html.contains("<table class=\"crashes\">"));
+    assert!(html.contains("heap-buffer-overflow WRITE | store | LLVMFuzzerTestOneInput"));
+    assert!(html.contains("minimized-from-"));
 
     // repro: the artifact still fails, with the same signature.
     let r = Command::new(common::hatchery_bin())
@@ -218,11 +226,21 @@ fn clean_campaign_reports_stats_and_grows_the_corpus() {
         ])
         .arg("--report")
         .arg(d.join("r.jsonl"))
+        .arg("--html")
+        .arg(d.join("r.html"))
         .args(["--", "-seed=1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // execs/s and coverage over time, from the fuzz_stats events.
+    let html = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert!(
+        html.contains("aria-label=\"executions per second\""),
+        "{html}"
+    );
+    assert!(html.contains("aria-label=\"coverage over time\""));
+    assert!(html.contains("No crash, timeout, OOM or leak was found."));
     let ev = events(&d.join("r.jsonl"));
     let stats = of_type(&ev, "fuzz_stats");
     assert!(!stats.is_empty(), "{stderr}");
@@ -236,4 +254,101 @@ fn clean_campaign_reports_stats_and_grows_the_corpus() {
     let n = std::fs::read_dir(&corpus).unwrap().count();
     assert!(n > 0 && fin["corpus_size"].as_u64().unwrap() > 0);
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Copies a directory tree (the fixture crate: a few small files).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// `hatchery fuzz run TARGET` in a crate with cargo-fuzz's `fuzz/`: the target is built as
+/// `cargo fuzz build` builds it (nightly, AddressSanitizer), its Rust panic is found from the
+/// seed, triaged to one signature with the panic's location, minimized, and kept in
+/// `fuzz/artifacts/<target>/`; `fuzz replay --target` turns the artifacts into failing cases.
+/// Needs a nightly toolchain (not installed by CI: skipped there) and crates.io or a cargo
+/// cache holding libfuzzer-sys.
+#[test]
+fn cargo_fuzz_target_by_name() {
+    let nightly = Command::new("rustc")
+        .arg("-vV")
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("-nightly")
+        });
+    if !nightly {
+        eprintln!("SKIP: no nightly Rust toolchain (rustup toolchain install nightly)");
+        return;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/fuzz/cargo");
+    // A stable place, so that the build is incremental from one run to the next.
+    let krate = common::prog_dir().join("cargo-fuzz-demo");
+    let _ = std::fs::remove_dir_all(&krate);
+    copy_tree(&src, &krate);
+    let corpus = krate.join("fuzz/corpus/records");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("seed"), b"REC\x05ab").unwrap();
+    let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-fuzz-target");
+    let report = krate.join("r.jsonl");
+    let out = Command::new(common::hatchery_bin())
+        .current_dir(krate.join("src"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "fuzz",
+            "run",
+            "records",
+            "--max-total-time",
+            "4s",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let ev = events(&report);
+    let found = of_type(&ev, "crash_found");
+    let unique: Vec<_> = found
+        .iter()
+        .filter(|c| c["new_signature"] == true)
+        .collect();
+    assert_eq!(unique.len(), 1, "{stderr}");
+    let c = unique[0];
+    assert_eq!(c["kind"], "crash");
+    let sig = c["signature"].as_str().unwrap();
+    assert!(
+        sig.starts_with("crash: rust panic | ") && sig.contains("last_payload_byte"),
+        "{sig}"
+    );
+    assert!(
+        c["reason"].as_str().unwrap().contains("src/lib.rs:11:"),
+        "{c}"
+    );
+    let artifacts = krate.join("fuzz/artifacts/records");
+    assert!(c["artifact"]
+        .as_str()
+        .unwrap()
+        .starts_with(artifacts.to_str().unwrap()));
+    let min = c["minimized_size"].as_u64().expect("minimized");
+    assert!(min < c["size"].as_u64().unwrap() && min >= 4, "{c}");
+    assert!(std::fs::read_dir(&corpus).unwrap().count() >= 1);
+    // Regression: the corpus and artifacts of the target by name, replayed.
+    let r = Command::new(common::hatchery_bin())
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["fuzz", "replay", "--target", "records", "--fail-on-crash"])
+        .output()
+        .unwrap();
+    let rs = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{rs}");
+    assert!(rs.contains("FAIL") && rs.contains("rust panic"), "{rs}");
+    let _ = std::fs::remove_dir_all(&krate);
 }

@@ -266,15 +266,18 @@ impl<E: Executor> Work<E> for Workers<'_> {
     }
 }
 
-/// Restarts stop once the budget is spent or the run is cancelled.
+/// Restarts stop once the budget is spent, the run is cancelled, or a worker ended the way
+/// libFuzzer ends when it is done (exit status 0: `-runs` or `-max_total_time` reached);
+/// only a worker that stopped on a finding is started again.
 struct Budget<'a> {
     deadline: Option<Instant>,
     cancel: &'a AtomicBool,
 }
 
 impl SkipRule for Budget<'_> {
-    fn triggers(&self, _finished: &CaseFinished) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+    fn triggers(&self, finished: &CaseFinished) -> bool {
+        finished.result.exit_code == Some(0)
+            || self.cancel.load(Ordering::Relaxed)
             || self
                 .deadline
                 .is_some_and(|d| Instant::now() + Duration::from_secs(1) >= d)
@@ -443,22 +446,61 @@ struct Monitor<'a, 'b> {
     start: Instant,
     /// When the last stats were taken and the executions then.
     last: (Instant, u64),
-    /// The last status of each worker log.
-    logs: BTreeMap<String, Status>,
+    /// Each worker log, read incrementally.
+    logs: BTreeMap<String, LogTail>,
+}
+
+/// A worker log read from where the last read stopped (libFuzzer appends to it): only whole
+/// lines are parsed, the last status is kept.
+#[derive(Default)]
+struct LogTail {
+    offset: u64,
+    partial: Vec<u8>,
+    status: Option<Status>,
+}
+
+impl LogTail {
+    /// Reads what was appended since the last call (at most [`MAX_LOG_BYTES`] at a time).
+    fn update(&mut self, dir: &CaseDir, name: &str) {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let Ok(Some(mut f)) = fsat::open_regular_beneath(dir.fd(), Path::new(name)) else {
+            return;
+        };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.partial);
+        let Ok(n) = f.take(MAX_LOG_BYTES).read_to_end(&mut buf) else {
+            return;
+        };
+        self.offset += n as u64;
+        let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        self.partial = buf.split_off(whole);
+        if let Some(st) = libfuzzer::last_status(&String::from_utf8_lossy(&buf)) {
+            let prev = self.status.unwrap_or_default();
+            // Final statistics can come after the last status line: `last_status` applied them.
+            self.status = Some(Status {
+                execs: st.execs.max(prev.execs),
+                ..st
+            });
+        } else if let Some(n) = libfuzzer::final_execs(&String::from_utf8_lossy(&buf)) {
+            if let Some(s) = self.status.as_mut() {
+                s.execs = s.execs.max(n);
+            }
+        }
+    }
 }
 
 impl Monitor<'_, '_> {
     fn totals(&mut self) -> Totals {
         for name in names(&self.dirs.logs) {
-            if let Ok(Some(data)) =
-                fsat::read_beneath(self.dirs.logs.fd(), Path::new(&name), MAX_LOG_BYTES)
-            {
-                if let Some(st) = libfuzzer::last_status(&String::from_utf8_lossy(&data)) {
-                    self.logs.insert(name, st);
-                }
-            }
+            self.logs
+                .entry(name.clone())
+                .or_default()
+                .update(&self.dirs.logs, &name);
         }
-        self.logs.values().fold(Totals::default(), |t, s| Totals {
+        let statuses: Vec<Status> = self.logs.values().filter_map(|l| l.status).collect();
+        statuses.iter().fold(Totals::default(), |t, s| Totals {
             execs: t.execs + s.execs,
             features: t.features.max(s.features),
             coverage: t.coverage.max(s.cov),

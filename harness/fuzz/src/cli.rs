@@ -16,6 +16,7 @@ use hatchery_report::{
 use hatchery_sandbox::{Network, Tier};
 
 use crate::campaign::{self, Campaign, Sink};
+use crate::cargo_fuzz;
 use crate::libfuzzer;
 use crate::target::{self, TargetRun};
 use crate::triage;
@@ -57,8 +58,19 @@ enum FuzzCmd {
 #[derive(Args, Clone)]
 struct TargetArgs {
     /// The libFuzzer target binary (built with -fsanitize=fuzzer, or by cargo fuzz).
+    #[arg(long, conflicts_with = "target")]
+    binary: Option<PathBuf>,
+    /// A cargo-fuzz target by name, built as `cargo fuzz build NAME` builds it (outside the
+    /// sandbox, as you); corpus and artifacts default to fuzz/corpus/NAME and
+    /// fuzz/artifacts/NAME.
+    #[arg(long, value_name = "NAME")]
+    target: Option<String>,
+    /// The cargo-fuzz directory (default: fuzz/ in the current directory or a parent).
     #[arg(long)]
-    binary: PathBuf,
+    fuzz_dir: Option<PathBuf>,
+    /// Sanitizer of a cargo-fuzz build (address needs a nightly toolchain).
+    #[arg(long, value_enum, default_value = "address")]
+    sanitizer: cargo_fuzz::Sanitizer,
     /// Per-input timeout (libFuzzer's -timeout, whole seconds).
     #[arg(long, default_value = "10s", value_parser = parse::duration)]
     timeout: Duration,
@@ -71,13 +83,41 @@ struct TargetArgs {
     tier: Tier,
 }
 
+/// A cargo-fuzz target: its fuzz directory and name.
+struct CargoTarget {
+    dir: cargo_fuzz::FuzzDir,
+    name: String,
+}
+
 impl TargetArgs {
-    fn run(&self) -> Result<TargetRun, String> {
-        let bin = std::path::absolute(&self.binary).map_err(|e| e.to_string())?;
+    /// The target to run; a cargo-fuzz target is built first.
+    fn run(&self) -> Result<(TargetRun, Option<CargoTarget>), String> {
+        let (bin, cargo) = match (&self.binary, &self.target) {
+            (Some(b), _) => (std::path::absolute(b).map_err(|e| e.to_string())?, None),
+            (None, Some(name)) => {
+                let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+                let dir = cargo_fuzz::FuzzDir::find(self.fuzz_dir.as_deref(), &cwd)?;
+                let bin = dir.build(name, self.sanitizer)?;
+                let name = name.clone();
+                (bin, Some(CargoTarget { dir, name }))
+            }
+            (None, None) => return Err("give --binary PATH or a cargo-fuzz target".into()),
+        };
         if !bin.is_file() {
             return Err(format!("{}: no such file", bin.display()));
         }
-        Ok(TargetRun::new(bin, self.tier, self.timeout, self.memory))
+        let mut run = TargetRun::new(bin, self.tier, self.timeout, self.memory);
+        if cargo.is_some() && self.sanitizer == cargo_fuzz::Sanitizer::Address {
+            // What cargo fuzz run sets.
+            let user = run
+                .env
+                .iter()
+                .position(|(k, _)| k == "ASAN_OPTIONS")
+                .map(|i| run.env.remove(i).1);
+            run.env
+                .push(("ASAN_OPTIONS".into(), cargo_fuzz::asan_options(user)));
+        }
+        Ok((run, cargo))
     }
 }
 
@@ -85,6 +125,9 @@ impl TargetArgs {
 struct RunArgs {
     #[command(flatten)]
     target: TargetArgs,
+    /// A cargo-fuzz target by name (as --target NAME).
+    #[arg(value_name = "TARGET", conflicts_with_all = ["binary", "target"])]
+    name: Option<String>,
     /// The corpus directory (seeds; new inputs are added to it). Default: `corpus/` beside
     /// the artifacts.
     #[arg(long)]
@@ -129,9 +172,9 @@ struct RunArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Workers.
-    #[arg(short = 'j', long = "jobs", default_value_t = 1)]
-    jobs: usize,
+    /// Workers (default: one per CPU; every input is its own case either way).
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
     /// Exit 1 when any input fails.
     #[arg(long)]
     fail_on_crash: bool,
@@ -139,8 +182,8 @@ struct ReplayArgs {
     report: Option<PathBuf>,
     #[arg(long)]
     junit: Option<PathBuf>,
-    /// Files or directories of inputs.
-    #[arg(required = true)]
+    /// Files or directories of inputs (default for a cargo-fuzz target: its corpus and
+    /// artifacts directories).
     inputs: Vec<PathBuf>,
 }
 
@@ -201,9 +244,8 @@ impl Sink for CliSink {
         if let Event::CrashFound(c) = e {
             print_finding(c);
         }
-        if !matches!(e, Event::FuzzStats(_)) {
-            self.events.push(e.clone());
-        }
+        // Kept for the HTML page (execs/s and coverage over time, the findings).
+        self.events.push(e.clone());
     }
     fn progress(&mut self, line: &str) {
         if self.tty {
@@ -254,19 +296,27 @@ fn open_report(
         .map_err(|e| fail(exit::WRITE_FAILED, format!("cannot write the report: {e}")))
 }
 
-fn fuzz_run(a: RunArgs, zygote_exe: PathBuf) -> u8 {
-    let run = match a.target.run() {
-        Ok(r) => r,
-        Err(e) => return fail(exit::BAD_INPUT, e),
-    };
+fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
     if a.jobs == 0 {
         return fail(exit::USAGE, "-j must be at least 1");
     }
-    let artifacts = std::path::absolute(a.artifacts.unwrap_or_else(|| PathBuf::from("artifacts")))
-        .unwrap_or_default();
-    let corpus = match a.corpus {
-        Some(c) => std::path::absolute(c).unwrap_or_default(),
-        None => artifacts.parent().unwrap_or(Path::new(".")).join("corpus"),
+    if a.name.is_some() {
+        a.target.target = a.name.take();
+    }
+    let (run, cargo) = match a.target.run() {
+        Ok(r) => r,
+        Err(e) => return fail(exit::BAD_INPUT, e),
+    };
+    let artifacts = match (a.artifacts, &cargo) {
+        (Some(p), _) => p,
+        (None, Some(c)) => c.dir.artifacts(&c.name),
+        (None, None) => PathBuf::from("artifacts"),
+    };
+    let artifacts = std::path::absolute(artifacts).unwrap_or_default();
+    let corpus = match (a.corpus, &cargo) {
+        (Some(c), _) => std::path::absolute(c).unwrap_or_default(),
+        (None, Some(c)) => c.dir.corpus(&c.name),
+        (None, None) => artifacts.parent().unwrap_or(Path::new(".")).join("corpus"),
     };
     let json = match open_report(&a.report) {
         Ok(j) => j,
@@ -336,7 +386,11 @@ fn fuzz_run(a: RunArgs, zygote_exe: PathBuf) -> u8 {
         }
     }
     if let Some(p) = &a.html {
-        let html = hatchery_report::html::render_events(&sink.events, &Default::default());
+        let opts = hatchery_report::html::HtmlOptions {
+            title: format!("hatchery fuzz {}", run.binary.display()),
+            ..Default::default()
+        };
+        let html = hatchery_report::html::render_events(&sink.events, &opts);
         if let Err(e) = std::fs::write(p, html) {
             return fail(
                 exit::WRITE_FAILED,
@@ -452,7 +506,21 @@ struct Staged {
 }
 
 fn stage(target: &TargetArgs, inputs: &[PathBuf], zygote_exe: PathBuf) -> Result<Staged, u8> {
-    let run = target.run().map_err(|e| fail(exit::BAD_INPUT, e))?;
+    let (run, cargo) = target.run().map_err(|e| fail(exit::BAD_INPUT, e))?;
+    let defaults: Vec<PathBuf> = match (&cargo, inputs.is_empty()) {
+        (Some(c), true) => [c.dir.corpus(&c.name), c.dir.artifacts(&c.name)]
+            .into_iter()
+            .filter(|d| d.is_dir())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let inputs = if inputs.is_empty() { &defaults } else { inputs };
+    if inputs.is_empty() {
+        return Err(fail(
+            exit::USAGE,
+            "no inputs (give files or directories; a cargo-fuzz target has none yet)",
+        ));
+    }
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let work = WorkDir::create(&base, false).map_err(|e| fail(exit::BAD_INPUT, e))?;
     let staged = stage_inputs(&work, inputs).map_err(|e| fail(exit::BAD_INPUT, e))?;
@@ -478,7 +546,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let pool = Pool::around(first, a.jobs.max(1));
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let pool = Pool::around(first, jobs);
     let units: Vec<Unit> = staged
         .iter()
         .map(|(name, p)| {
@@ -502,11 +574,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         enforcement,
         Default::default(),
         units.len() as u64,
-        a.jobs as u32,
+        jobs as u32,
     );
     let t0 = Instant::now();
     let opts = Options {
-        workers: a.jobs.max(1),
+        workers: jobs,
         ..Default::default()
     };
     let rf = hatchery_engine::run(

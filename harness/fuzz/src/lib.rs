@@ -4,6 +4,7 @@
 //! runs, and the reports (JSON Lines events, JUnit).
 
 pub mod campaign;
+pub mod cargo_fuzz;
 pub mod cli;
 pub mod libfuzzer;
 pub mod target;

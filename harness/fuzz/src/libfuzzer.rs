@@ -49,14 +49,20 @@ pub fn last_status(log: &str) -> Option<Status> {
         if let Some(s) = parse_status(line) {
             last = Some(s);
         }
-        if let Some(v) = line.strip_prefix("stat::number_of_executed_units:") {
-            if let (Some(st), Ok(n)) = (last.as_mut(), v.trim().parse::<u64>()) {
-                let st: &mut Status = st;
-                st.execs = st.execs.max(n);
-            }
+        if let (Some(st), Some(n)) = (last.as_mut(), final_execs(line)) {
+            let st: &mut Status = st;
+            st.execs = st.execs.max(n);
         }
     }
     last
+}
+
+/// The executions of libFuzzer's final statistics (`stat::number_of_executed_units`).
+pub fn final_execs(log: &str) -> Option<u64> {
+    log.lines().find_map(|l| {
+        l.strip_prefix("stat::number_of_executed_units:")
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// The artifact kinds libFuzzer writes, by file name prefix.

@@ -39,12 +39,16 @@ pub fn classify(r: &CaseResult) -> Triage {
     let text = String::from_utf8_lossy(&r.stderr.data);
     let report = Report::read(&text);
     let (kind, reason, class) = decide(r, &report);
+    // Function names, not lines (as ClusterFuzz's crash state): one bug reached through
+    // sibling statements of one function is one finding; a panic's file:line:col is in the
+    // reason. Without symbolized frames, the panic's location stands in for them.
     let frames = match &report.panic {
-        Some(p) if kind == FindingKind::Crash && report.sanitizer.is_none() => {
-            std::iter::once(p.location.clone())
-                .chain(report.frames.iter().cloned())
-                .take(SIGNATURE_FRAMES)
-                .collect()
+        Some(p)
+            if kind == FindingKind::Crash
+                && report.sanitizer.is_none()
+                && report.frames.is_empty() =>
+        {
+            vec![p.location.clone()]
         }
         _ => report
             .frames
@@ -204,11 +208,21 @@ impl Report {
 }
 
 fn panic_at(line: &str, next: Option<&str>) -> Option<Panic> {
-    let at = line.find("' panicked at ")?;
     if !line.starts_with("thread '") {
         return None;
     }
-    let rest = &line[at + "' panicked at ".len()..];
+    // `thread 'name' panicked at`, and since Rust 1.90 `thread 'name' (tid) panicked at`.
+    let at = line.find(" panicked at ")?;
+    let who = &line[..at];
+    let named = who.ends_with('\'')
+        || who.rsplit_once("' (").is_some_and(|(_, id)| {
+            id.strip_suffix(')')
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    if !named {
+        return None;
+    }
+    let rest = &line[at + " panicked at ".len()..];
     if let Some(q) = rest.strip_prefix('\'') {
         // Old format: 'message', location
         let (msg, loc) = q.rsplit_once("', ")?;
@@ -404,6 +418,13 @@ pub fn is_runtime(f: &str) -> bool {
         "libfuzzer_sys::",
         "<libfuzzer_sys::",
         "rust_fuzzer_test_input",
+        "test_input_wrap",
+        "catch_unwind<",
+        "unwrap<",
+        "expect<",
+        "unwrap_failed",
+        "expect_failed",
+        "do_call<",
         "panic_abort::",
         "__scrt",
         "libc.so",
@@ -516,8 +537,19 @@ stack backtrace:\n   0: rust_begin_unwind\n   1: core::panicking::panic_fmt\n   
             t.reason,
             "rust panic at src/lib.rs:12:9: index out of bounds: the len is 3 but the index is 7"
         );
-        assert_eq!(t.frames, ["src/lib.rs:12:9", "mycrate::parse"]);
+        assert_eq!(t.frames, ["mycrate::parse"]);
+        assert_eq!(
+            t.signature(),
+            "crash: rust panic | mycrate::parse",
+            "function names, not the panic's line"
+        );
 
+        let tid = "thread '<unnamed>' (2) panicked at /src/demo/src/lib.rs:11:10:\n\
+index out of bounds: the len is 1 but the index is 81\n";
+        assert_eq!(
+            Report::read(tid).panic.unwrap().location,
+            "/src/demo/src/lib.rs:11:10"
+        );
         let old = "thread 'main' panicked at 'attempt to add with overflow', src/x.rs:4:5\n";
         let t = classify(&result(Outcome::Signaled, None, old));
         assert_eq!(t.frames, ["src/x.rs:4:5"]);

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::events::{CaseFinished, CaseStarted, Event, RunFinished, RunStarted};
+use crate::events::{
+    CaseFinished, CaseStarted, CrashFound, Event, FuzzFinished, FuzzStats, RunFinished, RunStarted,
+};
 use crate::{Level, Limits, Outcome};
 
 /// What the page shows and how much of it.
@@ -48,6 +50,10 @@ pub struct RunView<'a> {
     /// Every finished attempt, retries included.
     pub attempts: Vec<&'a CaseFinished>,
     pub finished: Option<&'a RunFinished>,
+    /// A fuzz campaign's statistics over time, findings and totals (empty otherwise).
+    pub fuzz_stats: Vec<&'a FuzzStats>,
+    pub crashes: Vec<&'a CrashFound>,
+    pub fuzz_finished: Option<&'a FuzzFinished>,
 }
 
 impl<'a> RunView<'a> {
@@ -75,11 +81,12 @@ impl<'a> RunView<'a> {
                 | Event::CaseSlow(_)
                 | Event::CaseRetrying(_)
                 | Event::CaseSkipped(_) => {}
-                // Fuzz campaigns: their cases are rendered like any other run's.
-                Event::FuzzStarted(_)
-                | Event::FuzzStats(_)
-                | Event::CrashFound(_)
-                | Event::FuzzFinished(_) => {}
+                // Fuzz campaigns: their cases are rendered like any other run's, with the
+                // campaign's plots and findings above them.
+                Event::FuzzStats(st) => r.fuzz_stats.push(st),
+                Event::CrashFound(c) => r.crashes.push(c),
+                Event::FuzzFinished(f) => r.fuzz_finished = Some(f),
+                Event::FuzzStarted(_) => {}
             }
         }
         runs
@@ -534,6 +541,9 @@ pub fn render(runs: &[RunView<'_>], opts: &HtmlOptions) -> String {
 fn render_run(h: &mut String, run: &RunView<'_>, opts: &HtmlOptions) {
     let rows = rows_of(run);
     render_header(h, run);
+    if !run.fuzz_stats.is_empty() || !run.crashes.is_empty() || run.fuzz_finished.is_some() {
+        render_campaign(h, run);
+    }
     render_summary(h, run, &rows);
     render_plots(h, &rows);
     render_table(h, run, &rows, opts);
@@ -781,6 +791,187 @@ fn render_plots(h: &mut String, rows: &[Row<'_>]) {
     h.push_str("</div>\n");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fuzz campaigns
+
+fn render_campaign(h: &mut String, run: &RunView<'_>) {
+    h.push_str("<h2>Fuzz campaign</h2>\n");
+    if let Some(f) = run.fuzz_finished {
+        h.push_str("<dl class=\"facts\">\n");
+        fact(h, "executions", &f.execs.to_string());
+        fact(
+            h,
+            "duration",
+            &format!("{:.1} s", f.duration_ms as f64 / 1000.0),
+        );
+        fact(h, "corpus", &format!("{} inputs", f.corpus_size));
+        fact(h, "features", &f.features.to_string());
+        fact(
+            h,
+            "findings",
+            &format!("{} ({} unique)", f.crashes, f.unique_crashes),
+        );
+        h.push_str("</dl>\n");
+    }
+    let t: Vec<f64> = run
+        .fuzz_stats
+        .iter()
+        .map(|s| s.elapsed_ms as f64 / 1000.0)
+        .collect();
+    if t.len() >= 2 {
+        h.push_str("<div class=\"plots\">\n");
+        let rate: Vec<u64> = run.fuzz_stats.iter().map(|s| s.execs_per_s).collect();
+        let cov: Vec<u64> = run.fuzz_stats.iter().map(|s| s.coverage).collect();
+        let ft: Vec<u64> = run.fuzz_stats.iter().map(|s| s.features).collect();
+        let corpus: Vec<u64> = run.fuzz_stats.iter().map(|s| s.corpus_size).collect();
+        svg_lines(
+            h,
+            "executions per second",
+            &t,
+            &[("execs/s", "#4a7fc1", &rate)],
+        );
+        svg_lines(
+            h,
+            "coverage over time",
+            &t,
+            &[
+                ("features", "#4a7fc1", &ft),
+                ("edges", "#0a6b2a", &cov),
+                ("corpus", "#9a6200", &corpus),
+            ],
+        );
+        h.push_str("</div>\n");
+    } else {
+        h.push_str("<p>Fewer than two statistics samples: nothing to plot.</p>\n");
+    }
+    if run.crashes.is_empty() {
+        h.push_str("<p>No crash, timeout, OOM or leak was found.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<table class=\"crashes\"><thead><tr><th>kind</th><th>signature</th><th>reason</th>\
+         <th>artifact</th><th>bytes</th><th>minimized</th><th>reproduce</th></tr></thead>\n<tbody>\n",
+    );
+    for c in &run.crashes {
+        h.push_str(if c.new_signature {
+            "<tr class=\"F\">"
+        } else {
+            "<tr>"
+        });
+        for (i, cell) in [
+            c.kind.as_str().to_owned(),
+            if c.new_signature {
+                c.signature.clone()
+            } else {
+                format!("{} (duplicate)", c.signature)
+            },
+            c.reason.clone(),
+            c.artifact.clone(),
+            c.size.to_string(),
+            match (&c.minimized, c.minimized_size) {
+                (Some(m), Some(n)) => format!("{m} ({n} bytes)"),
+                _ => String::new(),
+            },
+            c.reproduce.clone(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            h.push_str(if i == 6 { "<td><code>" } else { "<td>" });
+            escape_into(h, cell);
+            h.push_str(if i == 6 { "</code></td>" } else { "</td>" });
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n");
+}
+
+/// A line plot of series over time `t` (seconds), one y axis from 0.
+fn svg_lines(h: &mut String, title: &str, t: &[f64], series: &[(&str, &str, &[u64])]) {
+    const W: f64 = 460.0;
+    const H: f64 = 230.0;
+    const L: f64 = 70.0;
+    const R: f64 = 30.0;
+    const T: f64 = 24.0;
+    const B: f64 = 46.0;
+    let (pw, ph) = (W - L - R, H - T - B);
+    let tmax = t.last().copied().unwrap_or(1.0).max(1e-3);
+    let vmax = series
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let ystep = step_ceil(vmax.div_ceil(4), Steps::Decimal);
+    let ytop = vmax.div_ceil(ystep) * ystep;
+    let _ = write!(
+        h,
+        "<div class=\"plot\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" \
+         height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{title}\">\
+         <text x=\"{L}\" y=\"14\" font-weight=\"600\">{title}</text>"
+    );
+    let x = |s: f64| L + s / tmax * pw;
+    let y = |v: u64| T + ph - v as f64 / ytop as f64 * ph;
+    for (k, (name, color, vals)) in series.iter().enumerate() {
+        let mut d = String::new();
+        for (i, (s, v)) in t.iter().zip(vals.iter()).enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1} {:.1}",
+                if i == 0 { "M" } else { "L" },
+                x(*s),
+                y(*v)
+            );
+        }
+        let _ = write!(
+            h,
+            "<path d=\"{d}\" stroke=\"{color}\" stroke-width=\"1.5\" fill=\"none\">\
+             <title>{name}</title></path>\
+             <text x=\"{:.1}\" y=\"14\" text-anchor=\"end\" fill=\"{color}\">{name}</text>",
+            W - R - (series.len() - 1 - k) as f64 * 70.0
+        );
+    }
+    svg_axes(h, (L, T, pw, ph), ytop, ystep);
+    for i in 0..=4 {
+        let s = tmax * i as f64 / 4.0;
+        let _ = write!(
+            h,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{s:.0}</text>",
+            x(s),
+            T + ph + 15.0
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">elapsed (s)</text></svg></div>",
+        L + pw / 2.0,
+        H - 8.0
+    );
+}
+
+/// The axes of a plot area `(left, top, width, height)` and the y ticks `0, step, .., top`.
+fn svg_axes(h: &mut String, (l, t, pw, ph): (f64, f64, f64, f64), ytop: u64, ystep: u64) {
+    let _ = write!(
+        h,
+        "<path d=\"M{l} {t}V{y0}H{x1}\" stroke=\"#333\" fill=\"none\"/>",
+        y0 = t + ph,
+        x1 = l + pw
+    );
+    let mut v = 0;
+    while v <= ytop {
+        let y = t + ph - v as f64 / ytop as f64 * ph;
+        let _ = write!(
+            h,
+            "<path d=\"M{} {y:.1}h4\" stroke=\"#333\"/><text x=\"{}\" y=\"{:.1}\" \
+             text-anchor=\"end\">{v}</text>",
+            l - 4.0,
+            l - 6.0,
+            y + 4.0
+        );
+        v += ystep;
+    }
+}
+
 fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
     const W: f64 = 460.0;
     const H: f64 = 230.0;
@@ -860,26 +1051,7 @@ fn svg_histogram(h: &mut String, s: &Series, hist: &Histogram, failed: &[u64]) {
             T + ph
         );
     }
-    // Axes.
-    let _ = write!(
-        h,
-        "<path d=\"M{L} {T}V{y0}H{x1}\" stroke=\"#333\" fill=\"none\"/>",
-        y0 = T + ph,
-        x1 = L + pw
-    );
-    let mut v = 0;
-    while v <= ytop {
-        let y = T + ph - v as f64 / ytop as f64 * ph;
-        let _ = write!(
-            h,
-            "<path d=\"M{} {y:.1}h4\" stroke=\"#333\"/><text x=\"{}\" y=\"{:.1}\" \
-             text-anchor=\"end\">{v}</text>",
-            L - 4.0,
-            L - 6.0,
-            y + 4.0
-        );
-        v += ystep;
-    }
+    svg_axes(h, (L, T, pw, ph), ytop, ystep);
     // X ticks on edges, at most 7 labels, always the last one.
     let every = (n + 1).div_ceil(7).max(1);
     for i in 0..=n {

@@ -234,7 +234,7 @@ pub fn write_new(dir: BorrowedFd<'_>, name: &OsStr, data: &[u8], mode: u32) -> i
 /// Opens a regular file beneath `dir` for reading, never following a link (openat2
 /// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), without blocking on a FIFO. `Ok(None)`: no such
 /// file, or not a regular file.
-fn open_regular_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<Option<File>> {
+pub fn open_regular_beneath(dir: BorrowedFd<'_>, rel: &Path) -> io::Result<Option<File>> {
     let f = match openat2_beneath(
         dir,
         rel,
