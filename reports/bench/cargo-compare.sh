@@ -18,6 +18,7 @@ CRATES=${CRATES:-/work/crates}
 export CARGO_TARGET_DIR_HATCHERY=${CARGO_TARGET_DIR:-$here/target}
 (cd "$here" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR_HATCHERY cargo build -q --release -p cargo-hatchery)
 bin=$(mktemp -d)
+chmod 755 "$bin"
 trap 'rm -rf "$bin"' EXIT
 cp "$CARGO_TARGET_DIR_HATCHERY/release/cargo-hatchery" "$bin/"
 export PATH="$bin:$PATH"
