@@ -15,18 +15,24 @@ set -eu
 RUNS=${1:-5}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 CRATES=${CRATES:-/work/crates}
-export CARGO_TARGET_DIR_HATCHERY=${CARGO_TARGET_DIR:-$here/target}
-(cd "$here" && CARGO_TARGET_DIR=$CARGO_TARGET_DIR_HATCHERY cargo build -q --release -p cargo-hatchery)
+# HATCHERY_BIN=path: use this cargo-hatchery instead of building the release one.
+# ONLY="slab bytes": run only these crates.
+if [ -z "${HATCHERY_BIN:-}" ]; then
+  tdir=${CARGO_TARGET_DIR:-$here/target}
+  (cd "$here" && CARGO_TARGET_DIR=$tdir cargo build -q --release -p cargo-hatchery)
+  HATCHERY_BIN=$tdir/release/cargo-hatchery
+fi
 bin=$(mktemp -d)
 chmod 755 "$bin"
 trap 'rm -rf "$bin"' EXIT
-cp "$CARGO_TARGET_DIR_HATCHERY/release/cargo-hatchery" "$bin/"
+cp "$HATCHERY_BIN" "$bin/"
 export PATH="$bin:$PATH"
 echo "date: $(date -u)  host: $(uname -r)  cpus: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$(cargo nextest --version | head -1); $(cargo hatchery --version)"
 few=$(( RUNS > 3 ? 3 : RUNS ))
 for spec in "slab $RUNS" "shared_child $RUNS" "crossbeam-channel $few" "bytes 1"; do
   set -- $spec
+  case " ${ONLY:-$1} " in *" $1 "*) ;; *) continue ;; esac
   [ -d "$CRATES/$1" ] || { echo "skip $1: no $CRATES/$1"; continue; }
   CARGO_TARGET_DIR="$CRATES/target-$1" python3 "$here/harness/cargo/bench/compare.py" \
     --runs "$2" "$CRATES/$1"
