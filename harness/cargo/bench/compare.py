@@ -28,6 +28,14 @@ def counts_summary(out):
         return None
     return int(m[2]), int(m[3] or 0)
 
+def leaky(out):
+    """Leaky tests counted in a nextest-style summary line (`N passed (K leaky)`)."""
+    m = re.search(r"Summary \[.*?\] \d+ tests? run: \d+ passed \(([^)]*)\)", out)
+    if not m:
+        return 0
+    k = re.search(r"(\d+) leaky", m[1])
+    return int(k[1]) if k else 0
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -56,6 +64,7 @@ def main():
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times = {t: [] for t in tools}
         results = {}
+        leaks = {t: 0 for t in tools}
         for _ in range(a.runs):
             for t, (cmds, counters) in tools.items():
                 s = time.monotonic()
@@ -65,23 +74,25 @@ def main():
                 c = (0, 0)
                 for p, count in zip(outs, counters):
                     ci = count(p.stdout + p.stderr)
+                    leaks[t] = max(leaks[t], leaky(p.stdout + p.stderr))
                     if ci is None:
                         sys.exit(f"{name}: cannot read the counts of {t}:\n{p.stdout}\n{p.stderr}")
                     c = (c[0] + ci[0], c[1] + ci[1])
                 if results.setdefault(t, c) != c:
                     print(f"warning: {name}: {t} counts changed: {results[t]} then {c}", file=sys.stderr)
         med = {t: statistics.median(v) for t, v in times.items()}
-        rows.append((name, results, med, times))
+        rows.append((name, results, med, times, leaks))
         print(f"{name}: " + "; ".join(
             f"{t} {med[t]:.2f}s {results[t][0]}/{results[t][1]} (runs: {' '.join(f'{x:.2f}' for x in times[t])})"
             for t in tools), file=sys.stderr, flush=True)
     nx_name = "cargo nextest run -j%s%s" % (j, " + cargo test --doc" if a.doc else "")
-    print("| crate | passed/failed (cargo test · nextest · hatchery) | cargo test | %s | cargo hatchery test -j%s | hatchery / cargo test | hatchery / nextest |" % (nx_name, j))
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, results, med, _ in rows:
+    print("| crate | passed/failed (cargo test · nextest · hatchery) | leaky (nextest · hatchery) | cargo test | %s | cargo hatchery test -j%s | hatchery / cargo test | hatchery / nextest |" % (nx_name, j))
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for name, results, med, _, leaks in rows:
         pf = " · ".join(f"{results[t][0]}/{results[t][1]}" for t in tools)
         ct, nx, hy = med["cargo test"], med["cargo nextest run"], med["cargo hatchery test"]
-        print(f"| {name} | {pf} | {ct:.2f} s | {nx:.2f} s | {hy:.2f} s | {hy/ct:.2f}× | {hy/nx:.2f}× |")
+        lk = f"{leaks['cargo nextest run']} · {leaks['cargo hatchery test']}"
+        print(f"| {name} | {pf} | {lk} | {ct:.2f} s | {nx:.2f} s | {hy:.2f} s | {hy/ct:.2f}× | {hy/nx:.2f}× |")
 
 if __name__ == "__main__":
     main()

@@ -355,6 +355,8 @@ struct Profile {
 struct BuildScript {
     package_id: String,
     out_dir: PathBuf,
+    #[serde(default)]
+    linked_paths: Vec<String>,
 }
 
 /// What the build produced, per package id.
@@ -366,6 +368,8 @@ pub struct BuildOutput {
     pub bins: HashMap<String, BTreeMap<String, PathBuf>>,
     /// `OUT_DIR` of packages with a build script.
     pub out_dirs: HashMap<String, PathBuf>,
+    /// Directories build scripts added to the library search path (`KIND=PATH`, kind dropped).
+    pub linked_paths: BTreeSet<PathBuf>,
     pub success: Option<bool>,
 }
 
@@ -392,6 +396,10 @@ pub fn parse_messages(lines: impl Iterator<Item = String>) -> BuildOutput {
                 }
             }
             Message::BuildScriptExecuted(b) => {
+                for l in &b.linked_paths {
+                    let path = l.split_once('=').map_or(l.as_str(), |(_, p)| p);
+                    out.linked_paths.insert(PathBuf::from(path));
+                }
                 out.out_dirs.insert(b.package_id, b.out_dir);
             }
             Message::BuildFinished { success } => out.success = Some(success),

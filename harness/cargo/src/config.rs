@@ -398,6 +398,12 @@ impl Profile {
             for k in c.other.keys() {
                 ignored.push(format!("profile.{n}.{k}"));
             }
+            ignored.extend(unused_values(
+                c.retries,
+                c.slow_timeout,
+                c.leak_timeout,
+                &format!("profile.{n}"),
+            ));
             if let Some(h) = &c.hatchery {
                 h.check(&format!("{shown}: profile.{n}"))?;
                 hatchery = h.or_cfg(&hatchery);
@@ -431,6 +437,12 @@ impl Profile {
                 for k in o.other.keys() {
                     ignored.push(format!("profile.{n}.overrides[{i}].{k}"));
                 }
+                ignored.extend(unused_values(
+                    o.retries,
+                    o.slow_timeout,
+                    o.leak_timeout,
+                    &format!("profile.{n}.overrides[{i}]"),
+                ));
                 overrides.push(Override { at, cfg: o.clone() });
             }
         }
@@ -479,6 +491,31 @@ impl Profile {
     pub fn group_names(&self) -> HashSet<String> {
         self.groups.keys().cloned().collect()
     }
+}
+
+/// Values hatchery parses but does not act on yet (named in the start-up note, not silently
+/// dropped): retry jitter, slow-timeout's grace period, leak-timeout's `result = "fail"`.
+fn unused_values(
+    retries: Option<RetriesCfg>,
+    slow: Option<SlowCfg>,
+    leak: Option<LeakCfg>,
+    at: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(RetriesCfg::Policy(RetryTable { jitter: true, .. })) = retries {
+        out.push(format!("{at}.retries.jitter"));
+    }
+    if let Some(SlowCfg::Table(SlowTable {
+        grace_period: Some(_),
+        ..
+    })) = slow
+    {
+        out.push(format!("{at}.slow-timeout.grace-period"));
+    }
+    if leak.is_some_and(|l| l.fails()) {
+        out.push(format!("{at}.leak-timeout.result"));
+    }
+    out
 }
 
 /// The first profile along the chain that sets a value.
@@ -620,6 +657,32 @@ mod tests {
         let d = parse("", "default").unwrap();
         assert_eq!(d.retries, RetriesCfg::Count(0));
         assert_eq!(d.slow_timeout.period(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn values_not_acted_on_are_named() {
+        let p = parse(
+            r#"
+            [profile.default]
+            retries = { backoff = "exponential", count = 2, delay = "1s", jitter = true }
+            slow-timeout = { period = "5s", terminate-after = 2, grace-period = "1s" }
+            leak-timeout = { period = "200ms", result = "fail" }
+            [[profile.default.overrides]]
+            filter = "test(x)"
+            leak-timeout = { period = "1s", result = "fail" }
+            "#,
+            "default",
+        )
+        .unwrap();
+        assert_eq!(
+            p.ignored,
+            [
+                "profile.default.retries.jitter",
+                "profile.default.slow-timeout.grace-period",
+                "profile.default.leak-timeout.result",
+                "profile.default.overrides[0].leak-timeout.result",
+            ]
+        );
     }
 
     #[test]

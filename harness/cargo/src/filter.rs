@@ -25,18 +25,12 @@ impl Graph {
     /// `cargo metadata --format-version 1` (with dependencies: `deps()`/`rdeps()` need them),
     /// with the run's manifest, feature and lockfile options.
     pub fn load(opts: &CargoOpts) -> Result<Graph, String> {
-        let out = std::process::Command::new(crate::cargo::cargo_exe())
-            .args(["metadata", "--format-version", "1"])
-            .args(opts.common_args())
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("cargo metadata exited with {}", out.status));
+        if let Some(json) = crate::archive::ARCHIVED_METADATA.get() {
+            let graph = PackageGraph::from_json(json)
+                .map_err(|e| format!("cannot read the archive's package graph: {e}"))?;
+            return Ok(Graph { graph });
         }
-        let json = String::from_utf8(out.stdout)
-            .map_err(|_| "cargo metadata printed non-UTF-8 output".to_owned())?;
+        let json = metadata_json(opts)?;
         let graph = PackageGraph::from_json(json)
             .map_err(|e| format!("cannot read the package graph: {e}"))?;
         Ok(Graph { graph })
@@ -68,6 +62,22 @@ impl Graph {
         self.compile("all()", FiltersetKind::DefaultFilter, None)
             .expect("all() parses")
     }
+}
+
+/// `cargo metadata --format-version 1` with dependencies, as text (what guppy reads and what
+/// nextest archives).
+pub fn metadata_json(opts: &CargoOpts) -> Result<String, String> {
+    let out = std::process::Command::new(crate::cargo::cargo_exe())
+        .args(["metadata", "--format-version", "1"])
+        .args(opts.common_args())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata exited with {}", out.status));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "cargo metadata printed non-UTF-8 output".to_owned())
 }
 
 /// What a filterset sees of one test.

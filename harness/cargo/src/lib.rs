@@ -10,6 +10,7 @@
 
 pub(crate) use hatchery_report::error_chain;
 
+pub mod archive;
 pub mod cargo;
 pub mod cargo_runner;
 pub mod config;
@@ -81,6 +82,9 @@ pub enum Cmd {
     Test(Box<TestArgs>),
     /// Build the tests and print the ones that would run (`binary-id test-name` per line).
     List(Box<TestArgs>),
+    /// Build the tests and write them, with what they need at run time, to an archive in
+    /// nextest's format (`test --archive-file` runs it elsewhere without building).
+    Archive(Box<archive::ArchiveArgs>),
     /// Run one binary as one sandboxed case: cargo's `target.<triple>.runner`.
     #[command(after_help = EXIT_CODES)]
     Runner(Box<runner::RunnerArgs>),
@@ -265,6 +269,8 @@ pub struct TestArgs {
 
     #[command(flatten)]
     pub cargo: CargoOpts,
+    #[command(flatten)]
+    pub reuse: archive::ReuseArgs,
 
     /// After `--`: more filters, and libtest's `--skip P`, `--exact`, `--ignored`,
     /// `--include-ignored`.
@@ -362,6 +368,7 @@ pub fn main_with(mut args: Vec<OsString>) -> u8 {
     match cli.cmd {
         Cmd::Test(a) => test(*a, false),
         Cmd::List(a) => test(*a, true),
+        Cmd::Archive(a) => archive::archive_main(*a),
         Cmd::Runner(a) => runner::runner(*a),
         Cmd::CargoRunner(a) => cargo_runner::run(*a),
     }
@@ -429,8 +436,24 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
     }
 
-    // Build.
-    let built = match cargo::build(&a.cargo) {
+    // Build, or extract a build.
+    let extracted = match a
+        .reuse
+        .archive_file
+        .is_some()
+        .then(|| archive::load(&a.reuse))
+    {
+        None => None,
+        Some(Ok(x)) => Some(x),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let built = match extracted
+        .map(|x| Ok((x.built, x.temp)))
+        .unwrap_or_else(|| cargo::build(&a.cargo).map(|b| (b, None)))
+    {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
@@ -440,6 +463,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             };
         }
     };
+    // The extraction directory (if temporary) lives as long as the run.
+    let (built, _extracted_dir) = built;
     let mut binaries = built.binaries.clone();
 
     // The nextest profile: CLI > environment (NEXTEST_*) > profile > nextest's defaults.
@@ -518,7 +543,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         .packages
         .iter()
         .any(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| is_lib(k))));
-    let run_docs = a.cargo.runs_doctests() && any_lib;
+    // An archive holds no doctests (as with nextest).
+    let run_docs = a.cargo.runs_doctests() && any_lib && a.reuse.archive_file.is_none();
     let extra_env: Vec<(String, String)> = sandbox_opts.env.clone();
     let env_of = |b: &TestBinary| {
         let mut e = b.env.clone();
