@@ -191,6 +191,7 @@ fn echo(n: usize) -> Value {
         "cpuLimit": 1_000_000_000u64,
         "memoryLimit": 64u64 << 20,
         "procLimit": 10,
+        "copyOut": ["stdout", "stderr"],
     }]})
 }
 
@@ -224,7 +225,7 @@ fn redis_run_round_trip_and_refusals() {
     // reported as go-judge does.
     let fail = json!({"cmd": [{"args": ["/bin/sh", "-c", "exit 3"], "env": ["PATH=/usr/bin:/bin"],
         "files": [{"content": ""}, {"name": "stdout", "max": 64}, {"name": "stderr", "max": 64}],
-        "cpuLimit": 1_000_000_000_000u64}]});
+        "cpuLimit": 1_000_000_000_000u64, "copyOut": ["stdout"]}]});
     let v: Value = c
         .post(format!("{at}/run"))
         .json(&fail)
