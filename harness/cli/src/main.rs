@@ -69,6 +69,9 @@ enum Cmd {
     /// Serve go-judge's REST API (/run, /file) plus /health and /metrics over HTTP.
     #[command(after_help = hatchery_serve::EXIT_CODES)]
     Serve(Box<hatchery_serve::ServeArgs>),
+    /// Run the /run requests a `serve --redis` queues, taken from Redis (scale-out worker).
+    #[command(after_help = hatchery_serve::worker::EXIT_CODES)]
+    Worker(Box<hatchery_serve::worker::WorkerArgs>),
     #[command(name = "__zygote", hide = true)]
     Zygote,
 }
@@ -238,6 +241,7 @@ fn main() -> ExitCode {
         Cmd::CargoRunner(a) => ExitCode::from(cargo_hatchery::cargo_runner::run(*a)),
         Cmd::Fuzz(a) => ExitCode::from(hatchery_campaign::cli::run(*a, own_exe())),
         Cmd::Serve(a) => ExitCode::from(hatchery_serve::run(*a, own_exe())),
+        Cmd::Worker(a) => ExitCode::from(hatchery_serve::worker::run(*a, own_exe())),
         Cmd::Zygote => hatchery_sandbox::zygote::main(),
     };
     // cgroup v2: leave the cgroup tree as we found it (our leaf, the controllers we enabled).

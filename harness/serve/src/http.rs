@@ -23,6 +23,8 @@ pub struct App {
     pub workers: usize,
     pub max_body: usize,
     pub enforcement: hatchery_report::Enforcement,
+    /// `--redis`: runs go to workers through Redis.
+    pub queue: Option<Arc<crate::queue::Queue>>,
 }
 
 type St = Arc<App>;
@@ -92,6 +94,9 @@ fn authorized(req: &Request, token: &str) -> bool {
 /// `POST /run`: a JSON body whatever its content type (clients such as `curl -d` send
 /// another), decoded with serde's limits, answered with go-judge's array of results.
 async fn run(State(app): State<St>, body: Bytes) -> Response {
+    if let Some(q) = &app.queue {
+        return crate::queue::run_http(q, &app.runner.shared.caps, body).await;
+    }
     let req: crate::api::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),

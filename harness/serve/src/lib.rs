@@ -15,7 +15,9 @@ pub mod api;
 pub mod exec;
 pub mod http;
 pub mod metrics;
+pub mod queue;
 pub mod store;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::os::fd::AsFd as _;
@@ -101,6 +103,22 @@ pub struct ServeArgs {
     /// Largest stdout + stderr of one command.
     #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
     pub max_output: u64,
+    /// Run no case here: put each `/run` on this Redis's stream for `hatchery worker`s
+    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]); `fileId`, `src` and `copyOutCached` are
+    /// refused in this mode.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HATCHERY_REDIS",
+        hide_env_values = true
+    )]
+    pub redis: Option<String>,
+    /// Prefix of every Redis key (the workers' --redis-prefix).
+    #[arg(long, default_value = "hatchery", requires = "redis")]
+    pub redis_prefix: String,
+    /// How long a `/run` waits for a worker's result before answering 504.
+    #[arg(long, value_parser = parse::duration, default_value = "5m", requires = "redis")]
+    pub redis_wait: Duration,
 }
 
 enum Listen {
@@ -109,7 +127,7 @@ enum Listen {
 }
 
 /// The store's directory and its three parts.
-struct Dirs {
+pub(crate) struct Dirs {
     base: PathBuf,
     ours: bool,
     files: PathBuf,
@@ -120,7 +138,7 @@ struct Dirs {
 const PARTS: [(&str, u32); 3] = [("files", 0o700), ("work", 0o755), ("spool", 0o700)];
 
 impl Dirs {
-    fn create(store: Option<&Path>) -> Result<Dirs, String> {
+    pub(crate) fn create(store: Option<&Path>) -> Result<Dirs, String> {
         let (base, ours) = match store {
             Some(s) => (s.to_path_buf(), false),
             None => (
@@ -157,7 +175,7 @@ impl Dirs {
         })
     }
 
-    fn remove(&self) {
+    pub(crate) fn remove(&self) {
         if let Ok(fd) = fsat::open_dir(&self.base) {
             for (name, _) in PARTS {
                 let _ = fsat::remove_tree_at(fd.as_fd(), name.as_ref());
@@ -218,18 +236,31 @@ pub fn run(a: ServeArgs, zygote_exe: PathBuf) -> u8 {
     code
 }
 
-fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_exe: PathBuf) -> u8 {
-    let store = match store::Store::open(&dirs.files, a.store_quota, a.max_file) {
+/// What [`start_engine`] needs besides the store directories.
+pub(crate) struct EngineOpts {
+    pub cgroup: CgroupMode,
+    pub store_quota: u64,
+    pub max_file: u64,
+    pub workers: usize,
+    pub pin: bool,
+    pub caps: exec::Caps,
+    pub tier: Tier,
+}
+
+/// The file store and the workers running cases on the engine (the server's and
+/// `hatchery worker`'s).
+pub(crate) fn start_engine(
+    o: EngineOpts,
+    dirs: &Dirs,
+    zygote_exe: PathBuf,
+) -> Result<exec::Runner, (u8, String)> {
+    let store = match store::Store::open(&dirs.files, o.store_quota, o.max_file) {
         Ok(s) => Arc::new(s),
-        Err(e) => return fail(exit::BAD_INPUT, format!("cannot open the store: {e}")),
+        Err(e) => return Err((exit::BAD_INPUT, format!("cannot open the store: {e}"))),
     };
-    let workers = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let metrics = Arc::new(metrics::Metrics::new(workers));
+    let metrics = Arc::new(metrics::Metrics::new(o.workers));
     let mut settings = ExecSettings::new(zygote_exe);
-    settings.cgroup = a.cgroup;
+    settings.cgroup = o.cgroup;
     // Working directories are lent to one uid before a worker is chosen: the cases that use
     // them run as it (as the judge's lent directories do; SECURITY.md).
     settings.shared_ids = hatchery_sandbox::ids::lent();
@@ -237,27 +268,69 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
     // Nobody's files and nobody's stdin are any case's business.
     settings.view.hide(&dirs.files);
     settings.view.hide(&dirs.spool);
-    let runner = match exec::Runner::start(
+    exec::Runner::start(
         settings,
-        workers,
-        !a.no_pin,
+        o.workers,
+        o.pin,
         exec::SharedParts {
-            store: store.clone(),
-            metrics: metrics.clone(),
-            caps,
-            tier: a.tier,
+            store,
+            metrics,
+            caps: o.caps,
+            tier: o.tier,
             work_root: dirs.work.clone(),
             spool: dirs.spool.clone(),
         },
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
-                exit::SANDBOX_ERROR,
-                format!("cannot start the workers: {e}"),
-            )
+    )
+    .map_err(|e| {
+        (
+            exit::SANDBOX_ERROR,
+            format!("cannot start the workers: {e}"),
+        )
+    })
+}
+
+/// Proof that the tier works here, before anyone is told to connect.
+pub(crate) async fn probe(
+    runner: &exec::Runner,
+) -> Result<hatchery_report::Enforcement, (u8, String)> {
+    let tier = runner.shared.tier;
+    match runner
+        .enqueue(move |ex| ex.enforcement(tier, Network::Off))
+        .await
+    {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(e)) => {
+            let code = if e.is_missing_feature() {
+                exit::HOST_UNSUPPORTED
+            } else {
+                exit::SANDBOX_ERROR
+            };
+            Err((code, hatchery_report::error_chain(&e)))
         }
+        Err(_) => Err((exit::SANDBOX_ERROR, "the first worker stopped".into())),
+    }
+}
+
+fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_exe: PathBuf) -> u8 {
+    let workers = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let opts = EngineOpts {
+        cgroup: a.cgroup,
+        store_quota: a.store_quota,
+        max_file: a.max_file,
+        // With --redis the workers run the cases: one idle thread here.
+        workers: if a.redis.is_some() { 1 } else { workers },
+        pin: !a.no_pin,
+        caps,
+        tier: a.tier,
     };
+    let runner = match start_engine(opts, dirs, zygote_exe) {
+        Ok(r) => r,
+        Err((code, msg)) => return fail(code, msg),
+    };
+    let (store, metrics) = (runner.shared.store.clone(), runner.shared.metrics.clone());
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -271,23 +344,17 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
             )
         }
     };
-    let tier = a.tier;
     let code = rt.block_on(async {
-        // Proof that the tier works here, before anyone is told to connect.
-        let probe = runner
-            .enqueue(move |ex| ex.enforcement(tier, Network::Off))
-            .await;
-        let enforcement = match probe {
-            Ok(Ok(e)) => e,
-            Ok(Err(e)) => {
-                let code = if e.is_missing_feature() {
-                    exit::HOST_UNSUPPORTED
-                } else {
-                    exit::SANDBOX_ERROR
-                };
-                return fail(code, hatchery_report::error_chain(&e));
-            }
-            Err(_) => return fail(exit::SANDBOX_ERROR, "the first worker stopped"),
+        let (queue, enforcement) = match &a.redis {
+            // The workers prove their own tier; this server runs nothing.
+            Some(url) => match queue::Queue::start(url, &a.redis_prefix, a.redis_wait).await {
+                Ok(q) => (Some(q), hatchery_report::Enforcement::new()),
+                Err(e) => return fail(exit::USAGE, e),
+            },
+            None => match probe(&runner).await {
+                Ok(e) => (None, e),
+                Err((code, msg)) => return fail(code, msg),
+            },
         };
         let app = Arc::new(http::App {
             runner,
@@ -297,6 +364,7 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
             workers,
             max_body: a.max_body as usize,
             enforcement,
+            queue,
         });
         let router = http::router(app.clone());
         let served = match listen {
@@ -358,7 +426,7 @@ fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     Ok(l)
 }
 
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
