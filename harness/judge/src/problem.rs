@@ -468,6 +468,63 @@ impl Problem {
         common > 0 && a[common - 1].breaks && !a[common..].iter().any(|g| g.may_accept)
     }
 
+    /// The groups along the path to the group `name` (the root first, `name` last).
+    fn group_chain(&self, name: &str) -> Vec<&Group> {
+        let mut chain = vec![&self.root];
+        while let Some(g) = chain.last().copied() {
+            if g.name == name {
+                return chain;
+            }
+            let next = g.children.iter().find_map(|c| match c {
+                Node::Group(s) if name.starts_with(&format!("{}/", s.name)) || s.name == name => {
+                    Some(s)
+                }
+                _ => None,
+            });
+            match next {
+                Some(s) => chain.push(s),
+                None => break,
+            }
+        }
+        Vec::new()
+    }
+
+    /// 2025-09 `require_pass`: the groups every case of which must be accepted before the
+    /// group `name` runs: those its own and its ancestors' `require_pass` name, and
+    /// (transitively) what those require.
+    pub fn requirements(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![name.to_owned()];
+        while let Some(n) = todo.pop() {
+            for g in self.group_chain(&n) {
+                for r in &g.require_pass {
+                    if !out.contains(r) {
+                        out.push(r.clone());
+                        todo.push(r.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether case `case` is in the group `group` (or a group inside it).
+    pub fn case_in(&self, case: usize, group: &str) -> bool {
+        self.cases[case].ancestors.iter().any(|a| a.name == group)
+    }
+
+    /// Whether a rejection of case `failed` keeps case `later` from being judged because a
+    /// group of `later` requires (`require_pass`) a group holding `failed`.
+    pub fn requires_between(&self, failed: usize, later: usize) -> bool {
+        let own = self.cases[later]
+            .ancestors
+            .last()
+            .map_or("", |a| a.name.as_str());
+        self.requirements(own)
+            .iter()
+            .any(|r| self.case_in(failed, r))
+    }
+
     /// The `data/secret` group, if any.
     pub fn secret(&self) -> Option<&Group> {
         self.root.children.iter().find_map(|n| match n {

@@ -2218,4 +2218,52 @@ fn corpus_scoring2025_groups_require_pass_args_multiplier() {
     let skip = get("skip_group1.py");
     assert_eq!(skip["score"].as_f64(), Some(0.0));
     assert_eq!(scores(skip)[2], ("secret/group2".into(), 0.0));
+    // Judged alone (not verified group by group), group2 is not judged: its cases are
+    // skipped (as problemtools and BAPCtools do), not run; the event report says why.
+    let work = scratch("require-pass-skip");
+    let events = work.join("events.jsonl");
+    let pkg = corpora().join("scoring2025");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            pkg.join("submissions/wrong_answer/skip_group1.py")
+                .to_str()
+                .unwrap(),
+            "--json",
+            "-j2",
+            "--report",
+            events.to_str().unwrap(),
+        ],
+        &work,
+    );
+    let skip = json_of(&out);
+    assert_eq!(skip["score"].as_f64(), Some(0.0));
+    let names: Vec<&str> = skip["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("secret/group2/")),
+        "{names:?}"
+    );
+    // group1 stops at its first rejection (pass-fail); group2 is not judged at all.
+    assert_eq!(skip["skipped"].as_u64(), Some(3), "{skip:#}");
+    assert_eq!(skip["verdict"], "WA");
+    let skipped: Vec<Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "case_skipped")
+        .collect();
+    // Skipped (when not already started) because of a rejection in what they need.
+    assert!(
+        skipped.iter().all(|e| {
+            let (id, cause) = (e["id"].as_str().unwrap(), e["because_of"].as_str().unwrap());
+            id.starts_with("secret/group")
+                && (cause.starts_with("sample/") || cause.starts_with("secret/group1/"))
+        }),
+        "{skipped:?}"
+    );
 }
