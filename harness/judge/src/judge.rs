@@ -110,7 +110,13 @@ impl Submission {
                 from_package: false,
             });
         }
-        let (files, main, language) = sources_in_dir(path, forced, langs)?;
+        // A directory with `build` and/or `run` scripts is built and started by them
+        // (as BAPCtools and problemtools do; the format describes them for validators).
+        let (files, main, language) = if has_scripts(path) {
+            script_program(path)?
+        } else {
+            sources_in_dir(path, forced, langs)?
+        };
         Ok(Submission {
             label,
             kind: SubmissionKind::Source {
@@ -140,17 +146,6 @@ fn sources_in_dir(
         .into_iter()
         .map(|f| std::path::absolute(f).unwrap_or_default())
         .collect();
-    for special in ["build", "run"] {
-        if files
-            .iter()
-            .any(|f| f.file_name().is_some_and(|n| n == special))
-        {
-            return Err(format!(
-                "{}: `{special}` scripts are not supported; give the sources only",
-                dir.display()
-            ));
-        }
-    }
     let language = match forced {
         Some(l) => l,
         None => {
@@ -200,6 +195,11 @@ fn sources_in_dir(
             .ok_or_else(|| format!("{}: no {} source file", dir.display(), language.name))?
     };
     Ok((files, main, language))
+}
+
+/// Whether the program directory `path` has a `build` or a `run` script.
+fn has_scripts(path: &Path) -> bool {
+    path.is_dir() && (path.join("build").is_file() || path.join("run").is_file())
 }
 
 /// The name of the pseudo-language of programs with `build`/`run` scripts.
@@ -499,8 +499,7 @@ impl<'a> Judge<'a> {
     /// Builds a program of the package (a validator: one source file, or a directory of
     /// them) with the compilation limits; it will run with the validation limits.
     fn build_program(&self, x: &mut Exec<'_>, path: &Path) -> Built {
-        let script = path.is_dir() && (path.join("build").is_file() || path.join("run").is_file());
-        let found = if script {
+        let found = if has_scripts(path) {
             // `build` and/or `run` scripts (the format's "other programs"): `build` runs in
             // a copy of the directory, then `run` (there, or made by `build`) is the program.
             script_program(path)
@@ -1273,6 +1272,24 @@ impl<'a> Judge<'a> {
             rep.message = m;
             return rep;
         }
+        let (v, m, score, vr) = self.check_output(x, case, &i.to_string(), &rep.run.stdout.data);
+        rep.verdict = v;
+        rep.message = m;
+        rep.raw_score = score;
+        rep.checker = vr;
+        rep
+    }
+
+    /// Checks an output of `case` with the output validator: the default comparison, or
+    /// the package's validator (`tag` names copies of test files it needs). Returns verdict,
+    /// message, score, the validator's run.
+    pub fn check_output(
+        &self,
+        x: &mut Exec<'_>,
+        case: &crate::problem::TestCase,
+        tag: &str,
+        output: &[u8],
+    ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
         match &self.validator {
             None => {
                 let (v, m) = match (
@@ -1284,24 +1301,16 @@ impl<'a> Judge<'a> {
                         format!("cannot read {}: {e}", case.answer.display()),
                     ),
                     (_, Err(e)) => (Verdict::JE, format!("validator flags: {e}")),
-                    (Ok(ans), Ok(o)) => match checker::compare(&ans, &rep.run.stdout.data, &o) {
+                    (Ok(ans), Ok(o)) => match checker::compare(&ans, output, &o) {
                         Check::Accepted => (Verdict::AC, String::new()),
                         Check::WrongAnswer(m) => (Verdict::WA, m),
                         Check::PresentationError(m) => (Verdict::PE, m),
                     },
                 };
-                rep.verdict = v;
-                rep.message = m;
+                (v, m, None, None)
             }
-            Some(val) => {
-                let (v, m, score, vr) = self.validate(x, val, i, &rep.run.stdout.data);
-                rep.verdict = v;
-                rep.message = m;
-                rep.raw_score = score;
-                rep.checker = vr;
-            }
+            Some(val) => self.validate(x, val, case, tag, output),
         }
-        rep
     }
 
     /// Runs a custom validator on an output. Returns verdict, message, score, its run.
@@ -1309,10 +1318,10 @@ impl<'a> Judge<'a> {
         &self,
         x: &mut Exec<'_>,
         val: &BuiltValidator,
-        i: usize,
+        case: &crate::problem::TestCase,
+        tag: &str,
         output: &[u8],
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
-        let case = &self.problem.cases[i];
         let je = |m: String| (Verdict::JE, m, None, None);
         let dir = match self.work.private_dir("check") {
             Ok(d) => d,
@@ -1327,8 +1336,8 @@ impl<'a> Judge<'a> {
             return je(format!("cannot write the output for the validator: {e}"));
         }
         let (input, answer) = match (
-            self.case_readable(&case.input, &format!("{i}")),
-            self.case_readable(&case.answer, &format!("{i}")),
+            self.case_readable(&case.input, tag),
+            self.case_readable(&case.answer, tag),
         ) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
@@ -1343,7 +1352,7 @@ impl<'a> Judge<'a> {
                 return je(e);
             }
         };
-        let r = self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
+        let r = self.run_validator(x, val, case, &input, &answer, &out_path, &fb);
         cleanup(&dir);
         r
     }
@@ -1362,13 +1371,12 @@ impl<'a> Judge<'a> {
         &self,
         x: &mut Exec<'_>,
         val: &BuiltValidator,
-        i: usize,
+        case: &crate::problem::TestCase,
         input: &Path,
         answer: &Path,
         out_path: &Path,
         fb: &CaseDir,
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
-        let case = &self.problem.cases[i];
         let (input, answer, out_path) = (
             input.to_path_buf(),
             answer.to_path_buf(),
@@ -1409,7 +1417,7 @@ impl<'a> Judge<'a> {
                 None,
             ),
             (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
-                match self.check_score(i, c == 42, score_txt) {
+                match self.check_score(case, c == 42, score_txt) {
                     Ok(score) if c == 42 => (Verdict::AC, msg, score),
                     Ok(_) => (Verdict::WA, msg, None),
                     Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
@@ -1558,7 +1566,7 @@ impl<'a> Judge<'a> {
         let accepted = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
         let rejected = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
         let score_txt = if accepted || rejected {
-            self.check_score(i, accepted, score_txt)
+            self.check_score(case, accepted, score_txt)
         } else {
             Ok(None)
         };
@@ -1709,7 +1717,7 @@ impl<'a> Judge<'a> {
                     );
                 }
                 let (v, m, score, vr) =
-                    self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
+                    self.run_validator(x, val, case, &input, &answer, &out_path, &fb);
                 rep.checker = vr;
                 rep.raw_score = score;
                 let next = feedback_file(
@@ -1894,7 +1902,7 @@ fn build_attempt(b: &Built, tier: Tier) -> Attempt {
 }
 
 /// The `sandbox_error` result of a step that did not run (the judge's, never the program's).
-fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
+pub(crate) fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
     hatchery_report::decide(
         RawFacts {
             error: Some(msg),
@@ -1936,8 +1944,12 @@ impl Judge<'_> {
 
     /// 2025-09's rules for `score.txt` and `score_multiplier.txt` (each breach is the
     /// validator's: JE). Returns the case's score (a multiplier times the case's maximum).
-    fn check_score_2025(&self, i: usize, accepted: bool, s: Scores) -> Result<Option<f64>, String> {
-        let case = &self.problem.cases[i];
+    fn check_score_2025(
+        &self,
+        case: &crate::problem::TestCase,
+        accepted: bool,
+        s: Scores,
+    ) -> Result<Option<f64>, String> {
         let any = s.score.is_some() || s.multiplier.is_some();
         if s.score.is_some() && s.multiplier.is_some() {
             return Err("the validator wrote both score.txt and score_multiplier.txt".into());
@@ -1990,13 +2002,13 @@ impl Judge<'_> {
     /// validator's (JE).
     fn check_score(
         &self,
-        i: usize,
+        case: &crate::problem::TestCase,
         accepted: bool,
         score: Result<Scores, String>,
     ) -> Result<Option<f64>, String> {
         let score = score?;
         if self.problem.format == FormatVersion::V2025_09 {
-            return self.check_score_2025(i, accepted, score);
+            return self.check_score_2025(case, accepted, score);
         }
         let score = score.score;
         match (accepted, score) {

@@ -306,6 +306,18 @@ pub struct InvalidInput {
     pub input_validator_args: InputValidatorArgs,
 }
 
+/// An output the output validator must reject (`data/invalid_output/`, 2025-09) or accept
+/// (`data/valid_output/`): a case (its `.in`, `.ans` and validator arguments) and the
+/// `.out` to check.
+#[derive(Debug, Clone)]
+pub struct OutputCheck {
+    /// The case; its name is the path under `data/` without `.in`.
+    pub case: TestCase,
+    pub output: PathBuf,
+    /// `valid_output`: must be accepted; `invalid_output`: must be rejected.
+    pub valid: bool,
+}
+
 /// A test group (a directory under `data/`).
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -368,6 +380,8 @@ pub struct Problem {
     pub skipped_input_validators: Vec<SkippedProgram>,
     /// `data/invalid_input/*.in`: inputs the input validators must reject.
     pub invalid_inputs: Vec<InvalidInput>,
+    /// `data/invalid_output/` and `data/valid_output/` (2025-09, BAPCtools).
+    pub output_checks: Vec<OutputCheck>,
     /// Things the package contains that this judge ignores.
     pub notes: Vec<String>,
     /// 2025-09 `constants`, substituted for `{{name}}` in validators, included files,
@@ -1233,6 +1247,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         may_accept: root.grader.may_accept_rejection(),
     }];
     let mut invalid_inputs = Vec::new();
+    let mut output_checks = Vec::new();
     for entry in sorted_entries(&data)? {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref() {
@@ -1244,6 +1259,16 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                     &root_settings,
                     format,
                     &mut invalid_inputs,
+                    &mut notes,
+                )?;
+            }
+            Some(n @ ("invalid_output" | "valid_output")) if entry.is_dir() => {
+                collect_output_checks(
+                    &entry,
+                    n,
+                    &root_settings,
+                    format,
+                    &mut output_checks,
                     &mut notes,
                 )?;
             }
@@ -1314,6 +1339,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         input_validators,
         skipped_input_validators,
         invalid_inputs,
+        output_checks,
         notes,
         constants,
         include_dir,
@@ -1463,6 +1489,68 @@ fn collect_invalid_inputs(
                 input_validator_args: settings.input_args.clone(),
             });
         }
+    }
+    Ok(())
+}
+
+/// `data/invalid_output/` or `data/valid_output/` (`kind`): cases of three files, `.in`,
+/// `.ans` and `.out`, with the groups' and their own (`<name>.yaml`) validator arguments.
+fn collect_output_checks(
+    dir: &Path,
+    name: &str,
+    parent: &Settings,
+    format: FormatVersion,
+    out: &mut Vec<OutputCheck>,
+    notes: &mut Vec<String>,
+) -> Result<(), PackageError> {
+    let (settings, _) = read_group_settings(dir, parent, format, &Constants::default(), notes)?;
+    let valid = name.starts_with("valid_output");
+    for (p, file) in visible_entries(dir)? {
+        if p.is_dir() {
+            collect_output_checks(&p, &format!("{name}/{file}"), &settings, format, out, notes)?;
+            continue;
+        }
+        let Some(stem) = file.strip_suffix(".in") else {
+            continue;
+        };
+        let (ans, output) = (
+            dir.join(format!("{stem}.ans")),
+            dir.join(format!("{stem}.out")),
+        );
+        for need in [&ans, &output] {
+            if !need.is_file() {
+                return Err(invalid(
+                    &p,
+                    format!(
+                        "a case of data/{} needs {} too",
+                        name.split('/').next().unwrap_or(name),
+                        need.display()
+                    ),
+                ));
+            }
+        }
+        let mut s = settings.clone();
+        let yaml = dir.join(format!("{stem}.yaml"));
+        if yaml.is_file() {
+            case_yaml(&yaml, &mut s, notes)?;
+        }
+        out.push(OutputCheck {
+            case: TestCase {
+                name: format!("{name}/{stem}"),
+                input: p.clone(),
+                answer: ans,
+                sample: false,
+                validator_flags: s.validator_flags,
+                accept_score: 1.0,
+                reject_score: 0.0,
+                input_validator_args: s.input_args,
+                ancestors: Vec::new(),
+                args: s.args,
+                score_max: CaseMax::NotScored,
+            },
+            output,
+            valid,
+        });
     }
     Ok(())
 }
@@ -2043,6 +2131,21 @@ fn check_score_keys(score: &GroupScore, scoring: bool, sample: bool) -> Result<(
     Ok(())
 }
 
+/// The entries of `dir` not hidden (no leading `.`), sorted, with their file names.
+fn visible_entries(dir: &Path) -> Result<Vec<(PathBuf, String)>, PackageError> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .map(|p| {
+            let f = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (p, f)
+        })
+        .filter(|(_, f)| !f.starts_with('.'))
+        .collect())
+}
+
 /// A test case found by [`cases_2025`]: name, input, its settings.
 type Found2025 = (String, PathBuf, Settings);
 
@@ -2055,14 +2158,7 @@ fn cases_2025(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Found2025>, PackageError> {
     let mut out = Vec::new();
-    for p in sorted_entries(dir)? {
-        let file = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if file.starts_with('.') {
-            continue;
-        }
+    for (p, file) in visible_entries(dir)? {
         if p.is_dir() {
             if file.ends_with(".files") {
                 return Err(invalid(

@@ -2267,3 +2267,139 @@ fn corpus_scoring2025_groups_require_pass_args_multiplier() {
         "{skipped:?}"
     );
 }
+
+/// 2025-09 package with submissions started by `build`/`run` scripts (a compiled one, a
+/// `run` alone, a `build` that writes `run`), and `data/invalid_output` / `data/valid_output`
+/// checked against the output validator before the submissions.
+#[test]
+fn corpus_scripts2025_build_run_submissions_and_output_checks() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("scripts2025");
+    let got: Vec<(&str, &str)> = v.iter().map(|x| (x.0.as_str(), x.1.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("submissions/accepted/compiled", "AC"),
+            ("submissions/accepted/shell_run", "AC"),
+            ("submissions/wrong_answer/off_by_one", "WA")
+        ]
+    );
+    // The compiled one was built by its script (a compile step), the others need none.
+    assert!(v[0].2["compile"]["verdict"] == "AC", "{:#}", v[0].2);
+    let work = scratch("scripts2025");
+    let pkg = work.join("scripts2025");
+    let _ = std::fs::remove_dir_all(&pkg);
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(corpora().join("scripts2025"))
+        .arg(&pkg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let check = |pkg: &Path| {
+        let out = run_judge(
+            &[pkg.to_str().unwrap(), "--validate-package", "--json"],
+            &work,
+        );
+        (out.status.code(), json_of(&out))
+    };
+    let (code, r) = check(&pkg);
+    assert_eq!(
+        (code, r["all_ok"].as_bool()),
+        (Some(0), Some(true)),
+        "{r:#}"
+    );
+    let outs: Vec<(&str, &str)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().ends_with(".out"))
+        .map(|f| (f["name"].as_str().unwrap(), f["expected"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outs,
+        [
+            ("invalid_output/extra_token.out", "rejected"),
+            ("invalid_output/not_a_number.out", "rejected"),
+            ("invalid_output/wrong.out", "rejected"),
+            ("valid_output/spaces.out", "accepted"),
+        ]
+    );
+    // An invalid output the validator accepts, and a valid one it rejects: both reported,
+    // and the submissions' verification fails because of them.
+    package(
+        &pkg,
+        &[
+            ("data/invalid_output/right.in", "4 5\n"),
+            ("data/invalid_output/right.ans", "9\n"),
+            ("data/invalid_output/right.out", "9\n"),
+            ("data/valid_output/two_lines.in", "4 5\n"),
+            ("data/valid_output/two_lines.ans", "9\n"),
+            ("data/valid_output/two_lines.out", "9\n9\n"),
+        ],
+    );
+    let (code, r) = check(&pkg);
+    assert_eq!(code, Some(1), "{r:#}");
+    let bad: Vec<(&str, Value)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ok"] == false)
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["runs"][0]["exit_code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            ("invalid_output/right.out", Value::from(42)),
+            ("valid_output/two_lines.out", Value::from(43))
+        ]
+    );
+    let out = run_judge(&[pkg.to_str().unwrap(), "--validate-input"], &work);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL invalid_output/right.out") && text.contains("expected rejected"),
+        "{text}"
+    );
+    // A `.out` is required in data/invalid_output.
+    std::fs::remove_file(pkg.join("data/invalid_output/right.out")).unwrap();
+    let (code, r) = check(&pkg);
+    assert_eq!(code, Some(7), "{r:#}");
+    assert!(r["error"].as_str().unwrap().contains("right.out"), "{r:#}");
+
+    // A submission directory given on the command line: a `build` that leaves no `run` is
+    // CE, with the reason.
+    let sub = work.join("no_run");
+    let _ = std::fs::remove_dir_all(&sub);
+    std::fs::create_dir_all(&sub).unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg("printf '#!/bin/sh\\necho building\\n' > build && chmod +x build")
+        .current_dir(&sub)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run_judge(
+        &[
+            corpora().join("scripts2025").to_str().unwrap(),
+            sub.to_str().unwrap(),
+            "--json",
+        ],
+        &work,
+    );
+    let r = json_of(&out);
+    assert_eq!(r["verdict"], "CE", "{r:#}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("no executable `run`"),
+        "{r:#}"
+    );
+}
