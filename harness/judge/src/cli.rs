@@ -358,7 +358,9 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     };
     let mut judge = match Judge::new(&problem, &runner, &work, &langs, time_limit, tl_source) {
         Ok(j) => j,
-        Err(e @ JudgeError::Validator { .. }) => return fail(exit::SANDBOX_ERROR, e.to_string()),
+        Err(e @ (JudgeError::Validator { .. } | JudgeError::StaticValidator { .. })) => {
+            return fail(exit::SANDBOX_ERROR, e.to_string())
+        }
         Err(e) => return fail(exit::BAD_INPUT, e.to_string()),
     };
     judge.run_all_cases = a.all_cases;

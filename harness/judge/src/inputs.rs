@@ -113,6 +113,7 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
     let mut files: Vec<File<'_>> = problem
         .cases
         .iter()
+        .filter(|c| c.static_args.is_none())
         .map(|c| {
             (
                 c.name.clone(),

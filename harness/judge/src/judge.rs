@@ -46,6 +46,8 @@ pub enum JudgeError {
     Validator { path: PathBuf, message: String },
     #[error("the input validator {path} could not be built: {message}")]
     InputValidator { path: PathBuf, message: String },
+    #[error("the static validator {path} could not be built: {message}")]
+    StaticValidator { path: PathBuf, message: String },
 }
 
 /// What to judge.
@@ -253,6 +255,9 @@ pub struct Runnable {
     pub cwd: PathBuf,
     pub env: Vec<(OsString, OsString)>,
     pub language: Option<String>,
+    /// A program built from sources: the directory of its files (submitted, compiled,
+    /// included) and its entry point's file name, for a static validator.
+    pub files: Option<(PathBuf, OsString)>,
 }
 
 /// How building went.
@@ -388,6 +393,8 @@ pub struct Judge<'a> {
     rlimit_memory: bool,
     resolver: Resolver,
     validator: Option<BuiltValidator>,
+    /// The static validator (2025-09), when a static validation test case needs it.
+    static_validator: Option<Runnable>,
     /// Copies of test files the case uid cannot read in place.
     data_dir: PathBuf,
     run_dir: PathBuf,
@@ -432,6 +439,7 @@ impl<'a> Judge<'a> {
                 .is_none_or(|l| l.level != hatchery_report::Level::Full),
             resolver: Resolver::default(),
             validator: None,
+            static_validator: None,
             data_dir,
             run_dir,
         };
@@ -449,6 +457,21 @@ impl<'a> Judge<'a> {
                 }
                 Err(message) => {
                     return Err(JudgeError::Validator {
+                        path: v.path.clone(),
+                        message,
+                    })
+                }
+            }
+        }
+        if let Some(v) = &problem.static_validator {
+            let built = j
+                .build_programs(std::slice::from_ref(&v.path))
+                .pop()
+                .unwrap_or_else(|| Err("the build did not run".into()));
+            match built {
+                Ok(r) => j.static_validator = Some(r),
+                Err(message) => {
+                    return Err(JudgeError::StaticValidator {
                         path: v.path.clone(),
                         message,
                     })
@@ -586,6 +609,7 @@ impl<'a> Judge<'a> {
                         cwd: self.run_dir.clone(),
                         env: Vec::new(),
                         language: None,
+                        files: None,
                     })
                 })();
                 judge_error_build(r)
@@ -608,6 +632,7 @@ impl<'a> Judge<'a> {
                         cwd: cwd.clone(),
                         env: Vec::new(),
                         language: None,
+                        files: None,
                     })
                 })();
                 judge_error_build(r)
@@ -784,6 +809,7 @@ impl<'a> Judge<'a> {
                     cwd: dir.path().to_path_buf(),
                     env,
                     language: Some(language.name.clone()),
+                    files: Some((dir.path().to_path_buf(), main_name.clone())),
                 });
             return judge_error_build(r);
         };
@@ -926,6 +952,9 @@ impl<'a> Judge<'a> {
                         },
                         env,
                         language: Some(language.name.clone()),
+                        files: out
+                            .as_ref()
+                            .map(|o| (o.path().to_path_buf(), main_name.clone())),
                     }),
                     compile: Some(compile),
                 },
@@ -1105,7 +1134,9 @@ impl<'a> Judge<'a> {
                 );
                 spec.private_view = true;
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(Stdin::Trusted(case.input.clone()));
+                if case.static_args.is_none() {
+                    spec.stdin = Some(Stdin::Trusted(case.input.clone()));
+                }
                 let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
                 // A case passes when it is accepted (see the README: per case, `passed`
                 // is "AC"; whether a submission got what it should is the verification's).
@@ -1233,6 +1264,9 @@ impl<'a> Judge<'a> {
 
     fn run_case(&self, x: &mut Exec<'_>, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
+        if let Some(args) = &case.static_args {
+            return self.run_static(x, runnable, case, args);
+        }
         if self.problem.interactive {
             return self.run_interactive(x, runnable, i);
         }
@@ -1277,6 +1311,88 @@ impl<'a> Judge<'a> {
         rep.message = m;
         rep.raw_score = score;
         rep.checker = vr;
+        rep
+    }
+
+    /// A static validation test case (2025-09): the static validator runs in a copy-free
+    /// view of the submission's files (its build directory: submitted, compiled and
+    /// included files) as `<validator> language entry_point feedback_dir/ [args]`, with the
+    /// validation limits; it reports as an output validator does (42 accepts, 43 rejects,
+    /// `score.txt` / `score_multiplier.txt` by the case's maximum).
+    fn run_static(
+        &self,
+        x: &mut Exec<'_>,
+        runnable: &Runnable,
+        case: &crate::problem::TestCase,
+        args: &[String],
+    ) -> CaseReport {
+        let mut rep = CaseReport::not_run(&case.name, self.runner.tool_tier);
+        let (Some(val), Some((files, entry))) = (&self.static_validator, &runnable.files) else {
+            rep.message = if self.static_validator.is_none() {
+                "no static validator was built".into()
+            } else {
+                "static validation needs the submission's source files (not a binary or a \
+                 command)"
+                    .into()
+            };
+            return rep;
+        };
+        let dir = match self.work.private_dir("static") {
+            Ok(d) => d,
+            Err(e) => {
+                rep.message = format!("work directory: {e}");
+                return rep;
+            }
+        };
+        let fb = match self.feedback_dir(&dir) {
+            Ok(fb) => fb,
+            Err(e) => {
+                let _ = self.work.remove(&dir);
+                rep.message = e;
+                return rep;
+            }
+        };
+        let mut argv = val.argv.clone();
+        let mut fbs = fb.path().as_os_str().to_owned();
+        fbs.push("/");
+        argv.extend([
+            OsString::from(runnable.language.clone().unwrap_or_default()),
+            entry.clone(),
+            fbs,
+        ]);
+        argv.extend(args.iter().map(OsString::from));
+        let mut spec = workdir::spec(argv, files, self.validator_limits());
+        spec.env = val.env.clone();
+        let r = x.run(&spec, self.runner.tool_tier);
+        let msg = feedback_file(&fb, "judgemessage.txt", MESSAGE_CAP as u64)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| cap_text(&r.stderr.data));
+        let scores = self.score_file(&fb);
+        let _ = self.work.remove(&dir);
+        let (v, m, score) = match (r.outcome, r.exit_code) {
+            (Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
+                match self.check_score(case, c == 42, scores) {
+                    Ok(score) if c == 42 => (Verdict::AC, msg, score),
+                    Ok(_) => (Verdict::WA, msg, None),
+                    Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
+                }
+            }
+            _ => (
+                Verdict::JE,
+                format!(
+                    "the static validator misbehaved ({}; it exits 42 or 43): {msg}",
+                    r.reason
+                ),
+                None,
+            ),
+        };
+        rep.verdict = v;
+        rep.message = m;
+        rep.raw_score = score;
+        rep.exit_code = r.exit_code;
+        rep.checker = Some(r.clone());
+        rep.run = r;
         rep
     }
 

@@ -238,6 +238,10 @@ pub struct TestCase {
     pub args: Vec<String>,
     /// 2025-09: what the case may score.
     pub score_max: CaseMax,
+    /// A static validation test case (2025-09): the static validator's arguments. It runs
+    /// the static validator on the submission's files instead of the submission; it has no
+    /// input or answer.
+    pub static_args: Option<Vec<String>>,
 }
 
 /// What a test case of a 2025-09 scoring problem may score.
@@ -368,6 +372,8 @@ pub struct Problem {
     pub custom_score_required: bool,
     /// Set when validation is custom (and always for interactive problems).
     pub validator: Option<ValidatorSource>,
+    /// 2025-09 `static_validator/`, run by the static validation test cases.
+    pub static_validator: Option<ValidatorSource>,
     pub limits: ProblemLimits,
     /// Every test case in judging order: samples, then secret; groups and cases in
     /// lexicographic order of their names.
@@ -854,11 +860,6 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 "`true` is not supported: submissions run in a read-only working directory",
             ));
         }
-        if dir.join("static_validator").exists() {
-            notes.push(
-                "static_validator/ is not run (no test group sets static_validation_score)".into(),
-            );
-        }
     }
     let languages = match py.get("languages") {
         None => None,
@@ -1320,6 +1321,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         ));
     }
     let (input_validators, skipped_input_validators) = find_input_validators(&dir, &mut notes)?;
+    let static_validator = static_validator(&dir, &cases, &mut notes)?;
     Ok(Problem {
         dir,
         name,
@@ -1340,6 +1342,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         skipped_input_validators,
         invalid_inputs,
         output_checks,
+        static_validator,
         notes,
         constants,
         include_dir,
@@ -1493,6 +1496,45 @@ fn collect_invalid_inputs(
     Ok(())
 }
 
+/// `static_validator/` (2025-09: a program, like the output validator) when there is one;
+/// static validation test cases need it, and it is noted when none uses it.
+fn static_validator(
+    dir: &Path,
+    cases: &[TestCase],
+    notes: &mut Vec<String>,
+) -> Result<Option<ValidatorSource>, PackageError> {
+    let path = dir.join("static_validator");
+    let used = cases.iter().find(|c| c.static_args.is_some());
+    if !path.exists() {
+        return match used {
+            Some(c) => Err(invalid(
+                &dir.join("data").join(&c.name),
+                "static_validation_score is set, but there is no static_validator/",
+            )),
+            None => Ok(None),
+        };
+    }
+    if used.is_none() {
+        notes.push(
+            "static_validator/ is not run (no test group sets static_validation_score)".into(),
+        );
+        return Ok(None);
+    }
+    let files = if path.is_dir() {
+        files_in(&path)?
+    } else {
+        vec![path.clone()]
+    };
+    if files.is_empty() {
+        return Err(invalid(&path, "the static validator directory is empty"));
+    }
+    Ok(Some(ValidatorSource {
+        path,
+        files,
+        protocol: ValidatorProtocol::Kattis,
+    }))
+}
+
 /// `data/invalid_output/` or `data/valid_output/` (`kind`): cases of three files, `.in`,
 /// `.ans` and `.out`, with the groups' and their own (`<name>.yaml`) validator arguments.
 fn collect_output_checks(
@@ -1547,6 +1589,7 @@ fn collect_output_checks(
                 ancestors: Vec::new(),
                 args: s.args,
                 score_max: CaseMax::NotScored,
+                static_args: None,
             },
             output,
             valid,
@@ -1585,6 +1628,10 @@ struct GroupScore {
     require_pass: Vec<String>,
     /// Legacy `range`.
     range: Option<(f64, f64)>,
+    /// 2025-09 `static_validation_score`: `None` for `pass-fail`, else the maximum.
+    static_score: Option<Option<f64>>,
+    /// 2025-09 `static_validator_args`.
+    static_args: Option<Vec<String>>,
     /// The file read, if any.
     file: Option<PathBuf>,
 }
@@ -1646,12 +1693,18 @@ fn read_group_settings(
             }
             "require_pass" => score.require_pass = m.words("require_pass")?.unwrap_or_default(),
             "args" => s.args = m.words("args")?.unwrap_or_default(),
-            "static_validation_score" | "static_validator_args" => {
-                return Err(m.err(
-                    &k,
-                    "static validation is not supported by this judge (no static validator \
-                     is run)",
-                ))
+            "static_validation_score" => {
+                score.static_score = Some(match m.get("static_validation_score") {
+                    Some(Yaml::String(t)) if t == "pass-fail" => None,
+                    Some(Yaml::Integer(n)) if *n >= 0 => Some(*n as f64),
+                    Some(Yaml::Real(r)) if r.parse::<f64>().is_ok_and(|x| x >= 0.0) => {
+                        r.parse::<f64>().ok()
+                    }
+                    _ => return Err(m.err(&k, "expected a non-negative number or `pass-fail`")),
+                })
+            }
+            "static_validator_args" => {
+                score.static_args = Some(m.words("static_validator_args")?.unwrap_or_default())
             }
             "input_visualizer_args" | "output_visualizer_args" | "description" => {}
             "on_reject" => match m.str("on_reject")? {
@@ -1965,6 +2018,7 @@ fn walk_group(
                 ancestors: path.clone(),
                 args: Vec::new(),
                 score_max: CaseMax::NotScored,
+                static_args: None,
             });
             group.children.push(Node::Case(cases.len() - 1));
         }
@@ -2030,8 +2084,15 @@ fn walk_2025(
     path.push(anc);
     if !grouped {
         let found = cases_2025(dir, part, &settings, notes)?;
-        push_cases_2025(found, &mut top, &path, (sample, ctx.scoring), cases);
+        push_cases_2025(found, &mut top, &path, (sample, ctx.scoring), &score, cases)?;
         return Ok(top);
+    }
+    if score.static_score.is_some() {
+        return Err(field_err(
+            &score.file.clone().unwrap_or_default(),
+            "static_validation_score",
+            "not supported in a secret with test data groups (give it to a group)",
+        ));
     }
     if let Some(p) = sorted_entries(dir)?
         .into_iter()
@@ -2093,14 +2154,14 @@ fn walk_2025(
         }
         let (mut g, ganc) = level(&gname, gagg, gs.grader);
         g.max_score = gmax;
-        g.require_pass = gscore.require_pass;
+        g.require_pass = gscore.require_pass.clone();
         let mut gpath = path.clone();
         gpath.push(ganc);
         let found = cases_2025(&d, &gname, &gs, notes)?;
         if found.is_empty() {
             return Err(invalid(&d, "a test data group without test cases"));
         }
-        push_cases_2025(found, &mut g, &gpath, (false, ctx.scoring), cases);
+        push_cases_2025(found, &mut g, &gpath, (false, ctx.scoring), &gscore, cases)?;
         top.children.push(Node::Group(g));
     }
     Ok(top)
@@ -2228,9 +2289,40 @@ fn push_cases_2025(
     g: &mut Group,
     path: &[Ancestor],
     (sample, scoring): (bool, bool),
+    score: &GroupScore,
     cases: &mut Vec<TestCase>,
-) {
+) -> Result<(), PackageError> {
+    let file = score.file.clone().unwrap_or_default();
+    if score.static_args.is_some() && score.static_score.is_none() {
+        return Err(field_err(
+            &file,
+            "static_validator_args",
+            "given without static_validation_score",
+        ));
+    }
+    let pass_fail = sample || !scoring || g.aggregation == Aggregation::PassFail;
+    let static_max = match score.static_score {
+        None => None,
+        Some(Some(_)) if pass_fail => {
+            return Err(field_err(
+                &file,
+                "static_validation_score",
+                "a number needs a scoring problem and a group with sum or min aggregation \
+                 (else `pass-fail`)",
+            ))
+        }
+        Some(None) if !pass_fail => {
+            return Err(field_err(
+                &file,
+                "static_validation_score",
+                "`pass-fail` needs pass-fail aggregation or a pass-fail problem",
+            ))
+        }
+        Some(m) => Some(m),
+    };
     let n = found.len().max(1) as f64;
+    // The static validation test case's maximum comes off the cases' share (sum groups).
+    let static_part = static_max.flatten().unwrap_or(0.0);
     let score_max = if sample || !scoring {
         CaseMax::NotScored
     } else {
@@ -2238,9 +2330,33 @@ fn push_cases_2025(
             (Aggregation::PassFail, _) => CaseMax::PassFail,
             (_, None) => CaseMax::Unbounded,
             (Aggregation::Min | Aggregation::Max, Some(m)) => CaseMax::Bounded(m),
-            (Aggregation::Sum | Aggregation::Avg, Some(m)) => CaseMax::Bounded(m / n),
+            (Aggregation::Sum | Aggregation::Avg, Some(m)) => {
+                CaseMax::Bounded((m - static_part).max(0.0) / n)
+            }
         }
     };
+    if let Some(m) = static_max {
+        // First in its group: the submission's source is judged before it runs.
+        cases.push(TestCase {
+            name: format!("{}/static_validation", g.name),
+            input: PathBuf::new(),
+            answer: PathBuf::new(),
+            sample,
+            validator_flags: Vec::new(),
+            accept_score: 1.0,
+            reject_score: 0.0,
+            input_validator_args: InputValidatorArgs::default(),
+            ancestors: path.to_vec(),
+            args: Vec::new(),
+            score_max: match m {
+                _ if sample || !scoring => CaseMax::NotScored,
+                None => CaseMax::PassFail,
+                Some(x) => CaseMax::Bounded(x),
+            },
+            static_args: Some(score.static_args.clone().unwrap_or_default()),
+        });
+        g.children.push(Node::Case(cases.len() - 1));
+    }
     for (name, input, s) in found {
         cases.push(TestCase {
             name,
@@ -2254,9 +2370,11 @@ fn push_cases_2025(
             ancestors: path.to_vec(),
             args: s.args,
             score_max,
+            static_args: None,
         });
         g.children.push(Node::Case(cases.len() - 1));
     }
+    Ok(())
 }
 
 /// `require_pass` names `sample` or test data groups with pass-fail aggregation that come
@@ -3070,11 +3188,24 @@ mod tests {
             "data/secret/test_group.yaml",
             "static_validation_score: 10\n",
         );
+        // Static validation: the validator must exist; the score's kind must fit the group.
         let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
-        assert!(
-            e.contains("static_validation_score: static validation is not supported"),
-            "{e}"
+        assert!(e.contains("there is no static_validator/"), "{e}");
+        p.file("static_validator/check.py", "import sys\nsys.exit(42)\n");
+        let pr = v2025(&p, "type: scoring\n").unwrap();
+        let st = pr.cases.iter().find(|c| c.static_args.is_some()).unwrap();
+        assert_eq!(st.name, "secret/static_validation");
+        assert_eq!(st.score_max, CaseMax::Bounded(10.0));
+        assert!(pr.static_validator.is_some());
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("a number needs a scoring problem"), "{e}");
+        p.file(
+            "data/secret/test_group.yaml",
+            "static_validator_args: [x]\n",
         );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(e.contains("given without static_validation_score"), "{e}");
+        fs::remove_dir_all(p.0.path().join("static_validator")).unwrap();
         fs::remove_file(p.0.path().join("data/secret/test_group.yaml")).unwrap();
         p.file("data/secret/1.files/x.txt", "x");
         let e = v2025(&p, "").unwrap_err().to_string();

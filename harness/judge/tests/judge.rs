@@ -2403,3 +2403,74 @@ fn corpus_scripts2025_build_run_submissions_and_output_checks() {
         "{r:#}"
     );
 }
+
+/// 2025-09 static validation: `secret`'s static validation test case (20 of 100 points,
+/// `static_validator_args`) runs the static validator on each submission's files (a C build
+/// directory, Python sources); its verdict and score join the submission's.
+#[test]
+fn corpus_static2025_static_validator() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("static2025");
+    let get = |name: &str| &v.iter().find(|x| x.0.ends_with(name)).unwrap().2;
+    let static_case = |j: &Value| -> Value {
+        j["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "secret/static_validation")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for (name, score, verdict, case_score) in [
+        ("short.c", 100.0, "AC", Some(20.0)),
+        ("short.py", 100.0, "AC", Some(20.0)),
+        ("long.py", 90.0, "AC", Some(10.0)),
+        ("uses_eval.py", 80.0, "WA", None),
+    ] {
+        let j = get(name);
+        assert_eq!(j["score"].as_f64(), Some(score), "{name}: {j:#}");
+        let c = static_case(j);
+        assert_eq!(c["verdict"], verdict, "{name}: {c:#}");
+        assert_eq!(
+            c["score"].as_f64(),
+            case_score.or(Some(0.0)),
+            "{name}: {c:#}"
+        );
+    }
+    assert!(
+        static_case(get("uses_eval.py"))["message"]
+            .as_str()
+            .unwrap()
+            .contains("uses_eval.py (python3) calls eval"),
+        "the validator gets the language and the entry point"
+    );
+    // The static validator sees the submission's files, not the test data: a binary has no
+    // files to judge (JE, named).
+    let work = scratch("static2025");
+    let bin = work.join("true");
+    // Copied by a child (an executable written here could be held open by a fork: ETXTBSY).
+    let st = Command::new("cp")
+        .arg("/bin/true")
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run_judge(
+        &[
+            corpora().join("static2025").to_str().unwrap(),
+            "--binary",
+            bin.to_str().unwrap(),
+            "--json",
+        ],
+        &work,
+    );
+    let r = json_of(&out);
+    assert!(
+        r["cases"].as_array().unwrap().iter().any(
+            |c| c["verdict"] == "JE" && c["message"].as_str().unwrap().contains("source files")
+        ),
+        "{r:#}"
+    );
+}
