@@ -66,7 +66,7 @@ for p in "$SCRATCH"/pkgs/*; do
     name=$(basename "$p")
     s=$(date +%s.%N)
     # All parts but the statement (LaTeX), two threads as hatchery's -j2.
-    "$VERIFYPROBLEM" -j 2 -l info -p config data graders validators submissions "$p" \
+    "$VERIFYPROBLEM" "$p" -j 2 -l info -p config data graders validators submissions \
         >"$SCRATCH/logs/$name.vp" 2>&1 || true
     e=$(date +%s.%N)
     echo "$s $e" >"$SCRATCH/logs/$name.vp.time"

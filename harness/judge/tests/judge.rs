@@ -1240,6 +1240,36 @@ fn derivation_failures_name_the_submission() {
         ),
         "{err}"
     );
+    // An accepted submission that does not compile is left out of the derivation (as in
+    // problemtools); its verification fails.
+    let pkg = work.join("ce");
+    let mut files = base.to_vec();
+    files.push(("problem.yaml", "name: x\n"));
+    files.push(("submissions/accepted/ok.py", "print(2 * int(input()))\n"));
+    files.push(("submissions/accepted/broken.c", "int main( {\n"));
+    package(&pkg, &files);
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--verify-submissions", "--json"],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = json_of(&out);
+    let d = &v["time_limit_derivation"];
+    assert!(
+        d["slowest_accepted"].as_str().unwrap().contains("ok.py")
+            && d["accepted"].as_array().unwrap().len() == 1,
+        "{v:#}"
+    );
+    let broken = v["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "submissions/accepted/broken.c")
+        .unwrap();
+    assert_eq!(
+        (&broken["verdict"], &broken["matched"]),
+        (&Value::from("CE"), &Value::from(false))
+    );
     // 2023-07: a time_limit_exceeded submission that finishes within limit × 1.5.
     let pkg = work.join("fast-tle");
     let mut files = base.to_vec();
