@@ -48,15 +48,16 @@ trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$SCRATCH"' EXIT
 
 # problemtools' examples (different, guess, hello, oddecho).
 if [ -d "$PT_EXAMPLES/different" ]; then
-    for p in different guess hello oddecho; do cp -r "$PT_EXAMPLES/$p" "$SCRATCH/pkgs/pt-$p"; done
+    for p in different guess hello oddecho; do cp -r "$PT_EXAMPLES/$p" "$SCRATCH/pkgs/$p"; done
 else
     git --git-dir="$PT_GIT" archive HEAD examples | tar -x -C "$SCRATCH"
-    for p in different guess hello oddecho; do mv "$SCRATCH/examples/$p" "$SCRATCH/pkgs/pt-$p"; done
+    for p in different guess hello oddecho; do mv "$SCRATCH/examples/$p" "$SCRATCH/pkgs/$p"; done
 fi
-# The specification's example problems that have test data.
+# The specification's example problems that have test data (their short names do not
+# collide with problemtools'; a name must be [a-z0-9]+ for verifyproblem).
 git --git-dir="$PPF_GIT" archive HEAD examples/problems | tar -x -C "$SCRATCH"
 for p in passfail scoring maximal; do
-    mv "$SCRATCH/examples/problems/$p" "$SCRATCH/pkgs/spec-$p"
+    mv "$SCRATCH/examples/problems/$p" "$SCRATCH/pkgs/$p"
 done
 rm -rf "$SCRATCH/examples"
 
@@ -99,9 +100,13 @@ def t(f):
 
 rows, tot = [], {"n": 0, "vp_exp": 0, "hj_exp": 0, "agree": 0, "both": 0}
 times = []
-for name in sorted(os.listdir(pk)):
-    vp = {}
+ORIGIN = {"different": "problemtools", "guess": "problemtools", "hello": "problemtools",
+          "oddecho": "problemtools", "passfail": "spec", "scoring": "spec", "maximal": "spec"}
+for name in sorted(os.listdir(pk), key=lambda n: (ORIGIN.get(n, ""), n)):
+    vp, vp_unsupported = {}, ""
     for line in open(os.path.join(logs, name + ".vp"), errors="replace"):
+        if "Failed to load problem" in line:
+            vp_unsupported = line.split("Failed to load problem:", 1)[1].strip()
         if " sensitive to time limit" in line or "did not attain full score" in line or " on sample:" in line:
             continue
         m = ce_re.search(line)
@@ -129,8 +134,8 @@ for name in sorted(os.listdir(pk)):
     subs = sorted(set(vp) | set(hj) | set(hjskip))
     for s in subs:
         exp = DIRS.get(s.split("/")[0], "?")
-        v = vp.get(s, "-")
-        h = hj.get(s, "skipped: " + hjskip[s][:60] if s in hjskip else "-")
+        v = vp.get(s, "refused" if vp_unsupported else "-")
+        h = hj.get(s, "skipped: " + hjskip[s].rsplit(": ", 1)[-1][:60] if s in hjskip else "-")
         hv_ = h.split()[0] if h and h[0].isupper() else None
         tot["n"] += 1
         def meets(x):
@@ -146,14 +151,15 @@ for name in sorted(os.listdir(pk)):
         if v not in ("-", "no compiler") and hv_ is not None:
             tot["both"] += 1
             tot["agree"] += (v == hv_) or (vp_ok and hj_ok)
-        rows.append((name, s, exp, v, h))
-    times.append((name, t(os.path.join(logs, name + ".vp.time")), t(os.path.join(logs, name + ".hj.time")), err))
+        rows.append((f"{ORIGIN.get(name, '?')}/{name}", s, exp, v, h))
+    times.append((name, t(os.path.join(logs, name + ".vp.time")), t(os.path.join(logs, name + ".hj.time")), err, vp_unsupported))
 
 out = []
 out.append(f"# verifyproblem ({vv or 'problemtools'}) vs {hv} judge --verify-submissions -j2\n")
 out.append("Expected: from the submission's directory (PAC: partially accepted, AC also allowed "
            "by the check; brute_force: TLE or RTE). `-`: the tool did not report it; "
-           "`no compiler`: verifyproblem found no compiler for the language here. hatchery "
+           "`no compiler`: verifyproblem found no compiler for the language here; `refused`: "
+           "verifyproblem refused the package (see the timing table). hatchery "
            "verdicts marked `(unexpected)` did not match the package's expectations "
            "(directory, annotations or submissions.yaml).\n")
 out.append("| package | submission | expected | verifyproblem | hatchery |")
@@ -164,11 +170,16 @@ out.append("")
 out.append(f"Submissions: {tot['n']}; as expected: verifyproblem {tot['vp_exp']}, hatchery "
            f"{tot['hj_exp']}; judged by both: {tot['both']}, of which the two agree (same "
            f"verdict, or both as expected) on {tot['agree']}.\n")
-out.append("| package | verifyproblem s | hatchery s | hatchery error |")
+out.append("Wall time per package (each tool's whole run: build, input validation, judging, "
+           "time-limit derivation; both with 2 threads):\n")
+out.append("| package | verifyproblem s | hatchery s | note |")
 out.append("|---|---|---|---|")
-for n, a, b, e in times:
-    out.append(f"| {n} | {a:.2f} | {b:.2f} | {e[:80]} |")
-out.append(f"| total | {sum(x[1] for x in times):.2f} | {sum(x[2] for x in times):.2f} | |")
+for n, a, b, e, u in times:
+    note = (f"verifyproblem: {u}" if u else "") + (f" hatchery: {e[:80]}" if e else "")
+    out.append(f"| {n} | {a:.2f} | {b:.2f} | {note.strip()} |")
+both = [x for x in times if not x[4] and not x[3]]
+out.append(f"| total, packages both judged ({len(both)}) | {sum(x[1] for x in both):.2f} | "
+           f"{sum(x[2] for x in both):.2f} | |")
 text = "\n".join(out) + "\n"
 sys.stdout.write(text)
 if out_md:
