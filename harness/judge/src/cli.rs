@@ -45,8 +45,10 @@ pub struct JudgeArgs {
     #[arg(long, conflicts_with_all = ["source", "binary", "command"])]
     pub verify_submissions: bool,
     /// Run the package's input validators (input_validators/ or input_format_validators/)
-    /// on every test input and report each file (--verify-submissions does this first).
-    #[arg(long, conflicts_with_all = ["source", "binary", "command"])]
+    /// on every test input, and its output validator on the outputs of data/invalid_output
+    /// (must be rejected) and data/valid_output (must be accepted); report each file
+    /// (--verify-submissions does this first).
+    #[arg(long, visible_alias = "validate-package", conflicts_with_all = ["source", "binary", "command"])]
     pub validate_input: bool,
     /// Derive the time limit from the accepted submissions as the problem package format
     /// does (slowest accepted run × time_multiplier / ac_to_time_limit, rounded up), even
@@ -356,7 +358,9 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     };
     let mut judge = match Judge::new(&problem, &runner, &work, &langs, time_limit, tl_source) {
         Ok(j) => j,
-        Err(e @ JudgeError::Validator { .. }) => return fail(exit::SANDBOX_ERROR, e.to_string()),
+        Err(e @ (JudgeError::Validator { .. } | JudgeError::StaticValidator { .. })) => {
+            return fail(exit::SANDBOX_ERROR, e.to_string())
+        }
         Err(e) => return fail(exit::BAD_INPUT, e.to_string()),
     };
     judge.run_all_cases = a.all_cases;
@@ -365,16 +369,19 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
     let run_inputs = a.validate_input
         || (a.verify_submissions
             && (!problem.input_validators.is_empty()
-                || !problem.skipped_input_validators.is_empty()));
+                || !problem.skipped_input_validators.is_empty()
+                || !problem.output_checks.is_empty()));
     let input_report = if run_inputs {
         if a.validate_input
             && problem.input_validators.is_empty()
             && problem.skipped_input_validators.is_empty()
+            && problem.output_checks.is_empty()
         {
             return fail(
                 exit::BAD_INPUT,
                 format!(
-                    "{}: no input validators (input_validators/ or input_format_validators/)",
+                    "{}: no input validators (input_validators/ or input_format_validators/) \
+                     and no data/invalid_output or data/valid_output",
                     problem.dir.display()
                 ),
             );

@@ -163,9 +163,11 @@ pub fn on_worker0<T>(pool: &Pool<SandboxExecutor>, f: impl FnOnce(&mut Exec<'_>)
     f(&mut Exec::new(&mut w))
 }
 
-/// `on_reject: break`: a test case whose verdict is not AC keeps the later cases of the
-/// groups that break at it from starting (unless every case must run). Cases already
-/// running still finish; grading decides afterwards what counts, whatever the timing.
+/// `on_reject: break` and `require_pass`: a test case whose verdict is not AC keeps from
+/// starting the later cases of the groups that break at it, and the cases of the groups
+/// that require (2025-09 `require_pass`) a group holding it (unless every case must run).
+/// Cases already running still finish; grading decides afterwards what counts, whatever the
+/// timing.
 pub struct BreakOnReject<'p> {
     pub problem: &'p Problem,
     pub run_all_cases: bool,
@@ -177,7 +179,9 @@ impl SkipRule for BreakOnReject<'_> {
     }
 
     fn skips(&self, done: usize, later: usize) -> bool {
-        !self.run_all_cases && self.problem.breaks_between(done, later)
+        !self.run_all_cases
+            && (self.problem.breaks_between(done, later)
+                || self.problem.requires_between(done, later))
     }
 }
 

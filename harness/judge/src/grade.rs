@@ -30,6 +30,16 @@ pub struct Graded {
     pub missing: Vec<usize>,
 }
 
+/// Every case of every group the group `name` requires (`require_pass`, transitively) was
+/// judged and accepted.
+fn requirements_met(problem: &Problem, name: &str, verdicts: &[Option<Verdict>]) -> bool {
+    problem.requirements(name).iter().all(|r| {
+        (0..problem.cases.len())
+            .filter(|&i| problem.case_in(i, r))
+            .all(|i| verdicts.get(i).copied().flatten() == Some(Verdict::AC))
+    })
+}
+
 /// How bad a verdict is, for `worst_error` (higher is worse).
 fn severity(v: Verdict) -> u8 {
     match v {
@@ -54,7 +64,7 @@ pub fn grade(problem: &Problem, verdicts: &[Option<Verdict>]) -> Graded {
         counted: vec![false; problem.cases.len()],
         missing: Vec::new(),
     };
-    if let Some((v, c)) = group(&problem.root, verdicts, &mut g) {
+    if let Some((v, c)) = group(problem, &problem.root, verdicts, &mut g) {
         g.verdict = v;
         g.case = if v == Verdict::AC { None } else { c };
     }
@@ -63,6 +73,7 @@ pub fn grade(problem: &Problem, verdicts: &[Option<Verdict>]) -> Graded {
 
 /// A group's verdict and the case it comes from; None when nothing in it was judged.
 fn group(
+    problem: &Problem,
     grp: &Group,
     verdicts: &[Option<Verdict>],
     g: &mut Graded,
@@ -79,7 +90,10 @@ fn group(
                 });
                 (false, v, Some(*i))
             }
-            Node::Group(s) => match group(s, verdicts, g) {
+            // 2025-09 `require_pass`: a group whose required groups were not all accepted
+            // is not judged; its cases do not count (and score 0).
+            Node::Group(s) if !requirements_met(problem, &s.name, verdicts) => continue,
+            Node::Group(s) => match group(problem, s, verdicts, g) {
                 Some((v, c)) => (s.name == "sample", v, c),
                 None => continue,
             },
@@ -322,5 +336,46 @@ mod tests {
         // A counted case that did not run is a judge error, not the submission's.
         let g = grade(&p, &[None, None]);
         assert_eq!((g.verdict, g.missing), (JE, vec![0]));
+    }
+
+    #[test]
+    fn require_pass_is_transitive_and_keeps_dependents_from_counting() {
+        let yaml = "problem_format_version: 2025-09\ntype: scoring\nname: t\n\
+                    uuid: 0b7f3e52-3f0e-4c55-9a8d-61b0d2f3c6a4\nlimits:\n  time_limit: 1\n";
+        let (_d, p) = package(&[
+            ("problem.yaml", yaml),
+            ("data/sample/1.in", ""),
+            ("data/sample/1.ans", ""),
+            ("data/secret/a/1.in", ""),
+            ("data/secret/a/1.ans", ""),
+            ("data/secret/a/test_group.yaml", "max_score: 20\n"),
+            ("data/secret/b/1.in", ""),
+            ("data/secret/b/1.ans", ""),
+            (
+                "data/secret/b/test_group.yaml",
+                "max_score: 30\nrequire_pass: secret/a\n",
+            ),
+            ("data/secret/c/1.in", ""),
+            ("data/secret/c/1.ans", ""),
+            (
+                "data/secret/c/test_group.yaml",
+                "max_score: 50\nrequire_pass: [secret/b]\n",
+            ),
+        ]);
+        // Cases: sample/1, a/1, b/1, c/1. c needs b, and so (through b) a.
+        assert_eq!(p.requirements("secret/c"), ["secret/b", "secret/a"]);
+        assert!(p.requires_between(1, 3) && p.requires_between(2, 3));
+        assert!(!p.requires_between(0, 3), "nothing requires sample");
+        assert!(!p.requires_between(3, 2), "b does not need c");
+        // a rejected: b and c are not judged (not counted), whatever they got.
+        let g = grade(&p, &[Some(AC), Some(WA), Some(AC), Some(AC)]);
+        assert_eq!(g.counted, [true, true, false, false]);
+        assert_eq!((g.verdict, g.case), (WA, Some(1)));
+        // A dependent that was skipped leaves its own dependents unjudged too.
+        let g = grade(&p, &[Some(AC), Some(AC), None, Some(AC)]);
+        assert_eq!(g.counted, [true, true, true, false]);
+        assert_eq!(g.missing, [2]);
+        let g = grade(&p, &[Some(AC); 4]);
+        assert_eq!((g.verdict, g.counted), (AC, vec![true; 4]));
     }
 }

@@ -3,6 +3,8 @@
 //! the input on stdin and the group's `input_validator_flags` / `input_validator_args`;
 //! exit status 42 means valid, anything else that the file could not be confirmed valid.
 //! Inputs in 2023-07's `data/invalid_input/` must be rejected by at least one validator.
+//! The outputs of `data/invalid_output/` (2025-09, BAPCtools) must be rejected by the output
+//! validator, those of `data/valid_output/` accepted; their inputs must be valid.
 //!
 //! Validators are built like output validators (one source file, or a directory) and run
 //! sandboxed with the package's validation limits. A validator the sandbox cannot run, or
@@ -55,7 +57,8 @@ pub struct ValidatorRun {
 pub struct FileResult {
     /// Path under `data/` without `.in`.
     pub name: String,
-    /// `valid` for sample and secret data, `invalid` for `data/invalid_input/`.
+    /// `valid` for sample and secret data, `invalid` for `data/invalid_input/`; for the
+    /// `.out` of `data/invalid_output/` `rejected`, of `data/valid_output/` `accepted`.
     pub expected: &'static str,
     pub ok: bool,
     pub runs: Vec<ValidatorRun>,
@@ -110,6 +113,7 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
     let mut files: Vec<File<'_>> = problem
         .cases
         .iter()
+        .filter(|c| c.static_args.is_none())
         .map(|c| {
             (
                 c.name.clone(),
@@ -120,6 +124,15 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
             )
         })
         .collect();
+    files.extend(problem.output_checks.iter().map(|c| {
+        (
+            c.case.name.clone(),
+            c.case.input.clone(),
+            &c.case.input_validator_args,
+            c.case.args.as_slice(),
+            true,
+        )
+    }));
     files.extend(problem.invalid_inputs.iter().map(|c| {
         (
             c.name.clone(),
@@ -258,17 +271,137 @@ pub fn validate_inputs(judge: &Judge<'_>) -> Result<InputReport, JudgeError> {
                 f.runs.iter().any(|r| r.status == Status::Invalid)
             };
     }
-    // Without a validator, nothing is confirmed: only an invalid input is a failure then.
-    let failed = results.iter().filter(|f| !f.ok && !vals.is_empty()).count();
+    if vals.is_empty() {
+        // Without a validator, nothing is confirmed: no input is a failure then.
+        results.clear();
+    }
+    let mut skipped = problem.skipped_input_validators.clone();
+    let outputs = check_outputs(judge, &mut skipped);
+    errors += outputs
+        .iter()
+        .filter(|f| f.runs.iter().any(|r| r.status == Status::Error))
+        .count();
+    results.extend(outputs);
+    let failed = results.iter().filter(|f| !f.ok).count();
     Ok(InputReport {
         validators: vals.iter().map(|v| v.name.clone()).collect(),
-        skipped: problem.skipped_input_validators.clone(),
+        skipped,
         all_ok: failed == 0,
         failed,
         errors,
-        files: if vals.is_empty() { Vec::new() } else { results },
+        files: results,
         duration_us: start.elapsed().as_micros() as u64,
     })
+}
+
+/// Name of the output validator in a report: the package's, or the default comparison.
+fn output_validator_name(judge: &Judge<'_>) -> String {
+    match &judge.problem.validator {
+        Some(v) => format!(
+            "output validator {}",
+            v.path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        None => "default output validator".into(),
+    }
+}
+
+/// The `.out` files of `data/invalid_output/` and `data/valid_output/`, each checked by the
+/// output validator (as a submission's output of that case would be): a rejection (WA, PE)
+/// is what `invalid_output` needs, an acceptance what `valid_output` needs; a judge error
+/// (the validator crashed, misbehaved) is an error either way. Interactive and multi-pass
+/// problems have none (the format's rule); such directories are named in `skipped`.
+fn check_outputs(judge: &Judge<'_>, skipped: &mut Vec<SkippedProgram>) -> Vec<FileResult> {
+    let problem = judge.problem;
+    let checks = &problem.output_checks;
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    if problem.interactive || problem.multi_pass {
+        skipped.push(SkippedProgram {
+            path: "data/invalid_output, data/valid_output".into(),
+            reason: "outputs are checked for problems that are neither interactive nor \
+                     multi-pass only"
+                .into(),
+        });
+        return Vec::new();
+    }
+    let name = output_validator_name(judge);
+    let tool_tier = judge.runner.tool_tier;
+    let units: Vec<Unit> = checks
+        .iter()
+        .map(|c| {
+            let spec = workdir::spec(
+                vec![c.output.clone().into_os_string()],
+                &judge.problem.dir,
+                Default::default(),
+            );
+            Unit::new(format!("check {}", c.case.name), spec, tool_tier)
+        })
+        .collect();
+    let runs = exec::dispatch(
+        &judge.runner.pool,
+        &units,
+        None,
+        &mut Events::quiet(),
+        |x, i| {
+            let c = &checks[i];
+            let (verdict, message, _, res) = match std::fs::read(&c.output) {
+                Ok(out) => judge.check_output(x, &c.case, &format!("out{i}"), &out),
+                Err(e) => (
+                    crate::Verdict::JE,
+                    format!("cannot read {}: {e}", c.output.display()),
+                    None,
+                    None,
+                ),
+            };
+            let status = match verdict {
+                crate::Verdict::AC => Status::Valid,
+                crate::Verdict::WA | crate::Verdict::PE => Status::Invalid,
+                _ => Status::Error,
+            };
+            let run = ValidatorRun {
+                validator: name.clone(),
+                status,
+                exit_code: res.as_ref().and_then(|r| r.exit_code),
+                args: c.case.validator_flags.clone(),
+                message: message.chars().take(MESSAGE_CAP).collect(),
+                cpu_us: res.as_ref().map_or(0, |r| r.usage.cpu_us),
+            };
+            // The default comparison runs in the judge: no sandboxed run to show.
+            let result = res.unwrap_or_else(|| {
+                crate::judge::no_run(
+                    "compared by the judge".into(),
+                    &units[i].spec.limits,
+                    tool_tier,
+                )
+            });
+            (
+                run,
+                Attempt {
+                    result,
+                    verdict: Some(verdict),
+                },
+            )
+        },
+    );
+    checks
+        .iter()
+        .zip(runs)
+        .map(|(c, run)| {
+            let runs: Vec<ValidatorRun> = run.into_iter().collect();
+            let want = if c.valid {
+                Status::Valid
+            } else {
+                Status::Invalid
+            };
+            FileResult {
+                name: format!("{}.out", c.case.name),
+                expected: if c.valid { "accepted" } else { "rejected" },
+                ok: runs.iter().any(|r| r.status == want),
+                runs,
+            }
+        })
+        .collect()
 }
 
 /// The human-readable lines of a report: failures in full, then a summary.
@@ -279,7 +412,9 @@ pub fn human(r: &InputReport) -> String {
     }
     if r.validators.is_empty() {
         s.push_str("no input validator to run\n");
-        return s;
+        if r.files.is_empty() {
+            return s;
+        }
     }
     for f in &r.files {
         let verdicts: Vec<String> = f
@@ -315,13 +450,27 @@ pub fn human(r: &InputReport) -> String {
             }
         }
     }
+    let outputs = r.files.iter().filter(|f| f.name.ends_with(".out")).count();
+    let out_failed = r
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(".out") && !f.ok)
+        .count();
+    let inputs = r.files.len() - outputs;
     s.push_str(&format!(
-        "{} of {} input files validated as expected by {} validator{} ({})\n",
-        r.files.len() - r.failed,
-        r.files.len(),
+        "{} of {} input files validated as expected by {} validator{}",
+        inputs - (r.failed - out_failed),
+        inputs,
         r.validators.len(),
         if r.validators.len() == 1 { "" } else { "s" },
-        crate::fmt_us(r.duration_us)
     ));
+    if outputs > 0 {
+        s.push_str(&format!(
+            ", {} of {} outputs (data/invalid_output, data/valid_output) judged as expected",
+            outputs - out_failed,
+            outputs
+        ));
+    }
+    s.push_str(&format!(" ({})\n", crate::fmt_us(r.duration_us)));
     hatchery_report::escape_str(&s).into_owned()
 }

@@ -46,6 +46,8 @@ pub enum JudgeError {
     Validator { path: PathBuf, message: String },
     #[error("the input validator {path} could not be built: {message}")]
     InputValidator { path: PathBuf, message: String },
+    #[error("the static validator {path} could not be built: {message}")]
+    StaticValidator { path: PathBuf, message: String },
 }
 
 /// What to judge.
@@ -110,7 +112,13 @@ impl Submission {
                 from_package: false,
             });
         }
-        let (files, main, language) = sources_in_dir(path, forced, langs)?;
+        // A directory with `build` and/or `run` scripts is built and started by them
+        // (as BAPCtools and problemtools do; the format describes them for validators).
+        let (files, main, language) = if has_scripts(path) {
+            script_program(path)?
+        } else {
+            sources_in_dir(path, forced, langs)?
+        };
         Ok(Submission {
             label,
             kind: SubmissionKind::Source {
@@ -140,17 +148,6 @@ fn sources_in_dir(
         .into_iter()
         .map(|f| std::path::absolute(f).unwrap_or_default())
         .collect();
-    for special in ["build", "run"] {
-        if files
-            .iter()
-            .any(|f| f.file_name().is_some_and(|n| n == special))
-        {
-            return Err(format!(
-                "{}: `{special}` scripts are not supported; give the sources only",
-                dir.display()
-            ));
-        }
-    }
     let language = match forced {
         Some(l) => l,
         None => {
@@ -200,6 +197,11 @@ fn sources_in_dir(
             .ok_or_else(|| format!("{}: no {} source file", dir.display(), language.name))?
     };
     Ok((files, main, language))
+}
+
+/// Whether the program directory `path` has a `build` or a `run` script.
+fn has_scripts(path: &Path) -> bool {
+    path.is_dir() && (path.join("build").is_file() || path.join("run").is_file())
 }
 
 /// The name of the pseudo-language of programs with `build`/`run` scripts.
@@ -253,6 +255,9 @@ pub struct Runnable {
     pub cwd: PathBuf,
     pub env: Vec<(OsString, OsString)>,
     pub language: Option<String>,
+    /// A program built from sources: the directory of its files (submitted, compiled,
+    /// included) and its entry point's file name, for a static validator.
+    pub files: Option<(PathBuf, OsString)>,
 }
 
 /// How building went.
@@ -388,6 +393,8 @@ pub struct Judge<'a> {
     rlimit_memory: bool,
     resolver: Resolver,
     validator: Option<BuiltValidator>,
+    /// The static validator (2025-09), when a static validation test case needs it.
+    static_validator: Option<Runnable>,
     /// Copies of test files the case uid cannot read in place.
     data_dir: PathBuf,
     run_dir: PathBuf,
@@ -432,6 +439,7 @@ impl<'a> Judge<'a> {
                 .is_none_or(|l| l.level != hatchery_report::Level::Full),
             resolver: Resolver::default(),
             validator: None,
+            static_validator: None,
             data_dir,
             run_dir,
         };
@@ -449,6 +457,21 @@ impl<'a> Judge<'a> {
                 }
                 Err(message) => {
                     return Err(JudgeError::Validator {
+                        path: v.path.clone(),
+                        message,
+                    })
+                }
+            }
+        }
+        if let Some(v) = &problem.static_validator {
+            let built = j
+                .build_programs(std::slice::from_ref(&v.path))
+                .pop()
+                .unwrap_or_else(|| Err("the build did not run".into()));
+            match built {
+                Ok(r) => j.static_validator = Some(r),
+                Err(message) => {
+                    return Err(JudgeError::StaticValidator {
                         path: v.path.clone(),
                         message,
                     })
@@ -499,8 +522,7 @@ impl<'a> Judge<'a> {
     /// Builds a program of the package (a validator: one source file, or a directory of
     /// them) with the compilation limits; it will run with the validation limits.
     fn build_program(&self, x: &mut Exec<'_>, path: &Path) -> Built {
-        let script = path.is_dir() && (path.join("build").is_file() || path.join("run").is_file());
-        let found = if script {
+        let found = if has_scripts(path) {
             // `build` and/or `run` scripts (the format's "other programs"): `build` runs in
             // a copy of the directory, then `run` (there, or made by `build`) is the program.
             script_program(path)
@@ -587,6 +609,7 @@ impl<'a> Judge<'a> {
                         cwd: self.run_dir.clone(),
                         env: Vec::new(),
                         language: None,
+                        files: None,
                     })
                 })();
                 judge_error_build(r)
@@ -609,6 +632,7 @@ impl<'a> Judge<'a> {
                         cwd: cwd.clone(),
                         env: Vec::new(),
                         language: None,
+                        files: None,
                     })
                 })();
                 judge_error_build(r)
@@ -785,6 +809,7 @@ impl<'a> Judge<'a> {
                     cwd: dir.path().to_path_buf(),
                     env,
                     language: Some(language.name.clone()),
+                    files: Some((dir.path().to_path_buf(), main_name.clone())),
                 });
             return judge_error_build(r);
         };
@@ -927,6 +952,9 @@ impl<'a> Judge<'a> {
                         },
                         env,
                         language: Some(language.name.clone()),
+                        files: out
+                            .as_ref()
+                            .map(|o| (o.path().to_path_buf(), main_name.clone())),
                     }),
                     compile: Some(compile),
                 },
@@ -1106,7 +1134,9 @@ impl<'a> Judge<'a> {
                 );
                 spec.private_view = true;
                 spec.env = runnable.env.clone();
-                spec.stdin = Some(Stdin::Trusted(case.input.clone()));
+                if case.static_args.is_none() {
+                    spec.stdin = Some(Stdin::Trusted(case.input.clone()));
+                }
                 let mut u = Unit::new(format!("{prefix}{}", case.name), spec, self.runner.tier);
                 // A case passes when it is accepted (see the README: per case, `passed`
                 // is "AC"; whether a submission got what it should is the verification's).
@@ -1234,6 +1264,9 @@ impl<'a> Judge<'a> {
 
     fn run_case(&self, x: &mut Exec<'_>, runnable: &Runnable, i: usize) -> CaseReport {
         let case = &self.problem.cases[i];
+        if let Some(args) = &case.static_args {
+            return self.run_static(x, runnable, case, args);
+        }
         if self.problem.interactive {
             return self.run_interactive(x, runnable, i);
         }
@@ -1273,6 +1306,106 @@ impl<'a> Judge<'a> {
             rep.message = m;
             return rep;
         }
+        let (v, m, score, vr) = self.check_output(x, case, &i.to_string(), &rep.run.stdout.data);
+        rep.verdict = v;
+        rep.message = m;
+        rep.raw_score = score;
+        rep.checker = vr;
+        rep
+    }
+
+    /// A static validation test case (2025-09): the static validator runs in a copy-free
+    /// view of the submission's files (its build directory: submitted, compiled and
+    /// included files) as `<validator> language entry_point feedback_dir/ [args]`, with the
+    /// validation limits; it reports as an output validator does (42 accepts, 43 rejects,
+    /// `score.txt` / `score_multiplier.txt` by the case's maximum).
+    fn run_static(
+        &self,
+        x: &mut Exec<'_>,
+        runnable: &Runnable,
+        case: &crate::problem::TestCase,
+        args: &[String],
+    ) -> CaseReport {
+        let mut rep = CaseReport::not_run(&case.name, self.runner.tool_tier);
+        let (Some(val), Some((files, entry))) = (&self.static_validator, &runnable.files) else {
+            rep.message = if self.static_validator.is_none() {
+                "no static validator was built".into()
+            } else {
+                "static validation needs the submission's source files (not a binary or a \
+                 command)"
+                    .into()
+            };
+            return rep;
+        };
+        let dir = match self.work.private_dir("static") {
+            Ok(d) => d,
+            Err(e) => {
+                rep.message = format!("work directory: {e}");
+                return rep;
+            }
+        };
+        let fb = match self.feedback_dir(&dir) {
+            Ok(fb) => fb,
+            Err(e) => {
+                let _ = self.work.remove(&dir);
+                rep.message = e;
+                return rep;
+            }
+        };
+        let mut argv = val.argv.clone();
+        let mut fbs = fb.path().as_os_str().to_owned();
+        fbs.push("/");
+        argv.extend([
+            OsString::from(runnable.language.clone().unwrap_or_default()),
+            entry.clone(),
+            fbs,
+        ]);
+        argv.extend(args.iter().map(OsString::from));
+        let mut spec = workdir::spec(argv, files, self.validator_limits());
+        spec.env = val.env.clone();
+        let r = x.run(&spec, self.runner.tool_tier);
+        let msg = feedback_file(&fb, "judgemessage.txt", MESSAGE_CAP as u64)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| cap_text(&r.stderr.data));
+        let scores = self.score_file(&fb);
+        let _ = self.work.remove(&dir);
+        let (v, m, score) = match (r.outcome, r.exit_code) {
+            (Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
+                match self.check_score(case, c == 42, scores) {
+                    Ok(score) if c == 42 => (Verdict::AC, msg, score),
+                    Ok(_) => (Verdict::WA, msg, None),
+                    Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
+                }
+            }
+            _ => (
+                Verdict::JE,
+                format!(
+                    "the static validator misbehaved ({}; it exits 42 or 43): {msg}",
+                    r.reason
+                ),
+                None,
+            ),
+        };
+        rep.verdict = v;
+        rep.message = m;
+        rep.raw_score = score;
+        rep.exit_code = r.exit_code;
+        rep.checker = Some(r.clone());
+        rep.run = r;
+        rep
+    }
+
+    /// Checks an output of `case` with the output validator: the default comparison, or
+    /// the package's validator (`tag` names copies of test files it needs). Returns verdict,
+    /// message, score, the validator's run.
+    pub fn check_output(
+        &self,
+        x: &mut Exec<'_>,
+        case: &crate::problem::TestCase,
+        tag: &str,
+        output: &[u8],
+    ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
         match &self.validator {
             None => {
                 let (v, m) = match (
@@ -1284,24 +1417,16 @@ impl<'a> Judge<'a> {
                         format!("cannot read {}: {e}", case.answer.display()),
                     ),
                     (_, Err(e)) => (Verdict::JE, format!("validator flags: {e}")),
-                    (Ok(ans), Ok(o)) => match checker::compare(&ans, &rep.run.stdout.data, &o) {
+                    (Ok(ans), Ok(o)) => match checker::compare(&ans, output, &o) {
                         Check::Accepted => (Verdict::AC, String::new()),
                         Check::WrongAnswer(m) => (Verdict::WA, m),
                         Check::PresentationError(m) => (Verdict::PE, m),
                     },
                 };
-                rep.verdict = v;
-                rep.message = m;
+                (v, m, None, None)
             }
-            Some(val) => {
-                let (v, m, score, vr) = self.validate(x, val, i, &rep.run.stdout.data);
-                rep.verdict = v;
-                rep.message = m;
-                rep.raw_score = score;
-                rep.checker = vr;
-            }
+            Some(val) => self.validate(x, val, case, tag, output),
         }
-        rep
     }
 
     /// Runs a custom validator on an output. Returns verdict, message, score, its run.
@@ -1309,10 +1434,10 @@ impl<'a> Judge<'a> {
         &self,
         x: &mut Exec<'_>,
         val: &BuiltValidator,
-        i: usize,
+        case: &crate::problem::TestCase,
+        tag: &str,
         output: &[u8],
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
-        let case = &self.problem.cases[i];
         let je = |m: String| (Verdict::JE, m, None, None);
         let dir = match self.work.private_dir("check") {
             Ok(d) => d,
@@ -1327,8 +1452,8 @@ impl<'a> Judge<'a> {
             return je(format!("cannot write the output for the validator: {e}"));
         }
         let (input, answer) = match (
-            self.case_readable(&case.input, &format!("{i}")),
-            self.case_readable(&case.answer, &format!("{i}")),
+            self.case_readable(&case.input, tag),
+            self.case_readable(&case.answer, tag),
         ) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
@@ -1343,7 +1468,7 @@ impl<'a> Judge<'a> {
                 return je(e);
             }
         };
-        let r = self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
+        let r = self.run_validator(x, val, case, &input, &answer, &out_path, &fb);
         cleanup(&dir);
         r
     }
@@ -1362,13 +1487,12 @@ impl<'a> Judge<'a> {
         &self,
         x: &mut Exec<'_>,
         val: &BuiltValidator,
-        i: usize,
+        case: &crate::problem::TestCase,
         input: &Path,
         answer: &Path,
         out_path: &Path,
         fb: &CaseDir,
     ) -> (Verdict, String, Option<f64>, Option<CaseResult>) {
-        let case = &self.problem.cases[i];
         let (input, answer, out_path) = (
             input.to_path_buf(),
             answer.to_path_buf(),
@@ -1409,7 +1533,7 @@ impl<'a> Judge<'a> {
                 None,
             ),
             (ValidatorProtocol::Kattis, Outcome::NonzeroExit, Some(c @ (42 | 43))) => {
-                match self.check_score(i, c == 42, score_txt) {
+                match self.check_score(case, c == 42, score_txt) {
                     Ok(score) if c == 42 => (Verdict::AC, msg, score),
                     Ok(_) => (Verdict::WA, msg, None),
                     Err(e) => (Verdict::JE, format!("{e}: {msg}"), None),
@@ -1558,7 +1682,7 @@ impl<'a> Judge<'a> {
         let accepted = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
         let rejected = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
         let score_txt = if accepted || rejected {
-            self.check_score(i, accepted, score_txt)
+            self.check_score(case, accepted, score_txt)
         } else {
             Ok(None)
         };
@@ -1709,7 +1833,7 @@ impl<'a> Judge<'a> {
                     );
                 }
                 let (v, m, score, vr) =
-                    self.run_validator(x, val, i, &input, &answer, &out_path, &fb);
+                    self.run_validator(x, val, case, &input, &answer, &out_path, &fb);
                 rep.checker = vr;
                 rep.raw_score = score;
                 let next = feedback_file(
@@ -1894,7 +2018,7 @@ fn build_attempt(b: &Built, tier: Tier) -> Attempt {
 }
 
 /// The `sandbox_error` result of a step that did not run (the judge's, never the program's).
-fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
+pub(crate) fn no_run(msg: String, limits: &Limits, tier: Tier) -> CaseResult {
     hatchery_report::decide(
         RawFacts {
             error: Some(msg),
@@ -1936,8 +2060,12 @@ impl Judge<'_> {
 
     /// 2025-09's rules for `score.txt` and `score_multiplier.txt` (each breach is the
     /// validator's: JE). Returns the case's score (a multiplier times the case's maximum).
-    fn check_score_2025(&self, i: usize, accepted: bool, s: Scores) -> Result<Option<f64>, String> {
-        let case = &self.problem.cases[i];
+    fn check_score_2025(
+        &self,
+        case: &crate::problem::TestCase,
+        accepted: bool,
+        s: Scores,
+    ) -> Result<Option<f64>, String> {
         let any = s.score.is_some() || s.multiplier.is_some();
         if s.score.is_some() && s.multiplier.is_some() {
             return Err("the validator wrote both score.txt and score_multiplier.txt".into());
@@ -1990,13 +2118,13 @@ impl Judge<'_> {
     /// validator's (JE).
     fn check_score(
         &self,
-        i: usize,
+        case: &crate::problem::TestCase,
         accepted: bool,
         score: Result<Scores, String>,
     ) -> Result<Option<f64>, String> {
         let score = score?;
         if self.problem.format == FormatVersion::V2025_09 {
-            return self.check_score_2025(i, accepted, score);
+            return self.check_score_2025(case, accepted, score);
         }
         let score = score.score;
         match (accepted, score) {

@@ -400,8 +400,10 @@ const SPEC_LANGUAGES: &[SpecLanguage] = &[
         Some(&["ruby", "-c", "{source}"]),
         &["ruby", "{source}"],
     ),
-    // `.pl` is Prolog's in the format's table (and problemtools'): Perl gets it only where
-    // SWI-Prolog is not installed.
+    // `.pl` is Prolog's in the format's table (and problemtools'); Perl's `(.pl)` there is
+    // the ambiguous one. A `.pl` file is never taken for Perl (that judged problemtools'
+    // Prolog example as Perl: CE): without SWI-Prolog it has no language (skipped, named);
+    // `--language perl` or submissions.yaml `language: perl` judge one as Perl.
     (
         "prolog",
         &["pl"],
@@ -410,7 +412,7 @@ const SPEC_LANGUAGES: &[SpecLanguage] = &[
     ),
     (
         "perl",
-        &["pl", "pm"],
+        &["pm"],
         Some(&["perl", "-c", "{source}"]),
         &["perl", "{source}"],
     ),
@@ -588,6 +590,10 @@ mod tests {
         assert_eq!(t.get("node").unwrap().name, "javascript");
         assert!(t.for_path(Path::new("x.kt")).is_none());
         assert!(t.get("cobol").is_none());
+        // `.pl` is Prolog's (the format's table), never Perl's, whatever is installed.
+        assert!(t
+            .for_path(Path::new("x.pl"))
+            .is_none_or(|l| l.name == "prolog"));
     }
 
     #[test]

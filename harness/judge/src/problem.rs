@@ -238,6 +238,10 @@ pub struct TestCase {
     pub args: Vec<String>,
     /// 2025-09: what the case may score.
     pub score_max: CaseMax,
+    /// A static validation test case (2025-09): the static validator's arguments. It runs
+    /// the static validator on the submission's files instead of the submission; it has no
+    /// input or answer.
+    pub static_args: Option<Vec<String>>,
 }
 
 /// What a test case of a 2025-09 scoring problem may score.
@@ -306,6 +310,18 @@ pub struct InvalidInput {
     pub input_validator_args: InputValidatorArgs,
 }
 
+/// An output the output validator must reject (`data/invalid_output/`, 2025-09) or accept
+/// (`data/valid_output/`): a case (its `.in`, `.ans` and validator arguments) and the
+/// `.out` to check.
+#[derive(Debug, Clone)]
+pub struct OutputCheck {
+    /// The case; its name is the path under `data/` without `.in`.
+    pub case: TestCase,
+    pub output: PathBuf,
+    /// `valid_output`: must be accepted; `invalid_output`: must be rejected.
+    pub valid: bool,
+}
+
 /// A test group (a directory under `data/`).
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -356,6 +372,8 @@ pub struct Problem {
     pub custom_score_required: bool,
     /// Set when validation is custom (and always for interactive problems).
     pub validator: Option<ValidatorSource>,
+    /// 2025-09 `static_validator/`, run by the static validation test cases.
+    pub static_validator: Option<ValidatorSource>,
     pub limits: ProblemLimits,
     /// Every test case in judging order: samples, then secret; groups and cases in
     /// lexicographic order of their names.
@@ -368,6 +386,8 @@ pub struct Problem {
     pub skipped_input_validators: Vec<SkippedProgram>,
     /// `data/invalid_input/*.in`: inputs the input validators must reject.
     pub invalid_inputs: Vec<InvalidInput>,
+    /// `data/invalid_output/` and `data/valid_output/` (2025-09, BAPCtools).
+    pub output_checks: Vec<OutputCheck>,
     /// Things the package contains that this judge ignores.
     pub notes: Vec<String>,
     /// 2025-09 `constants`, substituted for `{{name}}` in validators, included files,
@@ -466,6 +486,63 @@ impl Problem {
             .take_while(|(x, y)| x.name == y.name)
             .count();
         common > 0 && a[common - 1].breaks && !a[common..].iter().any(|g| g.may_accept)
+    }
+
+    /// The groups along the path to the group `name` (the root first, `name` last).
+    fn group_chain(&self, name: &str) -> Vec<&Group> {
+        let mut chain = vec![&self.root];
+        while let Some(g) = chain.last().copied() {
+            if g.name == name {
+                return chain;
+            }
+            let next = g.children.iter().find_map(|c| match c {
+                Node::Group(s) if name.starts_with(&format!("{}/", s.name)) || s.name == name => {
+                    Some(s)
+                }
+                _ => None,
+            });
+            match next {
+                Some(s) => chain.push(s),
+                None => break,
+            }
+        }
+        Vec::new()
+    }
+
+    /// 2025-09 `require_pass`: the groups every case of which must be accepted before the
+    /// group `name` runs: those its own and its ancestors' `require_pass` name, and
+    /// (transitively) what those require.
+    pub fn requirements(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![name.to_owned()];
+        while let Some(n) = todo.pop() {
+            for g in self.group_chain(&n) {
+                for r in &g.require_pass {
+                    if !out.contains(r) {
+                        out.push(r.clone());
+                        todo.push(r.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether case `case` is in the group `group` (or a group inside it).
+    pub fn case_in(&self, case: usize, group: &str) -> bool {
+        self.cases[case].ancestors.iter().any(|a| a.name == group)
+    }
+
+    /// Whether a rejection of case `failed` keeps case `later` from being judged because a
+    /// group of `later` requires (`require_pass`) a group holding `failed`.
+    pub fn requires_between(&self, failed: usize, later: usize) -> bool {
+        let own = self.cases[later]
+            .ancestors
+            .last()
+            .map_or("", |a| a.name.as_str());
+        self.requirements(own)
+            .iter()
+            .any(|r| self.case_in(failed, r))
     }
 
     /// The `data/secret` group, if any.
@@ -782,11 +859,6 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                 "allow_file_writing",
                 "`true` is not supported: submissions run in a read-only working directory",
             ));
-        }
-        if dir.join("static_validator").exists() {
-            notes.push(
-                "static_validator/ is not run (no test group sets static_validation_score)".into(),
-            );
         }
     }
     let languages = match py.get("languages") {
@@ -1176,6 +1248,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         may_accept: root.grader.may_accept_rejection(),
     }];
     let mut invalid_inputs = Vec::new();
+    let mut output_checks = Vec::new();
     for entry in sorted_entries(&data)? {
         let name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref() {
@@ -1187,6 +1260,16 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
                     &root_settings,
                     format,
                     &mut invalid_inputs,
+                    &mut notes,
+                )?;
+            }
+            Some(n @ ("invalid_output" | "valid_output")) if entry.is_dir() => {
+                collect_output_checks(
+                    &entry,
+                    n,
+                    &root_settings,
+                    format,
+                    &mut output_checks,
                     &mut notes,
                 )?;
             }
@@ -1238,6 +1321,7 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         ));
     }
     let (input_validators, skipped_input_validators) = find_input_validators(&dir, &mut notes)?;
+    let static_validator = static_validator(&dir, &cases, &mut notes)?;
     Ok(Problem {
         dir,
         name,
@@ -1257,6 +1341,8 @@ pub fn load(dir: &Path) -> Result<Problem, PackageError> {
         input_validators,
         skipped_input_validators,
         invalid_inputs,
+        output_checks,
+        static_validator,
         notes,
         constants,
         include_dir,
@@ -1410,6 +1496,108 @@ fn collect_invalid_inputs(
     Ok(())
 }
 
+/// `static_validator/` (2025-09: a program, like the output validator) when there is one;
+/// static validation test cases need it, and it is noted when none uses it.
+fn static_validator(
+    dir: &Path,
+    cases: &[TestCase],
+    notes: &mut Vec<String>,
+) -> Result<Option<ValidatorSource>, PackageError> {
+    let path = dir.join("static_validator");
+    let used = cases.iter().find(|c| c.static_args.is_some());
+    if !path.exists() {
+        return match used {
+            Some(c) => Err(invalid(
+                &dir.join("data").join(&c.name),
+                "static_validation_score is set, but there is no static_validator/",
+            )),
+            None => Ok(None),
+        };
+    }
+    if used.is_none() {
+        notes.push(
+            "static_validator/ is not run (no test group sets static_validation_score)".into(),
+        );
+        return Ok(None);
+    }
+    let files = if path.is_dir() {
+        files_in(&path)?
+    } else {
+        vec![path.clone()]
+    };
+    if files.is_empty() {
+        return Err(invalid(&path, "the static validator directory is empty"));
+    }
+    Ok(Some(ValidatorSource {
+        path,
+        files,
+        protocol: ValidatorProtocol::Kattis,
+    }))
+}
+
+/// `data/invalid_output/` or `data/valid_output/` (`kind`): cases of three files, `.in`,
+/// `.ans` and `.out`, with the groups' and their own (`<name>.yaml`) validator arguments.
+fn collect_output_checks(
+    dir: &Path,
+    name: &str,
+    parent: &Settings,
+    format: FormatVersion,
+    out: &mut Vec<OutputCheck>,
+    notes: &mut Vec<String>,
+) -> Result<(), PackageError> {
+    let (settings, _) = read_group_settings(dir, parent, format, &Constants::default(), notes)?;
+    let valid = name.starts_with("valid_output");
+    for (p, file) in visible_entries(dir)? {
+        if p.is_dir() {
+            collect_output_checks(&p, &format!("{name}/{file}"), &settings, format, out, notes)?;
+            continue;
+        }
+        let Some(stem) = file.strip_suffix(".in") else {
+            continue;
+        };
+        let (ans, output) = (
+            dir.join(format!("{stem}.ans")),
+            dir.join(format!("{stem}.out")),
+        );
+        for need in [&ans, &output] {
+            if !need.is_file() {
+                return Err(invalid(
+                    &p,
+                    format!(
+                        "a case of data/{} needs {} too",
+                        name.split('/').next().unwrap_or(name),
+                        need.display()
+                    ),
+                ));
+            }
+        }
+        let mut s = settings.clone();
+        let yaml = dir.join(format!("{stem}.yaml"));
+        if yaml.is_file() {
+            case_yaml(&yaml, &mut s, notes)?;
+        }
+        out.push(OutputCheck {
+            case: TestCase {
+                name: format!("{name}/{stem}"),
+                input: p.clone(),
+                answer: ans,
+                sample: false,
+                validator_flags: s.validator_flags,
+                accept_score: 1.0,
+                reject_score: 0.0,
+                input_validator_args: s.input_args,
+                ancestors: Vec::new(),
+                args: s.args,
+                score_max: CaseMax::NotScored,
+                static_args: None,
+            },
+            output,
+            valid,
+        });
+    }
+    Ok(())
+}
+
 /// Settings inherited down the test data tree.
 #[derive(Debug, Clone)]
 struct Settings {
@@ -1440,6 +1628,10 @@ struct GroupScore {
     require_pass: Vec<String>,
     /// Legacy `range`.
     range: Option<(f64, f64)>,
+    /// 2025-09 `static_validation_score`: `None` for `pass-fail`, else the maximum.
+    static_score: Option<Option<f64>>,
+    /// 2025-09 `static_validator_args`.
+    static_args: Option<Vec<String>>,
     /// The file read, if any.
     file: Option<PathBuf>,
 }
@@ -1501,12 +1693,18 @@ fn read_group_settings(
             }
             "require_pass" => score.require_pass = m.words("require_pass")?.unwrap_or_default(),
             "args" => s.args = m.words("args")?.unwrap_or_default(),
-            "static_validation_score" | "static_validator_args" => {
-                return Err(m.err(
-                    &k,
-                    "static validation is not supported by this judge (no static validator \
-                     is run)",
-                ))
+            "static_validation_score" => {
+                score.static_score = Some(match m.get("static_validation_score") {
+                    Some(Yaml::String(t)) if t == "pass-fail" => None,
+                    Some(Yaml::Integer(n)) if *n >= 0 => Some(*n as f64),
+                    Some(Yaml::Real(r)) if r.parse::<f64>().is_ok_and(|x| x >= 0.0) => {
+                        r.parse::<f64>().ok()
+                    }
+                    _ => return Err(m.err(&k, "expected a non-negative number or `pass-fail`")),
+                })
+            }
+            "static_validator_args" => {
+                score.static_args = Some(m.words("static_validator_args")?.unwrap_or_default())
             }
             "input_visualizer_args" | "output_visualizer_args" | "description" => {}
             "on_reject" => match m.str("on_reject")? {
@@ -1820,6 +2018,7 @@ fn walk_group(
                 ancestors: path.clone(),
                 args: Vec::new(),
                 score_max: CaseMax::NotScored,
+                static_args: None,
             });
             group.children.push(Node::Case(cases.len() - 1));
         }
@@ -1885,8 +2084,15 @@ fn walk_2025(
     path.push(anc);
     if !grouped {
         let found = cases_2025(dir, part, &settings, notes)?;
-        push_cases_2025(found, &mut top, &path, (sample, ctx.scoring), cases);
+        push_cases_2025(found, &mut top, &path, (sample, ctx.scoring), &score, cases)?;
         return Ok(top);
+    }
+    if score.static_score.is_some() {
+        return Err(field_err(
+            &score.file.clone().unwrap_or_default(),
+            "static_validation_score",
+            "not supported in a secret with test data groups (give it to a group)",
+        ));
     }
     if let Some(p) = sorted_entries(dir)?
         .into_iter()
@@ -1948,14 +2154,14 @@ fn walk_2025(
         }
         let (mut g, ganc) = level(&gname, gagg, gs.grader);
         g.max_score = gmax;
-        g.require_pass = gscore.require_pass;
+        g.require_pass = gscore.require_pass.clone();
         let mut gpath = path.clone();
         gpath.push(ganc);
         let found = cases_2025(&d, &gname, &gs, notes)?;
         if found.is_empty() {
             return Err(invalid(&d, "a test data group without test cases"));
         }
-        push_cases_2025(found, &mut g, &gpath, (false, ctx.scoring), cases);
+        push_cases_2025(found, &mut g, &gpath, (false, ctx.scoring), &gscore, cases)?;
         top.children.push(Node::Group(g));
     }
     Ok(top)
@@ -1986,6 +2192,21 @@ fn check_score_keys(score: &GroupScore, scoring: bool, sample: bool) -> Result<(
     Ok(())
 }
 
+/// The entries of `dir` not hidden (no leading `.`), sorted, with their file names.
+fn visible_entries(dir: &Path) -> Result<Vec<(PathBuf, String)>, PackageError> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .map(|p| {
+            let f = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (p, f)
+        })
+        .filter(|(_, f)| !f.starts_with('.'))
+        .collect())
+}
+
 /// A test case found by [`cases_2025`]: name, input, its settings.
 type Found2025 = (String, PathBuf, Settings);
 
@@ -1998,14 +2219,7 @@ fn cases_2025(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Found2025>, PackageError> {
     let mut out = Vec::new();
-    for p in sorted_entries(dir)? {
-        let file = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if file.starts_with('.') {
-            continue;
-        }
+    for (p, file) in visible_entries(dir)? {
         if p.is_dir() {
             if file.ends_with(".files") {
                 return Err(invalid(
@@ -2075,9 +2289,40 @@ fn push_cases_2025(
     g: &mut Group,
     path: &[Ancestor],
     (sample, scoring): (bool, bool),
+    score: &GroupScore,
     cases: &mut Vec<TestCase>,
-) {
+) -> Result<(), PackageError> {
+    let file = score.file.clone().unwrap_or_default();
+    if score.static_args.is_some() && score.static_score.is_none() {
+        return Err(field_err(
+            &file,
+            "static_validator_args",
+            "given without static_validation_score",
+        ));
+    }
+    let pass_fail = sample || !scoring || g.aggregation == Aggregation::PassFail;
+    let static_max = match score.static_score {
+        None => None,
+        Some(Some(_)) if pass_fail => {
+            return Err(field_err(
+                &file,
+                "static_validation_score",
+                "a number needs a scoring problem and a group with sum or min aggregation \
+                 (else `pass-fail`)",
+            ))
+        }
+        Some(None) if !pass_fail => {
+            return Err(field_err(
+                &file,
+                "static_validation_score",
+                "`pass-fail` needs pass-fail aggregation or a pass-fail problem",
+            ))
+        }
+        Some(m) => Some(m),
+    };
     let n = found.len().max(1) as f64;
+    // The static validation test case's maximum comes off the cases' share (sum groups).
+    let static_part = static_max.flatten().unwrap_or(0.0);
     let score_max = if sample || !scoring {
         CaseMax::NotScored
     } else {
@@ -2085,9 +2330,33 @@ fn push_cases_2025(
             (Aggregation::PassFail, _) => CaseMax::PassFail,
             (_, None) => CaseMax::Unbounded,
             (Aggregation::Min | Aggregation::Max, Some(m)) => CaseMax::Bounded(m),
-            (Aggregation::Sum | Aggregation::Avg, Some(m)) => CaseMax::Bounded(m / n),
+            (Aggregation::Sum | Aggregation::Avg, Some(m)) => {
+                CaseMax::Bounded((m - static_part).max(0.0) / n)
+            }
         }
     };
+    if let Some(m) = static_max {
+        // First in its group: the submission's source is judged before it runs.
+        cases.push(TestCase {
+            name: format!("{}/static_validation", g.name),
+            input: PathBuf::new(),
+            answer: PathBuf::new(),
+            sample,
+            validator_flags: Vec::new(),
+            accept_score: 1.0,
+            reject_score: 0.0,
+            input_validator_args: InputValidatorArgs::default(),
+            ancestors: path.to_vec(),
+            args: Vec::new(),
+            score_max: match m {
+                _ if sample || !scoring => CaseMax::NotScored,
+                None => CaseMax::PassFail,
+                Some(x) => CaseMax::Bounded(x),
+            },
+            static_args: Some(score.static_args.clone().unwrap_or_default()),
+        });
+        g.children.push(Node::Case(cases.len() - 1));
+    }
     for (name, input, s) in found {
         cases.push(TestCase {
             name,
@@ -2101,9 +2370,11 @@ fn push_cases_2025(
             ancestors: path.to_vec(),
             args: s.args,
             score_max,
+            static_args: None,
         });
         g.children.push(Node::Case(cases.len() - 1));
     }
+    Ok(())
 }
 
 /// `require_pass` names `sample` or test data groups with pass-fail aggregation that come
@@ -2917,11 +3188,24 @@ mod tests {
             "data/secret/test_group.yaml",
             "static_validation_score: 10\n",
         );
+        // Static validation: the validator must exist; the score's kind must fit the group.
         let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
-        assert!(
-            e.contains("static_validation_score: static validation is not supported"),
-            "{e}"
+        assert!(e.contains("there is no static_validator/"), "{e}");
+        p.file("static_validator/check.py", "import sys\nsys.exit(42)\n");
+        let pr = v2025(&p, "type: scoring\n").unwrap();
+        let st = pr.cases.iter().find(|c| c.static_args.is_some()).unwrap();
+        assert_eq!(st.name, "secret/static_validation");
+        assert_eq!(st.score_max, CaseMax::Bounded(10.0));
+        assert!(pr.static_validator.is_some());
+        let e = v2025(&p, "").unwrap_err().to_string();
+        assert!(e.contains("a number needs a scoring problem"), "{e}");
+        p.file(
+            "data/secret/test_group.yaml",
+            "static_validator_args: [x]\n",
         );
+        let e = v2025(&p, "type: scoring\n").unwrap_err().to_string();
+        assert!(e.contains("given without static_validation_score"), "{e}");
+        fs::remove_dir_all(p.0.path().join("static_validator")).unwrap();
         fs::remove_file(p.0.path().join("data/secret/test_group.yaml")).unwrap();
         p.file("data/secret/1.files/x.txt", "x");
         let e = v2025(&p, "").unwrap_err().to_string();

@@ -112,9 +112,10 @@ impl Scorer<'_> {
         })
     }
 
-    /// 2025-09: the groups `g` requires (`require_pass`) were all accepted.
+    /// 2025-09: the groups `g` requires (`require_pass`, transitively) were all accepted.
     fn requirements_met(&self, g: &Group) -> bool {
-        g.require_pass
+        self.problem
+            .requirements(&g.name)
             .iter()
             .all(|r| Self::find(&self.problem.root, r).is_some_and(|t| self.all_accepted(t)))
     }

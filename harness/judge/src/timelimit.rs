@@ -148,12 +148,14 @@ pub fn derive(
             return Err(format!("{}: the build did not run", p.submission.label));
         };
         let r = judge.judge_built(&p.submission, b, Instant::now(), "", &mut quiet);
-        if r.verdict == Verdict::JE && r.cases.is_empty() {
-            // Not built for want of a toolchain (or a broken one): it says nothing about
-            // the time limit. Its verification reports the judge error.
+        if matches!(r.verdict, Verdict::JE | Verdict::CE) && r.cases.is_empty() {
+            // Not built (for want of a toolchain, a broken one, or a compile error): it says
+            // nothing about the time limit, and problemtools leaves it out too. Its
+            // verification reports the error.
             progress(&format!(
-                "derive: {} left out: JE before any test case: {}",
+                "derive: {} left out: {} before any test case: {}",
                 p.submission.label,
+                r.verdict.as_str(),
                 r.message.lines().next().unwrap_or("")
             ));
             continue;

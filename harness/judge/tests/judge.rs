@@ -1240,6 +1240,36 @@ fn derivation_failures_name_the_submission() {
         ),
         "{err}"
     );
+    // An accepted submission that does not compile is left out of the derivation (as in
+    // problemtools); its verification fails.
+    let pkg = work.join("ce");
+    let mut files = base.to_vec();
+    files.push(("problem.yaml", "name: x\n"));
+    files.push(("submissions/accepted/ok.py", "print(2 * int(input()))\n"));
+    files.push(("submissions/accepted/broken.c", "int main( {\n"));
+    package(&pkg, &files);
+    let out = run_judge(
+        &[pkg.to_str().unwrap(), "--verify-submissions", "--json"],
+        &work,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = json_of(&out);
+    let d = &v["time_limit_derivation"];
+    assert!(
+        d["slowest_accepted"].as_str().unwrap().contains("ok.py")
+            && d["accepted"].as_array().unwrap().len() == 1,
+        "{v:#}"
+    );
+    let broken = v["submissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "submissions/accepted/broken.c")
+        .unwrap();
+    assert_eq!(
+        (&broken["verdict"], &broken["matched"]),
+        (&Value::from("CE"), &Value::from(false))
+    );
     // 2023-07: a time_limit_exceeded submission that finishes within limit × 1.5.
     let pkg = work.join("fast-tle");
     let mut files = base.to_vec();
@@ -2218,4 +2248,259 @@ fn corpus_scoring2025_groups_require_pass_args_multiplier() {
     let skip = get("skip_group1.py");
     assert_eq!(skip["score"].as_f64(), Some(0.0));
     assert_eq!(scores(skip)[2], ("secret/group2".into(), 0.0));
+    // Judged alone (not verified group by group), group2 is not judged: its cases are
+    // skipped (as problemtools and BAPCtools do), not run; the event report says why.
+    let work = scratch("require-pass-skip");
+    let events = work.join("events.jsonl");
+    let pkg = corpora().join("scoring2025");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            pkg.join("submissions/wrong_answer/skip_group1.py")
+                .to_str()
+                .unwrap(),
+            "--json",
+            "-j2",
+            "--report",
+            events.to_str().unwrap(),
+        ],
+        &work,
+    );
+    let skip = json_of(&out);
+    assert_eq!(skip["score"].as_f64(), Some(0.0));
+    let names: Vec<&str> = skip["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("secret/group2/")),
+        "{names:?}"
+    );
+    // group1 stops at its first rejection (pass-fail); group2 is not judged at all.
+    assert_eq!(skip["skipped"].as_u64(), Some(3), "{skip:#}");
+    assert_eq!(skip["verdict"], "WA");
+    let skipped: Vec<Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "case_skipped")
+        .collect();
+    // Skipped (when not already started) because of a rejection in what they need.
+    assert!(
+        skipped.iter().all(|e| {
+            let (id, cause) = (e["id"].as_str().unwrap(), e["because_of"].as_str().unwrap());
+            id.starts_with("secret/group")
+                && (cause.starts_with("sample/") || cause.starts_with("secret/group1/"))
+        }),
+        "{skipped:?}"
+    );
+}
+
+/// 2025-09 package with submissions started by `build`/`run` scripts (a compiled one, a
+/// `run` alone, a `build` that writes `run`), and `data/invalid_output` / `data/valid_output`
+/// checked against the output validator before the submissions.
+#[test]
+fn corpus_scripts2025_build_run_submissions_and_output_checks() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("scripts2025");
+    let got: Vec<(&str, &str)> = v.iter().map(|x| (x.0.as_str(), x.1.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("submissions/accepted/compiled", "AC"),
+            ("submissions/accepted/shell_run", "AC"),
+            ("submissions/wrong_answer/off_by_one", "WA")
+        ]
+    );
+    // The compiled one was built by its script (a compile step), the others need none.
+    assert!(v[0].2["compile"]["verdict"] == "AC", "{:#}", v[0].2);
+    let work = scratch("scripts2025");
+    let pkg = work.join("scripts2025");
+    let _ = std::fs::remove_dir_all(&pkg);
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(corpora().join("scripts2025"))
+        .arg(&pkg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let check = |pkg: &Path| {
+        let out = run_judge(
+            &[pkg.to_str().unwrap(), "--validate-package", "--json"],
+            &work,
+        );
+        (out.status.code(), json_of(&out))
+    };
+    let (code, r) = check(&pkg);
+    assert_eq!(
+        (code, r["all_ok"].as_bool()),
+        (Some(0), Some(true)),
+        "{r:#}"
+    );
+    let outs: Vec<(&str, &str)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().ends_with(".out"))
+        .map(|f| (f["name"].as_str().unwrap(), f["expected"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outs,
+        [
+            ("invalid_output/extra_token.out", "rejected"),
+            ("invalid_output/not_a_number.out", "rejected"),
+            ("invalid_output/wrong.out", "rejected"),
+            ("valid_output/spaces.out", "accepted"),
+        ]
+    );
+    // An invalid output the validator accepts, and a valid one it rejects: both reported,
+    // and the submissions' verification fails because of them.
+    package(
+        &pkg,
+        &[
+            ("data/invalid_output/right.in", "4 5\n"),
+            ("data/invalid_output/right.ans", "9\n"),
+            ("data/invalid_output/right.out", "9\n"),
+            ("data/valid_output/two_lines.in", "4 5\n"),
+            ("data/valid_output/two_lines.ans", "9\n"),
+            ("data/valid_output/two_lines.out", "9\n9\n"),
+        ],
+    );
+    let (code, r) = check(&pkg);
+    assert_eq!(code, Some(1), "{r:#}");
+    let bad: Vec<(&str, Value)> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ok"] == false)
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["runs"][0]["exit_code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            ("invalid_output/right.out", Value::from(42)),
+            ("valid_output/two_lines.out", Value::from(43))
+        ]
+    );
+    let out = run_judge(&[pkg.to_str().unwrap(), "--validate-input"], &work);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL invalid_output/right.out") && text.contains("expected rejected"),
+        "{text}"
+    );
+    // A `.out` is required in data/invalid_output.
+    std::fs::remove_file(pkg.join("data/invalid_output/right.out")).unwrap();
+    let (code, r) = check(&pkg);
+    assert_eq!(code, Some(7), "{r:#}");
+    assert!(r["error"].as_str().unwrap().contains("right.out"), "{r:#}");
+
+    // A submission directory given on the command line: a `build` that leaves no `run` is
+    // CE, with the reason.
+    let sub = work.join("no_run");
+    let _ = std::fs::remove_dir_all(&sub);
+    std::fs::create_dir_all(&sub).unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg("printf '#!/bin/sh\\necho building\\n' > build && chmod +x build")
+        .current_dir(&sub)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run_judge(
+        &[
+            corpora().join("scripts2025").to_str().unwrap(),
+            sub.to_str().unwrap(),
+            "--json",
+        ],
+        &work,
+    );
+    let r = json_of(&out);
+    assert_eq!(r["verdict"], "CE", "{r:#}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("no executable `run`"),
+        "{r:#}"
+    );
+}
+
+/// 2025-09 static validation: `secret`'s static validation test case (20 of 100 points,
+/// `static_validator_args`) runs the static validator on each submission's files (a C build
+/// directory, Python sources); its verdict and score join the submission's.
+#[test]
+fn corpus_static2025_static_validator() {
+    if !need(host_problem()) {
+        return;
+    }
+    let v = verify("static2025");
+    let get = |name: &str| &v.iter().find(|x| x.0.ends_with(name)).unwrap().2;
+    let static_case = |j: &Value| -> Value {
+        j["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "secret/static_validation")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    for (name, score, verdict, case_score) in [
+        ("short.c", 100.0, "AC", Some(20.0)),
+        ("short.py", 100.0, "AC", Some(20.0)),
+        ("long.py", 90.0, "AC", Some(10.0)),
+        ("uses_eval.py", 80.0, "WA", None),
+    ] {
+        let j = get(name);
+        assert_eq!(j["score"].as_f64(), Some(score), "{name}: {j:#}");
+        let c = static_case(j);
+        assert_eq!(c["verdict"], verdict, "{name}: {c:#}");
+        assert_eq!(
+            c["score"].as_f64(),
+            case_score.or(Some(0.0)),
+            "{name}: {c:#}"
+        );
+    }
+    assert!(
+        static_case(get("uses_eval.py"))["message"]
+            .as_str()
+            .unwrap()
+            .contains("uses_eval.py (python3) calls eval"),
+        "the validator gets the language and the entry point"
+    );
+    // The static validator sees the submission's files, not the test data: a binary has no
+    // files to judge (JE, named).
+    let work = scratch("static2025");
+    let bin = work.join("true");
+    // Copied by a child (an executable written here could be held open by a fork: ETXTBSY).
+    let st = Command::new("cp")
+        .arg("/bin/true")
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run_judge(
+        &[
+            corpora().join("static2025").to_str().unwrap(),
+            "--binary",
+            bin.to_str().unwrap(),
+            "--json",
+        ],
+        &work,
+    );
+    let r = json_of(&out);
+    assert!(
+        r["cases"].as_array().unwrap().iter().any(
+            |c| c["verdict"] == "JE" && c["message"].as_str().unwrap().contains("source files")
+        ),
+        "{r:#}"
+    );
 }

@@ -1,0 +1,20 @@
+n = int(input())
+n = n + 0  # padding line 0
+n = n + 0  # padding line 1
+n = n + 0  # padding line 2
+n = n + 0  # padding line 3
+n = n + 0  # padding line 4
+n = n + 0  # padding line 5
+n = n + 0  # padding line 6
+n = n + 0  # padding line 7
+n = n + 0  # padding line 8
+n = n + 0  # padding line 9
+n = n + 0  # padding line 10
+n = n + 0  # padding line 11
+n = n + 0  # padding line 12
+n = n + 0  # padding line 13
+n = n + 0  # padding line 14
+n = n + 0  # padding line 15
+n = n + 0  # padding line 16
+n = n + 0  # padding line 17
+print(2 * n)

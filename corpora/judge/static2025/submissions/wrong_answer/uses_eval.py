@@ -1,0 +1,1 @@
+print(eval("2 * " + input()))
