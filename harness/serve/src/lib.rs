@@ -6,6 +6,7 @@
 //!   copy-in/copy-out, `pipeMapping`, the server's maximums.
 //! - [`store`]: the file store (ids, quota, eviction).
 //! - [`http`]: routes, authentication, body caps.
+//! - [`judge`]: `POST /judge`, a submission against an installed problem package, streamed.
 //! - [`metrics`]: the Prometheus registry.
 //!
 //! The entry point for the command line is [`run`]; `hatchery serve` and the standalone
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod exec;
 pub mod http;
+pub mod judge;
 pub mod metrics;
 pub mod store;
 
@@ -101,6 +103,14 @@ pub struct ServeArgs {
     /// Largest stdout + stderr of one command.
     #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
     pub max_output: u64,
+    /// Directory of problem packages (Kattis/ICPC format) that `POST /judge` judges against,
+    /// each addressed by its directory name. Without it, /judge answers 404.
+    #[arg(long, value_name = "DIR")]
+    pub problems: Option<PathBuf>,
+    /// A TOML or JSON file that adds or overrides the judge's languages (as `hatchery judge
+    /// --languages FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub languages: Option<PathBuf>,
 }
 
 enum Listen {
@@ -115,9 +125,16 @@ struct Dirs {
     files: PathBuf,
     work: PathBuf,
     spool: PathBuf,
+    /// `/judge`'s work directories.
+    judge: PathBuf,
 }
 
-const PARTS: [(&str, u32); 3] = [("files", 0o700), ("work", 0o755), ("spool", 0o700)];
+const PARTS: [(&str, u32); 4] = [
+    ("files", 0o700),
+    ("work", 0o755),
+    ("spool", 0o700),
+    ("judge", 0o755),
+];
 
 impl Dirs {
     fn create(store: Option<&Path>) -> Result<Dirs, String> {
@@ -152,6 +169,7 @@ impl Dirs {
             files: base.join("files"),
             work: base.join("work"),
             spool: base.join("spool"),
+            judge: base.join("judge"),
             base,
             ours,
         })
@@ -228,6 +246,33 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let metrics = Arc::new(metrics::Metrics::new(workers));
+    let problems = match &a.problems {
+        Some(dir) => {
+            let mut langs = hatchery_judge::lang::LanguageTable::builtin();
+            if let Some(f) = &a.languages {
+                if let Err(e) = langs.load_file(f) {
+                    return fail(exit::USAGE, format!("--languages: {e}"));
+                }
+            }
+            let p = judge::Problems::new(judge::ProblemsParts {
+                dir: dir.clone(),
+                work_base: dirs.judge.clone(),
+                hidden: vec![dirs.files.clone(), dirs.spool.clone(), dirs.work.clone()],
+                zygote_exe: zygote_exe.clone(),
+                tier: a.tier,
+                cgroup: a.cgroup,
+                workers,
+                caps: caps.clone(),
+                langs,
+                store: store.clone(),
+            });
+            match p {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => return fail(exit::USAGE, e),
+            }
+        }
+        None => None,
+    };
     let mut settings = ExecSettings::new(zygote_exe);
     settings.cgroup = a.cgroup;
     // Working directories are lent to one uid before a worker is chosen: the cases that use
@@ -297,6 +342,7 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
             workers,
             max_body: a.max_body as usize,
             enforcement,
+            problems,
         });
         let router = http::router(app.clone());
         let served = match listen {
