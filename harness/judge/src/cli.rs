@@ -302,13 +302,6 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         _ => Tier::Hardened,
     });
     let mut settings = ExecSettings::new(zygote_exe);
-    // The work directory lends build and feedback directories (and FIFOs) to one uid before
-    // a worker is chosen: the cases that use them run as that uid (SECURITY.md: what stays
-    // shared); a submission's plain runs, which use none, as their worker's own.
-    settings.shared_ids = work.case_ids();
-    // The work tree (below /tmp & co. shown to the cases that need it): cases write in the
-    // directories lent to them there, and nowhere else outside their scratch.
-    settings.view.allow_write(work.path());
     // `--command` runs in our working directory.
     if let Ok(cwd) = std::env::current_dir() {
         settings.view.show(&cwd);
@@ -323,23 +316,7 @@ pub fn run(a: JudgeArgs, zygote_exe: PathBuf) -> u8 {
         spec.cwd = cwd.clone();
         settings.view.show_case(&spec);
     }
-    // Compilers and interpreters where the case uid could not reach them (`~/.cargo`, pyenv).
-    for l in langs.languages() {
-        for cmd in l.compile.iter().chain(std::iter::once(&l.run)) {
-            if let Some(first) = cmd.first().filter(|w| !w.starts_with('{')) {
-                settings.view.show_command(first.as_ref(), &problem.dir);
-            }
-        }
-    }
-    // Submissions and their compilers run in a view without the package and the private
-    // part of the work tree (answers, copies of test data, validator feedback); validators
-    // see the package.
-    let mut private = settings.view.clone();
-    for p in crate::judge::Judge::private_paths(&problem, &work) {
-        private.hide(&p);
-    }
-    settings.private_view = Some(private);
-    settings.view.show(&problem.dir);
+    crate::setup::prepare_settings(&mut settings, &problem, &work, &langs);
     let runner = match Runner::start(settings, workers, a.tier, tool_tier) {
         Ok(mut r) => {
             r.compile_scratch = a.compile_scratch;

@@ -389,6 +389,10 @@ pub struct Judge<'a> {
     pub derivation: Option<crate::timelimit::Derivation>,
     /// Run every case even after a failure (`on_reject: break` skips the rest of a group).
     pub run_all_cases: bool,
+    /// Called with each test case's report as soon as it is judged, in finishing order
+    /// (`hatchery serve`'s `/judge` streams them). A case attempted again after an executor
+    /// failure is reported again.
+    pub on_case: Option<&'a (dyn Fn(&CaseReport) + Sync)>,
     /// Memory is limited by RLIMIT_AS only (no cgroup on this host).
     rlimit_memory: bool,
     resolver: Resolver,
@@ -433,6 +437,7 @@ impl<'a> Judge<'a> {
             time_limit_source,
             derivation: None,
             run_all_cases: false,
+            on_case: None,
             rlimit_memory: runner
                 .enforcement
                 .get("cgroup_memory")
@@ -1154,6 +1159,9 @@ impl<'a> Judge<'a> {
         };
         let results = exec::dispatch(&self.runner.pool, &units, Some(&skip), events, |x, i| {
             let rep = self.run_case(x, &runnable, i);
+            if let Some(f) = self.on_case {
+                f(&rep);
+            }
             let a = Attempt {
                 result: rep.run.clone(),
                 verdict: Some(rep.verdict),

@@ -17,6 +17,7 @@ pub mod lang;
 pub mod problem;
 pub mod report;
 pub mod scoring;
+pub mod setup;
 pub mod subyaml;
 pub mod timelimit;
 pub mod verdict;

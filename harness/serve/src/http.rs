@@ -25,6 +25,8 @@ pub struct App {
     pub enforcement: hatchery_report::Enforcement,
     /// `--redis`: runs go to workers through Redis.
     pub queue: Option<Arc<crate::queue::Queue>>,
+    /// `--problems`: what `/judge` judges against.
+    pub problems: Option<Arc<crate::judge::Problems>>,
 }
 
 type St = Arc<App>;
@@ -39,6 +41,7 @@ pub fn router(app: St) -> Router {
     let max_upload = app.store.max_file() as usize + 64 * 1024;
     Router::new()
         .route("/run", post(run).layer(DefaultBodyLimit::max(max_body)))
+        .route("/judge", post(judge).layer(DefaultBodyLimit::max(max_body)))
         .route(
             "/file",
             get(file_list)
@@ -104,6 +107,35 @@ async fn run(State(app): State<St>, body: Bytes) -> Response {
     match app.runner.run(req).await {
         Ok(results) => Json(results).into_response(),
         Err(BadRequest(m)) => error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// `POST /judge`: refused at once (400, 404) or answered with a stream of server-sent
+/// events (see [`crate::judge`]).
+async fn judge(State(app): State<St>, body: Bytes) -> Response {
+    use crate::judge::Refusal;
+    let Some(problems) = &app.problems else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server has no problem packages (start it with --problems DIR)",
+        );
+    };
+    let req: crate::judge::JudgeRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")),
+    };
+    let problems = problems.clone();
+    let prepared = tokio::task::spawn_blocking({
+        let problems = problems.clone();
+        move || problems.prepare(req)
+    })
+    .await;
+    match prepared {
+        Ok(Ok(p)) => problems.start(p).into_response(),
+        Ok(Err(Refusal::Bad(m))) => error(StatusCode::BAD_REQUEST, m),
+        Ok(Err(Refusal::NotFound(m))) => error(StatusCode::NOT_FOUND, m),
+        Ok(Err(Refusal::Internal(m))) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

@@ -6,6 +6,7 @@
 //!   copy-in/copy-out, `pipeMapping`, the server's maximums.
 //! - [`store`]: the file store (ids, quota, eviction).
 //! - [`http`]: routes, authentication, body caps.
+//! - [`judge`]: `POST /judge`, a submission against an installed problem package, streamed.
 //! - [`metrics`]: the Prometheus registry.
 //!
 //! The entry point for the command line is [`run`]; `hatchery serve` and the standalone
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod exec;
 pub mod http;
+pub mod judge;
 pub mod metrics;
 pub mod queue;
 pub mod store;
@@ -119,6 +121,14 @@ pub struct ServeArgs {
     /// How long a `/run` waits for a worker's result before answering 504.
     #[arg(long, value_parser = parse::duration, default_value = "5m", requires = "redis")]
     pub redis_wait: Duration,
+    /// Directory of problem packages (Kattis/ICPC format) that `POST /judge` judges against,
+    /// each addressed by its directory name. Without it, /judge answers 404.
+    #[arg(long, value_name = "DIR")]
+    pub problems: Option<PathBuf>,
+    /// A TOML or JSON file that adds or overrides the judge's languages (as `hatchery judge
+    /// --languages FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub languages: Option<PathBuf>,
 }
 
 enum Listen {
@@ -133,9 +143,16 @@ pub(crate) struct Dirs {
     files: PathBuf,
     work: PathBuf,
     spool: PathBuf,
+    /// `/judge`'s work directories.
+    judge: PathBuf,
 }
 
-const PARTS: [(&str, u32); 3] = [("files", 0o700), ("work", 0o755), ("spool", 0o700)];
+const PARTS: [(&str, u32); 4] = [
+    ("files", 0o700),
+    ("work", 0o755),
+    ("spool", 0o700),
+    ("judge", 0o755),
+];
 
 impl Dirs {
     pub(crate) fn create(store: Option<&Path>) -> Result<Dirs, String> {
@@ -170,6 +187,7 @@ impl Dirs {
             files: base.join("files"),
             work: base.join("work"),
             spool: base.join("spool"),
+            judge: base.join("judge"),
             base,
             ours,
         })
@@ -323,14 +341,42 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
         // With --redis the workers run the cases: one idle thread here.
         workers: if a.redis.is_some() { 1 } else { workers },
         pin: !a.no_pin,
-        caps,
+        caps: caps.clone(),
         tier: a.tier,
     };
+    let judge_exe = zygote_exe.clone();
     let runner = match start_engine(opts, dirs, zygote_exe) {
         Ok(r) => r,
         Err((code, msg)) => return fail(code, msg),
     };
     let (store, metrics) = (runner.shared.store.clone(), runner.shared.metrics.clone());
+    let problems = match &a.problems {
+        Some(dir) => {
+            let mut langs = hatchery_judge::lang::LanguageTable::builtin();
+            if let Some(f) = &a.languages {
+                if let Err(e) = langs.load_file(f) {
+                    return fail(exit::USAGE, format!("--languages: {e}"));
+                }
+            }
+            let p = judge::Problems::new(judge::ProblemsParts {
+                dir: dir.clone(),
+                work_base: dirs.judge.clone(),
+                hidden: vec![dirs.files.clone(), dirs.spool.clone(), dirs.work.clone()],
+                zygote_exe: judge_exe,
+                tier: a.tier,
+                cgroup: a.cgroup,
+                workers,
+                caps,
+                langs,
+                store: store.clone(),
+            });
+            match p {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => return fail(exit::USAGE, e),
+            }
+        }
+        None => None,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -365,6 +411,7 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
             max_body: a.max_body as usize,
             enforcement,
             queue,
+            problems,
         });
         let router = http::router(app.clone());
         let served = match listen {

@@ -641,3 +641,203 @@ fn unix_socket_with_curl() {
     assert!(s.stop().success());
     assert!(!sock.exists(), "the socket is removed at exit");
 }
+
+/// One server-sent event: its name and its data as JSON.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for block in body.split("\n\n") {
+        let (mut name, mut data) = (String::from("message"), String::new());
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event:") {
+                name = n.trim().to_owned();
+            } else if let Some(d) = line.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(d.strip_prefix(' ').unwrap_or(d));
+            }
+        }
+        // Keep-alive comments (`:`) carry no data.
+        if !data.is_empty() {
+            out.push((
+                name,
+                serde_json::from_str(&data).expect("event data is JSON"),
+            ));
+        }
+    }
+    out
+}
+
+impl Server {
+    /// `POST /judge`: the status, the content type and the body.
+    fn judge(&self, body: &Value) -> (u16, String, String) {
+        let r = self
+            .client()
+            .post(format!("{}/judge", self.url))
+            .json(body)
+            .send()
+            .unwrap();
+        let code = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (code, ct, r.text().unwrap())
+    }
+}
+
+fn problems_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/judge")
+}
+
+/// The event stream of a judging: `compile` first, a `case` per judged case, `result` last;
+/// returns the case events and the result.
+fn judged(srv: &Server, body: &Value) -> (Vec<Value>, Value) {
+    let (code, ct, text) = srv.judge(body);
+    assert_eq!(code, 200, "{text}");
+    assert!(ct.starts_with("text/event-stream"), "{ct}");
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"compile"), "{text}");
+    assert_eq!(names.last(), Some(&"result"), "{text}");
+    assert!(
+        names[1..names.len() - 1].iter().all(|n| *n == "case"),
+        "{names:?}"
+    );
+    assert_eq!(events[0].1["verdict"], "AC", "{text}");
+    let cases = events[1..events.len() - 1]
+        .iter()
+        .map(|(_, v)| v.clone())
+        .collect();
+    (cases, events.last().unwrap().1.clone())
+}
+
+#[test]
+fn judge_streams_cases_then_the_verdict() {
+    if !have("gcc") {
+        return skip("no gcc to compile the submissions");
+    }
+    let problems = problems_dir();
+    let Some(srv) = up(
+        "judge",
+        &[
+            "--problems",
+            problems.to_str().unwrap(),
+            "--max-cpu-time",
+            "5s",
+        ],
+    ) else {
+        return;
+    };
+    let sum = std::fs::read_to_string(problems.join("aplusb/submissions/accepted/sum.c")).unwrap();
+
+    // AC: every case judged and streamed, the final result as `hatchery judge --json`.
+    let (cases, result) = judged(
+        &srv,
+        &json!({"problem": "aplusb", "files": {"sum.c": {"content": sum}}}),
+    );
+    assert_eq!(result["verdict"], "AC", "{result}");
+    assert_eq!(result["problem"], "A plus B");
+    assert_eq!(result["submission"], "sum.c");
+    assert_eq!(result["language"], "c");
+    assert_eq!(result["compile"]["verdict"], "AC");
+    let in_result: Vec<&Value> = result["cases"].as_array().unwrap().iter().collect();
+    assert_eq!(in_result.len(), 4, "sample and 3 secret cases: {result}");
+    assert_eq!(cases.len(), 4, "{cases:?}");
+    let mut streamed: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let mut named: Vec<&str> = in_result
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    streamed.sort();
+    named.sort();
+    assert_eq!(streamed, named);
+    for c in &cases {
+        assert_eq!(c["verdict"], "AC", "{c}");
+        // The shape of `hatchery judge --json`'s cases.
+        for k in [
+            "cpu_us",
+            "wall_us",
+            "peak_memory_bytes",
+            "message",
+            "exit_code",
+        ] {
+            assert!(c.get(k).is_some(), "{k} missing in {c}");
+        }
+    }
+
+    // WA, with the source from the store by fileId and a named entry point: the first
+    // failing case streamed before the verdict that names it.
+    let wa = sum.replace("a + b", "a + b + 1");
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(wa.into_bytes()).file_name("wa.c"),
+    );
+    let id: String = srv
+        .client()
+        .post(format!("{}/file", srv.url))
+        .multipart(form)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let (cases, result) = judged(
+        &srv,
+        &json!({"problem": "aplusb", "language": "c", "entrypoint": "wa.c",
+                "files": {"wa.c": {"fileId": id}}}),
+    );
+    assert_eq!(result["verdict"], "WA", "{result}");
+    let failed = result["failed_case"].as_str().unwrap();
+    assert!(
+        cases
+            .iter()
+            .any(|c| c["name"] == failed && c["verdict"] == "WA"),
+        "{failed} not streamed as WA: {cases:?}"
+    );
+    assert!(!cases.is_empty() && cases.len() <= 4);
+
+    // A compile error: the compile event says so, no case runs.
+    let (code, _, text) =
+        srv.judge(&json!({"problem": "aplusb", "files": {"bad.c": {"content": "int main( {"}}}));
+    assert_eq!(code, 200);
+    let ev = sse_events(&text);
+    assert_eq!(ev.len(), 2, "{text}");
+    assert_eq!(ev[0].0, "compile");
+    assert_eq!(ev[0].1["verdict"], "CE");
+    assert_eq!(ev[1].0, "result");
+    assert_eq!(ev[1].1["verdict"], "CE");
+}
+
+#[test]
+fn judge_refuses_names_outside_the_problems_directory() {
+    let problems = problems_dir();
+    let Some(srv) = up("judge-names", &["--problems", problems.to_str().unwrap()]) else {
+        return;
+    };
+    let files = json!({"a.c": {"content": "int main(void) { return 0; }"}});
+    for name in [
+        "..",
+        "../judge",
+        "aplusb/../aplusb",
+        "/etc",
+        "aplusb/data",
+        ".",
+        ".hidden",
+        "",
+    ] {
+        let (code, _, text) = srv.judge(&json!({"problem": name, "files": files}));
+        assert_eq!(code, 400, "{name:?}: {text}");
+    }
+    let (code, _, text) = srv.judge(&json!({"problem": "no-such-problem", "files": files}));
+    assert_eq!(code, 404, "{text}");
+    // Source file names are plain names too.
+    for f in ["../a.c", "dir/a.c", ".."] {
+        let (code, _, text) =
+            srv.judge(&json!({"problem": "aplusb", "files": {f: {"content": "x"}}}));
+        assert_eq!(code, 400, "{f:?}: {text}");
+    }
+    let (code, _, text) = srv.judge(&json!({"problem": "aplusb", "files": {}}));
+    assert_eq!(code, 400, "{text}");
+}
