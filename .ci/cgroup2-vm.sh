@@ -176,8 +176,10 @@ UNIT
     echo 'echo 1 > /proc/sys/kernel/sysrq'
     echo 'echo "v2vm: systemd up $(cut -d" " -f1 /proc/uptime)s, $(uname -r)" > /dev/ttyS0'
     sed -n '/^cd /,$p' "$0"; } > "$X/stage3"
-  # /tmp stays the host's (a checkout under /tmp must be reachable): no tmpfs over it.
+  # /tmp stays the host's (a checkout under /tmp must be reachable): no tmpfs over it, and
+  # systemd-tmpfiles does not empty it at boot (tmp.conf's `D /tmp`; in the overlay only).
   ln -sf /dev/null /etc/systemd/system/tmp.mount
+  mkdir -p /etc/tmpfiles.d && : > /etc/tmpfiles.d/tmp.conf
   exec /lib/systemd/systemd --unit=v2vm.target --show-status=false --log-level=warning
 fi
 mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
