@@ -682,7 +682,7 @@ impl Triager<'_, '_> {
             *n += 1;
             *n - 1
         };
-        let pool = Pool::new(vec![exec]);
+        let pool = Pool::new(vec![exec.take()]);
         let opts = Options {
             workers: 1,
             first_index: index,
@@ -704,6 +704,9 @@ impl Triager<'_, '_> {
             &never,
             &mut keep,
         );
+        if let Some(back) = pool.into_executors().pop() {
+            *exec = back;
+        }
         keep.last
     }
 

@@ -78,33 +78,8 @@ pub struct ServeArgs {
     /// Largest `/run` body.
     #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
     pub max_body: u64,
-    /// Workers (cases run at the same time). Default: the number of CPUs.
-    #[arg(short = 'j', long)]
-    pub jobs: Option<usize>,
-    /// Do not pin each worker to a CPU of its own.
-    #[arg(long)]
-    pub no_pin: bool,
-    /// Isolation tier of every case.
-    #[arg(long, default_value = "hardened")]
-    pub tier: Tier,
-    /// cgroup use: auto, required, off.
-    #[arg(long, default_value = "auto")]
-    pub cgroup: CgroupMode,
-    /// Largest CPU time limit a client may ask (and the limit when it asks none).
-    #[arg(long, value_parser = parse::duration, default_value = "10s")]
-    pub max_cpu_time: Duration,
-    /// Largest wall-clock limit.
-    #[arg(long, value_parser = parse::duration, default_value = "30s")]
-    pub max_wall_time: Duration,
-    /// Largest memory limit.
-    #[arg(long, value_parser = parse::size_bytes, default_value = "1G")]
-    pub max_memory: u64,
-    /// Largest process limit.
-    #[arg(long, default_value = "128")]
-    pub max_procs: u64,
-    /// Largest stdout + stderr of one command.
-    #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
-    pub max_output: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Run no case here: put each `/run` on this Redis's stream for `hatchery worker`s
     /// (redis://[:PASSWORD@]HOST[:PORT][/DB]); `fileId`, `src` and `copyOutCached` are
     /// refused in this mode.
@@ -129,6 +104,69 @@ pub struct ServeArgs {
     /// --languages FILE`).
     #[arg(long, value_name = "FILE")]
     pub languages: Option<PathBuf>,
+}
+
+/// The engine and the caps on every case's limits: the same options for `hatchery serve`
+/// and `hatchery worker`.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Workers (cases run at the same time). Default: the number of CPUs.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Do not pin each worker to a CPU of its own.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Isolation tier of every case.
+    #[arg(long, default_value = "hardened")]
+    pub tier: Tier,
+    /// cgroup use: auto, required, off.
+    #[arg(long, default_value = "auto")]
+    pub cgroup: CgroupMode,
+    /// Largest CPU time limit a request may ask (and the limit when it asks none).
+    #[arg(long, value_parser = parse::duration, default_value = "10s")]
+    pub max_cpu_time: Duration,
+    /// Largest wall-clock limit.
+    #[arg(long, value_parser = parse::duration, default_value = "30s")]
+    pub max_wall_time: Duration,
+    /// Largest memory limit.
+    #[arg(long, value_parser = parse::size_bytes, default_value = "1G")]
+    pub max_memory: u64,
+    /// Largest process limit.
+    #[arg(long, default_value = "128")]
+    pub max_procs: u64,
+    /// Largest stdout + stderr of one command.
+    #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
+    pub max_output: u64,
+}
+
+impl EngineArgs {
+    /// The caps, with `file_bytes` for files; an error when a cap is 0.
+    pub(crate) fn caps(&self, file_bytes: u64) -> Result<exec::Caps, String> {
+        let caps = exec::Caps {
+            cpu_us: self.max_cpu_time.as_micros() as u64,
+            wall_us: self.max_wall_time.as_micros() as u64,
+            memory_bytes: self.max_memory,
+            procs: self.max_procs,
+            output_bytes: self.max_output,
+            file_bytes,
+            ..exec::Caps::default()
+        };
+        if [caps.cpu_us, caps.wall_us, caps.memory_bytes, caps.procs].contains(&0) {
+            return Err(
+                "--max-cpu-time, --max-wall-time, --max-memory and --max-procs must \
+                        be greater than 0"
+                    .into(),
+            );
+        }
+        Ok(caps)
+    }
+
+    /// `-j`, or the number of CPUs.
+    pub(crate) fn workers(&self) -> usize {
+        self.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
 }
 
 enum Listen {
@@ -230,21 +268,10 @@ pub fn run(a: ServeArgs, zygote_exe: PathBuf) -> u8 {
     if a.token.as_deref() == Some("") {
         return fail(exit::USAGE, "--token: must not be empty");
     }
-    let caps = exec::Caps {
-        cpu_us: a.max_cpu_time.as_micros() as u64,
-        wall_us: a.max_wall_time.as_micros() as u64,
-        memory_bytes: a.max_memory,
-        procs: a.max_procs,
-        output_bytes: a.max_output,
-        file_bytes: a.max_file,
-        ..exec::Caps::default()
+    let caps = match a.engine.caps(a.max_file) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, e),
     };
-    if [caps.cpu_us, caps.wall_us, caps.memory_bytes, caps.procs].contains(&0) {
-        return fail(
-            exit::USAGE,
-            "--max-cpu-time, --max-wall-time, --max-memory and --max-procs must be greater than 0",
-        );
-    }
     let dirs = match Dirs::create(a.store.as_deref()) {
         Ok(d) => d,
         Err(e) => return fail(exit::BAD_INPUT, e),
@@ -330,19 +357,16 @@ pub(crate) async fn probe(
 }
 
 fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_exe: PathBuf) -> u8 {
-    let workers = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let workers = a.engine.workers();
     let opts = EngineOpts {
-        cgroup: a.cgroup,
+        cgroup: a.engine.cgroup,
         store_quota: a.store_quota,
         max_file: a.max_file,
         // With --redis the workers run the cases: one idle thread here.
         workers: if a.redis.is_some() { 1 } else { workers },
-        pin: !a.no_pin,
+        pin: !a.engine.no_pin,
         caps: caps.clone(),
-        tier: a.tier,
+        tier: a.engine.tier,
     };
     let judge_exe = zygote_exe.clone();
     let runner = match start_engine(opts, dirs, zygote_exe) {
@@ -363,8 +387,8 @@ fn serve(a: &ServeArgs, listen: Listen, caps: exec::Caps, dirs: &Dirs, zygote_ex
                 work_base: dirs.judge.clone(),
                 hidden: vec![dirs.files.clone(), dirs.spool.clone(), dirs.work.clone()],
                 zygote_exe: judge_exe,
-                tier: a.tier,
-                cgroup: a.cgroup,
+                tier: a.engine.tier,
+                cgroup: a.engine.cgroup,
                 workers,
                 caps,
                 langs,

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 use hatchery_engine::parse;
 use hatchery_report::exit;
-use hatchery_sandbox::policy::CgroupMode;
-use hatchery_sandbox::Tier;
 use redis::aio::ConnectionManager;
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
@@ -29,7 +27,7 @@ use redis::streams::{
 use redis::{AsyncCommands as _, FromRedisValue as _, Script};
 use tokio::sync::Semaphore;
 
-use crate::exec::{self, BadRequest, Runner};
+use crate::exec::{BadRequest, Runner};
 use crate::queue::{self, Keys, Stored, GROUP};
 
 pub const EXIT_CODES: &str = "\
@@ -67,33 +65,8 @@ pub struct WorkerArgs {
     /// directory in the current directory). Outside /tmp, reachable by the case uid.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Cases run at the same time. Default: the number of CPUs.
-    #[arg(short = 'j', long)]
-    pub jobs: Option<usize>,
-    /// Do not pin each worker thread to a CPU of its own.
-    #[arg(long)]
-    pub no_pin: bool,
-    /// Isolation tier of every case.
-    #[arg(long, default_value = "hardened")]
-    pub tier: Tier,
-    /// cgroup use: auto, required, off.
-    #[arg(long, default_value = "auto")]
-    pub cgroup: CgroupMode,
-    /// Largest CPU time limit a run may ask (and the limit when it asks none).
-    #[arg(long, value_parser = parse::duration, default_value = "10s")]
-    pub max_cpu_time: Duration,
-    /// Largest wall-clock limit.
-    #[arg(long, value_parser = parse::duration, default_value = "30s")]
-    pub max_wall_time: Duration,
-    /// Largest memory limit.
-    #[arg(long, value_parser = parse::size_bytes, default_value = "1G")]
-    pub max_memory: u64,
-    /// Largest process limit.
-    #[arg(long, default_value = "128")]
-    pub max_procs: u64,
-    /// Largest stdout + stderr of one command.
-    #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
-    pub max_output: u64,
+    #[command(flatten)]
+    pub engine: crate::EngineArgs,
     /// Largest file copied in or out, or written by a case.
     #[arg(long, value_parser = parse::size_bytes, default_value = "64M")]
     pub max_file: u64,
@@ -106,21 +79,10 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
 
 /// Runs the worker until SIGTERM or SIGINT; returns the process exit code.
 pub fn run(a: WorkerArgs, zygote_exe: PathBuf) -> u8 {
-    let caps = exec::Caps {
-        cpu_us: a.max_cpu_time.as_micros() as u64,
-        wall_us: a.max_wall_time.as_micros() as u64,
-        memory_bytes: a.max_memory,
-        procs: a.max_procs,
-        output_bytes: a.max_output,
-        file_bytes: a.max_file,
-        ..exec::Caps::default()
+    let caps = match a.engine.caps(a.max_file) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, e),
     };
-    if [caps.cpu_us, caps.wall_us, caps.memory_bytes, caps.procs].contains(&0) {
-        return fail(
-            exit::USAGE,
-            "--max-cpu-time, --max-wall-time, --max-memory and --max-procs must be greater than 0",
-        );
-    }
     if a.claim_after < Duration::from_millis(400) {
         return fail(exit::USAGE, "--claim-after: at least 400ms");
     }
@@ -128,19 +90,16 @@ pub fn run(a: WorkerArgs, zygote_exe: PathBuf) -> u8 {
         Ok(d) => d,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let jobs = a.engine.workers();
     let opts = crate::EngineOpts {
-        cgroup: a.cgroup,
+        cgroup: a.engine.cgroup,
         // fileIds are refused in this mode: the store only holds what cases copy out.
         store_quota: a.max_file.max(64 << 20),
         max_file: a.max_file,
         workers: jobs,
-        pin: !a.no_pin,
+        pin: !a.engine.no_pin,
         caps,
-        tier: a.tier,
+        tier: a.engine.tier,
     };
     let code = match crate::start_engine(opts, &dirs, zygote_exe) {
         Ok(runner) => serve_stream(&a, runner, jobs),

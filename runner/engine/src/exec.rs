@@ -105,27 +105,6 @@ pub trait Executor: Send {
     }
 }
 
-/// An executor lent to a pool for a while (one dispatch of a unit on an executor the caller
-/// keeps): the pool drives it through the borrow.
-impl<E: Executor + ?Sized> Executor for &mut E {
-    fn run(&mut self, spec: &CaseSpec, tier: Tier) -> Result<CaseResult, ExecError> {
-        (**self).run(spec, tier)
-    }
-    fn run_pair(
-        &mut self,
-        a: (&CaseSpec, Tier),
-        b: (&CaseSpec, Tier),
-    ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
-        (**self).run_pair(a, b)
-    }
-    fn interrupt_handle(&self) -> Interrupt {
-        (**self).interrupt_handle()
-    }
-    fn cpu(&self) -> Option<usize> {
-        (**self).cpu()
-    }
-}
-
 /// How every zygote of a pool is set up (what the tier and the case do not decide).
 #[derive(Debug, Clone)]
 pub struct ExecSettings {
@@ -274,6 +253,13 @@ impl SandboxExecutor {
         }
     }
 
+    /// Moves this executor (its warm zygotes) out, leaving an empty one with the same
+    /// settings and CPU in its place: to lend it to a [`Pool`] by value.
+    pub fn take(&mut self) -> SandboxExecutor {
+        let empty = SandboxExecutor::new(self.settings.clone(), self.cpu);
+        std::mem::replace(self, empty)
+    }
+
     /// The zygote for `key`, started (or replaced) as needed.
     pub fn zygote(&mut self, key: ZygoteKey) -> Result<&mut Sandbox, ExecError> {
         let usable = self.zygotes.get(&key).is_some_and(Sandbox::is_healthy);
@@ -403,6 +389,15 @@ impl<E: Executor> Pool<E> {
 
     pub fn is_empty(&self) -> bool {
         self.execs.is_empty()
+    }
+
+    /// The executors back, in worker order (a front end that lent one to a pool for one
+    /// dispatch keeps its warm zygotes).
+    pub fn into_executors(self) -> Vec<E> {
+        self.execs
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect()
     }
 
     /// Worker `w`'s executor (for a front end's own set-up steps, e.g. listing tests).
