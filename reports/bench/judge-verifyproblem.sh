@@ -144,11 +144,11 @@ for name in sorted(os.listdir(pk), key=lambda n: (ORIGIN.get(n, ""), n)):
             if exp == "rejected": return x != "AC"
             if exp == "brute_force": return x in ("TLE", "RTE")
             return x == exp
-        vp_ok = v not in ("-", "no compiler") and meets(v)
+        vp_ok = v not in ("-", "no compiler", "refused") and meets(v)
         hj_ok = hv_ is not None and "unexpected" not in h
         tot["vp_exp"] += vp_ok
         tot["hj_exp"] += hj_ok
-        if v not in ("-", "no compiler") and hv_ is not None:
+        if v not in ("-", "no compiler", "refused") and hv_ is not None:
             tot["both"] += 1
             tot["agree"] += (v == hv_) or (vp_ok and hj_ok)
         rows.append((f"{ORIGIN.get(name, '?')}/{name}", s, exp, v, h))
