@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use hatchery_engine::{
-    Attempt, ExecError, ExecSettings, Executor as _, Options, Pool, SandboxExecutor, SkipRule,
-    Unit, Work,
+    Attempt, ExecError, ExecSettings, Executor as _, Options, PairSide, Pool, SandboxExecutor,
+    SkipRule, Unit, Work,
 };
 use hatchery_report::{CaseFinished, CaseResult, Enforcement, Verdict};
 use hatchery_sandbox::{CaseSpec, Network, Tier};
@@ -44,13 +44,14 @@ impl<'e> Exec<'e> {
     }
 
     /// Runs two cases at once (an interactive submission and its validator); neither starts
-    /// unless both could be prepared.
+    /// unless both could be prepared. `ended` as in [`hatchery_engine::Executor::run_pair`].
     pub fn run_pair(
         &mut self,
         a: (&CaseSpec, Tier),
         b: (&CaseSpec, Tier),
+        ended: &(dyn Fn(PairSide) + Sync),
     ) -> (CaseResult, CaseResult) {
-        let (ra, rb) = self.exec.run_pair(a, b);
+        let (ra, rb) = self.exec.run_pair(a, b, ended);
         (self.result(ra, a.0, a.1), self.result(rb, b.0, b.1))
     }
 

@@ -5,9 +5,10 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use hatchery_engine::{Attempt, Expect, Unit};
+use hatchery_engine::{Attempt, Expect, PairSide, Unit};
 use hatchery_report::{CaseResult, Limits, Outcome, RawFacts};
 use hatchery_sandbox::{CaseSpec, Stdin, Tier};
 use serde::Serialize;
@@ -1628,15 +1629,17 @@ impl<'a> Judge<'a> {
                 return rep;
             }
         };
-        let prepared = (|| -> Result<(PathBuf, PathBuf, CaseDir, PathBuf, PathBuf), String> {
+        type Fifo = (PathBuf, fs::File);
+        let prepared = (|| -> Result<(Fifo, Fifo, PathBuf, CaseDir, PathBuf, PathBuf), String> {
             let s2v = workdir::make_fifo(&dir, "to_validator", self.work)?;
             let v2s = workdir::make_fifo(&dir, "to_submission", self.work)?;
+            let start = workdir::make_fifo(&dir, "start", self.work)?.0;
             let fb = self.feedback_dir(&dir)?;
             let input = self.case_readable(&case.input, &format!("{i}"))?;
             let answer = self.case_readable(&case.answer, &format!("{i}"))?;
-            Ok((s2v, v2s, fb, input, answer))
+            Ok((s2v, v2s, start, fb, input, answer))
         })();
-        let (s2v, v2s, fb, input, answer) = match prepared {
+        let ((s2v, s2v_held), (v2s, v2s_held), start, fb, input, answer) = match prepared {
             Ok(x) => x,
             Err(e) => {
                 let _ = self.work.remove(&dir);
@@ -1644,16 +1647,19 @@ impl<'a> Judge<'a> {
                 return rep;
             }
         };
-        // The submission: stdout to the validator, stdin from it. Redirections open the
-        // FIFOs in an order that cannot deadlock: the submission opens its output first,
-        // the validator its input first.
+        // The submission: stdout to the validator, stdin from it. We hold ends of both
+        // FIFOs (below), so opening them does not wait; the `start` FIFO (not held) is where
+        // the two meet: each opens it after its two FIFOs, and that open returns only when
+        // the other side opens it too. So neither program starts before both sides have their
+        // ends open, and neither can find the other gone at an open.
         let mut sub_argv: Vec<OsString> = vec![
             "sh".into(),
             "-c".into(),
-            "o=$1; i=$2; shift 2; exec \"$@\" >\"$o\" <\"$i\"".into(),
+            "o=$1; i=$2; b=$3; shift 3; exec \"$@\" >\"$o\" <\"$i\" 3>\"$b\" 3>&-".into(),
             "sh".into(),
             s2v.clone().into(),
             v2s.clone().into(),
+            start.clone().into(),
         ];
         sub_argv.extend(self.case_argv(runnable, case));
         let mut sub = workdir::spec(sub_argv, &runnable.cwd, self.run_limits());
@@ -1664,10 +1670,12 @@ impl<'a> Judge<'a> {
         let mut val_argv: Vec<OsString> = vec![
             "sh".into(),
             "-c".into(),
-            "trap '' PIPE; i=$1; o=$2; shift 2; exec \"$@\" <\"$i\" >\"$o\"".into(),
+            "trap '' PIPE; i=$1; o=$2; b=$3; shift 3; exec \"$@\" <\"$i\" >\"$o\" 3<\"$b\" 3<&-"
+                .into(),
             "sh".into(),
             s2v.clone().into(),
             v2s.clone().into(),
+            start.into(),
         ];
         val_argv.extend(val.runnable.argv.iter().cloned());
         let mut fbs = fb.path().as_os_str().to_owned();
@@ -1680,7 +1688,23 @@ impl<'a> Judge<'a> {
         let mut vspec = workdir::spec(val_argv, &val.runnable.cwd, vl);
         vspec.program = "/bin/sh".into();
         vspec.env = val.runnable.env.clone();
-        let (r, vr) = x.run_pair((&sub, self.runner.tier), (&vspec, self.runner.tool_tier));
+        // The order in which the two ended decides between the validator's WA and the
+        // submission's failure, so it must not depend on which zygote woke up first. We hold
+        // a read and a write end of both FIFOs until the first of the two has ended: until
+        // then neither can see the other's end (no end of file, no SIGPIPE), so whatever the
+        // second did after the first ended, it did after the first's end was recorded here.
+        let held = Mutex::new(Some((s2v_held, v2s_held)));
+        let first_ended: OnceLock<PairSide> = OnceLock::new();
+        let ended = |side: PairSide| {
+            let _ = first_ended.set(side);
+            drop(held.lock().unwrap_or_else(|e| e.into_inner()).take());
+        };
+        let (r, vr) = x.run_pair(
+            (&sub, self.runner.tier),
+            (&vspec, self.runner.tool_tier),
+            &ended,
+        );
+        drop(held);
         let judgemessage = feedback_file(&fb, "judgemessage.txt", MESSAGE_CAP as u64)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -1705,19 +1729,11 @@ impl<'a> Judge<'a> {
         // misbehaved) first; then the validator's WA when the validator ended first (the
         // submission may fail only because of that: SIGPIPE on its next write, a read at end
         // of file, or it keeps running into the time limit); then the submission's own
-        // failure (TLE before RTE); then the validator's verdict. Whether the validator
-        // ended first: a submission killed by SIGPIPE found the validator's end closed,
-        // which only a validator done with it does; otherwise the moments the two ended (the
-        // exit each zygote saw, or the moment a limit killed it), on the host's monotonic
-        // clock.
+        // failure (TLE before RTE); then the validator's verdict. Which ended first is the
+        // order in which the engine reported their ends, made causal by the held FIFO ends.
         let validator_wa = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(43);
         let validator_ac = vr.outcome == Outcome::NonzeroExit && vr.exit_code == Some(42);
-        let sigpipe = r.signal_number == Some(nix::sys::signal::Signal::SIGPIPE as i32);
-        let validator_first = sigpipe
-            || match (vr.ended_ns, r.ended_ns) {
-                (Some(v), Some(s)) => v < s,
-                _ => vr.usage.wall_us < r.usage.wall_us,
-            };
+        let validator_first = first_ended.get() == Some(&PairSide::Second);
         let (v, m) = if r.outcome == Outcome::SandboxError && vr.outcome == Outcome::SandboxError {
             // The pair did not start (one side could not be prepared, the other was not
             // started): name both.

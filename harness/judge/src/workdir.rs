@@ -228,8 +228,7 @@ pub struct Resolver {
 
 impl Resolver {
     /// Resolves `name` (a compiler or interpreter) to an absolute path the case uid can
-    /// execute: first on the sandbox's `PATH`, then on ours; a rustup proxy is replaced by
-    /// the toolchain's real binary (the proxy needs the caller's home directory).
+    /// execute: first on the sandbox's `PATH`, then on ours.
     pub fn resolve(&self, name: &str, work: &WorkDir) -> Result<PathBuf, String> {
         if name.contains('/') {
             let p = std::path::absolute(name).map_err(|e| format!("{name}: {e}"))?;
@@ -265,35 +264,14 @@ fn resolve_uncached(name: &str, work: &WorkDir) -> Result<PathBuf, String> {
                 "`{name}` not found on the sandbox's PATH ({SANDBOX_PATH}) or on ours; install it"
             )
         })?;
-    let mut path = found.clone();
-    let is_rustup = found
-        .canonicalize()
-        .ok()
-        .and_then(|c| c.file_name().map(|n| n == "rustup"))
-        .unwrap_or(false);
-    if is_rustup {
-        // `rustc --print sysroot` through the proxy names the toolchain it would use.
-        let out = std::process::Command::new(&found)
-            .args(["--print", "sysroot"])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| {
-                format!(
-                    "cannot ask the rustup proxy {} for its toolchain: {e}",
-                    found.display()
-                )
-            })?;
-        let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let real = Path::new(&sysroot).join("bin").join(name);
-        if !out.status.success() || !real.is_file() {
-            return Err(format!(
-                "`{name}` is a rustup proxy ({}) whose toolchain could not be found",
-                found.display()
-            ));
-        }
-        path = real;
+    // A rustup proxy (`rustc`, `cargo` linked to `rustup`) stays the proxy: the engine gives
+    // it our RUSTUP_HOME and CARGO_HOME and shows them read-only in the view (the judge's
+    // settings show every language's command, see `setup`), also below a home directory the
+    // case uid cannot search. So the uid's own reach does not matter for it.
+    if !hatchery_sandbox::policy::rustup_homes(&found).is_empty() {
+        return Ok(found);
     }
+    let path = found;
     if let Some(uid) = work.case_uid() {
         reachable(&path, uid, false).map_err(|e| {
             format!(
@@ -306,8 +284,15 @@ fn resolve_uncached(name: &str, work: &WorkDir) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Makes a FIFO `name` in `dir` (ours, written by nobody else) owned by the case uid.
-pub fn make_fifo(dir: &CaseDir, name: &str, work: &WorkDir) -> Result<PathBuf, String> {
+/// Makes a FIFO `name` in `dir` (ours, written by nobody else) owned by the case uid, and
+/// opens it for reading and writing (on Linux that waits for no partner): while the caller
+/// holds that file, a case reading the FIFO sees no end of file and a case writing it gets
+/// no SIGPIPE.
+pub fn make_fifo(
+    dir: &CaseDir,
+    name: &str,
+    work: &WorkDir,
+) -> Result<(PathBuf, std::fs::File), String> {
     let p = dir.path().join(name);
     nix::unistd::mkfifoat(
         Some(dir.fd().as_raw_fd()),
@@ -315,6 +300,12 @@ pub fn make_fifo(dir: &CaseDir, name: &str, work: &WorkDir) -> Result<PathBuf, S
         Mode::from_bits_truncate(0o600),
     )
     .map_err(|e| format!("mkfifo {}: {e}", p.display()))?;
+    // Opened before the chown (still ours), through the directory we hold.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}/{name}", dir.fd().as_raw_fd()))
+        .map_err(|e| format!("open {}: {e}", p.display()))?;
     if let Some(ids) = work.case_ids() {
         nix::unistd::fchownat(
             Some(dir.fd().as_raw_fd()),
@@ -325,7 +316,7 @@ pub fn make_fifo(dir: &CaseDir, name: &str, work: &WorkDir) -> Result<PathBuf, S
         )
         .map_err(|e| format!("chown {}: {e}", p.display()))?;
     }
-    Ok(p)
+    Ok((p, held))
 }
 
 /// A case spec with the judge's defaults: clean environment, default seccomp profile.

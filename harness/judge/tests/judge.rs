@@ -104,22 +104,7 @@ fn verify(pkg: &str) -> Vec<(String, String, Value)> {
     );
     let v = json_of(&out);
     let subs = v["submissions"].as_array().expect("submissions").clone();
-    let mut raced = false;
     for s in &subs {
-        // Known open race (issue 17): a submission that exits at once and a validator that
-        // then reads end of file end microseconds apart, and which ended first is taken from
-        // the moments two zygotes saw the exits; on an idle host the validator's can come
-        // first (WA instead of RTE, about 1 run in 4 here). Holding the pipe ends until the
-        // other side's end is known would decide it; not built yet.
-        let race = s["path"]
-            .as_str()
-            .is_some_and(|p| p.ends_with("exit_at_once.c"))
-            && s["verdict"] == "WA";
-        if race {
-            eprintln!("{pkg}: exit_at_once.c judged WA: the known interactive order race");
-            raced = true;
-            continue;
-        }
         assert!(
             s["matched"].as_bool().unwrap(),
             "{pkg}: {} got {} (expected {}): {}",
@@ -129,13 +114,9 @@ fn verify(pkg: &str) -> Vec<(String, String, Value)> {
             s["judgement"]["message"]
         );
     }
-    assert!(raced || v["all_matched"].as_bool().unwrap(), "{v:#}");
+    assert!(v["all_matched"].as_bool().unwrap(), "{v:#}");
     assert!(v["skipped"].as_array().unwrap().is_empty(), "{v:#}");
-    assert_eq!(
-        out.status.code(),
-        Some(if raced { 1 } else { 0 }),
-        "{pkg}: exit status"
-    );
+    assert_eq!(out.status.code(), Some(0), "{pkg}: exit status");
     subs.into_iter()
         .map(|s| {
             (
@@ -701,90 +682,18 @@ fn malformed_packages_and_missing_time_limit() {
     assert_eq!(out.status.code(), Some(2), "no submission given");
 }
 
-/// A `PATH` entry with a `rustc` the sandboxed user can run. As root, cases run as uid
-/// 65534, which cannot reach a rustup toolchain under /root: the toolchain's `rustc`, its
-/// libraries and the target's standard library are hard-linked (same inodes, same modes) into
-/// the target directory, which it can reach.
-fn reachable_rustc(work: &Path) -> Result<Option<PathBuf>, String> {
-    let wd = hatchery_judge::workdir::WorkDir::create(work, false)?;
-    if hatchery_judge::workdir::Resolver::default()
-        .resolve("rustc", &wd)
-        .is_ok()
-    {
-        return Ok(None);
-    }
-    let out = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("rustc is not installed: {e}"))?;
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let host = String::from_utf8_lossy(
-        &Command::new("rustc")
-            .arg("-vV")
-            .output()
-            .map_err(|e| e.to_string())?
-            .stdout,
-    )
-    .lines()
-    .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
-    .ok_or("cannot tell rustc's host triple")?;
-    let dst = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rust-sysroot");
-    if dst.join("bin/rustc").is_file() {
-        return Ok(Some(dst.join("bin")));
-    }
-    let staging = dst.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-        if from.is_dir() {
-            std::fs::create_dir_all(to)?;
-            for e in std::fs::read_dir(from)? {
-                let e = e?;
-                link_tree(&e.path(), &to.join(e.file_name()))?;
-            }
-            Ok(())
-        } else {
-            std::fs::hard_link(from, to)
-        }
-    }
-    let link = || -> std::io::Result<()> {
-        std::fs::create_dir_all(staging.join("bin"))?;
-        std::fs::create_dir_all(staging.join("lib"))?;
-        std::fs::hard_link(sysroot.join("bin/rustc"), staging.join("bin/rustc"))?;
-        // librustc_driver and friends.
-        for e in std::fs::read_dir(sysroot.join("lib"))? {
-            let e = e?;
-            if e.path().is_file() {
-                std::fs::hard_link(e.path(), staging.join("lib").join(e.file_name()))?;
-            }
-        }
-        let t = format!("lib/rustlib/{host}");
-        link_tree(&sysroot.join(&t), &staging.join(&t))
-    };
-    link().map_err(|e| {
-        format!(
-            "the rustc toolchain at {} cannot be reached by the sandboxed user and cannot be \
-             hard-linked to where it can: {e}",
-            sysroot.display()
-        )
-    })?;
-    let _ = std::fs::rename(&staging, &dst);
-    let _ = std::fs::remove_dir_all(&staging);
-    Ok(Some(dst.join("bin")))
-}
-
 #[test]
 fn rust_submissions_compile_with_rustc() {
     if !need(host_problem()) {
         return;
     }
+    // The rustc on our PATH as it is: for a rustup install as root, a proxy under /root,
+    // which the case uid (65534) cannot search; the engine shows the toolchain read-only.
     let work = scratch("rust");
-    let extra_path = match reachable_rustc(&work) {
-        Ok(p) => p,
-        Err(e) => {
-            need(Some(&e));
-            return;
-        }
-    };
+    if let Err(e) = Command::new("rustc").arg("--version").output() {
+        need(Some(&format!("rustc is not installed: {e}")));
+        return;
+    }
     let src = work.join("sum.rs");
     std::fs::write(
         &src,
@@ -795,19 +704,14 @@ fn rust_submissions_compile_with_rustc() {
     )
     .unwrap();
     let pkg = corpora().join("aplusb");
-    let mut cmd = Command::new(judge_bin());
-    cmd.arg(&pkg)
+    let out = Command::new(judge_bin())
+        .arg(&pkg)
         .arg(&src)
         .arg("--json")
         .arg("--workdir")
-        .arg(&work);
-    if let Some(p) = extra_path {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![p];
-        dirs.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).unwrap());
-    }
-    let out = cmd.output().unwrap();
+        .arg(&work)
+        .output()
+        .unwrap();
     let v = json_of(&out);
     assert_eq!(v["verdict"], "AC", "{v:#}");
     assert_eq!(v["language"], "rust");

@@ -957,7 +957,7 @@ impl Shared {
             s
         };
         let (sa, sb) = (wrap(0, &a), wrap(1, &b));
-        let (ra, rb) = ex.run_pair((&sa, self.tier), (&sb, self.tier));
+        let (ra, rb) = ex.run_pair((&sa, self.tier), (&sb, self.tier), &|_| ());
         let out = vec![self.finish(&cmds[0], &a, ra), self.finish(&cmds[1], &b, rb)];
         self.cleanup(&a);
         self.cleanup(&b);

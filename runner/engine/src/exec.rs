@@ -83,11 +83,16 @@ pub trait Executor: Send {
 
     /// Runs two cases at the same time on two zygotes (an interactive submission and its
     /// validator, connected by pipes or FIFOs the caller set up). Neither starts unless both
-    /// could be prepared.
+    /// could be prepared. `ended` is called once for each case that started, as soon as it
+    /// is over (also when it failed), from the thread that ran it: a caller that holds ends
+    /// of the pipes between the two can release them there, so that neither case sees the
+    /// other's end before the first end is known (the order of the calls is then the order
+    /// in which the cases ended, as far as either could tell).
     fn run_pair(
         &mut self,
         _a: (&CaseSpec, Tier),
         _b: (&CaseSpec, Tier),
+        _ended: &(dyn Fn(PairSide) + Sync),
     ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
         (
             Err(ExecError::Unsupported("pairs of cases")),
@@ -102,6 +107,26 @@ pub trait Executor: Send {
     /// thread that drives it there too.
     fn cpu(&self) -> Option<usize> {
         None
+    }
+}
+
+/// Which case of a [`Executor::run_pair`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairSide {
+    First,
+    Second,
+}
+
+/// Calls `ended(side)` when dropped: after the case's run returned, or when its thread
+/// unwound, so that a caller holding pipe ends never waits for a case that is gone.
+struct EndedGuard<'f> {
+    ended: &'f (dyn Fn(PairSide) + Sync),
+    side: PairSide,
+}
+
+impl Drop for EndedGuard<'_> {
+    fn drop(&mut self) {
+        (self.ended)(self.side);
     }
 }
 
@@ -313,6 +338,7 @@ impl Executor for SandboxExecutor {
         &mut self,
         a: (&CaseSpec, Tier),
         b: (&CaseSpec, Tier),
+        ended: &(dyn Fn(PairSide) + Sync),
     ) -> (Result<CaseResult, ExecError>, Result<CaseResult, ExecError>) {
         let ka = ZygoteKey::of(a.0, a.1);
         // A second zygote of the same kind only when both cases need the same kind (a zygote
@@ -342,8 +368,20 @@ impl Executor for SandboxExecutor {
             Err(e) => return fail_b(e.into()),
         };
         std::thread::scope(|s| {
-            let hb = s.spawn(move || zb.run(pb));
-            let ra = za.run(pa).map_err(ExecError::from);
+            let hb = s.spawn(move || {
+                let _ended = EndedGuard {
+                    ended,
+                    side: PairSide::Second,
+                };
+                zb.run(pb)
+            });
+            let ra = {
+                let _ended = EndedGuard {
+                    ended,
+                    side: PairSide::First,
+                };
+                za.run(pa).map_err(ExecError::from)
+            };
             let rb = hb
                 .join()
                 .unwrap_or_else(|_| {

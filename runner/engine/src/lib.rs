@@ -20,6 +20,8 @@ pub mod unit;
 pub use dispatch::{
     cancel_on_signals, run, BreakGroupOnFailure, Options, Reporter, RunSpec, SkipRule, Work,
 };
-pub use exec::{ExecError, ExecSettings, Executor, Interrupt, Pool, SandboxExecutor, ZygoteKey};
+pub use exec::{
+    ExecError, ExecSettings, Executor, Interrupt, PairSide, Pool, SandboxExecutor, ZygoteKey,
+};
 pub use hatchery_sandbox::{LimitError, Network, View};
 pub use unit::{Attempt, Expect, RetryPolicy, Unit};
