@@ -437,7 +437,8 @@ const SPEC_LANGUAGES: &[SpecLanguage] = &[
     ("pypy", &["pypy"], None, &["pypy3", "{source}"]),
 ];
 
-/// The program `name` on our `PATH`.
+/// The program `name` on our `PATH` (a version manager's shim with no version behind it
+/// does not count, see [`dead_shim`]).
 pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     if name.contains('/') {
@@ -449,7 +450,26 @@ pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
         .find(|p| {
             p.metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                && !dead_shim(p)
         })
+}
+
+/// Whether `p` is a version manager's shim (pyenv, rbenv, nodenv: a program in a `shims`
+/// directory) for a command that no selected version provides: pyenv installs a `python2`
+/// shim as soon as any installed version has one, and the shim then answers "command not
+/// found" with exit status 127 unless that version is selected.
+pub fn dead_shim(p: &Path) -> bool {
+    let in_shims = matches!(p.parent().and_then(|d| d.file_name()), Some(n) if n == "shims");
+    if !in_shims {
+        return false;
+    }
+    std::process::Command::new(p)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.code() == Some(127))
 }
 
 /// The first line a tool prints for `--version` (or `-version`, Java's and OCaml's way).

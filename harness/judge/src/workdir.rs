@@ -252,6 +252,7 @@ fn find_in(path: &std::ffi::OsStr, name: &str) -> Option<PathBuf> {
     std::env::split_paths(path).map(|d| d.join(name)).find(|c| {
         c.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            && !crate::lang::dead_shim(c)
     })
 }
 
