@@ -684,8 +684,17 @@ pub fn binary_env(
     if kind == "test" || kind == "bench" {
         e.insert("CARGO_TARGET_TMPDIR".into(), s(&target_dir.join("tmp")));
     }
+    // nextest's runtime names for them too (the path where the binary is now: after an
+    // archive's extraction, not the one compiled into the test), also with `-` as `_`.
     for (name, path) in bins.into_iter().flatten() {
         e.insert(format!("CARGO_BIN_EXE_{name}"), s(path));
+        e.insert(format!("NEXTEST_BIN_EXE_{name}"), s(path));
+        if name.contains('-') {
+            e.insert(
+                format!("NEXTEST_BIN_EXE_{}", name.replace('-', "_")),
+                s(path),
+            );
+        }
     }
     if let Some(o) = out_dir {
         e.insert("OUT_DIR".into(), s(o));

@@ -2,7 +2,11 @@
 
 #[test]
 fn runs_the_binary() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-tool"))
+    // The path at run time (nextest's variable: right after an archive's extraction too),
+    // else the one compiled in.
+    let exe = std::env::var_os("NEXTEST_BIN_EXE_alpha-tool")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_alpha-tool").into());
+    let out = std::process::Command::new(exe)
         .output()
         .expect("run alpha-tool");
     assert!(out.status.success());
