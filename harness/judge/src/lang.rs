@@ -19,7 +19,8 @@
 //! `.bash`); and the rest of the format's table (Go, Haskell, Kotlin, C#, OCaml, Pascal,
 //! Fortran, D, Ruby, Prolog, Perl, PHP, Lua, Common Lisp, PyPy) where its
 //! toolchain is installed. A language whose
-//! compiler or interpreter is not installed is a judge error that names the missing program.
+//! compiler or interpreter is not installed is a judge error that names the missing program;
+//! `--verify-submissions` skips such submissions and says why (as verifyproblem does).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +51,23 @@ pub struct LanguageInfo {
     pub available: bool,
     pub path: Option<String>,
     pub version: Option<String>,
+}
+
+impl Language {
+    /// The compiler, or the interpreter of a language without a compile step.
+    pub fn program(&self) -> &str {
+        self.compile
+            .as_ref()
+            .and_then(|c| c.first())
+            .unwrap_or(&self.run[0])
+    }
+
+    /// When the language's program is a name (not a placeholder) that is not installed
+    /// here: that name.
+    pub fn missing_program(&self) -> Option<&str> {
+        let p = self.program();
+        (!p.contains('{') && find_on_path(p).is_none()).then_some(p)
+    }
 }
 
 /// The table of known languages.
@@ -194,12 +212,7 @@ impl LanguageTable {
         self.langs
             .iter()
             .map(|l| {
-                let program = l
-                    .compile
-                    .as_ref()
-                    .and_then(|c| c.first())
-                    .unwrap_or(&l.run[0])
-                    .clone();
+                let program = l.program().to_owned();
                 let path = find_on_path(&program);
                 LanguageInfo {
                     name: l.name.clone(),

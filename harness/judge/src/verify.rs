@@ -119,6 +119,17 @@ pub fn list(
                     continue;
                 }
             };
+            // As verifyproblem does: a language whose toolchain is not installed here is
+            // not judged (a JE would blame the package).
+            if let SubmissionKind::Source { language, .. } = &s.kind {
+                if let Some(p) = language.missing_program() {
+                    skipped.push(Skipped {
+                        path: rel,
+                        reason: format!("language {}: `{p}` is not installed here", language.name),
+                    });
+                    continue;
+                }
+            }
             s.label = rel.clone();
             s.from_package = true;
             // One bad annotation skips its submission, not the package.

@@ -2427,3 +2427,76 @@ fn corpus_static2025_static_validator() {
         "{r:#}"
     );
 }
+
+/// `--verify-submissions` skips (and names) a submission whose language has no toolchain
+/// here, as verifyproblem does, and judges the rest; judged alone, it is a JE that names the
+/// missing program.
+#[test]
+fn verify_skips_languages_not_installed_here() {
+    if !need(host_problem()) {
+        return;
+    }
+    let work = scratch("not-installed");
+    let pkg = work.join("p");
+    package(
+        &pkg,
+        &[
+            ("problem.yaml", "name: sum\n"),
+            (".timelimit", "1\n"),
+            ("data/secret/1.in", "1 2\n"),
+            ("data/secret/1.ans", "3\n"),
+            ("submissions/accepted/sum.sh", "read a b\necho $((a + b))\n"),
+            ("submissions/accepted/sum.nope", "whatever\n"),
+        ],
+    );
+    let langs = work.join("langs.toml");
+    std::fs::write(
+        &langs,
+        "[languages.nope]\nextensions = [\"nope\"]\nrun = \"hatchery-no-such-interpreter {source}\"\n",
+    )
+    .unwrap();
+    let l = langs.to_str().unwrap();
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            "--verify-submissions",
+            "--json",
+            "--languages",
+            l,
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["submissions"].as_array().unwrap().len(), 1, "{v:#}");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{v:#}");
+    assert_eq!(skipped[0]["path"], "submissions/accepted/sum.nope");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`hatchery-no-such-interpreter` is not installed here"),
+        "{v:#}"
+    );
+    let src = pkg.join("submissions/accepted/sum.nope");
+    let out = run_judge(
+        &[
+            pkg.to_str().unwrap(),
+            src.to_str().unwrap(),
+            "--json",
+            "--languages",
+            l,
+        ],
+        &work,
+    );
+    let v = json_of(&out);
+    assert_eq!(v["verdict"], "JE", "{v:#}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("hatchery-no-such-interpreter"),
+        "{v:#}"
+    );
+}
