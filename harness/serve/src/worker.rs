@@ -12,7 +12,7 @@
 //! the longest pause a live worker can have between heartbeats (not the case length: the
 //! heartbeat runs while cases do).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -58,6 +58,11 @@ pub struct WorkerArgs {
     /// Runs held by a stopped worker are taken over once idle this long.
     #[arg(long, value_parser = parse::duration, default_value = "10s")]
     pub claim_after: Duration,
+    /// How many times a run may be started: a run whose workers all stopped while running
+    /// it (it may be what stops them) is answered with an error once it was taken over this
+    /// many times, instead of being run again.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_deliveries: u64,
     /// How long a result stays in Redis (the server reads it as soon as it is stored).
     #[arg(long, value_parser = parse::duration, default_value = "1h")]
     pub result_ttl: Duration,
@@ -151,6 +156,7 @@ fn serve_stream(a: &WorkerArgs, runner: Runner, jobs: usize) -> u8 {
             keys,
             name,
             ttl: a.result_ttl.as_secs().max(1),
+            max_deliveries: a.max_deliveries,
             held: Mutex::default(),
             slots: Arc::new(Semaphore::new(jobs * 2)),
             store: Script::new(queue::STORE_SCRIPT),
@@ -188,6 +194,7 @@ struct Worker {
     keys: Keys,
     name: String,
     ttl: u64,
+    max_deliveries: u64,
     /// Entry ids taken and not yet acknowledged.
     held: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
@@ -237,7 +244,14 @@ impl Worker {
                                 r.claimed.len()
                             );
                         }
-                        Ok(r.claimed)
+                        let times = self.deliveries(&mut conn, r.claimed.len()).await;
+                        Ok(r.claimed
+                            .into_iter()
+                            .map(|e| {
+                                let n = times.get(&e.id).copied().unwrap_or(1);
+                                (e, n)
+                            })
+                            .collect())
                     }
                     Err(e) => Err(e),
                 }
@@ -249,11 +263,17 @@ impl Worker {
                 let got: redis::RedisResult<Option<StreamReadReply>> =
                     conn.xread_options(&[&stream], &[">"], &opts).await;
                 got.map(|r| {
-                    r.map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-                        .unwrap_or_default()
+                    r.map(|r| {
+                        r.keys
+                            .into_iter()
+                            .flat_map(|k| k.ids)
+                            .map(|e| (e, 1))
+                            .collect()
+                    })
+                    .unwrap_or_default()
                 })
             };
-            let entries = match entries {
+            let entries: Vec<(StreamId, u64)> = match entries {
                 Ok(e) => e,
                 Err(e) => {
                     eprintln!("hatchery worker: Redis: reading {stream}: {e}");
@@ -261,23 +281,49 @@ impl Worker {
                     continue;
                 }
             };
-            for entry in entries {
+            for (entry, delivered) in entries {
                 let Ok(permit) = self.slots.clone().acquire_owned().await else {
                     return;
                 };
                 self.held().insert(entry.id.clone());
                 let w = self.clone();
                 tokio::spawn(async move {
-                    w.handle(entry).await;
+                    w.handle(entry, delivered).await;
                     drop(permit);
                 });
             }
         }
     }
 
+    /// How many times each entry this worker holds was delivered (Redis counts the first
+    /// read and every takeover), for up to `n` entries.
+    async fn deliveries(&self, conn: &mut ConnectionManager, n: usize) -> HashMap<String, u64> {
+        let got: redis::RedisResult<redis::streams::StreamPendingCountReply> = conn
+            .xpending_consumer_count(
+                self.keys.stream(),
+                GROUP,
+                "-",
+                "+",
+                n.max(1) * 4,
+                &self.name,
+            )
+            .await;
+        match got {
+            Ok(r) => r
+                .ids
+                .into_iter()
+                .map(|p| (p.id, p.times_delivered as u64))
+                .collect(),
+            Err(e) => {
+                eprintln!("hatchery worker: Redis: reading the delivery counts: {e}");
+                HashMap::new()
+            }
+        }
+    }
+
     /// Runs one entry and stores its result (retrying until Redis takes it: the entry stays
     /// pending, so another worker would take it over if this one stopped meanwhile).
-    async fn handle(&self, entry: StreamId) {
+    async fn handle(&self, entry: StreamId, delivered: u64) {
         let field = |k: &str| -> Option<Vec<u8>> {
             entry
                 .map
@@ -298,6 +344,18 @@ impl Worker {
             return self.drop_entry(&entry.id).await;
         }
         let stored = match serde_json::from_slice::<crate::api::Request>(&body) {
+            _ if delivered > self.max_deliveries => {
+                let started = delivered - 1;
+                let msg = format!(
+                    "run {run} was started {started} time{} and each worker running it \
+                     stopped before it finished (it may be what stops them); not run again \
+                     (--max-deliveries {})",
+                    if started == 1 { "" } else { "s" },
+                    self.max_deliveries
+                );
+                eprintln!("hatchery worker: {}: {msg}", self.name);
+                (500, serde_json::json!(msg))
+            }
             Err(e) => (400, serde_json::json!(format!("invalid request: {e}"))),
             Ok(req) => match queue::refuse_store_refs(&req) {
                 Err(BadRequest(m)) => (400, serde_json::json!(m)),

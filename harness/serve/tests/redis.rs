@@ -172,12 +172,17 @@ fn server(dir: &std::path::Path, url: &str) -> Option<(Proc, String)> {
 }
 
 fn worker(dir: &std::path::Path, url: &str, name: &str) -> Option<Proc> {
+    worker_with(dir, url, name, &[])
+}
+
+fn worker_with(dir: &std::path::Path, url: &str, name: &str, extra: &[&str]) -> Option<Proc> {
     cgroup_delegate();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hatchery-worker"));
     cmd.arg("--store")
         .arg(dir.join(name))
         .args(["--redis", url, "--name", name, "-j", "2", "--no-pin"])
         .args(["--claim-after", "2s"])
+        .args(extra)
         .env_remove("HATCHERY_REDIS");
     let (p, ok) = Proc::start(cmd, &format!("hatchery worker: {name} reading"));
     ok.map(|_| p)
@@ -404,4 +409,66 @@ fn redis_fault_kill_a_worker_mid_run() {
         recovered,
         dups.unwrap_or(0)
     );
+}
+
+/// A run whose worker stopped while running it is taken over; once it was started
+/// `--max-deliveries` times it is answered with an error instead of a further start (a run
+/// that kills its workers would otherwise go round them for ever).
+#[test]
+fn redis_run_that_outlives_its_workers_is_not_redelivered_for_ever() {
+    let dir = tmp("poison");
+    let Some((_redis, url)) = redis_server(&dir) else {
+        return;
+    };
+    let Some((_srv, at)) = server(&dir, &url) else {
+        return;
+    };
+    let Some(first) = worker(&dir, &url, "first") else {
+        return;
+    };
+    let mut rc = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let long = json!({"cmd": [{
+        "args": ["/bin/sleep", "100"],
+        "env": ["PATH=/usr/bin:/bin"],
+        "files": [{"content": ""}, {"name": "stdout", "max": 64}, {"name": "stderr", "max": 64}],
+        "cpuLimit": 1_000_000_000u64,
+        "clockLimit": 200_000_000_000u64,
+    }]});
+    let t0 = Instant::now();
+    let client_thread = std::thread::spawn(move || {
+        let r = client()
+            .post(format!("{at}/run"))
+            .json(&long)
+            .send()
+            .unwrap();
+        (r.status(), r.text().unwrap())
+    });
+    // Once the first worker runs it: SIGKILL the worker.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending_of(&mut rc, "first").is_empty() {
+        assert!(Instant::now() < deadline, "never taken: {}", first.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(first.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // A worker that allows one start only answers it at its takeover.
+    let Some(second) = worker_with(&dir, &url, "second", &["--max-deliveries", "1"]) else {
+        return;
+    };
+    let (code, body) = client_thread.join().unwrap();
+    assert_eq!(code, 500, "{body}\n{}", second.log());
+    assert!(
+        body.contains("started 1 time and") && body.contains("not run again"),
+        "{body}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "answered only after {:?}: the sleep ran again",
+        t0.elapsed()
+    );
+    assert!(second.log().contains("not run again"), "{}", second.log());
+    let len: u64 = rc.xlen("hatchery:runs").unwrap();
+    assert_eq!(len, 0, "the entry is acknowledged and deleted");
 }
