@@ -242,12 +242,16 @@ async fn health(State(app): State<St>) -> Response {
 }
 
 async fn metrics(State(app): State<St>) -> Response {
+    let redis = match &app.queue {
+        Some(q) => q.depth().await,
+        None => None,
+    };
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         )],
-        app.metrics.render(),
+        app.metrics.render(redis.as_ref()),
     )
         .into_response()
 }

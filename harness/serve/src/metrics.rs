@@ -96,11 +96,56 @@ impl Metrics {
         }
     }
 
-    /// The text exposition.
-    pub fn render(&self) -> String {
+    /// The text exposition; with the Redis queue's state when the server queues its runs
+    /// there (`None` when Redis did not answer: those lines are left out).
+    pub fn render(&self, redis: Option<&RedisQueue>) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut s = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        let _ = encode_registry(&mut s, &self.registry);
+        if let Some(q) = redis {
+            let _ = encode_registry(&mut s, &q.registry());
+        }
+        let _ = encode_eof(&mut s);
         s
+    }
+}
+
+/// The consumer group's state, read from Redis (`XINFO GROUPS`) when `/metrics` is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisQueue {
+    /// Runs on the stream that no worker has taken yet.
+    pub waiting: u64,
+    /// Runs a worker took and has not answered yet (running, or held by a stopped worker
+    /// until they are taken over).
+    pub taken: u64,
+    /// Consumers the group knows (workers seen since their names were last removed).
+    pub consumers: u64,
+}
+
+impl RedisQueue {
+    fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("hatchery_serve_redis");
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let g: Gauge = Gauge::default();
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+            r.register(name, help, g);
+        };
+        gauge(
+            "runs_waiting",
+            "Runs on the Redis stream that no worker has taken yet",
+            self.waiting,
+        );
+        gauge(
+            "runs_taken",
+            "Runs a worker took and has not answered yet",
+            self.taken,
+        );
+        gauge(
+            "consumers",
+            "Workers the consumer group knows",
+            self.consumers,
+        );
+        r
     }
 }

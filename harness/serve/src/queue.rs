@@ -190,6 +190,35 @@ impl Queue {
         Ok(q)
     }
 
+    /// The consumer group's state for `/metrics` (`None`, said on stderr, when Redis does
+    /// not answer).
+    pub async fn depth(&self) -> Option<crate::metrics::RedisQueue> {
+        let got: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+            self.conn.clone().xinfo_groups(self.keys.stream()).await;
+        let groups = match got {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("hatchery serve: Redis: XINFO GROUPS for /metrics: {e}");
+                return None;
+            }
+        };
+        let g = groups.groups.into_iter().find(|g| g.name == GROUP)?;
+        let waiting = match g.lag {
+            Some(l) => l as u64,
+            // Redis before 7 has no lag: what the stream holds beyond what is taken (taken
+            // entries stay on the stream until answered).
+            None => {
+                let len: u64 = self.conn.clone().xlen(self.keys.stream()).await.ok()?;
+                len.saturating_sub(g.pending as u64)
+            }
+        };
+        Some(crate::metrics::RedisQueue {
+            waiting,
+            taken: g.pending as u64,
+            consumers: g.consumers as u64,
+        })
+    }
+
     /// Puts one run on the stream and waits for its stored result.
     pub async fn run(&self, body: &[u8]) -> Result<Stored, QueueError> {
         let id = random_id();

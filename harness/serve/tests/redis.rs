@@ -257,6 +257,21 @@ fn redis_run_round_trip_and_refusals() {
         .unwrap();
     let len: u64 = rc.xlen("hatchery:runs").unwrap();
     assert_eq!(len, 0);
+    // /metrics shows the queue as Redis has it.
+    let m = c
+        .get(format!("{at}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "hatchery_serve_redis_runs_waiting 0",
+        "hatchery_serve_redis_runs_taken 0",
+        "hatchery_serve_redis_consumers 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} in\n{m}");
+    }
+    assert!(m.trim_end().ends_with("# EOF"), "{m}");
 }
 
 /// The runs (entry id → run id) a consumer holds.
@@ -438,6 +453,7 @@ fn redis_run_that_outlives_its_workers_is_not_redelivered_for_ever() {
         "clockLimit": 200_000_000_000u64,
     }]});
     let t0 = Instant::now();
+    let at2 = at.clone();
     let client_thread = std::thread::spawn(move || {
         let r = client()
             .post(format!("{at}/run"))
@@ -452,6 +468,16 @@ fn redis_run_that_outlives_its_workers_is_not_redelivered_for_ever() {
         assert!(Instant::now() < deadline, "never taken: {}", first.log());
         std::thread::sleep(Duration::from_millis(20));
     }
+    let m = client()
+        .get(format!("{at2}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.lines().any(|l| l == "hatchery_serve_redis_runs_taken 1"),
+        "{m}"
+    );
     nix::sys::signal::kill(first.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
     // A worker that allows one start only answers it at its takeover.
     let Some(second) = worker_with(&dir, &url, "second", &["--max-deliveries", "1"]) else {
