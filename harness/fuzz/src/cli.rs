@@ -5,19 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use hatchery_engine::{
-    parse, ExecSettings, Expect, Options, Pool, Reporter, SandboxExecutor, Unit,
-};
+use hatchery_engine::{parse, ExecSettings, Pool, Reporter, SandboxExecutor};
 use hatchery_judge::workdir::WorkDir;
-use hatchery_report::{
-    exit, fmt_us, CaseFinished, CrashFound, Event, FindingKind, JsonLinesWriter, Outcome,
-    RunStarted,
-};
+use hatchery_report::{exit, fmt_us, CrashFound, Event, FindingKind, JsonLinesWriter, RunStarted};
 use hatchery_sandbox::{Network, Tier};
 
 use crate::campaign::{self, Campaign, Sink};
 use crate::cargo_fuzz;
 use crate::libfuzzer;
+use crate::replay;
 use crate::target::{self, TargetRun};
 use crate::triage;
 
@@ -172,7 +168,8 @@ struct RunArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Workers (default: one per CPU; every input is its own case either way).
+    /// Workers (default: one per CPU). Inputs run in batches of up to 64 per process, as
+    /// libFuzzer runs a list of files; every failing input is then replayed alone.
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
     /// Exit 1 when any input fails.
@@ -469,32 +466,6 @@ fn stage_inputs(work: &WorkDir, inputs: &[PathBuf]) -> Result<Vec<(String, PathB
     Ok(out)
 }
 
-/// nextest-style lines, and the attempts for JUnit.
-struct ReplayReporter {
-    json: Option<JsonLinesWriter<std::io::BufWriter<std::fs::File>>>,
-    attempts: Vec<CaseFinished>,
-    failed: u64,
-}
-
-impl Reporter for ReplayReporter {
-    fn event(&mut self, e: &Event) {
-        if let Some(w) = self.json.as_mut() {
-            let _ = w.write(e);
-        }
-        if let Event::CaseFinished(cf) = e {
-            let t = triage::classify(&cf.result);
-            let secs = cf.result.usage.wall_us as f64 / 1e6;
-            if cf.passed {
-                eprintln!("        PASS [{secs:>8.3}s] {}", cf.id);
-            } else {
-                self.failed += 1;
-                eprintln!("        FAIL [{secs:>8.3}s] {}: {}", cf.id, t.signature());
-            }
-            self.attempts.push((**cf).clone());
-        }
-    }
-}
-
 /// What `replay` and `repro` start from: the target, a work directory (in the current
 /// directory) holding copies of `inputs`, and a started executor.
 struct Staged {
@@ -551,58 +522,71 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let pool = Pool::around(first, jobs);
-    let units: Vec<Unit> = staged
-        .iter()
-        .map(|(name, p)| {
-            let mut u = run.unit(name.clone(), run.replay(p, work.path()));
-            u.expect = Expect::Outcome(Outcome::Ok);
-            u
-        })
-        .collect();
-    let json = match open_report(&a.report) {
+    let mut json = match open_report(&a.report) {
         Ok(j) => j,
         Err(c) => return c,
     };
-    let mut rep = ReplayReporter {
-        json,
-        attempts: Vec::new(),
-        failed: 0,
-    };
     let (cancel, _) = hatchery_engine::cancel_on_signals();
-    let rs = RunStarted::now(
+    let t0 = Instant::now();
+    let mut events = |e: &Event| {
+        if let Some(w) = json.as_mut() {
+            let _ = w.write(e);
+        }
+    };
+    events(&Event::RunStarted(RunStarted::now(
         run.tier.as_str(),
         enforcement,
         Default::default(),
-        units.len() as u64,
+        staged.len() as u64,
         jobs as u32,
-    );
-    let t0 = Instant::now();
-    let opts = Options {
-        workers: jobs,
-        ..Default::default()
+    )));
+    let mut failed = 0u64;
+    let mut show = |i: usize, v: &replay::InputVerdict| match v {
+        replay::InputVerdict::Passed { ms } => {
+            let secs = ms.map_or(0.0, |ms| ms as f64 / 1e3);
+            eprintln!("        PASS [{secs:>8.3}s] {}", staged[i].0);
+        }
+        replay::InputVerdict::Failed(cf) => {
+            failed += 1;
+            let secs = cf.result.usage.wall_us as f64 / 1e6;
+            let t = triage::classify(&cf.result);
+            eprintln!(
+                "        FAIL [{secs:>8.3}s] {}: {}",
+                staged[i].0,
+                t.signature()
+            );
+        }
     };
-    let rf = hatchery_engine::run(
+    let done = replay::replay(
         &pool,
-        &units,
-        &hatchery_engine::RunSpec,
-        &opts,
-        None,
-        Some(rs),
+        &run,
+        work.path(),
+        &staged,
+        jobs,
         &cancel,
-        &mut rep,
+        &mut FnReporter(&mut events),
+        &mut show,
     );
+    let mut totals = done.totals;
+    totals.duration_us = t0.elapsed().as_micros() as u64;
+    events(&Event::RunFinished(totals.clone()));
+    let passed = done
+        .verdicts
+        .iter()
+        .filter(|v| matches!(v, Some(replay::InputVerdict::Passed { .. })))
+        .count();
     eprintln!(
-        "     Summary [{:>8.3}s] {} input(s): {} passed, {} failed",
+        "     Summary [{:>8.3}s] {} input(s): {passed} passed, {failed} failed{}",
         t0.elapsed().as_secs_f64(),
-        units.len(),
-        rf.passed,
-        rf.failed
+        staged.len(),
+        if totals.interrupted {
+            ", interrupted"
+        } else {
+            ""
+        }
     );
     if let Some(p) = &a.junit {
-        let xml = hatchery_report::junit::junit_xml(
-            &format!("fuzz replay {}", run.binary.display()),
-            &rep.attempts,
-        );
+        let xml = replay::junit(&run.binary, &staged, &done.verdicts);
         if let Err(e) = std::fs::write(p, xml) {
             return fail(
                 exit::WRITE_FAILED,
@@ -610,12 +594,21 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
             );
         }
     }
-    if rf.interrupted {
+    if totals.interrupted {
         exit::INTERRUPTED
-    } else if a.fail_on_crash && rep.failed > 0 {
+    } else if a.fail_on_crash && failed > 0 {
         exit::FAILED
     } else {
         exit::OK
+    }
+}
+
+/// A [`Reporter`] that is a function of the events.
+struct FnReporter<'f>(&'f mut dyn FnMut(&Event));
+
+impl Reporter for FnReporter<'_> {
+    fn event(&mut self, e: &Event) {
+        (self.0)(e);
     }
 }
 

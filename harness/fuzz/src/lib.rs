@@ -7,5 +7,6 @@ pub mod campaign;
 pub mod cargo_fuzz;
 pub mod cli;
 pub mod libfuzzer;
+pub mod replay;
 pub mod target;
 pub mod triage;

@@ -136,6 +136,19 @@ impl TargetRun {
         spec
     }
 
+    /// One process over `inputs` in order (libFuzzer runs each file once, printing
+    /// `Running:` and `Executed` lines), under a wall limit that allows each its timeout.
+    pub fn replay_many(&self, inputs: &[&Path], cwd: &Path) -> CaseSpec {
+        let mut argv: Vec<OsString> = vec![self.binary.clone().into()];
+        argv.extend(self.limit_flags());
+        argv.push("-runs=1".into());
+        argv.extend(inputs.iter().map(|p| p.as_os_str().to_owned()));
+        let wall = self.timeout * (inputs.len() as u32 + 2) + Duration::from_secs(5);
+        let mut spec = self.spec(argv, cwd, Some(wall));
+        spec.env.push(("RUST_BACKTRACE".into(), "1".into()));
+        spec
+    }
+
     /// libFuzzer's `-minimize_crash=1` on `input`, writing the smallest input that still
     /// crashes to `out`, for at most `budget`.
     pub fn minimize(&self, input: &Path, out: &Path, cwd: &Path, budget: Duration) -> CaseSpec {
