@@ -255,13 +255,24 @@ impl<E: Executor> Work<E> for Workers<'_> {
                 .max(Duration::from_secs(1))
         });
         let log = self.dirs.logs.path().join(Self::log_name(index));
-        let spec = self.c.run.worker(
-            self.dirs.corpus.path(),
-            self.dirs.artifacts.path(),
-            &log,
-            left,
-            &self.c.engine_args,
-        );
+        let spec = match &self.c.run.afl {
+            // AFL++'s sync directory is the artifacts directory.
+            Some(afl) => afl.worker(
+                &self.c.run,
+                self.dirs.corpus.path(),
+                self.dirs.artifacts.path(),
+                &log,
+                index,
+                left,
+            ),
+            None => self.c.run.worker(
+                self.dirs.corpus.path(),
+                self.dirs.artifacts.path(),
+                &log,
+                left,
+                &self.c.engine_args,
+            ),
+        };
         exec.run(&spec, unit.tier).map(Attempt::of)
     }
 }
@@ -315,7 +326,12 @@ pub fn run(
     shared.emit(&Event::RunStarted(run_started));
     shared.emit(&Event::FuzzStarted(FuzzStarted {
         binary: c.run.binary.display().to_string(),
-        engine: "libfuzzer".into(),
+        engine: if c.run.afl.is_some() {
+            "afl++"
+        } else {
+            "libfuzzer"
+        }
+        .into(),
         corpus: c.corpus.display().to_string(),
         artifacts: c.artifacts.display().to_string(),
         workers: c.workers as u32,
@@ -325,7 +341,13 @@ pub fn run(
         engine_args: c.engine_args.clone(),
     }));
 
-    let units: Vec<Unit> = (0..c.workers * STARTS_PER_WORKER)
+    // AFL++ does not stop on a finding: one case per worker.
+    let starts = if c.run.afl.is_some() {
+        1
+    } else {
+        STARTS_PER_WORKER
+    };
+    let units: Vec<Unit> = (0..c.workers * starts)
         .map(|i| {
             let spec = c.run.worker(
                 dirs.corpus.path(),
@@ -397,6 +419,14 @@ pub fn run(
 
     // New corpus inputs go back to the user's corpus, named by their SHA-1.
     let mut corpus_size = 0u64;
+    if c.run.afl.is_some() {
+        for rel in crate::afl::queue(&dirs.artifacts) {
+            if let Ok(Some(data)) = dirs.artifacts.read(&rel, MAX_INPUT_BYTES) {
+                corpus_size += 1;
+                let _ = save(&c.corpus, &libfuzzer::sha1_hex(&data), &data);
+            }
+        }
+    }
     for name in names(&dirs.corpus) {
         if let Ok(Some(data)) =
             fsat::read_beneath(dirs.corpus.fd(), Path::new(&name), MAX_INPUT_BYTES)
@@ -493,6 +523,15 @@ impl LogTail {
 
 impl Monitor<'_, '_> {
     fn totals(&mut self) -> Totals {
+        if self.c.run.afl.is_some() {
+            let st = crate::afl::read_stats(&self.dirs.artifacts);
+            return st.iter().fold(Totals::default(), |t, s| Totals {
+                execs: t.execs + s.execs_done,
+                features: t.features.max(s.edges_found),
+                coverage: t.coverage.max(s.edges_found),
+                rss_mb: t.rss_mb.max(s.peak_rss_mb),
+            });
+        }
         for name in names(&self.dirs.logs) {
             self.logs
                 .entry(name.clone())
@@ -526,7 +565,10 @@ impl Monitor<'_, '_> {
             elapsed_ms: self.start.elapsed().as_millis() as u64,
             execs: t.execs,
             execs_per_s: rate,
-            corpus_size: names(&self.dirs.corpus).len() as u64,
+            corpus_size: match self.c.run.afl {
+                Some(_) => crate::afl::queue(&self.dirs.artifacts).len() as u64,
+                None => names(&self.dirs.corpus).len() as u64,
+            },
             features: t.features,
             coverage: t.coverage,
             rss_mb: t.rss_mb,
@@ -534,8 +576,12 @@ impl Monitor<'_, '_> {
             unique_crashes: unique,
             workers,
         };
+        let afl = match self.c.run.afl {
+            Some(_) => crate::afl::progress_suffix(&crate::afl::read_stats(&self.dirs.artifacts)),
+            None => String::new(),
+        };
         self.shared.progress(&format!(
-            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique)",
+            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique){afl}",
             st.elapsed_ms as f64 / 1000.0,
             st.execs,
             st.execs_per_s,
@@ -550,6 +596,9 @@ impl Monitor<'_, '_> {
 
     /// Triages every artifact not seen yet.
     fn triage_new(&mut self, exec: &mut SandboxExecutor, cancel: &AtomicBool) {
+        if self.c.run.afl.is_some() {
+            return self.triage_new_afl(exec, cancel);
+        }
         let fresh: Vec<String> = {
             let f = self.findings.lock().unwrap_or_else(|e| e.into_inner());
             names(&self.dirs.artifacts)
@@ -580,13 +629,45 @@ impl Monitor<'_, '_> {
             }
             let prefix = name.split('-').next().unwrap_or("crash");
             if let Some(found) = self.triage_one(exec, prefix, &data) {
-                self.shared
-                    .emit(&Event::CrashFound(Box::new(found.clone())));
-                self.findings
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .list
-                    .push(found);
+                self.record(found);
+            }
+        }
+    }
+
+    fn record(&self, found: CrashFound) {
+        self.shared
+            .emit(&Event::CrashFound(Box::new(found.clone())));
+        self.findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .push(found);
+    }
+
+    /// Triages every AFL++ finding (`crashes/`, `hangs/` of every fuzzer) not seen yet.
+    fn triage_new_afl(&mut self, exec: &mut SandboxExecutor, cancel: &AtomicBool) {
+        for (rel, prefix) in crate::afl::findings(&self.dirs.artifacts) {
+            let key = rel.to_string_lossy().into_owned();
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let seen = {
+                let f = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+                f.seen_artifacts.contains(&key)
+            };
+            if seen {
+                continue;
+            }
+            let Ok(Some(data)) = self.dirs.artifacts.read(&rel, MAX_INPUT_BYTES) else {
+                continue;
+            };
+            self.findings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .seen_artifacts
+                .insert(key);
+            if let Some(found) = self.triage_one(exec, prefix, &data) {
+                self.record(found);
             }
         }
     }

@@ -81,6 +81,14 @@ struct TargetArgs {
     /// Isolation tier: hardened (user+pid+ipc+mount+net namespaces) or lockdown.
     #[arg(long, default_value = "hardened")]
     tier: Tier,
+    /// An AFL++ target (built with afl-cc): `run` runs afl-fuzz in the sandbox (flags after
+    /// `--`, then the target's arguments after a second `--`); replay and repro run it as
+    /// AFL++ does (input on stdin, or as the file named by `@@`).
+    #[arg(long)]
+    afl: bool,
+    /// An argument of the AFL++ target (`@@`: the input's path); repeatable.
+    #[arg(long = "target-arg", allow_hyphen_values = true, requires = "afl")]
+    target_args: Vec<String>,
 }
 
 /// A cargo-fuzz target: its fuzz directory and name.
@@ -116,6 +124,12 @@ impl TargetArgs {
                 .map(|i| run.env.remove(i).1);
             run.env
                 .push(("ASAN_OPTIONS".into(), cargo_fuzz::asan_options(user)));
+        }
+        if self.afl {
+            run.afl = Some(std::sync::Arc::new(crate::afl::AflTarget {
+                afl_args: Vec::new(),
+                target_args: self.target_args.clone(),
+            }));
         }
         Ok((run, cargo))
     }
@@ -303,10 +317,26 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
     if a.name.is_some() {
         a.target.target = a.name.take();
     }
-    let (run, cargo) = match a.target.run() {
+    let (mut run, cargo) = match a.target.run() {
         Ok(r) => r,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
+    if let Some(afl) = &mut run.afl {
+        let mut parsed = match crate::afl::AflTarget::parse(&a.libfuzzer_flags) {
+            Ok(p) => p,
+            Err(e) => return fail(exit::USAGE, e),
+        };
+        parsed
+            .target_args
+            .splice(0..0, afl.target_args.iter().cloned());
+        if crate::afl::find_afl_fuzz().is_none() {
+            return fail(
+                exit::HOST_UNSUPPORTED,
+                "afl-fuzz is not installed (apt-get install afl++)",
+            );
+        }
+        *afl = std::sync::Arc::new(parsed);
+    }
     let artifacts = match (a.artifacts, &cargo) {
         (Some(p), _) => p,
         (None, Some(c)) => c.dir.artifacts(&c.name),
@@ -346,7 +376,12 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
         run.tier.as_str(),
         enforcement,
         Default::default(),
-        (a.jobs * campaign::STARTS_PER_WORKER) as u64,
+        (a.jobs
+            * if a.target.afl {
+                1
+            } else {
+                campaign::STARTS_PER_WORKER
+            }) as u64,
         a.jobs as u32,
     );
     let (cancel, _) = hatchery_engine::cancel_on_signals();

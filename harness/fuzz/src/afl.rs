@@ -1,0 +1,403 @@
+//! AFL++ targets (`afl-cc` builds, forkserver or persistent mode): `afl-fuzz` itself runs as
+//! a long-running case, so it, its forkserver and every execution of the target live in the
+//! case's namespaces, cgroup, seccomp filter and Landlock domain under the leased host uid
+//! (the coverage map is SysV shared memory of the case's own IPC namespace). `-j N` runs a
+//! main (`-M`) and secondaries (`-S`) sharing one sync directory. What AFL++ writes is read
+//! back through descriptors: `fuzzer_stats` into `fuzz_stats`, `crashes/` and `hangs/` into
+//! the campaign's triage under libFuzzer's names, `queue/` into the user's corpus. Findings
+//! are minimized with `afl-tmin` inside the sandbox (the campaign keeps the result only when
+//! its replay has the same signature).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hatchery_sandbox::fsat::CaseDir;
+use hatchery_sandbox::{CaseSpec, Stdin};
+
+use crate::target::TargetRun;
+
+/// Largest `fuzzer_stats` read.
+const MAX_STATS_BYTES: u64 = 64 << 10;
+
+/// The worker's output (AFL++'s `AFL_NO_UI` status lines and its errors) goes to a log the
+/// front end can read while it runs; the shell execs `afl-fuzz`.
+const LOG_WRAPPER: &str = r#"exec "$0" "$@" >>"$HATCHERY_FUZZ_LOG" 2>&1"#;
+
+/// Options `hatchery` sets itself (the corpus, the sync directory, the fuzzer names).
+const OWN_OPTIONS: [&str; 4] = ["-i", "-o", "-M", "-S"];
+
+/// An AFL++ target: the flags for `afl-fuzz` and the target's own arguments (`@@`: the
+/// input's path; without it the input is the target's stdin, as in AFL++).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AflTarget {
+    pub afl_args: Vec<String>,
+    pub target_args: Vec<String>,
+}
+
+impl AflTarget {
+    /// `AFL_ARGS [-- TARGET_ARGS]`, as given after `--` on our command line.
+    pub fn parse(args: &[String]) -> Result<AflTarget, String> {
+        let (afl, target) = match args.iter().position(|a| a == "--") {
+            Some(i) => (&args[..i], &args[i + 1..]),
+            None => (args, &[][..]),
+        };
+        if let Some(o) = afl.iter().find(|a| OWN_OPTIONS.contains(&a.as_str())) {
+            return Err(format!(
+                "afl-fuzz {o} is set by hatchery (--corpus is -i, the work directory is -o, \
+                 -j names the -M/-S fuzzers)"
+            ));
+        }
+        Ok(AflTarget {
+            afl_args: afl.to_vec(),
+            target_args: target.to_vec(),
+        })
+    }
+
+    fn reads_file(&self) -> bool {
+        self.target_args.iter().any(|a| a.contains("@@"))
+    }
+
+    /// The target's argv, `@@` replaced by `input` when given.
+    fn target_argv(&self, run: &TargetRun, input: Option<&Path>) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec![run.binary.clone().into()];
+        for a in &self.target_args {
+            argv.push(match input {
+                Some(p) => a.replace("@@", &p.to_string_lossy()).into(),
+                None => a.into(),
+            });
+        }
+        argv
+    }
+
+    fn timeout_ms(run: &TargetRun) -> u64 {
+        (run.timeout.as_millis() as u64).max(5)
+    }
+
+    /// Environment of `afl-fuzz` and `afl-tmin`: AFL++'s own settings from our environment
+    /// (`AFL_*`), then ours. Sanitizer options are left to AFL++ (it sets the ones it needs,
+    /// `abort_on_error=1:symbolize=0`, and refuses others).
+    fn afl_env(spec: &mut CaseSpec) {
+        spec.env
+            .retain(|(k, _)| !k.to_string_lossy().ends_with("_OPTIONS"));
+        for (k, v) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AFL_") {
+                spec.env.push((k, v));
+            }
+        }
+        // The case's /sys shows the host's CPU frequency governor, which is not ours to set.
+        spec.env.push(("AFL_SKIP_CPUFREQ".into(), "1".into()));
+        spec.env.push(("AFL_NO_UI".into(), "1".into()));
+        // A restarted worker continues in its own output directory.
+        spec.env.push(("AFL_AUTORESUME".into(), "1".into()));
+        // AFL++ refuses to start when core dumps go to a program (`|...` in core_pattern):
+        // such a helper delays the crash's wait status, so a crash could look like a hang. It
+        // detects crashes from the forkserver's wait status, never from core files, and our
+        // triage replays hangs too, so a late crash is still classified as a crash. Set only
+        // when the host's core_pattern is a pipe.
+        if core_pattern_is_pipe() {
+            spec.env
+                .push(("AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES".into(), "1".into()));
+        }
+    }
+
+    /// Campaign worker `index`: `afl-fuzz -i corpus -o sync -M|-S worker-N`, bound to one CPU,
+    /// stopping after `max_total_time` (`-V`), its output appended to `log`.
+    pub fn worker(
+        &self,
+        run: &TargetRun,
+        corpus: &Path,
+        sync: &Path,
+        log: &Path,
+        index: usize,
+        max_total_time: Option<Duration>,
+    ) -> CaseSpec {
+        let mut argv: Vec<OsString> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            LOG_WRAPPER.into(),
+            "afl-fuzz".into(),
+            "-i".into(),
+            corpus.into(),
+            "-o".into(),
+            sync.into(),
+            if index == 0 { "-M" } else { "-S" }.into(),
+            fuzzer_name(index).into(),
+            "-t".into(),
+            Self::timeout_ms(run).to_string().into(),
+            // Memory is limited by the case's cgroup, never by RLIMIT_AS (ASan).
+            "-m".into(),
+            "none".into(),
+        ];
+        if let Some(t) = max_total_time {
+            argv.push("-V".into());
+            argv.push(t.as_secs().max(1).to_string().into());
+        }
+        if !self.afl_args.iter().any(|a| a == "-b") {
+            // Bind each worker to a CPU of its own (AFL++ cannot see the other workers'
+            // bindings from its pid namespace).
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            argv.push("-b".into());
+            argv.push((index % cpus).to_string().into());
+        }
+        argv.extend(self.afl_args.iter().map(OsString::from));
+        argv.push("--".into());
+        argv.extend(self.target_argv(run, Some(Path::new("@@"))));
+        let wall = max_total_time.map(|t| t + run.timeout * 2 + Duration::from_secs(60));
+        let mut spec = run.spec(argv, sync, wall);
+        Self::afl_env(&mut spec);
+        spec.env.push(("HATCHERY_FUZZ_LOG".into(), log.into()));
+        spec
+    }
+
+    /// One run of the target on `input` (a file the case may read): `@@` or stdin. The case's
+    /// wall limit is AFL++'s timeout, so a hang replays as a timeout.
+    pub fn replay(&self, run: &TargetRun, input: &Path, cwd: &Path) -> CaseSpec {
+        let argv = self.target_argv(run, Some(input));
+        let mut spec = run.spec(argv, cwd, Some(run.timeout));
+        if !self.reads_file() {
+            spec.stdin = Some(Stdin::Trusted(input.to_path_buf()));
+        }
+        // Abort on a sanitizer finding as under afl-fuzz; symbolized frames for the signature.
+        spec.env.retain(|(k, _)| k != "ASAN_OPTIONS");
+        spec.env.push((
+            "ASAN_OPTIONS".into(),
+            "abort_on_error=1:symbolize=1:detect_leaks=1".into(),
+        ));
+        spec.env.push(("RUST_BACKTRACE".into(), "1".into()));
+        spec
+    }
+
+    /// `afl-tmin` on `input` inside the sandbox, writing the smallest input that still crashes
+    /// to `out`, for at most `budget`.
+    pub fn minimize(
+        &self,
+        run: &TargetRun,
+        input: &Path,
+        out: &Path,
+        cwd: &Path,
+        budget: Duration,
+    ) -> CaseSpec {
+        let mut argv: Vec<OsString> = vec![
+            "afl-tmin".into(),
+            "-i".into(),
+            input.into(),
+            "-o".into(),
+            out.into(),
+            "-t".into(),
+            Self::timeout_ms(run).to_string().into(),
+            "-m".into(),
+            "none".into(),
+            "--".into(),
+        ];
+        argv.extend(self.target_argv(run, Some(Path::new("@@"))));
+        let wall = budget + run.timeout * 2 + Duration::from_secs(10);
+        let mut spec = run.spec(argv, cwd, Some(wall));
+        Self::afl_env(&mut spec);
+        spec
+    }
+
+    /// A shell command that reproduces a finding.
+    pub fn repro_command(&self, run: &TargetRun, artifact: &Path) -> String {
+        let mut s = format!(
+            "hatchery fuzz repro --afl --binary {} {}",
+            crate::target::shell_word(&run.binary.to_string_lossy()),
+            crate::target::shell_word(&artifact.to_string_lossy())
+        );
+        for a in &self.target_args {
+            s.push_str(" --target-arg ");
+            s.push_str(&crate::target::shell_word(a));
+        }
+        s
+    }
+}
+
+/// Where `afl-fuzz` is, in the sandbox's `PATH` (`None`: AFL++ is not installed).
+pub fn find_afl_fuzz() -> Option<PathBuf> {
+    std::env::split_paths(crate::target::SANDBOX_PATH)
+        .map(|d| d.join("afl-fuzz"))
+        .find(|f| f.is_file())
+}
+
+/// The name of worker `index` (its directory in the sync directory).
+pub fn fuzzer_name(index: usize) -> String {
+    if index == 0 {
+        "main".into()
+    } else {
+        format!("secondary-{index}")
+    }
+}
+
+fn core_pattern_is_pipe() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/core_pattern").is_ok_and(|s| s.starts_with('|'))
+}
+
+/// What one AFL++ fuzzer reports in `fuzzer_stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    pub execs_done: u64,
+    /// AFL++'s average since the fuzzer started.
+    pub execs_per_sec: f64,
+    pub corpus_count: u64,
+    /// Share of the coverage map seen, percent.
+    pub bitmap_cvg: f64,
+    pub edges_found: u64,
+    pub saved_crashes: u64,
+    pub saved_hangs: u64,
+    pub peak_rss_mb: u64,
+}
+
+/// Parses `fuzzer_stats` (`key : value` lines). AFL++ before 4.0 said `unique_crashes` and
+/// `unique_hangs`, and `paths_total` for the corpus.
+pub fn parse_stats(text: &str) -> Option<Stats> {
+    let mut s = Stats::default();
+    let mut seen = false;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.trim().trim_end_matches('%');
+        let int = || v.parse::<u64>().ok();
+        match k.trim() {
+            "execs_done" => s.execs_done = int()?,
+            "execs_per_sec" => s.execs_per_sec = v.parse().ok()?,
+            "corpus_count" | "paths_total" => s.corpus_count = int()?,
+            "bitmap_cvg" => s.bitmap_cvg = v.parse().ok()?,
+            "edges_found" => s.edges_found = int()?,
+            "saved_crashes" | "unique_crashes" => s.saved_crashes = int()?,
+            "saved_hangs" | "unique_hangs" => s.saved_hangs = int()?,
+            "peak_rss_mb" => s.peak_rss_mb = int()?,
+            _ => continue,
+        }
+        seen = true;
+    }
+    seen.then_some(s)
+}
+
+/// Subdirectories of `dir` (not links), by name.
+fn subdirs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Entries of `dir` AFL++ names `id:...` (its inputs; not `README.txt`, not `.state`).
+fn ids(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|n| n.starts_with("id:"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every fuzzer's `fuzzer_stats` in the sync directory.
+pub fn read_stats(sync: &CaseDir) -> Vec<Stats> {
+    subdirs(sync.path())
+        .into_iter()
+        .filter_map(|f| {
+            let data = sync
+                .read(&Path::new(&f).join("fuzzer_stats"), MAX_STATS_BYTES)
+                .ok()??;
+            parse_stats(&String::from_utf8_lossy(&data))
+        })
+        .collect()
+}
+
+/// Every finding in the sync directory: its path relative to it and libFuzzer's name prefix
+/// for it (`crashes/` → `crash`, `hangs/` → `timeout`).
+pub fn findings(sync: &CaseDir) -> Vec<(PathBuf, &'static str)> {
+    let mut out = Vec::new();
+    for f in subdirs(sync.path()) {
+        for (sub, prefix) in [("crashes", "crash"), ("hangs", "timeout")] {
+            let rel = Path::new(&f).join(sub);
+            for id in ids(&sync.path().join(&rel)) {
+                out.push((rel.join(id), prefix));
+            }
+        }
+    }
+    out
+}
+
+/// Every queue entry of every fuzzer in the sync directory, relative to it.
+pub fn queue(sync: &CaseDir) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for f in subdirs(sync.path()) {
+        let rel = Path::new(&f).join("queue");
+        for id in ids(&sync.path().join(&rel)) {
+            out.push(rel.join(id));
+        }
+    }
+    out
+}
+
+/// The progress line's AFL++ part: coverage and what AFL++ itself saved.
+pub fn progress_suffix(stats: &[Stats]) -> String {
+    let cvg = stats.iter().map(|s| s.bitmap_cvg).fold(0.0, f64::max);
+    let crashes: u64 = stats.iter().map(|s| s.saved_crashes).sum();
+    let hangs: u64 = stats.iter().map(|s| s.saved_hangs).sum();
+    format!("  map {cvg:.2}%  afl crashes {crashes} hangs {hangs}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzzer_stats() {
+        let text = "start_time        : 1733330000\n\
+                    execs_done        : 123456\n\
+                    execs_per_sec     : 4115.20\n\
+                    corpus_count      : 17\n\
+                    bitmap_cvg        : 0.03%\n\
+                    edges_found       : 21\n\
+                    saved_crashes     : 2\n\
+                    saved_hangs       : 1\n\
+                    peak_rss_mb       : 3\n\
+                    command_line      : afl-fuzz -i in -o out -- ./t\n";
+        let s = parse_stats(text).unwrap();
+        assert_eq!(
+            s,
+            Stats {
+                execs_done: 123456,
+                execs_per_sec: 4115.2,
+                corpus_count: 17,
+                bitmap_cvg: 0.03,
+                edges_found: 21,
+                saved_crashes: 2,
+                saved_hangs: 1,
+                peak_rss_mb: 3,
+            }
+        );
+        let old = parse_stats("paths_total : 5\nunique_crashes : 3\nunique_hangs : 4\n").unwrap();
+        assert_eq!(
+            (old.corpus_count, old.saved_crashes, old.saved_hangs),
+            (5, 3, 4)
+        );
+        assert_eq!(parse_stats("nothing here\n"), None);
+    }
+
+    #[test]
+    fn arguments() {
+        let a = AflTarget::parse(&["-p".into(), "fast".into(), "--".into(), "@@".into()]).unwrap();
+        assert_eq!(a.afl_args, ["-p", "fast"]);
+        assert!(a.reads_file());
+        let b = AflTarget::parse(&["-x".into(), "dict".into()]).unwrap();
+        assert!(b.target_args.is_empty() && !b.reads_file());
+        assert!(AflTarget::parse(&["-o".into(), "x".into()])
+            .unwrap_err()
+            .contains("-o"));
+    }
+}
