@@ -33,6 +33,9 @@ const OWN_OPTIONS: [&str; 4] = ["-i", "-o", "-M", "-S"];
 pub struct AflTarget {
     pub afl_args: Vec<String>,
     pub target_args: Vec<String>,
+    /// `--timeout` when given: AFL++'s `-t`. Without it AFL++ calibrates its own (at most
+    /// 1 s) and saves to `hangs/` only what still runs past max(1 s, that limit).
+    pub exec_timeout: Option<Duration>,
 }
 
 impl AflTarget {
@@ -51,6 +54,7 @@ impl AflTarget {
         Ok(AflTarget {
             afl_args: afl.to_vec(),
             target_args: target.to_vec(),
+            exec_timeout: None,
         })
     }
 
@@ -70,8 +74,19 @@ impl AflTarget {
         argv
     }
 
-    fn timeout_ms(run: &TargetRun) -> u64 {
-        (run.timeout.as_millis() as u64).max(5)
+    /// `-t MS` unless the AFL++ flags set it: `--timeout` when given, otherwise for
+    /// `afl-tmin` the campaign's per-input timeout (it has no calibration of its own).
+    fn timeout_flag(&self, fallback: Option<Duration>) -> Vec<OsString> {
+        if self.afl_args.iter().any(|a| a == "-t") {
+            return Vec::new();
+        }
+        match self.exec_timeout.or(fallback) {
+            Some(t) => vec![
+                "-t".into(),
+                (t.as_millis() as u64).max(5).to_string().into(),
+            ],
+            None => Vec::new(),
+        }
     }
 
     /// Environment of `afl-fuzz` and `afl-tmin`: AFL++'s own settings from our environment
@@ -101,8 +116,10 @@ impl AflTarget {
         }
     }
 
-    /// Campaign worker `index`: `afl-fuzz -i corpus -o sync -M|-S worker-N`, bound to one CPU,
-    /// stopping after `max_total_time` (`-V`), its output appended to `log`.
+    /// Campaign worker `index` of `workers`: `afl-fuzz -i corpus -o sync -M|-S worker-N`,
+    /// bound to a CPU of its own when there are enough, stopping after `max_total_time`
+    /// (`-V`), its output appended to `log`.
+    #[allow(clippy::too_many_arguments)]
     pub fn worker(
         &self,
         run: &TargetRun,
@@ -110,6 +127,7 @@ impl AflTarget {
         sync: &Path,
         log: &Path,
         index: usize,
+        workers: usize,
         max_total_time: Option<Duration>,
     ) -> CaseSpec {
         let mut argv: Vec<OsString> = vec![
@@ -123,8 +141,6 @@ impl AflTarget {
             sync.into(),
             if index == 0 { "-M" } else { "-S" }.into(),
             fuzzer_name(index).into(),
-            "-t".into(),
-            Self::timeout_ms(run).to_string().into(),
             // Memory is limited by the case's cgroup, never by RLIMIT_AS (ASan).
             "-m".into(),
             "none".into(),
@@ -133,12 +149,20 @@ impl AflTarget {
             argv.push("-V".into());
             argv.push(t.as_secs().max(1).to_string().into());
         }
+        argv.extend(self.timeout_flag(None));
+        // AFL++ looks for a free CPU by reading every process's affinity in /proc, but from
+        // the case's pid namespace it sees only its own: every worker would take the first
+        // CPU. Each gets the CPU the engine would pin worker `index` to (consecutive allowed
+        // CPUs); with more workers than CPUs none is bound, as the engine does.
+        let mut no_affinity = false;
         if !self.afl_args.iter().any(|a| a == "-b") {
-            // Bind each worker to a CPU of its own (AFL++ cannot see the other workers'
-            // bindings from its pid namespace).
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            argv.push("-b".into());
-            argv.push((index % cpus).to_string().into());
+            match hatchery_sandbox::affinity::cpu_for_worker(index, workers) {
+                Some(cpu) => {
+                    argv.push("-b".into());
+                    argv.push(cpu.to_string().into());
+                }
+                None => no_affinity = true,
+            }
         }
         argv.extend(self.afl_args.iter().map(OsString::from));
         argv.push("--".into());
@@ -147,6 +171,9 @@ impl AflTarget {
         let mut spec = run.spec(argv, sync, wall);
         Self::afl_env(&mut spec);
         spec.env.push(("HATCHERY_FUZZ_LOG".into(), log.into()));
+        if no_affinity {
+            spec.env.push(("AFL_NO_AFFINITY".into(), "1".into()));
+        }
         spec
     }
 
@@ -184,12 +211,11 @@ impl AflTarget {
             input.into(),
             "-o".into(),
             out.into(),
-            "-t".into(),
-            Self::timeout_ms(run).to_string().into(),
             "-m".into(),
             "none".into(),
-            "--".into(),
         ];
+        argv.extend(self.timeout_flag(Some(run.timeout)));
+        argv.push("--".into());
         argv.extend(self.target_argv(run, Some(Path::new("@@"))));
         let wall = budget + run.timeout * 2 + Duration::from_secs(10);
         let mut spec = run.spec(argv, cwd, Some(wall));

@@ -263,6 +263,7 @@ impl<E: Executor> Work<E> for Workers<'_> {
                 self.dirs.artifacts.path(),
                 &log,
                 index,
+                self.c.workers,
                 left,
             ),
             None => self.c.run.worker(
@@ -460,12 +461,16 @@ pub fn run(
     })
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct Totals {
     execs: u64,
     features: u64,
     coverage: u64,
     rss_mb: u64,
+    /// The engine's own execs/s (AFL++'s, summed over its fuzzers), when it reports one.
+    rate: Option<u64>,
+    /// What the progress line adds for this engine.
+    suffix: String,
 }
 
 struct Monitor<'a, 'b> {
@@ -524,13 +529,18 @@ impl LogTail {
 impl Monitor<'_, '_> {
     fn totals(&mut self) -> Totals {
         if self.c.run.afl.is_some() {
+            // AFL++ rewrites fuzzer_stats about once a minute (and when it stops): its
+            // execs/s, an average since each fuzzer started, is steadier than a difference
+            // of those counts.
             let st = crate::afl::read_stats(&self.dirs.artifacts);
-            return st.iter().fold(Totals::default(), |t, s| Totals {
-                execs: t.execs + s.execs_done,
-                features: t.features.max(s.edges_found),
-                coverage: t.coverage.max(s.edges_found),
-                rss_mb: t.rss_mb.max(s.peak_rss_mb),
-            });
+            return Totals {
+                execs: st.iter().map(|s| s.execs_done).sum(),
+                features: st.iter().map(|s| s.edges_found).max().unwrap_or(0),
+                coverage: st.iter().map(|s| s.edges_found).max().unwrap_or(0),
+                rss_mb: st.iter().map(|s| s.peak_rss_mb).max().unwrap_or(0),
+                rate: Some(st.iter().map(|s| s.execs_per_sec).sum::<f64>() as u64),
+                suffix: crate::afl::progress_suffix(&st),
+            };
         }
         for name in names(&self.dirs.logs) {
             self.logs
@@ -544,6 +554,7 @@ impl Monitor<'_, '_> {
             features: t.features.max(s.features),
             coverage: t.coverage.max(s.cov),
             rss_mb: t.rss_mb.max(s.rss_mb),
+            ..t
         })
     }
 
@@ -551,10 +562,10 @@ impl Monitor<'_, '_> {
         let t = self.totals();
         let now = Instant::now();
         let dt = now.duration_since(self.last.0).as_secs_f64();
-        let rate = if dt > 0.0 {
-            (t.execs.saturating_sub(self.last.1) as f64 / dt) as u64
-        } else {
-            0
+        let rate = match t.rate {
+            Some(r) => r,
+            None if dt > 0.0 => (t.execs.saturating_sub(self.last.1) as f64 / dt) as u64,
+            None => 0,
         };
         self.last = (now, t.execs);
         let (crashes, unique) = {
@@ -576,12 +587,8 @@ impl Monitor<'_, '_> {
             unique_crashes: unique,
             workers,
         };
-        let afl = match self.c.run.afl {
-            Some(_) => crate::afl::progress_suffix(&crate::afl::read_stats(&self.dirs.artifacts)),
-            None => String::new(),
-        };
         self.shared.progress(&format!(
-            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique){afl}",
+            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique){}",
             st.elapsed_ms as f64 / 1000.0,
             st.execs,
             st.execs_per_s,
@@ -589,7 +596,8 @@ impl Monitor<'_, '_> {
             st.features,
             st.corpus_size,
             st.crashes,
-            st.unique_crashes
+            st.unique_crashes,
+            t.suffix
         ));
         self.shared.emit(&Event::FuzzStats(st));
     }

@@ -71,9 +71,10 @@ struct TargetArgs {
     /// Sanitizer of a cargo-fuzz build (address needs a nightly toolchain).
     #[arg(long, value_enum, default_value = "address")]
     sanitizer: cargo_fuzz::Sanitizer,
-    /// Per-input timeout (libFuzzer's -timeout, whole seconds).
-    #[arg(long, default_value = "10s", value_parser = parse::duration)]
-    timeout: Duration,
+    /// Per-input timeout (libFuzzer's -timeout, whole seconds; default 10 s). AFL++: its
+    /// `-t` (default: AFL++ calibrates its own); replays of its findings use 10 s.
+    #[arg(long, value_parser = parse::duration)]
+    timeout: Option<Duration>,
     /// Memory of one input (libFuzzer's -rss_limit_mb); the worker's cgroup limit is a
     /// quarter above it (at least 256 MiB more).
     #[arg(long, default_value = "2G", value_parser = parse::size_bytes)]
@@ -90,6 +91,9 @@ struct TargetArgs {
     #[arg(long = "target-arg", allow_hyphen_values = true, requires = "afl")]
     target_args: Vec<String>,
 }
+
+/// The per-input timeout without `--timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A cargo-fuzz target: its fuzz directory and name.
 struct CargoTarget {
@@ -114,7 +118,8 @@ impl TargetArgs {
         if !bin.is_file() {
             return Err(format!("{}: no such file", bin.display()));
         }
-        let mut run = TargetRun::new(bin, self.tier, self.timeout, self.memory);
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut run = TargetRun::new(bin, self.tier, timeout, self.memory);
         if cargo.is_some() && self.sanitizer == cargo_fuzz::Sanitizer::Address {
             // What cargo fuzz run sets.
             let user = run
@@ -129,6 +134,7 @@ impl TargetArgs {
             run.afl = Some(std::sync::Arc::new(crate::afl::AflTarget {
                 afl_args: Vec::new(),
                 target_args: self.target_args.clone(),
+                exec_timeout: self.timeout,
             }));
         }
         Ok((run, cargo))
@@ -329,6 +335,7 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
         parsed
             .target_args
             .splice(0..0, afl.target_args.iter().cloned());
+        parsed.exec_timeout = afl.exec_timeout;
         if crate::afl::find_afl_fuzz().is_none() {
             return fail(
                 exit::HOST_UNSUPPORTED,
