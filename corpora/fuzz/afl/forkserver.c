@@ -1,6 +1,7 @@
 /* An AFL++ target in forkserver mode (afl-cc): reads one input from stdin and crashes
- * (a write through a null pointer, SIGSEGV) on inputs starting with "BUG". Shallow: the
- * seed "BUx" is one byte away from it. */
+ * (a write through a null pointer, SIGSEGV) on inputs starting with "BUG". Shallow: a seed
+ * starting with "BUF" is one bit flip away from it (AFL++'s first deterministic stage, and
+ * a likely havoc mutation). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 /* An AFL++ target in persistent mode (__AFL_LOOP, shared-memory test cases): aborts on
- * inputs starting with "BUG". Built with afl-cc; outside afl-fuzz (a replay) it reads one
- * input from stdin. */
+ * inputs starting with "BUG" (a seed "BUF" is one bit flip away). Built with afl-cc;
+ * outside afl-fuzz (a replay) it reads one input from stdin. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
