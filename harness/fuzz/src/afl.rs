@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hatchery_sandbox::fsat::CaseDir;
+use hatchery_sandbox::fsat::{self, CaseDir};
 use hatchery_sandbox::{CaseSpec, Stdin};
 
 use crate::target::TargetRun;
@@ -369,6 +369,69 @@ pub fn queue(sync: &CaseDir) -> Vec<PathBuf> {
     out
 }
 
+/// How much of the end of a worker's log is searched for AFL++'s reason to stop.
+const LOG_TAIL_BYTES: u64 = 64 << 10;
+
+/// Why AFL++ stopped early, from the end of each worker log (`worker-N.log` in `logs`):
+/// `[-] PROGRAM ABORT : <reason>` (a crashing or hanging seed, a target that is not
+/// instrumented, ...), as `worker N: afl-fuzz: <reason>`.
+pub fn abort_reasons(logs: &CaseDir) -> Vec<String> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut out = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(logs.path())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for name in names {
+        let Ok(Some(mut f)) = fsat::open_regular_beneath(logs.fd(), Path::new(&name)) else {
+            continue;
+        };
+        let len = f.metadata().map_or(0, |m| m.len());
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))
+            .and_then(|_| f.take(LOG_TAIL_BYTES).read_to_end(&mut buf))
+            .is_err()
+        {
+            continue;
+        }
+        let text = strip_ansi(&String::from_utf8_lossy(&buf));
+        if let Some(reason) = text
+            .lines()
+            .filter_map(|l| l.split_once("PROGRAM ABORT :").map(|(_, r)| r.trim()))
+            .next_back()
+        {
+            let worker = name.trim_end_matches(".log").replace('-', " ");
+            out.push(format!("{worker}: afl-fuzz: {reason}"));
+        }
+    }
+    out
+}
+
+/// `text` without terminal escape sequences (`ESC [ ... letter`), which AFL++ prints even
+/// when its output is not a terminal.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The progress line's AFL++ part: coverage and what AFL++ itself saved.
 pub fn progress_suffix(stats: &[Stats]) -> String {
     let cvg = stats.iter().map(|s| s.bitmap_cvg).fold(0.0, f64::max);
@@ -413,6 +476,14 @@ mod tests {
             (5, 3, 4)
         );
         assert_eq!(parse_stats("nothing here\n"), None);
+    }
+
+    #[test]
+    fn terminal_escapes_are_dropped() {
+        assert_eq!(
+            strip_ansi("\u{1b}[1;91m[-] PROGRAM ABORT : \u{1b}[0mNo seeds!\u{1b}[1;91m\n"),
+            "[-] PROGRAM ABORT : No seeds!\n"
+        );
     }
 
     #[test]

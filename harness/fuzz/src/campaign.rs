@@ -419,12 +419,17 @@ pub fn run(
     let (rf, totals) = finished;
 
     // New corpus inputs go back to the user's corpus, named by their SHA-1.
-    let mut corpus_size = 0u64;
+    // AFL++'s queues hold the seeds too: the corpus size counts distinct inputs.
+    let mut kept = BTreeSet::new();
+    let mut keep = |data: Vec<u8>| {
+        let sha = libfuzzer::sha1_hex(&data);
+        let _ = save(&c.corpus, &sha, &data);
+        kept.insert(sha);
+    };
     if c.run.afl.is_some() {
         for rel in crate::afl::queue(&dirs.artifacts) {
             if let Ok(Some(data)) = dirs.artifacts.read(&rel, MAX_INPUT_BYTES) {
-                corpus_size += 1;
-                let _ = save(&c.corpus, &libfuzzer::sha1_hex(&data), &data);
+                keep(data);
             }
         }
     }
@@ -432,9 +437,13 @@ pub fn run(
         if let Ok(Some(data)) =
             fsat::read_beneath(dirs.corpus.fd(), Path::new(&name), MAX_INPUT_BYTES)
         {
-            corpus_size += 1;
-            let _ = save(&c.corpus, &libfuzzer::sha1_hex(&data), &data);
+            keep(data);
         }
+    }
+    let corpus_size = kept.len() as u64;
+    let mut worker_errors = rf.worker_errors.clone();
+    if c.run.afl.is_some() {
+        worker_errors.extend(crate::afl::abort_reasons(&dirs.logs));
     }
     let findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
     let unique = findings
@@ -449,7 +458,7 @@ pub fn run(
         features: totals.features,
         crashes: findings.list.len() as u64,
         unique_crashes: unique,
-        worker_errors: rf.worker_errors.clone(),
+        worker_errors,
         interrupted: rf.interrupted || cancel.load(Ordering::Relaxed),
     };
     shared.emit(&Event::FuzzFinished(fin.clone()));
