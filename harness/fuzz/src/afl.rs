@@ -412,7 +412,8 @@ pub fn abort_reasons(logs: &CaseDir) -> Vec<String> {
 }
 
 /// `text` without terminal escape sequences (`ESC [ ... letter`), which AFL++ prints even
-/// when its output is not a terminal.
+/// when its output is not a terminal, and without other control characters (the log is
+/// writable by the target).
 fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
@@ -427,7 +428,9 @@ fn strip_ansi(text: &str) -> String {
             }
             continue;
         }
-        out.push(c);
+        if !c.is_control() || c == '\n' || c == '\t' {
+            out.push(c);
+        }
     }
     out
 }
@@ -484,6 +487,7 @@ mod tests {
             strip_ansi("\u{1b}[1;91m[-] PROGRAM ABORT : \u{1b}[0mNo seeds!\u{1b}[1;91m\n"),
             "[-] PROGRAM ABORT : No seeds!\n"
         );
+        assert_eq!(strip_ansi("a\u{7}b\rc\u{1b}]0;t\u{7}"), "abc0;t");
     }
 
     #[test]
