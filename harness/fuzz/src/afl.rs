@@ -284,11 +284,17 @@ pub fn parse_stats(text: &str) -> Option<Stats> {
         };
         let v = v.trim().trim_end_matches('%');
         let int = || v.parse::<u64>().ok();
+        // AFL++ prints `inf` or `nan` for a rate over no time yet: no rate.
+        let real = || {
+            v.parse::<f64>()
+                .ok()
+                .map(|x| if x.is_finite() { x } else { 0.0 })
+        };
         match k.trim() {
             "execs_done" => s.execs_done = int()?,
-            "execs_per_sec" => s.execs_per_sec = v.parse().ok()?,
+            "execs_per_sec" => s.execs_per_sec = real()?,
             "corpus_count" | "paths_total" => s.corpus_count = int()?,
-            "bitmap_cvg" => s.bitmap_cvg = v.parse().ok()?,
+            "bitmap_cvg" => s.bitmap_cvg = real()?,
             "edges_found" => s.edges_found = int()?,
             "saved_crashes" | "unique_crashes" => s.saved_crashes = int()?,
             "saved_hangs" | "unique_hangs" => s.saved_hangs = int()?,
@@ -479,6 +485,12 @@ mod tests {
             (5, 3, 4)
         );
         assert_eq!(parse_stats("nothing here\n"), None);
+        let early =
+            parse_stats("execs_done : 8\nexecs_per_sec : inf\nbitmap_cvg : -nan%\n").unwrap();
+        assert_eq!(
+            (early.execs_done, early.execs_per_sec, early.bitmap_cvg),
+            (8, 0.0, 0.0)
+        );
     }
 
     #[test]
