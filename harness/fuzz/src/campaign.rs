@@ -126,7 +126,13 @@ impl Dirs {
         let corpus = mk("corpus")?;
         // The seeds: the user's corpus, copied in under their SHA-1 (the case only reads and
         // adds).
-        for (_, data) in read_inputs(&c.corpus)? {
+        let mut seeds = read_inputs(&c.corpus)?;
+        if seeds.is_empty() && c.run.afl.is_some() {
+            // afl-fuzz refuses an empty -i directory (libFuzzer starts from nothing): one
+            // byte to start from, as ClusterFuzz gives AFL++.
+            seeds.push((PathBuf::new(), b" ".to_vec()));
+        }
+        for (_, data) in seeds {
             let name = libfuzzer::sha1_hex(&data);
             let _ = corpus.write_file(OsStr::new(&name), &data, 0o644);
         }
