@@ -155,7 +155,10 @@ impl AflTarget {
         // CPU. Each gets the CPU the engine would pin worker `index` to (consecutive allowed
         // CPUs); with more workers than CPUs none is bound, as the engine does.
         let mut no_affinity = false;
-        if !self.afl_args.iter().any(|a| a == "-b") {
+        // Unless the user chose: `-b`, or AFL_NO_AFFINITY (which AFL++ refuses with `-b`).
+        let user_chose = self.afl_args.iter().any(|a| a == "-b")
+            || std::env::var_os("AFL_NO_AFFINITY").is_some();
+        if !user_chose {
             match hatchery_sandbox::affinity::cpu_for_worker(index, workers) {
                 Some(cpu) => {
                     argv.push("-b".into());
