@@ -352,3 +352,168 @@ fn cargo_fuzz_target_by_name() {
     assert!(rs.contains("FAIL") && rs.contains("rust panic"), "{rs}");
     let _ = std::fs::remove_dir_all(&krate);
 }
+
+/// Builds an AFL++ target from `corpora/fuzz/afl/` with afl-cc (a child process writes the
+/// executable); `None` (a SKIP, or a failure under HATCHERY_TEST_REQUIRE=all) when afl-cc or
+/// afl-fuzz is missing.
+fn afl_target(name: &str) -> Option<PathBuf> {
+    let have_fuzz = Command::new("afl-fuzz")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("afl-fuzz"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpora/fuzz/afl")
+        .join(format!("{name}.c"));
+    let out = common::prog_dir().join(format!("afl-{name}"));
+    let tmp = common::prog_dir().join(format!("afl-{name}.tmp.{}", std::process::id()));
+    let built = have_fuzz
+        && Command::new("afl-cc")
+            .args(["-O1", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .env("AFL_QUIET", "1")
+            .status()
+            .is_ok_and(|s| s.success());
+    if !common::need(
+        built,
+        "AFL++ (afl-cc and afl-fuzz) is needed (apt-get install afl++)",
+    ) {
+        return None;
+    }
+    std::fs::rename(&tmp, &out).unwrap();
+    Some(out)
+}
+
+/// `fuzz run --afl` with a seed one bit flip from the bug; AFL++ stops at its first crash
+/// (AFL_BENCH_UNTIL_CRASH), so the generous budget bounds a loaded machine, not the test.
+fn afl_campaign(bin: &Path, d: &Path, seed: &[u8], jobs: &str) -> (Vec<Value>, String) {
+    let corpus = d.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("seed"), seed).unwrap();
+    let out = Command::new(common::hatchery_bin())
+        .env("AFL_BENCH_UNTIL_CRASH", "1")
+        .args(["fuzz", "run", "--afl", "--binary"])
+        .arg(bin)
+        .arg("--corpus")
+        .arg(&corpus)
+        .arg("--artifacts")
+        .arg(d.join("artifacts"))
+        .args([
+            "-j",
+            jobs,
+            "--max-total-time",
+            "90s",
+            "--stats-interval",
+            "1s",
+        ])
+        .arg("--report")
+        .arg(d.join("r.jsonl"))
+        .arg("--junit")
+        .arg(d.join("j.xml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    (events(&d.join("r.jsonl")), stderr)
+}
+
+/// The one new signature of a campaign, checked to be an AFL++ finding saved under
+/// libFuzzer's name with the input that crashes.
+fn afl_unique_crash<'a>(ev: &'a [Value], stderr: &str, signature: &str) -> &'a Value {
+    assert_eq!(of_type(ev, "fuzz_started")[0]["engine"], "afl++");
+    let found = of_type(ev, "crash_found");
+    let unique: Vec<_> = found
+        .iter()
+        .filter(|c| c["new_signature"] == true)
+        .collect();
+    assert_eq!(unique.len(), 1, "{stderr}");
+    let c = unique[0];
+    assert_eq!(c["kind"], "crash", "{c}");
+    assert_eq!(c["signature"], signature, "{c}");
+    let artifact = PathBuf::from(c["artifact"].as_str().unwrap());
+    let name = artifact.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("crash-") && name.len() == 6 + 40, "{name}");
+    assert!(std::fs::read(&artifact).unwrap().starts_with(b"BUG"));
+    assert!(c["reproduce"]
+        .as_str()
+        .unwrap()
+        .starts_with("hatchery fuzz repro --afl"));
+    // AFL++'s fuzzer_stats became fuzz_stats; its queue came back into the corpus.
+    let stats = of_type(ev, "fuzz_stats");
+    assert!(
+        stats.iter().any(|s| s["execs"].as_u64().unwrap() > 0),
+        "{stderr}"
+    );
+    let fin = of_type(ev, "fuzz_finished")[0];
+    assert_eq!(fin["unique_crashes"], 1, "{fin}");
+    assert!(fin["execs"].as_u64().unwrap() > 0, "{fin}");
+    assert!(fin["corpus_size"].as_u64().unwrap() > 0, "{fin}");
+    c
+}
+
+/// A forkserver target (afl-cc, input on stdin): afl-fuzz runs inside the sandbox, its
+/// crash is copied out as `crash-<sha1>`, triaged (SIGSEGV), minimized by afl-tmin in the
+/// sandbox to the bytes the bug needs, and `fuzz repro`/`fuzz replay --afl` fail on it.
+#[test]
+fn afl_forkserver_campaign_finds_triages_and_minimizes() {
+    let Some(bin) = afl_target("forkserver") else {
+        return;
+    };
+    let d = fresh_dir("afl-forkserver");
+    let (ev, stderr) = afl_campaign(&bin, &d, b"BUF and some bytes to minimize away", "1");
+    let c = afl_unique_crash(&ev, &stderr, "crash: SIGSEGV");
+    assert_eq!(c["replay"]["signal"], "SIGSEGV", "{c}");
+    let min = c["minimized"].as_str().expect("minimized");
+    assert!(min.contains("minimized-from-"), "{min}");
+    assert!(
+        c["minimized_size"].as_u64().unwrap() < c["size"].as_u64().unwrap(),
+        "{c}"
+    );
+    assert!(std::fs::read(min).unwrap().starts_with(b"BUG"));
+    let junit = std::fs::read_to_string(d.join("j.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
+
+    let artifact = c["artifact"].as_str().unwrap();
+    let r = Command::new(common::hatchery_bin())
+        .args(["fuzz", "repro", "--afl", "--binary"])
+        .arg(&bin)
+        .arg(artifact)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains("crash: SIGSEGV"), "{text}");
+    let clean = d.join("clean-input");
+    std::fs::write(&clean, b"hello").unwrap();
+    let r = Command::new(common::hatchery_bin())
+        .args(["fuzz", "replay", "--afl", "--fail-on-crash", "--binary"])
+        .arg(&bin)
+        .arg(d.join("artifacts"))
+        .arg(&clean)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains("PASS") && text.contains("FAIL"), "{text}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A persistent-mode target (`__AFL_LOOP`, test cases in shared memory of the case's IPC
+/// namespace) under two workers, a main (-M) and a secondary (-S) on one sync directory.
+#[test]
+fn afl_persistent_campaign_with_two_workers() {
+    let Some(bin) = afl_target("persistent") else {
+        return;
+    };
+    let d = fresh_dir("afl-persistent");
+    let (ev, stderr) = afl_campaign(&bin, &d, b"BUF", "2");
+    let c = afl_unique_crash(&ev, &stderr, "crash: SIGABRT");
+    assert_eq!(c["replay"]["signal"], "SIGABRT", "{c}");
+    let workers: Vec<_> = of_type(&ev, "case_started")
+        .into_iter()
+        .filter_map(|s| s["id"].as_str())
+        .filter(|id| id.starts_with("worker "))
+        .collect();
+    assert_eq!(workers, ["worker 0", "worker 1"], "{stderr}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -126,7 +126,13 @@ impl Dirs {
         let corpus = mk("corpus")?;
         // The seeds: the user's corpus, copied in under their SHA-1 (the case only reads and
         // adds).
-        for (_, data) in read_inputs(&c.corpus)? {
+        let mut seeds = read_inputs(&c.corpus)?;
+        if seeds.is_empty() && c.run.afl.is_some() {
+            // afl-fuzz refuses an empty -i directory (libFuzzer starts from nothing): one
+            // byte to start from, as ClusterFuzz gives AFL++.
+            seeds.push((PathBuf::new(), b" ".to_vec()));
+        }
+        for (_, data) in seeds {
             let name = libfuzzer::sha1_hex(&data);
             let _ = corpus.write_file(OsStr::new(&name), &data, 0o644);
         }
@@ -255,13 +261,25 @@ impl<E: Executor> Work<E> for Workers<'_> {
                 .max(Duration::from_secs(1))
         });
         let log = self.dirs.logs.path().join(Self::log_name(index));
-        let spec = self.c.run.worker(
-            self.dirs.corpus.path(),
-            self.dirs.artifacts.path(),
-            &log,
-            left,
-            &self.c.engine_args,
-        );
+        let spec = match &self.c.run.afl {
+            // AFL++'s sync directory is the artifacts directory.
+            Some(afl) => afl.worker(
+                &self.c.run,
+                self.dirs.corpus.path(),
+                self.dirs.artifacts.path(),
+                &log,
+                index,
+                self.c.workers,
+                left,
+            ),
+            None => self.c.run.worker(
+                self.dirs.corpus.path(),
+                self.dirs.artifacts.path(),
+                &log,
+                left,
+                &self.c.engine_args,
+            ),
+        };
         exec.run(&spec, unit.tier).map(Attempt::of)
     }
 }
@@ -315,7 +333,12 @@ pub fn run(
     shared.emit(&Event::RunStarted(run_started));
     shared.emit(&Event::FuzzStarted(FuzzStarted {
         binary: c.run.binary.display().to_string(),
-        engine: "libfuzzer".into(),
+        engine: if c.run.afl.is_some() {
+            "afl++"
+        } else {
+            "libfuzzer"
+        }
+        .into(),
         corpus: c.corpus.display().to_string(),
         artifacts: c.artifacts.display().to_string(),
         workers: c.workers as u32,
@@ -325,7 +348,13 @@ pub fn run(
         engine_args: c.engine_args.clone(),
     }));
 
-    let units: Vec<Unit> = (0..c.workers * STARTS_PER_WORKER)
+    // AFL++ does not stop on a finding: one case per worker.
+    let starts = if c.run.afl.is_some() {
+        1
+    } else {
+        STARTS_PER_WORKER
+    };
+    let units: Vec<Unit> = (0..c.workers * starts)
         .map(|i| {
             let spec = c.run.worker(
                 dirs.corpus.path(),
@@ -396,14 +425,31 @@ pub fn run(
     let (rf, totals) = finished;
 
     // New corpus inputs go back to the user's corpus, named by their SHA-1.
-    let mut corpus_size = 0u64;
+    // AFL++'s queues hold the seeds too: the corpus size counts distinct inputs.
+    let mut kept = BTreeSet::new();
+    let mut keep = |data: Vec<u8>| {
+        let sha = libfuzzer::sha1_hex(&data);
+        let _ = save(&c.corpus, &sha, &data);
+        kept.insert(sha);
+    };
+    if c.run.afl.is_some() {
+        for rel in crate::afl::queue(&dirs.artifacts) {
+            if let Ok(Some(data)) = dirs.artifacts.read(&rel, MAX_INPUT_BYTES) {
+                keep(data);
+            }
+        }
+    }
     for name in names(&dirs.corpus) {
         if let Ok(Some(data)) =
             fsat::read_beneath(dirs.corpus.fd(), Path::new(&name), MAX_INPUT_BYTES)
         {
-            corpus_size += 1;
-            let _ = save(&c.corpus, &libfuzzer::sha1_hex(&data), &data);
+            keep(data);
         }
+    }
+    let corpus_size = kept.len() as u64;
+    let mut worker_errors = rf.worker_errors.clone();
+    if c.run.afl.is_some() {
+        worker_errors.extend(crate::afl::abort_reasons(&dirs.logs));
     }
     let findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
     let unique = findings
@@ -418,7 +464,7 @@ pub fn run(
         features: totals.features,
         crashes: findings.list.len() as u64,
         unique_crashes: unique,
-        worker_errors: rf.worker_errors.clone(),
+        worker_errors,
         interrupted: rf.interrupted || cancel.load(Ordering::Relaxed),
     };
     shared.emit(&Event::FuzzFinished(fin.clone()));
@@ -430,12 +476,16 @@ pub fn run(
     })
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct Totals {
     execs: u64,
     features: u64,
     coverage: u64,
     rss_mb: u64,
+    /// The engine's own execs/s (AFL++'s, summed over its fuzzers), when it reports one.
+    rate: Option<u64>,
+    /// What the progress line adds for this engine.
+    suffix: String,
 }
 
 struct Monitor<'a, 'b> {
@@ -493,6 +543,20 @@ impl LogTail {
 
 impl Monitor<'_, '_> {
     fn totals(&mut self) -> Totals {
+        if self.c.run.afl.is_some() {
+            // AFL++ rewrites fuzzer_stats about once a minute (and when it stops): its
+            // execs/s, an average since each fuzzer started, is steadier than a difference
+            // of those counts.
+            let st = crate::afl::read_stats(&self.dirs.artifacts);
+            return Totals {
+                execs: st.iter().map(|s| s.execs_done).sum(),
+                features: st.iter().map(|s| s.edges_found).max().unwrap_or(0),
+                coverage: st.iter().map(|s| s.edges_found).max().unwrap_or(0),
+                rss_mb: st.iter().map(|s| s.peak_rss_mb).max().unwrap_or(0),
+                rate: Some(st.iter().map(|s| s.execs_per_sec).sum::<f64>() as u64),
+                suffix: crate::afl::progress_suffix(&st),
+            };
+        }
         for name in names(&self.dirs.logs) {
             self.logs
                 .entry(name.clone())
@@ -505,6 +569,7 @@ impl Monitor<'_, '_> {
             features: t.features.max(s.features),
             coverage: t.coverage.max(s.cov),
             rss_mb: t.rss_mb.max(s.rss_mb),
+            ..t
         })
     }
 
@@ -512,10 +577,10 @@ impl Monitor<'_, '_> {
         let t = self.totals();
         let now = Instant::now();
         let dt = now.duration_since(self.last.0).as_secs_f64();
-        let rate = if dt > 0.0 {
-            (t.execs.saturating_sub(self.last.1) as f64 / dt) as u64
-        } else {
-            0
+        let rate = match t.rate {
+            Some(r) => r,
+            None if dt > 0.0 => (t.execs.saturating_sub(self.last.1) as f64 / dt) as u64,
+            None => 0,
         };
         self.last = (now, t.execs);
         let (crashes, unique) = {
@@ -526,7 +591,10 @@ impl Monitor<'_, '_> {
             elapsed_ms: self.start.elapsed().as_millis() as u64,
             execs: t.execs,
             execs_per_s: rate,
-            corpus_size: names(&self.dirs.corpus).len() as u64,
+            corpus_size: match self.c.run.afl {
+                Some(_) => crate::afl::queue(&self.dirs.artifacts).len() as u64,
+                None => names(&self.dirs.corpus).len() as u64,
+            },
             features: t.features,
             coverage: t.coverage,
             rss_mb: t.rss_mb,
@@ -535,7 +603,7 @@ impl Monitor<'_, '_> {
             workers,
         };
         self.shared.progress(&format!(
-            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique)",
+            "[{:>6.1}s] execs {} ({}/s)  cov {}  ft {}  corpus {}  crashes {} ({} unique){}",
             st.elapsed_ms as f64 / 1000.0,
             st.execs,
             st.execs_per_s,
@@ -543,13 +611,17 @@ impl Monitor<'_, '_> {
             st.features,
             st.corpus_size,
             st.crashes,
-            st.unique_crashes
+            st.unique_crashes,
+            t.suffix
         ));
         self.shared.emit(&Event::FuzzStats(st));
     }
 
     /// Triages every artifact not seen yet.
     fn triage_new(&mut self, exec: &mut SandboxExecutor, cancel: &AtomicBool) {
+        if self.c.run.afl.is_some() {
+            return self.triage_new_afl(exec, cancel);
+        }
         let fresh: Vec<String> = {
             let f = self.findings.lock().unwrap_or_else(|e| e.into_inner());
             names(&self.dirs.artifacts)
@@ -580,13 +652,45 @@ impl Monitor<'_, '_> {
             }
             let prefix = name.split('-').next().unwrap_or("crash");
             if let Some(found) = self.triage_one(exec, prefix, &data) {
-                self.shared
-                    .emit(&Event::CrashFound(Box::new(found.clone())));
-                self.findings
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .list
-                    .push(found);
+                self.record(found);
+            }
+        }
+    }
+
+    fn record(&self, found: CrashFound) {
+        self.shared
+            .emit(&Event::CrashFound(Box::new(found.clone())));
+        self.findings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .push(found);
+    }
+
+    /// Triages every AFL++ finding (`crashes/`, `hangs/` of every fuzzer) not seen yet.
+    fn triage_new_afl(&mut self, exec: &mut SandboxExecutor, cancel: &AtomicBool) {
+        for (rel, prefix) in crate::afl::findings(&self.dirs.artifacts) {
+            let key = rel.to_string_lossy().into_owned();
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let seen = {
+                let f = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+                f.seen_artifacts.contains(&key)
+            };
+            if seen {
+                continue;
+            }
+            let Ok(Some(data)) = self.dirs.artifacts.read(&rel, MAX_INPUT_BYTES) else {
+                continue;
+            };
+            self.findings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .seen_artifacts
+                .insert(key);
+            if let Some(found) = self.triage_one(exec, prefix, &data) {
+                self.record(found);
             }
         }
     }

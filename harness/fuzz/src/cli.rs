@@ -67,9 +67,10 @@ struct TargetArgs {
     /// Sanitizer of a cargo-fuzz build (address needs a nightly toolchain).
     #[arg(long, value_enum, default_value = "address")]
     sanitizer: cargo_fuzz::Sanitizer,
-    /// Per-input timeout (libFuzzer's -timeout, whole seconds).
-    #[arg(long, default_value = "10s", value_parser = parse::duration)]
-    timeout: Duration,
+    /// Per-input timeout (libFuzzer's -timeout, whole seconds; default 10 s). AFL++: its
+    /// `-t` (default: AFL++ calibrates its own); replays of its findings use 10 s.
+    #[arg(long, value_parser = parse::duration)]
+    timeout: Option<Duration>,
     /// Memory of one input (libFuzzer's -rss_limit_mb); the worker's cgroup limit is a
     /// quarter above it (at least 256 MiB more).
     #[arg(long, default_value = "2G", value_parser = parse::size_bytes)]
@@ -77,7 +78,18 @@ struct TargetArgs {
     /// Isolation tier: hardened (user+pid+ipc+mount+net namespaces) or lockdown.
     #[arg(long, default_value = "hardened")]
     tier: Tier,
+    /// An AFL++ target (built with afl-cc): `run` runs afl-fuzz in the sandbox (flags after
+    /// `--`, then the target's arguments after a second `--`); replay and repro run it as
+    /// AFL++ does (input on stdin, or as the file named by `@@`).
+    #[arg(long)]
+    afl: bool,
+    /// An argument of the AFL++ target (`@@`: the input's path); repeatable.
+    #[arg(long = "target-arg", allow_hyphen_values = true, requires = "afl")]
+    target_args: Vec<String>,
 }
+
+/// The per-input timeout without `--timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A cargo-fuzz target: its fuzz directory and name.
 struct CargoTarget {
@@ -102,7 +114,8 @@ impl TargetArgs {
         if !bin.is_file() {
             return Err(format!("{}: no such file", bin.display()));
         }
-        let mut run = TargetRun::new(bin, self.tier, self.timeout, self.memory);
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut run = TargetRun::new(bin, self.tier, timeout, self.memory);
         if cargo.is_some() && self.sanitizer == cargo_fuzz::Sanitizer::Address {
             // What cargo fuzz run sets.
             let user = run
@@ -112,6 +125,13 @@ impl TargetArgs {
                 .map(|i| run.env.remove(i).1);
             run.env
                 .push(("ASAN_OPTIONS".into(), cargo_fuzz::asan_options(user)));
+        }
+        if self.afl {
+            run.afl = Some(std::sync::Arc::new(crate::afl::AflTarget {
+                afl_args: Vec::new(),
+                target_args: self.target_args.clone(),
+                exec_timeout: self.timeout,
+            }));
         }
         Ok((run, cargo))
     }
@@ -300,10 +320,27 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
     if a.name.is_some() {
         a.target.target = a.name.take();
     }
-    let (run, cargo) = match a.target.run() {
+    let (mut run, cargo) = match a.target.run() {
         Ok(r) => r,
         Err(e) => return fail(exit::BAD_INPUT, e),
     };
+    if let Some(afl) = &mut run.afl {
+        let mut parsed = match crate::afl::AflTarget::parse(&a.libfuzzer_flags) {
+            Ok(p) => p,
+            Err(e) => return fail(exit::USAGE, e),
+        };
+        parsed
+            .target_args
+            .splice(0..0, afl.target_args.iter().cloned());
+        parsed.exec_timeout = afl.exec_timeout;
+        if crate::afl::find_afl_fuzz().is_none() {
+            return fail(
+                exit::HOST_UNSUPPORTED,
+                "afl-fuzz is not installed (apt-get install afl++)",
+            );
+        }
+        *afl = std::sync::Arc::new(parsed);
+    }
     let artifacts = match (a.artifacts, &cargo) {
         (Some(p), _) => p,
         (None, Some(c)) => c.dir.artifacts(&c.name),
@@ -343,7 +380,12 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
         run.tier.as_str(),
         enforcement,
         Default::default(),
-        (a.jobs * campaign::STARTS_PER_WORKER) as u64,
+        (a.jobs
+            * if a.target.afl {
+                1
+            } else {
+                campaign::STARTS_PER_WORKER
+            }) as u64,
         a.jobs as u32,
     );
     let (cancel, _) = hatchery_engine::cancel_on_signals();

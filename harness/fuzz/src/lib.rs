@@ -3,6 +3,7 @@
 //! deduplication by signature, minimization that keeps the signature, replay for regression
 //! runs, and the reports (JSON Lines events, JUnit).
 
+pub mod afl;
 pub mod campaign;
 pub mod cargo_fuzz;
 pub mod cli;

@@ -28,6 +28,8 @@ pub struct TargetRun {
     pub memory_bytes: u64,
     /// Extra environment (sanitizer options from our environment, the symbolizer).
     pub env: Vec<(OsString, OsString)>,
+    /// An AFL++ target (`fuzz run --afl`): `afl-fuzz` drives it (see [`crate::afl`]).
+    pub afl: Option<std::sync::Arc<crate::afl::AflTarget>>,
 }
 
 impl TargetRun {
@@ -38,6 +40,7 @@ impl TargetRun {
             timeout,
             memory_bytes,
             env: sanitizer_env(),
+            afl: None,
         }
     }
 
@@ -68,7 +71,7 @@ impl TargetRun {
         }
     }
 
-    fn spec(&self, argv: Vec<OsString>, cwd: &Path, wall: Option<Duration>) -> CaseSpec {
+    pub(crate) fn spec(&self, argv: Vec<OsString>, cwd: &Path, wall: Option<Duration>) -> CaseSpec {
         let mut spec = CaseSpec::new(argv);
         // The work directory lends its directories to one uid (as the judge's does).
         spec.shared_ids = true;
@@ -124,6 +127,9 @@ impl TargetRun {
 
     /// One replay of `input` (a file the case may read).
     pub fn replay(&self, input: &Path, cwd: &Path) -> CaseSpec {
+        if let Some(a) = &self.afl {
+            return a.replay(self, input, cwd);
+        }
         let mut argv: Vec<OsString> = vec![self.binary.clone().into()];
         argv.extend(self.limit_flags());
         argv.push("-runs=1".into());
@@ -152,6 +158,9 @@ impl TargetRun {
     /// libFuzzer's `-minimize_crash=1` on `input`, writing the smallest input that still
     /// crashes to `out`, for at most `budget`.
     pub fn minimize(&self, input: &Path, out: &Path, cwd: &Path, budget: Duration) -> CaseSpec {
+        if let Some(a) = &self.afl {
+            return a.minimize(self, input, out, cwd, budget);
+        }
         let mut argv: Vec<OsString> = vec![self.binary.clone().into()];
         argv.extend(self.limit_flags());
         argv.push("-minimize_crash=1".into());
@@ -169,6 +178,9 @@ impl TargetRun {
 
     /// A shell command that reproduces a finding.
     pub fn repro_command(&self, artifact: &Path) -> String {
+        if let Some(a) = &self.afl {
+            return a.repro_command(self, artifact);
+        }
         format!(
             "hatchery fuzz repro --binary {} {}",
             shell_word(&self.binary.to_string_lossy()),
@@ -177,7 +189,7 @@ impl TargetRun {
     }
 }
 
-fn shell_word(s: &str) -> String {
+pub(crate) fn shell_word(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
