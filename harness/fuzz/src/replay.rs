@@ -1,6 +1,6 @@
-//! `hatchery fuzz replay` of a libFuzzer target: inputs in batches, one process per batch, as
-//! libFuzzer itself runs a list of files (`target -runs=1 a b c`, what `cargo fuzz run T
-//! corpus -- -runs=0` relies on for regression runs). A process start of a sanitizer build
+//! `hatchery fuzz replay`. A libFuzzer target gets its inputs in batches, one process per
+//! batch, as libFuzzer itself runs a list of files (`target -runs=1 a b c`, what `cargo fuzz
+//! run T corpus -- -runs=0` relies on for regression runs). A process start of a sanitizer build
 //! costs tens of milliseconds, more than most inputs take.
 //!
 //! A batch that does not end cleanly is split by what libFuzzer printed on stderr
@@ -10,7 +10,8 @@
 //! LeakSanitizer's check at exit, so their leaks would go unseen). A batch that failed with
 //! every input executed (a leak found at exit, a crash in a destructor) is halved until the
 //! failing inputs stand alone. So every failing input is reported from a run of its own, and
-//! every passing one from a process that ended cleanly.
+//! every passing one from a process that ended cleanly. An AFL++ target runs one input per
+//! case.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -55,7 +56,12 @@ pub fn replay(
     decided: &mut dyn FnMut(usize, &InputVerdict),
 ) -> Replayed {
     let n = inputs.len();
-    let size = n.div_ceil(jobs.max(1) * 4).clamp(1, MAX_BATCH);
+    // An AFL++ target takes one input per process (on stdin, or as the file of `@@`).
+    let size = if run.afl.is_some() {
+        1
+    } else {
+        n.div_ceil(jobs.max(1) * 4).clamp(1, MAX_BATCH)
+    };
     let mut todo: Vec<Vec<usize>> = (0..n)
         .collect::<Vec<_>>()
         .chunks(size)
