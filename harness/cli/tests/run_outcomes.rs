@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
 
 #[test]
 fn exit_status_and_signals_in_every_tier() {
@@ -325,6 +327,33 @@ fn case_identity_capabilities_and_views() {
                 ],
             );
             assert_eq!(r.stdout(), "1\ntmp\n", "{t}: read-only root, writable /tmp");
+            // A directory named writable is written through the read-only root (as a
+            // campaign's work directory is); its parent stays read-only.
+            let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("lockdown-writable-{}", std::process::id()));
+            let dir = base.join("w");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+            std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
+            let script = format!(
+                "echo x > {0}/w/f && echo written; echo x > {0}/g; echo $?",
+                base.display()
+            );
+            let r = run(
+                &[
+                    "--tier",
+                    t,
+                    "--cwd",
+                    "/",
+                    "--writable",
+                    dir.to_str().unwrap(),
+                ],
+                &["/bin/sh", "-c", &script],
+            );
+            assert_eq!(r.stdout(), "written\n2\n", "{t}: {}", r.json);
+            assert!(dir.join("f").is_file());
+            assert!(!base.join("g").exists());
+            let _ = std::fs::remove_dir_all(&base);
         }
         if t != "none" {
             let r = run(

@@ -226,7 +226,7 @@ pub(crate) fn setup_hardened(tmp_size: u64, view: &View, own_net: bool) -> io::R
     };
     let root = Path::new("/");
     place_covers(&view.cover, root)?;
-    place_shown(&shown, root, false)?;
+    place_shown(&shown, root)?;
     seal_covers(&view.cover, root)?;
     place_hidden(&view.hide, root)?;
     Ok(Scratch {
@@ -298,6 +298,57 @@ fn open_shown(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
     Ok(shown)
 }
 
+/// lockdown: the view's writable directories that its read-only root would hold (outside
+/// `scratch` and the covers, which [`open_shown`] handles), opened before the new root is
+/// made, to be bound writable over it ([`place_writable`]).
+fn open_writable(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
+    let mut out = Vec::new();
+    for p in &view.writable {
+        if !p.is_absolute() || scratch.iter().chain(&view.cover).any(|s| p.starts_with(s)) {
+            continue;
+        }
+        let fd = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(p)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("failed to open {} to let cases write it: {e}", p.display()),
+                )
+            })?;
+        out.push(Shown {
+            path: p.clone(),
+            fd: std::os::fd::OwnedFd::from(fd),
+            read_only: false,
+        });
+    }
+    Ok(out)
+}
+
+/// Binds each directory of [`open_writable`] over its read-only self below `root`: the bind
+/// comes from the host's mount (opened before), which is writable. Landlock still limits the
+/// case's writes to these directories and its scratch.
+fn place_writable(writable: &[Shown], root: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    for w in writable {
+        let target = root.join(w.path.strip_prefix("/").unwrap_or(&w.path));
+        if !target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let from = PathBuf::from(format!("/proc/self/fd/{}", w.fd.as_raw_fd()));
+        mount(
+            Some(from.as_path()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(err(format!("failed to make {} writable", w.path.display())))?;
+    }
+    Ok(())
+}
+
 /// Replaces each covered directory (below `root`) by a small empty tmpfs; [`place_shown`]
 /// then makes the ways to what is shown in it, and [`seal_covers`] makes it read-only.
 fn place_covers(cover: &[PathBuf], root: &Path) -> io::Result<()> {
@@ -335,8 +386,9 @@ fn seal_covers(cover: &[PathBuf], root: &Path) -> io::Result<()> {
 /// Binds each shown directory at its path below `root` (inside the scratch tmpfs or a
 /// cover). The directories leading to it are made there (mode 0755, owned by the zygote) and
 /// each bound onto itself: a mount point cannot be renamed or removed, so no case can move a
-/// shown directory away from the next case. Lockdown shows everything read-only.
-fn place_shown(shown: &[Shown], root: &Path, read_only: bool) -> io::Result<()> {
+/// shown directory away from the next case. A directory is shown read-only unless the view
+/// lets cases write it.
+fn place_shown(shown: &[Shown], root: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd as _;
     use std::os::unix::fs::PermissionsExt as _;
     for Shown {
@@ -369,7 +421,7 @@ fn place_shown(shown: &[Shown], root: &Path, read_only: bool) -> io::Result<()> 
             None::<&str>,
         )
         .map_err(err(format!("failed to show {}", path.display())))?;
-        if read_only || *ro {
+        if *ro {
             let c = CString::new(target.as_os_str().as_encoded_bytes()).expect("no NUL in path");
             hatchery_sys::mount_setattr_readonly_recursive(&c)
                 .map_err(err(format!("failed to make {} read-only", path.display())))?;
@@ -420,11 +472,13 @@ fn place_hidden(hide: &[PathBuf], root: &Path) -> io::Result<()> {
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// lockdown: new read-only root, fresh /proc, minimal /dev, private /tmp and /dev/shm, the
-/// view's directories shown (read-only) and hidden.
+/// view's directories shown (read-only, but for those it lets cases write) and hidden.
 pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> {
     make_private()?;
     let mq = private_mqueue(Path::new("/tmp"))?;
-    let shown = open_shown(view, &[PathBuf::from("/tmp"), PathBuf::from("/dev/shm")])?;
+    let scratch = [PathBuf::from("/tmp"), PathBuf::from("/dev/shm")];
+    let shown = open_shown(view, &scratch)?;
+    let writable = open_writable(view, &scratch)?;
     // A small tmpfs on /tmp holds the new root's mount point.
     let base = Path::new("/tmp");
     tmpfs(base, 1 << 20, "0755")?;
@@ -472,8 +526,9 @@ pub(crate) fn setup_lockdown(tmp_size: u64, view: &View) -> io::Result<Scratch> 
     std::fs::create_dir(dev.join("shm"))?;
     let base = scratch_tmpfs(&[root.join("tmp"), dev.join("shm")], tmp_size)?;
     place_covers(&view.cover, &root)?;
-    place_shown(&shown, &root, true)?;
+    place_shown(&shown, &root)?;
     seal_covers(&view.cover, &root)?;
+    place_writable(&writable, &root)?;
     place_hidden(&view.hide, &root)?;
     // /dev was created read-write above; remount it read-only now that it is populated.
     mount(
