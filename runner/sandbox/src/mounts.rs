@@ -279,23 +279,29 @@ fn open_shown(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
         if !p.is_absolute() || !roots.iter().any(|s| p.starts_with(s) && p != *s) {
             continue;
         }
-        let fd = std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(p)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("failed to open {} to show it to cases: {e}", p.display()),
-                )
-            })?;
         shown.push(Shown {
             path: p.clone(),
-            fd: std::os::fd::OwnedFd::from(fd),
+            fd: open_path_dir(p, "to show it to cases")?,
             read_only,
         });
     }
     Ok(shown)
+}
+
+/// A directory opened `O_PATH` (to bind it later, wherever it is then covered); `why` ends
+/// the error message.
+fn open_path_dir(p: &Path, why: &str) -> io::Result<std::os::fd::OwnedFd> {
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("failed to open {} {why}: {e}", p.display()),
+            )
+        })?;
+    Ok(std::os::fd::OwnedFd::from(f))
 }
 
 /// lockdown: the view's writable directories that its read-only root would hold (outside
@@ -307,19 +313,9 @@ fn open_writable(view: &View, scratch: &[PathBuf]) -> io::Result<Vec<Shown>> {
         if !p.is_absolute() || scratch.iter().chain(&view.cover).any(|s| p.starts_with(s)) {
             continue;
         }
-        let fd = std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(p)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("failed to open {} to let cases write it: {e}", p.display()),
-                )
-            })?;
         out.push(Shown {
             path: p.clone(),
-            fd: std::os::fd::OwnedFd::from(fd),
+            fd: open_path_dir(p, "to let cases write it")?,
             read_only: false,
         });
     }
