@@ -7,7 +7,7 @@
 #   2. hatchery -j2 vs hatchery -j1 (and two bare processes side by side, for the machine's
 #      own scaling);
 #   3. `hatchery fuzz replay` of 1000 inputs (-j1 and -j2) vs the plain binary run once per
-#      input, bare;
+#      input, bare, and vs one bare process over all of them (libFuzzer's `-runs=1 A B ...`);
 #   4. time to the first finding on a shallow bug (corpora/fuzz/targets/overflow.c, empty
 #      corpus): bare libFuzzer until it stops vs hatchery until it prints the triaged finding.
 # Bare processes start in a session of their own (setsid), as hatchery's cases do: with the
@@ -115,6 +115,14 @@ def bare_replay():
                        stderr=subprocess.DEVNULL, check=True, start_new_session=True)
     return time.monotonic() - t0
 
+def bare_list():
+    # libFuzzer's own way with many files: one process runs them all (`-runs=1 A B ...`).
+    t0 = time.monotonic()
+    subprocess.run([clean, "-runs=1"] + [f"{inputs}/{f}" for f in files],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   start_new_session=True)
+    return time.monotonic() - t0
+
 def hatchery_replay(jobs):
     t0 = time.monotonic()
     subprocess.run([hatchery, "fuzz", "replay", "--binary", clean, "-j", str(jobs), inputs],
@@ -123,7 +131,8 @@ def hatchery_replay(jobs):
 
 replay = {}
 for r in range(rounds):
-    for k, f in [("bare loop", bare_replay), ("hatchery replay -j1", lambda: hatchery_replay(1)),
+    for k, f in [("bare loop", bare_replay), ("bare, one process", bare_list),
+                 ("hatchery replay -j1", lambda: hatchery_replay(1)),
                  ("hatchery replay -j2", lambda: hatchery_replay(2))]:
         replay.setdefault(k, []).append(f() / len(files) * 1000)
 
@@ -171,8 +180,10 @@ print()
 print(f"{'replay of 1000 inputs':<26} {'ms per input':>16}   rounds")
 for k, v in replay.items():
     print(f"{k:<26} {med(v):>16.2f}   " + " ".join(f"{x:.2f}" for x in v))
-print(f"ratio bare / hatchery -j1:   {med(replay['bare loop']) / med(replay['hatchery replay -j1']):.2f}   "
+print(f"ratio bare loop / hatchery -j1:   {med(replay['bare loop']) / med(replay['hatchery replay -j1']):.2f}   "
       f"-j2 (the default on 2 CPUs): {med(replay['bare loop']) / med(replay['hatchery replay -j2']):.2f}   target >= 1")
+print(f"ratio bare one process / hatchery -j1:   {med(replay['bare, one process']) / med(replay['hatchery replay -j1']):.2f}   "
+      f"-j2: {med(replay['bare, one process']) / med(replay['hatchery replay -j2']):.2f}")
 print()
 print(f"{'first finding (overflow.c)':<26} {'seconds':>16}   rounds")
 for k, v in first.items():
