@@ -22,12 +22,12 @@ use base64::Engine as _;
 use hatchery_engine::{
     Attempt, ExecError, Executor, Options, Pool, Reporter, SandboxExecutor, SkipRule, Unit, Work,
 };
-use hatchery_judge::workdir::WorkDir;
 use hatchery_report::{
     CaseFinished, CaseResult, CrashFound, Event, FindingKind, FuzzFinished, FuzzStarted, FuzzStats,
     RunStarted,
 };
 use hatchery_sandbox::fsat::{self, CaseDir};
+use hatchery_sandbox::workdir::WorkDir;
 
 use crate::libfuzzer::{self, Status};
 use crate::target::TargetRun;

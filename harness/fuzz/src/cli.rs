@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use hatchery_engine::{parse, ExecSettings, Pool, Reporter, SandboxExecutor};
-use hatchery_judge::workdir::WorkDir;
 use hatchery_report::{exit, fmt_us, CrashFound, Event, FindingKind, JsonLinesWriter, RunStarted};
+use hatchery_sandbox::workdir::WorkDir;
 use hatchery_sandbox::{Network, Tier};
 
 use crate::campaign::{self, Campaign, Sink};

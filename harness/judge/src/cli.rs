@@ -14,7 +14,7 @@ use crate::lang::LanguageTable;
 use crate::report::{self, Events};
 use crate::verdict::Verdict;
 use crate::verify;
-use crate::workdir::WorkDir;
+use hatchery_sandbox::workdir::WorkDir;
 
 pub const EXIT_CODES: &str = "\
 Exit codes:

@@ -20,8 +20,9 @@ use crate::problem::{CaseMax, FormatVersion, Problem, ValidatorProtocol};
 use crate::report::Events;
 use crate::scoring::{CaseScore, Scorer};
 use crate::verdict::{run_verdict, Verdict};
-use crate::workdir::{self, Resolver, WorkDir};
+use crate::workdir::{self, Resolver};
 use hatchery_sandbox::fsat::{self, CaseDir, CopyLimits};
+use hatchery_sandbox::workdir::WorkDir;
 
 const MIB: u64 = 1 << 20;
 /// Compiler and validator messages kept in a verdict's message.

@@ -6,7 +6,7 @@ use hatchery_engine::ExecSettings;
 use crate::judge::Judge;
 use crate::lang::LanguageTable;
 use crate::problem::Problem;
-use crate::workdir::WorkDir;
+use hatchery_sandbox::workdir::WorkDir;
 
 /// Completes `settings` for judging `problem` in `work` with the languages of `langs`:
 /// - the work directory lends build and feedback directories (and FIFOs) to one uid before

@@ -14,6 +14,7 @@ pub mod seccomp;
 mod spill;
 mod supervisor;
 pub mod wire;
+pub mod workdir;
 mod writes;
 pub mod zygote;
 
