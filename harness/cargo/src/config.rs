@@ -398,12 +398,7 @@ impl Profile {
             for k in c.other.keys() {
                 ignored.push(format!("profile.{n}.{k}"));
             }
-            ignored.extend(unused_values(
-                c.retries,
-                c.slow_timeout,
-                c.leak_timeout,
-                &format!("profile.{n}"),
-            ));
+            ignored.extend(unused_values(c.retries, &format!("profile.{n}")));
             if let Some(h) = &c.hatchery {
                 h.check(&format!("{shown}: profile.{n}"))?;
                 hatchery = h.or_cfg(&hatchery);
@@ -439,8 +434,6 @@ impl Profile {
                 }
                 ignored.extend(unused_values(
                     o.retries,
-                    o.slow_timeout,
-                    o.leak_timeout,
                     &format!("profile.{n}.overrides[{i}]"),
                 ));
                 overrides.push(Override { at, cfg: o.clone() });
@@ -494,26 +487,11 @@ impl Profile {
 }
 
 /// Values hatchery parses but does not act on yet (named in the start-up note, not silently
-/// dropped): retry jitter, slow-timeout's grace period, leak-timeout's `result = "fail"`.
-fn unused_values(
-    retries: Option<RetriesCfg>,
-    slow: Option<SlowCfg>,
-    leak: Option<LeakCfg>,
-    at: &str,
-) -> Vec<String> {
+/// dropped): retry jitter.
+fn unused_values(retries: Option<RetriesCfg>, at: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(RetriesCfg::Policy(RetryTable { jitter: true, .. })) = retries {
         out.push(format!("{at}.retries.jitter"));
-    }
-    if let Some(SlowCfg::Table(SlowTable {
-        grace_period: Some(_),
-        ..
-    })) = slow
-    {
-        out.push(format!("{at}.slow-timeout.grace-period"));
-    }
-    if leak.is_some_and(|l| l.fails()) {
-        out.push(format!("{at}.leak-timeout.result"));
     }
     out
 }
@@ -564,6 +542,18 @@ impl SlowCfg {
         }
     }
 
+    /// Between SIGTERM and SIGKILL when `terminate-after` ends a test (nextest's default: 10 s;
+    /// 0: SIGKILL at once).
+    pub fn grace_period(&self) -> Duration {
+        match self {
+            SlowCfg::Table(SlowTable {
+                grace_period: Some(g),
+                ..
+            }) => g.0,
+            _ => Duration::from_secs(10),
+        }
+    }
+
     /// The wall-clock limit `terminate-after` periods make.
     pub fn terminate(&self) -> Option<Duration> {
         match self {
@@ -574,6 +564,15 @@ impl SlowCfg {
 }
 
 impl LeakCfg {
+    /// How long processes a test leaves may run on after it (and hold its output) before
+    /// they are a leak.
+    pub fn period(&self) -> Duration {
+        match self {
+            LeakCfg::Period(d) => d.0,
+            LeakCfg::Table(t) => t.period.0,
+        }
+    }
+
     /// Whether a leaky test fails (`result = "fail"`).
     pub fn fails(&self) -> bool {
         matches!(
@@ -674,15 +673,7 @@ mod tests {
             "default",
         )
         .unwrap();
-        assert_eq!(
-            p.ignored,
-            [
-                "profile.default.retries.jitter",
-                "profile.default.slow-timeout.grace-period",
-                "profile.default.leak-timeout.result",
-                "profile.default.overrides[0].leak-timeout.result",
-            ]
-        );
+        assert_eq!(p.ignored, ["profile.default.retries.jitter",]);
     }
 
     #[test]

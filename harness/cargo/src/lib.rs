@@ -845,7 +845,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 (s, l, env)
             };
             let slow = per.slow_timeout.unwrap_or(profile.slow_timeout);
-            u_limits.wall_us = overrides::wall_limit(u_limits.wall_us, &slow);
+            let explicit_wall = u_limits.wall_us;
+            u_limits.wall_us = overrides::wall_limit(explicit_wall, &slow);
             let mut u = Unit::new(
                 m.id(),
                 spec(&argv, &env, &cwd, &u_limits, &u_settings),
@@ -853,6 +854,18 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             );
             u.expect = Expect::Outcome(expect);
             u.group = Some(m.binary_id.clone());
+            // terminate-after's limit (not --timeout's, a hard kill) ends a test as nextest
+            // does: SIGTERM, then SIGKILL after the grace period.
+            if slow
+                .terminate()
+                .is_some_and(|t| explicit_wall.is_none_or(|e| (t.as_micros() as u64) < e))
+            {
+                u.spec.kill_grace = Some(slow.grace_period());
+            }
+            // nextest's leak-timeout: what the test leaves gets the period to end.
+            let leak = per.leak_timeout.unwrap_or(profile.leak_timeout);
+            u.spec.leak_wait = Some(leak.period());
+            u.leak_fails = leak.fails();
             if a.retries.is_none() {
                 let policy = config::retry_policy(per.retries.unwrap_or(profile.retries));
                 max_attempts = max_attempts.max(policy.retries + 1);

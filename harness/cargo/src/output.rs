@@ -141,6 +141,8 @@ impl CaseMeta {
 /// The status label of a failed result (no retry prefix).
 pub fn fail_label(r: &CaseResult) -> String {
     match r.outcome {
+        // Passed, but failed for what it left running (leak-timeout result = "fail").
+        Outcome::Ok if r.leftover_processes > 0 => "LEAK-FAIL".into(),
         Outcome::Ok | Outcome::NonzeroExit => "FAIL".into(),
         Outcome::Signaled => r.signal.clone().unwrap_or_else(|| "SIGNAL".into()),
         Outcome::TimeLimit => "TIMEOUT".into(),
@@ -388,6 +390,8 @@ pub struct Counts {
     pub failed: u64,
     pub flaky: u64,
     pub leaky: u64,
+    /// Failed only because of what they left running (counted in `failed` too).
+    pub leaky_failed: u64,
     pub slow: u64,
     pub skipped: u64,
     pub not_run: u64,
@@ -423,11 +427,17 @@ pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u6
             c.leaky += u64::from(a.result.leftover_processes > 0);
         } else {
             c.failed += 1;
+            c.leaky_failed += u64::from(is_leak_fail(&a.result));
         }
         c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
         c.slow += u64::from(a.passed && slow_us > 0 && a.result.usage.wall_us >= slow_us);
     }
     c
+}
+
+/// A result that failed only for what it left running.
+fn is_leak_fail(r: &CaseResult) -> bool {
+    r.outcome == Outcome::Ok && r.leftover_processes > 0
 }
 
 /// The summary printed last.
@@ -453,8 +463,13 @@ pub fn summary(
     } else {
         format!(" ({})", extra.join(", "))
     };
+    // nextest: `2 failed (1 due to being leaky)`.
+    let leaky_failed = match c.leaky_failed {
+        0 => String::new(),
+        n => format!(" ({n} due to being leaky)"),
+    };
     let failed = if c.failed > 0 {
-        st.paint("1;31", &format!("{} failed", c.failed))
+        st.paint("1;31", &format!("{} failed{leaky_failed}", c.failed))
     } else {
         format!("{} failed", c.failed)
     };
@@ -563,6 +578,21 @@ pub fn summary(
     s
 }
 
+/// How JUnit shows a failed attempt: `<error>` for hatchery's failures and (as nextest) for a
+/// leak that fails, `<failure>` otherwise; and its type.
+fn junit_kind(r: &CaseResult) -> (NonSuccessKind, &'static str) {
+    if is_leak_fail(r) {
+        (
+            NonSuccessKind::Error,
+            "test exited with code 0, but leaked handles so was marked failed",
+        )
+    } else if r.outcome == Outcome::SandboxError {
+        (NonSuccessKind::Error, r.outcome.as_str())
+    } else {
+        (NonSuccessKind::Failure, r.outcome.as_str())
+    }
+}
+
 /// JUnit XML: one suite per test binary; retries as reruns (flaky tests as `flakyFailure`);
 /// ignored tests and tests that never ran as `skipped`. CPU time, peak memory, outcome and
 /// leaked processes are test case properties.
@@ -598,28 +628,20 @@ pub fn junit(
                 let mut status = if last.passed {
                     TestCaseStatus::success()
                 } else {
-                    let kind = if r.outcome == Outcome::SandboxError {
-                        NonSuccessKind::Error
-                    } else {
-                        NonSuccessKind::Failure
-                    };
+                    let (kind, ty) = junit_kind(r);
                     let mut st = TestCaseStatus::non_success(kind);
                     st.set_message(format!("{}: {}", fail_label(r), r.reason));
-                    st.set_type(r.outcome.as_str());
+                    st.set_type(ty);
                     st
                 };
                 let mut earlier: Vec<&&CaseFinished> =
                     tries.iter().filter(|t| t.attempt < last.attempt).collect();
                 earlier.sort_by_key(|t| t.attempt);
                 for e in earlier {
-                    let kind = if e.result.outcome == Outcome::SandboxError {
-                        NonSuccessKind::Error
-                    } else {
-                        NonSuccessKind::Failure
-                    };
+                    let (kind, ty) = junit_kind(&e.result);
                     let mut rr = TestRerun::new(kind);
                     rr.set_message(format!("{}: {}", fail_label(&e.result), e.result.reason));
-                    rr.set_type(e.result.outcome.as_str());
+                    rr.set_type(ty);
                     rr.set_time(Duration::from_micros(e.result.usage.wall_us));
                     rr.set_system_out_lossy(&e.result.stdout.data);
                     rr.set_system_err_lossy(&e.result.stderr.data);

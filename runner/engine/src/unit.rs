@@ -62,6 +62,9 @@ pub struct Unit {
     pub group: Option<String>,
     /// Overrides the run's retry policy for this unit.
     pub retry: Option<RetryPolicy>,
+    /// An attempt that leaves processes behind (`leftover_processes` > 0) fails even when it
+    /// meets the expectation otherwise (nextest's `leak-timeout` with `result = "fail"`).
+    pub leak_fails: bool,
 }
 
 impl Unit {
@@ -73,6 +76,7 @@ impl Unit {
             expect: Expect::default(),
             group: None,
             retry: None,
+            leak_fails: false,
         }
     }
 
@@ -100,6 +104,12 @@ impl Attempt {
             result,
             verdict: None,
         }
+    }
+
+    /// Whether this attempt passes `unit`: it met the expectation, and left nothing behind
+    /// when leaks fail.
+    pub fn passes(&self, unit: &Unit) -> bool {
+        self.meets(unit.expect) && !(unit.leak_fails && self.result.leftover_processes > 0)
     }
 
     /// Whether this attempt met the expectation.

@@ -37,6 +37,20 @@ impl Zygote {
         }
     }
 
+    /// Sends SIGTERM to every process of the case (a time limit with a grace period: the
+    /// SIGKILL of [`Self::kill_case`] follows if it is still running).
+    pub(super) fn term_case(&self, main: Pid) {
+        if self.pid_ns {
+            let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+        } else {
+            let _ = kill(main, Signal::SIGTERM);
+            let tree: BTreeSet<i32> = self.tier_none_pids().into_iter().collect();
+            for p in &tree {
+                signal_if_ours(*p, Signal::SIGTERM, &tree);
+            }
+        }
+    }
+
     /// Processes of the case in tier `none`: our children (orphans reparent to us, the
     /// subreaper) and everything in the case's cgroup.
     fn tier_none_pids(&self) -> Vec<i32> {
@@ -65,7 +79,7 @@ impl Zygote {
 
     /// Reaps the children that have already exited (zombies of processes of the case that
     /// ended before it did: not leftovers). `true` when no child is left at all.
-    fn reap_exited(&self) -> bool {
+    pub(super) fn reap_exited(&self) -> bool {
         loop {
             match wait4(-1, libc::WNOHANG) {
                 Ok(Some(_)) => {}

@@ -1,0 +1,124 @@
+//! nextest configuration keys that change how a test runs or is shown, end to end on the
+//! fixture corpora/cargo/knobs (its `.config/nextest.toml` has one profile per key).
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+
+/// Runs `cargo hatchery test -P <profile> <args>` on the knobs fixture with a report and a
+/// JUnit file; returns the exit code, stderr, the events and the JUnit text.
+fn run(name: &str, profile: &str, args: &[&str]) -> (Option<i32>, String, Vec<Value>, String) {
+    let dir = scratch(name);
+    let (report, junit) = (dir.join("report.jsonl"), dir.join("junit.xml"));
+    let mut all = vec![
+        "-P",
+        profile,
+        "--no-fail-fast",
+        "--report",
+        report.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let o = hatchery_knobs("test", &all);
+    let err = stderr(&o);
+    assert!(report.exists(), "no report: {err}");
+    let junit = std::fs::read_to_string(&junit).unwrap_or_default();
+    (o.status.code(), err, events(&report), junit)
+}
+
+#[test]
+fn leak_timeout_result_fail_makes_a_leak_a_failure() {
+    if !userns() {
+        return;
+    }
+    // Override level: `leak::holds_output` fails for its leak; `holds_output_too` is only
+    // leaky; a child that ends within the 3 s period is no leak at all.
+    let (code, err, ev, junit) = run("leaks", "leaks", &["-j", "3", "leak::"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(!err.contains("not used by hatchery"), "{err}");
+    assert!(
+        err.contains("3 tests run: 2 passed (1 leaky), 1 failed (1 due to being leaky), "),
+        "{err}"
+    );
+    assert!(err.contains("LEAK-FAIL ["), "{err}");
+    let m = finished(&ev);
+    let fail = last(&m, "knobs leak::holds_output");
+    assert_eq!(fail["passed"], false, "{fail:#}");
+    assert_eq!(fail["outcome"], "ok", "{fail:#}");
+    assert!(fail["leftover_processes"].as_u64() >= Some(1));
+    assert!(
+        fail["reason"].as_str().unwrap().contains("leak-timeout"),
+        "{fail:#}"
+    );
+    let leaky = last(&m, "knobs leak::holds_output_too");
+    assert_eq!(leaky["passed"], true, "{leaky:#}");
+    assert!(leaky["leftover_processes"].as_u64() >= Some(1));
+    let clean = last(&m, "knobs leak::child_ends_in_time");
+    assert_eq!(clean["passed"], true, "{clean:#}");
+    assert_eq!(clean["leftover_processes"], 0, "{clean:#}");
+    // JUnit as nextest writes it: an error, typed by what happened.
+    assert!(
+        junit.contains(r#"<error message="LEAK-FAIL: "#)
+            && junit.contains(
+                r#"type="test exited with code 0, but leaked handles so was marked failed""#
+            ),
+        "{junit}"
+    );
+    assert!(junit.contains(r#"errors="1""#), "{junit}");
+
+    // Profile level: every leak fails.
+    let (code, err, ev, _) = run("leak-fail", "leak-fail", &["-j", "2", "leak::holds"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(
+        err.contains("2 tests run: 0 passed, 2 failed (2 due to being leaky), "),
+        "{err}"
+    );
+    let m = finished(&ev);
+    for id in ["knobs leak::holds_output", "knobs leak::holds_output_too"] {
+        assert_eq!(last(&m, id)["passed"], false, "{id}");
+    }
+}
+
+#[test]
+fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
+    if !userns() {
+        return;
+    }
+    // Profile `grace`: the limit is 2 periods of 500 ms, then SIGTERM, SIGKILL 1 s later.
+    let (code, err, ev, _) = run("grace", "grace", &["-j", "2", "term::"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(!err.contains("not used by hatchery"), "{err}");
+    assert!(err.contains("TIMEOUT ["), "{err}");
+    let m = finished(&ev);
+    // It ended by itself, exit status 0, on SIGTERM: still a timeout.
+    let clean = last(&m, "knobs term::exits_on_sigterm");
+    assert_eq!(clean["outcome"], "time_limit", "{clean:#}");
+    assert_eq!(clean["exit_code"], 0, "{clean:#}");
+    assert!(
+        clean["usage"]["wall_us"].as_u64() >= Some(1_000_000),
+        "{clean:#}"
+    );
+    // SIGTERM did nothing: SIGKILL at the end of the grace period.
+    let stubborn = last(&m, "knobs term::ignores_sigterm");
+    assert_eq!(stubborn["outcome"], "time_limit", "{stubborn:#}");
+    assert_eq!(stubborn["signal"], "SIGKILL", "{stubborn:#}");
+    assert!(
+        stubborn["usage"]["wall_us"].as_u64() >= Some(2_000_000),
+        "killed before the grace period was over: {stubborn:#}"
+    );
+
+    // grace-period = "0s": SIGKILL at once, so not even the handler runs.
+    let (code, err, ev, _) = run("grace-zero", "grace-zero", &["-j", "2", "term::"]);
+    assert_eq!(code, Some(100), "{err}");
+    let m = finished(&ev);
+    for id in [
+        "knobs term::exits_on_sigterm",
+        "knobs term::ignores_sigterm",
+    ] {
+        let r = last(&m, id);
+        assert_eq!(r["outcome"], "time_limit", "{r:#}");
+        assert_eq!(r["signal"], "SIGKILL", "{r:#}");
+    }
+}
