@@ -398,7 +398,10 @@ impl Profile {
             for k in c.other.keys() {
                 ignored.push(format!("profile.{n}.{k}"));
             }
-            ignored.extend(unused_values(c.retries, &format!("profile.{n}")));
+            if let Some(r) = &c.retries {
+                r.check()
+                    .map_err(|e| format!("{shown}: profile.{n}.retries: {e}"))?;
+            }
             if let Some(h) = &c.hatchery {
                 h.check(&format!("{shown}: profile.{n}"))?;
                 hatchery = h.or_cfg(&hatchery);
@@ -432,10 +435,9 @@ impl Profile {
                 for k in o.other.keys() {
                     ignored.push(format!("profile.{n}.overrides[{i}].{k}"));
                 }
-                ignored.extend(unused_values(
-                    o.retries,
-                    &format!("profile.{n}.overrides[{i}]"),
-                ));
+                if let Some(r) = &o.retries {
+                    r.check().map_err(|e| format!("{at}: retries: {e}"))?;
+                }
                 overrides.push(Override { at, cfg: o.clone() });
             }
         }
@@ -486,16 +488,6 @@ impl Profile {
     }
 }
 
-/// Values hatchery parses but does not act on yet (named in the start-up note, not silently
-/// dropped): retry jitter.
-fn unused_values(retries: Option<RetriesCfg>, at: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(RetriesCfg::Policy(RetryTable { jitter: true, .. })) = retries {
-        out.push(format!("{at}.retries.jitter"));
-    }
-    out
-}
-
 /// The first profile along the chain that sets a value.
 fn pick<T>(
     chain: &[(&str, Option<&ProfileCfg>)],
@@ -517,8 +509,8 @@ pub fn threads(t: &ThreadsCfg, cpus: u32, test_threads: u32) -> Result<u32, Stri
     })
 }
 
-/// The engine's retry policy for a `retries` setting. Jitter is not applied (the delays are
-/// deterministic); `max-delay` caps exponential backoff.
+/// The engine's retry policy for a `retries` setting: `max-delay` caps exponential backoff,
+/// `jitter` scales each delay by a random factor in (0.5, 1] (after the cap), as nextest.
 pub fn retry_policy(r: RetriesCfg) -> hatchery_engine::RetryPolicy {
     match r {
         RetriesCfg::Count(n) => hatchery_engine::RetryPolicy {
@@ -530,7 +522,39 @@ pub fn retry_policy(r: RetriesCfg) -> hatchery_engine::RetryPolicy {
             delay: t.delay.map_or(Duration::ZERO, |d| d.0),
             exponential: t.backoff == Backoff::Exponential,
             max_delay: t.max_delay.map(|d| d.0),
+            jitter: t.jitter,
         },
+    }
+}
+
+impl RetriesCfg {
+    /// nextest's checks of a retry policy.
+    fn check(&self) -> Result<(), String> {
+        let RetriesCfg::Policy(t) = self else {
+            return Ok(());
+        };
+        let delay = t.delay.map_or(Duration::ZERO, |d| d.0);
+        match t.backoff {
+            Backoff::Fixed if t.jitter && delay.is_zero() => {
+                Err("`jitter` cannot be true if `delay` isn't specified or is zero".into())
+            }
+            Backoff::Fixed => Ok(()),
+            Backoff::Exponential if t.count == 0 => {
+                Err("`count` cannot be zero with exponential backoff".into())
+            }
+            Backoff::Exponential if delay.is_zero() => {
+                Err("`delay` cannot be zero with exponential backoff".into())
+            }
+            Backoff::Exponential => match t.max_delay {
+                Some(m) if m.0.is_zero() => {
+                    Err("`max-delay` cannot be zero with exponential backoff".into())
+                }
+                Some(m) if m.0 < delay => {
+                    Err("`max-delay` cannot be less than delay with exponential backoff".into())
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }
 
@@ -666,14 +690,23 @@ mod tests {
             retries = { backoff = "exponential", count = 2, delay = "1s", jitter = true }
             slow-timeout = { period = "5s", terminate-after = 2, grace-period = "1s" }
             leak-timeout = { period = "200ms", result = "fail" }
+            archive = { include = [{ path = "x", relative-to = "target" }] }
             [[profile.default.overrides]]
             filter = "test(x)"
             leak-timeout = { period = "1s", result = "fail" }
+            run-extra-args = ["--test-threads", "1"]
             "#,
             "default",
         )
         .unwrap();
-        assert_eq!(p.ignored, ["profile.default.retries.jitter",]);
+        assert_eq!(
+            p.ignored,
+            [
+                "profile.default.archive",
+                "profile.default.overrides[0].run-extra-args"
+            ]
+        );
+        assert!(retry_policy(p.retries).jitter);
     }
 
     #[test]
@@ -695,6 +728,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("unknown test group `nope`"), "{e}");
+        for (retries, why) in [
+            (
+                r#"{ backoff = "fixed", count = 2, jitter = true }"#,
+                "`jitter` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 0, delay = "1s" }"#,
+                "`count` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 2 }"#,
+                "`delay` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 2, delay = "2s", max-delay = "1s" }"#,
+                "`max-delay` cannot be less",
+            ),
+        ] {
+            let e = parse(
+                &format!("[profile.default]\nretries = {retries}\n"),
+                "default",
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{retries}: {e}");
+        }
         assert_eq!(threads(&ThreadsCfg::Count(-1), 4, 4), Ok(3));
         assert_eq!(
             threads(&ThreadsCfg::Named("num-test-threads".into()), 4, 2),

@@ -122,3 +122,36 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
         assert_eq!(r["signal"], "SIGKILL", "{r:#}");
     }
 }
+
+/// The `delay_us` of every `case_retrying` event.
+fn retry_delays(ev: &[Value]) -> Vec<u64> {
+    ev.iter()
+        .filter(|e| e["type"] == "case_retrying")
+        .map(|e| e["data"]["delay_us"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn retry_jitter_stays_within_nextest_bounds() {
+    if !userns() {
+        return;
+    }
+    // Fixed 400 ms, jittered: each delay in (200 ms, 400 ms].
+    let (code, err, ev, _) = run("jitter", "jitter", &["retry::"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(!err.contains("not used by hatchery"), "{err}");
+    assert_eq!(finished(&ev)["knobs retry::always_fails"].len(), 4, "{err}");
+    let d = retry_delays(&ev);
+    assert_eq!(d.len(), 3, "{ev:?}");
+    for us in &d {
+        assert!((200_001..=400_000).contains(us), "{d:?}");
+    }
+    // Exponential from 200 ms capped at 300 ms, jittered: (100, 200], (150, 300], (150, 300].
+    let (code, err, ev, _) = run("jitter-exp", "jitter-exp", &["retry::"]);
+    assert_eq!(code, Some(100), "{err}");
+    let d = retry_delays(&ev);
+    assert_eq!(d.len(), 3, "{ev:?}");
+    for (us, whole) in d.iter().zip([200_000, 300_000, 300_000]) {
+        assert!(*us > whole / 2 && *us <= whole, "{d:?}");
+    }
+}

@@ -33,11 +33,25 @@ pub struct RetryPolicy {
     pub exponential: bool,
     /// The longest wait of an exponential backoff (nextest's `max-delay`).
     pub max_delay: Option<Duration>,
+    /// Randomise each wait as nextest's `jitter` does: a uniform factor in (0.5, 1], applied
+    /// after `max_delay`.
+    pub jitter: bool,
 }
 
 impl RetryPolicy {
-    /// The wait before attempt `next` (2 for the first retry).
+    /// The wait before attempt `next` (2 for the first retry), jittered when asked.
     pub fn delay_before(&self, next: u32) -> Duration {
+        let d = self.backoff_before(next);
+        if self.jitter {
+            // (0, 1]: fastrand's f64 is in [0, 1).
+            jittered(d, 1.0 - fastrand::f64())
+        } else {
+            d
+        }
+    }
+
+    /// The wait before attempt `next` without jitter.
+    pub fn backoff_before(&self, next: u32) -> Duration {
         if self.exponential && next > 2 {
             let d = self
                 .delay
@@ -47,6 +61,11 @@ impl RetryPolicy {
             self.delay
         }
     }
+}
+
+/// nextest's jitter: `d` scaled by `0.5 + u / 2` for `u` in (0, 1], so in (d/2, d].
+pub fn jittered(d: Duration, u: f64) -> Duration {
+    d.mul_f64(0.5 + u.clamp(0.0, 1.0) / 2.0)
 }
 
 /// One unit of work.
@@ -132,8 +151,42 @@ mod tests {
             delay: Duration::from_millis(10),
             exponential: true,
             max_delay: None,
+            jitter: false,
         };
         assert_eq!(p.delay_before(2), Duration::from_millis(10));
         assert_eq!(p.delay_before(4), Duration::from_millis(40));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_the_whole_delay() {
+        let d = Duration::from_millis(400);
+        assert_eq!(jittered(d, 1.0), d);
+        assert_eq!(jittered(d, 0.0), d / 2);
+        let p = RetryPolicy {
+            retries: 5,
+            delay: Duration::from_millis(100),
+            exponential: true,
+            max_delay: Some(Duration::from_millis(300)),
+            jitter: true,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for next in 2..=6 {
+            let whole = p.backoff_before(next);
+            assert_eq!(
+                whole,
+                Duration::from_millis([100, 200, 300, 300, 300][next as usize - 2])
+            );
+            for _ in 0..200 {
+                let j = p.delay_before(next);
+                assert!(
+                    j > whole / 2 && j <= whole,
+                    "{j:?} not in ({:?}, {whole:?}]",
+                    whole / 2
+                );
+                seen.insert(j);
+            }
+        }
+        // Random, not one fixed factor.
+        assert!(seen.len() > 100, "{}", seen.len());
     }
 }
