@@ -211,10 +211,27 @@ pub struct OverrideCfg {
     pub failure_output: Option<String>,
     pub junit: Option<JunitCfg>,
     pub hatchery: Option<HatcheryCfg>,
-    /// Keys nextest knows that we do not use (`priority`, `default-filter`, ...): named in a
-    /// note.
+    /// Higher starts sooner (nextest: -100 to 100, default 0).
+    pub priority: Option<Priority>,
+    /// Keys nextest knows that we do not use (`run-extra-args`, ...): named in a note.
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
+}
+
+/// An override's `priority`: -100 to 100, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Priority(pub i8);
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match i8::try_from(n) {
+            Ok(p) if (-100..=100).contains(&p) => Ok(Priority(p)),
+            _ => Err(serde::de::Error::custom(format!(
+                "test priority ({n}) out of range: must be between -100 and 100, both inclusive"
+            ))),
+        }
+    }
 }
 
 /// `platform = "cfg(unix)"` or `{ host = "...", target = "..." }`.
@@ -753,6 +770,12 @@ mod tests {
             .unwrap_err();
             assert!(e.contains(why), "{retries}: {e}");
         }
+        let e = parse(
+            "[[profile.default.overrides]]\nfilter = \"all()\"\npriority = 101\n",
+            "default",
+        )
+        .unwrap_err();
+        assert!(e.contains("test priority (101) out of range"), "{e}");
         assert_eq!(threads(&ThreadsCfg::Count(-1), 4, 4), Ok(3));
         assert_eq!(
             threads(&ThreadsCfg::Named("num-test-threads".into()), 4, 2),

@@ -720,6 +720,9 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
         return exit::OK;
     }
+    // nextest's priority: higher starts sooner; the sort is stable, so tests of one priority
+    // keep their order.
+    run_list.sort_by_key(|(_, _, per)| std::cmp::Reverse(per.priority.unwrap_or_default()));
     let used_binaries: std::collections::BTreeSet<&str> = run_list
         .iter()
         .map(|(_, m, _)| m.binary_id.as_str())

@@ -155,3 +155,38 @@ fn retry_jitter_stays_within_nextest_bounds() {
         assert!(*us > whole / 2 && *us <= whole, "{d:?}");
     }
 }
+
+/// Case ids in the order they started.
+fn start_order(ev: &[Value]) -> Vec<&str> {
+    ev.iter()
+        .filter(|e| e["type"] == "case_started")
+        .map(|e| e["data"]["id"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn priority_decides_the_start_order() {
+    if !userns() {
+        return;
+    }
+    // One worker: tests start one after another, higher priority first, ties in list order.
+    let (code, err, ev, _) = run("priority", "priority", &["-j", "1", "order::"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(!err.contains("not used by hatchery"), "{err}");
+    let started = start_order(&ev);
+    assert_eq!(
+        started,
+        [
+            "knobs order::d",       // 100
+            "knobs order::c",       // 50
+            "knobs order::b",       // 0
+            "knobs order::e_fails", // 0
+            "knobs order::a",       // -10
+        ],
+        "{err}"
+    );
+    // Without the profile: list order.
+    let (_, err, ev, _) = run("no-priority", "default", &["-j", "1", "order::"]);
+    let started = start_order(&ev);
+    assert_eq!(started[0], "knobs order::a", "{err}");
+}
