@@ -455,6 +455,9 @@ impl Profile {
                 if let Some(r) = &o.retries {
                     r.check().map_err(|e| format!("{at}: retries: {e}"))?;
                 }
+                for v in [&o.success_output, &o.failure_output].into_iter().flatten() {
+                    show_output(v).map_err(|e| format!("{at}: {e}"))?;
+                }
                 overrides.push(Override { at, cfg: o.clone() });
             }
         }

@@ -782,6 +782,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
     let mut needs: HashMap<String, (u32, Option<(String, u32)>)> = HashMap::new();
     let mut junit_store: Vec<(bool, bool)> = Vec::new();
+    let mut per_case: Vec<(Option<ShowOutput>, Option<ShowOutput>)> = Vec::new();
     let mut max_attempts = a.retries.map_or(1, |r| r + 1);
     let mut jobs: Vec<Unit> = Vec::new();
     for (launch, m, per) in &run_list {
@@ -902,6 +903,12 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             if n != 1 || group.is_some() {
                 needs.insert(m.id(), (n, group));
             }
+            // Output settings of the overrides, unless the command line forces them.
+            let parse = |v: &Option<String>| v.as_deref().and_then(|v| config::show_output(v).ok());
+            per_case.push((
+                parse(&per.success_output).filter(|_| a.success_output.is_none()),
+                parse(&per.failure_output).filter(|_| a.failure_output.is_none()),
+            ));
             junit_store.push((
                 per.store_success_output
                     .or(profile.junit.store_success_output)
@@ -983,6 +990,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             .success_output
             .or(profile.success_output)
             .unwrap_or(ShowOutput::Never),
+        per_case,
         max_attempts,
         slow_us: slow_after.as_micros() as u64,
         counter: match a.show_progress {

@@ -275,12 +275,32 @@ pub struct Display {
     pub final_status_level: StatusLevel,
     pub failure_output: ShowOutput,
     pub success_output: ShowOutput,
+    /// Per case (by index): `(success-output, failure-output)` where an override of the
+    /// profile sets them and the command line does not force them (nextest's order: command
+    /// line or environment, then the first matching override, then the profile).
+    pub per_case: Vec<(Option<ShowOutput>, Option<ShowOutput>)>,
     pub max_attempts: u32,
     /// Tests at least this slow are counted as slow (0: never).
     pub slow_us: u64,
     /// `(n/N)` on status lines (nextest's counter: `--show-progress counter`, or `auto`
     /// without a terminal).
     pub counter: bool,
+}
+
+impl Display {
+    /// When the output of case `index` is shown, for an attempt that `passed` or not.
+    pub fn output_for(&self, index: u64, passed: bool) -> ShowOutput {
+        let per = self
+            .per_case
+            .get(index as usize)
+            .copied()
+            .unwrap_or_default();
+        if passed {
+            per.0.unwrap_or(self.success_output)
+        } else {
+            per.1.unwrap_or(self.failure_output)
+        }
+    }
 }
 
 /// Renders scheduler events and collects every attempt.
@@ -363,11 +383,7 @@ impl Reporter for TestReporter<'_> {
         if level <= d.status_level {
             let counter = d.counter.then_some((self.done, total));
             let mut text = status_line(d.style, &lab, &a.result, meta, counter);
-            let show = if a.passed {
-                d.success_output.immediate()
-            } else {
-                d.failure_output.immediate()
-            };
+            let show = d.output_for(a.index, a.passed).immediate();
             if show {
                 text.push('\n');
                 text.push_str(&output_block(d.style, &a.result, meta));
@@ -518,11 +534,7 @@ pub fn summary(
             None,
         ));
         s.push('\n');
-        let show = if a.passed {
-            display.success_output.at_end()
-        } else {
-            display.failure_output.at_end()
-        };
+        let show = display.output_for(a.index, a.passed).at_end();
         if show {
             s.push_str(&output_block(st, &a.result, meta));
             s.push('\n');

@@ -190,3 +190,40 @@ fn priority_decides_the_start_order() {
     let started = start_order(&ev);
     assert_eq!(started[0], "knobs order::a", "{err}");
 }
+
+#[test]
+fn output_settings_of_overrides_decide_what_is_shown() {
+    if !userns() {
+        return;
+    }
+    // Profile: failures immediate, passes never; overrides: order::b's output shown though it
+    // passes, order::e_fails's hidden though it fails.
+    let (code, err, _, _) = run("outputs", "outputs", &["-j", "1", "order::"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(!err.contains("not used by hatchery"), "{err}");
+    assert!(err.contains("--- STDOUT: knobs order::b ---"), "{err}");
+    assert!(err.contains("output of order::b"), "{err}");
+    for hidden in ["order::a", "order::c", "order::d", "order::e_fails"] {
+        assert!(
+            !err.contains(&format!("output of {hidden}")),
+            "{hidden}: {err}"
+        );
+    }
+    assert!(err.contains("FAIL ["), "{err}");
+    // The command line (or NEXTEST_*_OUTPUT) wins over the overrides, as in nextest.
+    let (_, err, _, _) = run(
+        "outputs-forced",
+        "outputs",
+        &[
+            "-j",
+            "1",
+            "--success-output",
+            "never",
+            "--failure-output",
+            "immediate",
+            "order::",
+        ],
+    );
+    assert!(!err.contains("output of order::b"), "{err}");
+    assert!(err.contains("output of order::e_fails"), "{err}");
+}
