@@ -227,3 +227,47 @@ fn output_settings_of_overrides_decide_what_is_shown() {
     assert!(!err.contains("output of order::b"), "{err}");
     assert!(err.contains("output of order::e_fails"), "{err}");
 }
+
+#[test]
+fn hash_partitions_match_nextests_assignment() {
+    // Derived from nextest's algorithm (xxHash64, seed 0, of the test name; shard = hash % N
+    // + 1) with an independent implementation, Python's `xxhash`:
+    // `[n for n in names if xxhash.xxh64_intdigest(n.encode(), seed=0) % 3 == k - 1]`.
+    let expected: [&[&str]; 3] = [
+        &[
+            "leak::child_ends_in_time",
+            "order::a",
+            "order::c",
+            "term::exits_on_sigterm",
+        ],
+        &[
+            "leak::holds_output_too",
+            "order::b",
+            "order::d",
+            "order::e_fails",
+        ],
+        &[
+            "leak::holds_output",
+            "retry::always_fails",
+            "term::ignores_sigterm",
+        ],
+    ];
+    for (k, want) in expected.iter().enumerate() {
+        let o = hatchery_knobs("list", &["--partition", &format!("hash:{}/3", k + 1)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut got: Vec<String> = stdout(&o)
+            .lines()
+            .map(|l| l.strip_prefix("knobs ").unwrap_or(l).to_owned())
+            .collect();
+        got.sort();
+        assert_eq!(got, *want, "shard {}/3", k + 1);
+    }
+    // hash:1/2: a filter does not move a test to another shard.
+    let o = hatchery_knobs("list", &["--partition", "hash:1/2", "order::"]);
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        ["knobs order::a", "knobs order::b", "knobs order::c"],
+        "{}",
+        stderr(&o)
+    );
+}
