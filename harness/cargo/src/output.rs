@@ -408,6 +408,8 @@ pub struct Counts {
     pub leaky: u64,
     /// Failed only because of what they left running (counted in `failed` too).
     pub leaky_failed: u64,
+    /// Failed by a time limit (counted in `failed` too; nextest shows them apart).
+    pub timed_out: u64,
     pub slow: u64,
     pub skipped: u64,
     pub not_run: u64,
@@ -444,6 +446,7 @@ pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u6
         } else {
             c.failed += 1;
             c.leaky_failed += u64::from(is_leak_fail(&a.result));
+            c.timed_out += u64::from(a.result.outcome == Outcome::TimeLimit);
         }
         c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
         c.slow += u64::from(a.passed && slow_us > 0 && a.result.usage.wall_us >= slow_us);
@@ -484,13 +487,19 @@ pub fn summary(
         0 => String::new(),
         n => format!(" ({n} due to being leaky)"),
     };
-    let failed = if c.failed > 0 {
-        st.paint("1;31", &format!("{} failed{leaky_failed}", c.failed))
-    } else {
-        format!("{} failed", c.failed)
-    };
+    // nextest's line: failures and timeouts apart, each only when there are some.
+    let mut failed = String::new();
+    let others = c.failed - c.timed_out;
+    if others > 0 {
+        failed.push_str(&st.paint("1;31", &format!("{others} failed{leaky_failed}")));
+        failed.push_str(", ");
+    }
+    if c.timed_out > 0 {
+        failed.push_str(&st.paint("1;31", &format!("{} timed out", c.timed_out)));
+        failed.push_str(", ");
+    }
     let mut line = format!(
-        "{} [{:>9}] {} test{} run: {} passed{extra}, {failed}, {} skipped",
+        "{} [{:>9}] {} test{} run: {} passed{extra}, {failed}{} skipped",
         st.status("Summary"),
         fmt_secs(rf.duration_us),
         c.run,

@@ -91,6 +91,11 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
     assert_eq!(code, Some(100), "{err}");
     assert!(!err.contains("not used by hatchery"), "{err}");
     assert!(err.contains("TIMEOUT ["), "{err}");
+    // nextest's summary counts timeouts apart from failures.
+    assert!(
+        err.contains("2 tests run: 0 passed, 2 timed out, "),
+        "{err}"
+    );
     let m = finished(&ev);
     // It ended by itself, exit status 0, on SIGTERM: still a timeout.
     let clean = last(&m, "knobs term::exits_on_sigterm");
