@@ -81,6 +81,9 @@ pub struct SlowTable {
     pub terminate_after: Option<u32>,
     #[serde(default)]
     pub grace_period: Option<Dur>,
+    /// `"pass"`: a test that `terminate-after` ends passes (`"fail"`, the default: TIMEOUT).
+    #[serde(default)]
+    pub on_timeout: Option<LeakResult>,
 }
 
 /// `leak-timeout = "100ms"` or `{ period = "500ms", result = "fail" }`.
@@ -99,6 +102,7 @@ pub struct LeakTable {
     pub result: Option<LeakResult>,
 }
 
+/// `result` of `leak-timeout` and `on-timeout` of `slow-timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LeakResult {
@@ -596,6 +600,17 @@ impl SlowCfg {
             }) => g.0,
             _ => Duration::from_secs(10),
         }
+    }
+
+    /// Whether a test `terminate-after` ends passes (`on-timeout = "pass"`).
+    pub fn timeout_passes(&self) -> bool {
+        matches!(
+            self,
+            SlowCfg::Table(SlowTable {
+                on_timeout: Some(LeakResult::Pass),
+                ..
+            })
+        )
     }
 
     /// The wall-clock limit `terminate-after` periods make.

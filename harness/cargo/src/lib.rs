@@ -865,6 +865,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 .is_some_and(|t| explicit_wall.is_none_or(|e| (t.as_micros() as u64) < e))
             {
                 u.spec.kill_grace = Some(slow.grace_period());
+                u.timeout_passes = slow.timeout_passes();
             }
             // nextest's leak-timeout: what the test leaves gets the period to end.
             let leak = per.leak_timeout.unwrap_or(profile.leak_timeout);

@@ -160,6 +160,9 @@ pub fn label(a: &CaseFinished, max_attempts: u32) -> String {
     if a.passed {
         if a.flaky {
             format!("FLAKY {}/{}", a.attempt, max_attempts)
+        } else if r.outcome == Outcome::TimeLimit {
+            // slow-timeout's on-timeout = "pass".
+            "TIMEOUT-PASS".into()
         } else if r.leftover_processes > 0 {
             "LEAK".into()
         } else {
@@ -449,7 +452,13 @@ pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u6
             c.timed_out += u64::from(a.result.outcome == Outcome::TimeLimit);
         }
         c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
-        c.slow += u64::from(a.passed && slow_us > 0 && a.result.usage.wall_us >= slow_us);
+        // A TIMEOUT-PASS is not "slow" in nextest's count.
+        c.slow += u64::from(
+            a.passed
+                && a.result.outcome != Outcome::TimeLimit
+                && slow_us > 0
+                && a.result.usage.wall_us >= slow_us,
+        );
     }
     c
 }

@@ -114,6 +114,16 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
         "killed before the grace period was over: {stubborn:#}"
     );
 
+    // on-timeout = "pass": ended by terminate-after, and passed.
+    let (code, err, ev, _) = run("timeout-pass", "timeout-pass", &["term::ignores"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("TIMEOUT-PASS ["), "{err}");
+    let r = last(&finished(&ev), "knobs term::ignores_sigterm").clone();
+    assert_eq!(
+        (&r["outcome"], &r["passed"]),
+        (&"time_limit".into(), &true.into())
+    );
+
     // grace-period = "0s": SIGKILL at once, so not even the handler runs.
     let (code, err, ev, _) = run("grace-zero", "grace-zero", &["-j", "2", "term::"]);
     assert_eq!(code, Some(100), "{err}");

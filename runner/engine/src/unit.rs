@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hatchery_report::{CaseResult, Outcome, Verdict};
+use hatchery_report::{CaseResult, Limit, Outcome, Verdict};
 use hatchery_sandbox::{CaseSpec, Tier};
 
 /// What a unit must do to pass.
@@ -84,6 +84,9 @@ pub struct Unit {
     /// An attempt that leaves processes behind (`leftover_processes` > 0) fails even when it
     /// meets the expectation otherwise (nextest's `leak-timeout` with `result = "fail"`).
     pub leak_fails: bool,
+    /// An attempt ended by its wall-clock limit passes (nextest's `slow-timeout` with
+    /// `on-timeout = "pass"`: for fuzz-like tests, running out of time finds nothing wrong).
+    pub timeout_passes: bool,
 }
 
 impl Unit {
@@ -96,6 +99,7 @@ impl Unit {
             group: None,
             retry: None,
             leak_fails: false,
+            timeout_passes: false,
         }
     }
 
@@ -126,9 +130,12 @@ impl Attempt {
     }
 
     /// Whether this attempt passes `unit`: it met the expectation, and left nothing behind
-    /// when leaks fail.
+    /// when leaks fail; or it ran out of wall-clock time when that passes.
     pub fn passes(&self, unit: &Unit) -> bool {
-        self.meets(unit.expect) && !(unit.leak_fails && self.result.leftover_processes > 0)
+        let r = &self.result;
+        let timed_out = r.outcome == Outcome::TimeLimit && r.limit == Some(Limit::Wall);
+        (self.meets(unit.expect) || (unit.timeout_passes && timed_out))
+            && !(unit.leak_fails && r.leftover_processes > 0)
     }
 
     /// Whether this attempt met the expectation.
