@@ -782,7 +782,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
     let mut needs: HashMap<String, (u32, Option<(String, u32)>)> = HashMap::new();
     let mut junit_store: Vec<(bool, bool)> = Vec::new();
-    let mut per_case: Vec<(Option<ShowOutput>, Option<ShowOutput>)> = Vec::new();
+    let mut per_case: Vec<output::CaseShow> = Vec::new();
     let mut max_attempts = a.retries.map_or(1, |r| r + 1);
     let mut jobs: Vec<Unit> = Vec::new();
     for (launch, m, per) in &run_list {
@@ -867,6 +867,10 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 u.spec.kill_grace = Some(slow.grace_period());
                 u.timeout_passes = slow.timeout_passes();
             }
+            // An override's slow-timeout period, unless --slow-timeout sets one for all.
+            if a.slow_timeout.is_none() && per.slow_timeout.is_some() {
+                u.slow_after = Some(slow.period());
+            }
             // nextest's leak-timeout: what the test leaves gets the period to end.
             let leak = per.leak_timeout.unwrap_or(profile.leak_timeout);
             u.spec.leak_wait = Some(leak.period());
@@ -906,10 +910,16 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             }
             // Output settings of the overrides, unless the command line forces them.
             let parse = |v: &Option<String>| v.as_deref().and_then(|v| config::show_output(v).ok());
-            per_case.push((
-                parse(&per.success_output).filter(|_| a.success_output.is_none()),
-                parse(&per.failure_output).filter(|_| a.failure_output.is_none()),
-            ));
+            per_case.push(output::CaseShow {
+                success: parse(&per.success_output).filter(|_| a.success_output.is_none()),
+                failure: parse(&per.failure_output).filter(|_| a.failure_output.is_none()),
+                slow_us: u.slow_after.map(|d| d.as_micros() as u64),
+                terminate_us: u
+                    .spec
+                    .kill_grace
+                    .and(slow.terminate())
+                    .map(|d| d.as_micros() as u64),
+            });
             junit_store.push((
                 per.store_success_output
                     .or(profile.junit.store_success_output)
@@ -1080,7 +1090,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         &reporter.attempts,
         cases.len(),
         skipped.len() as u64,
-        display.slow_us,
+        &display,
     );
     eprint!(
         "{}",

@@ -278,10 +278,8 @@ pub struct Display {
     pub final_status_level: StatusLevel,
     pub failure_output: ShowOutput,
     pub success_output: ShowOutput,
-    /// Per case (by index): `(success-output, failure-output)` where an override of the
-    /// profile sets them and the command line does not force them (nextest's order: command
-    /// line or environment, then the first matching override, then the profile).
-    pub per_case: Vec<(Option<ShowOutput>, Option<ShowOutput>)>,
+    /// Per case, by index (see [`CaseShow`]).
+    pub per_case: Vec<CaseShow>,
     pub max_attempts: u32,
     /// Tests at least this slow are counted as slow (0: never).
     pub slow_us: u64,
@@ -290,19 +288,41 @@ pub struct Display {
     pub counter: bool,
 }
 
+/// What one case's overrides change in what is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaseShow {
+    /// `success-output` and `failure-output` where an override of the profile sets them and
+    /// the command line does not force them (nextest's order: command line or environment,
+    /// then the first matching override, then the profile).
+    pub success: Option<ShowOutput>,
+    pub failure: Option<ShowOutput>,
+    /// Its slow-timeout period when an override sets one (else [`Display::slow_us`]).
+    pub slow_us: Option<u64>,
+    /// When `terminate-after` ends it: SLOW notices from then on read TERMINATING.
+    pub terminate_us: Option<u64>,
+}
+
 impl Display {
-    /// When the output of case `index` is shown, for an attempt that `passed` or not.
-    pub fn output_for(&self, index: u64, passed: bool) -> ShowOutput {
-        let per = self
-            .per_case
+    fn case(&self, index: u64) -> CaseShow {
+        self.per_case
             .get(index as usize)
             .copied()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// When the output of case `index` is shown, for an attempt that `passed` or not.
+    pub fn output_for(&self, index: u64, passed: bool) -> ShowOutput {
+        let per = self.case(index);
         if passed {
-            per.0.unwrap_or(self.success_output)
+            per.success.unwrap_or(self.success_output)
         } else {
-            per.1.unwrap_or(self.failure_output)
+            per.failure.unwrap_or(self.failure_output)
         }
+    }
+
+    /// The slow-timeout period of case `index` (0: none).
+    pub fn slow_us_of(&self, index: u64) -> u64 {
+        self.case(index).slow_us.unwrap_or(self.slow_us)
     }
 }
 
@@ -340,14 +360,16 @@ impl Reporter for TestReporter<'_> {
                 let d = &self.display;
                 if d.status_level >= StatusLevel::Slow {
                     let (bin, name) = s.id.split_once(' ').unwrap_or((s.id.as_str(), ""));
-                    // nextest shows the threshold crossed: a multiple of --slow-timeout.
-                    let crossed = match d.slow_us {
+                    // nextest shows the threshold crossed: a multiple of the period; from
+                    // terminate-after on, TERMINATING.
+                    let crossed = match d.slow_us_of(s.index) {
                         0 => s.elapsed_us,
                         p => s.elapsed_us / p * p,
                     };
+                    let ending = d.case(s.index).terminate_us.is_some_and(|t| crossed >= t);
                     self.out.line(&format!(
                         "{} [>{:>8}] {}",
-                        d.style.status("SLOW"),
+                        d.style.status(if ending { "TERMINATING" } else { "SLOW" }),
                         fmt_secs(crossed),
                         d.style.test_id(bin, name)
                     ));
@@ -433,7 +455,7 @@ pub fn finals(attempts: &[CaseFinished]) -> BTreeMap<u64, &CaseFinished> {
     m
 }
 
-pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u64) -> Counts {
+pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, display: &Display) -> Counts {
     let f = finals(attempts);
     let mut c = Counts {
         run: f.len() as u64,
@@ -453,6 +475,7 @@ pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u6
         }
         c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
         // A TIMEOUT-PASS is not "slow" in nextest's count.
+        let slow_us = display.slow_us_of(a.index);
         c.slow += u64::from(
             a.passed
                 && a.result.outcome != Outcome::TimeLimit

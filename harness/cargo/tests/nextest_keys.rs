@@ -91,6 +91,11 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
     assert_eq!(code, Some(100), "{err}");
     assert!(!err.contains("not used by hatchery"), "{err}");
     assert!(err.contains("TIMEOUT ["), "{err}");
+    // From terminate-after on, the notices read TERMINATING (ignores_sigterm runs on 1 s).
+    assert!(
+        err.contains("TERMINATING [>  1.000s] knobs term::ignores_sigterm"),
+        "{err}"
+    );
     // nextest's summary counts timeouts apart from failures.
     assert!(
         err.contains("2 tests run: 0 passed, 2 timed out, "),
@@ -123,6 +128,15 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
         (&r["outcome"], &r["passed"]),
         (&"time_limit".into(), &true.into())
     );
+
+    // An override's slow-timeout: its own SLOW period (300 ms, not the profile's 60 s).
+    let (code, err, _, _) = run("slow-override", "slow-override", &["term::ignores"]);
+    assert_eq!(code, Some(100), "{err}");
+    assert!(
+        err.contains("SLOW [>  0.300s] knobs term::ignores_sigterm"),
+        "{err}"
+    );
+    assert!(err.contains("1 timed out"), "{err}");
 
     // grace-period = "0s": SIGKILL at once, so not even the handler runs.
     let (code, err, ev, _) = run("grace-zero", "grace-zero", &["-j", "2", "term::"]);

@@ -87,6 +87,8 @@ pub struct Unit {
     /// An attempt ended by its wall-clock limit passes (nextest's `slow-timeout` with
     /// `on-timeout = "pass"`: for fuzz-like tests, running out of time finds nothing wrong).
     pub timeout_passes: bool,
+    /// Overrides the run's `slow_after` for this unit (nextest's per-test `slow-timeout`).
+    pub slow_after: Option<Duration>,
 }
 
 impl Unit {
@@ -100,6 +102,7 @@ impl Unit {
             retry: None,
             leak_fails: false,
             timeout_passes: false,
+            slow_after: None,
         }
     }
 
