@@ -143,6 +143,8 @@ pub fn fail_label(r: &CaseResult) -> String {
     match r.outcome {
         // Passed, but failed for what it left running (leak-timeout result = "fail").
         Outcome::Ok if r.leftover_processes > 0 => "LEAK-FAIL".into(),
+        // nextest's label for a failure that also leaked.
+        Outcome::NonzeroExit if r.leftover_processes > 0 => "FAIL + LEAK".into(),
         Outcome::Ok | Outcome::NonzeroExit => "FAIL".into(),
         Outcome::Signaled => r.signal.clone().unwrap_or_else(|| "SIGNAL".into()),
         Outcome::TimeLimit => "TIMEOUT".into(),
@@ -817,6 +819,17 @@ mod tests {
             "TRY 1 FAIL"
         );
         assert_eq!(label(&attempt(segv, 1, false, false, false), 1), "SIGSEGV");
+        // Failed by its leak (leak-timeout result = "fail"), or failed and leaked.
+        let leaky_ok = result(Termination::Exited(0), 1);
+        assert_eq!(
+            label(&attempt(leaky_ok, 1, false, false, false), 1),
+            "LEAK-FAIL"
+        );
+        let leaky_fail = result(Termination::Exited(101), 1);
+        assert_eq!(
+            label(&attempt(leaky_fail, 1, false, false, false), 1),
+            "FAIL + LEAK"
+        );
     }
 
     #[test]
