@@ -24,6 +24,20 @@ mod leak {
         leave_sleeping("30");
     }
 
+    /// Leaves `sleep 30` with neither stdout nor stderr (all three on /dev/null): no leak,
+    /// as nextest counts them (it is still killed).
+    #[test]
+    fn detached_child() {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        std::mem::forget(child);
+    }
+
     /// The child ends 100 ms later: no leak under a leak-timeout of seconds.
     #[test]
     fn child_ends_in_time() {

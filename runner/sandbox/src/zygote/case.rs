@@ -25,6 +25,8 @@ use crate::wire::{CaseReply, CaseRequest};
 struct After {
     leak_wait: Option<Duration>,
     kill_grace: Option<Duration>,
+    /// Inode numbers of the case's stdout and stderr pipes (for the leak wait).
+    pipes: [u64; 2],
 }
 
 /// How the main wait loop ended.
@@ -224,9 +226,11 @@ impl Zygote {
             spill: spill.map(|[o, e]| [o.as_fd(), e.as_fd()]),
             live: live.map(|[o, e]| [o.as_fd(), e.as_fd()]),
         };
+        let inode = |fd: &OwnedFd| nix::sys::stat::fstat(fd.as_raw_fd()).map_or(0, |st| st.st_ino);
         let after = After {
             leak_wait: req.leak_wait_us.map(Duration::from_micros),
             kill_grace: req.kill_grace_us.map(Duration::from_micros),
+            pipes: [inode(&out_w), inode(&err_w)],
         };
         let ran = self.supervise(pid, pidfd, start, limits, capture, base_cpu_ns, after)?;
         // Every writer is dead and the pipes are empty: the next case can use them, unless
@@ -365,6 +369,7 @@ impl Zygote {
         After {
             leak_wait,
             kill_grace,
+            pipes,
         }: After,
     ) -> Result<Ran, ZygoteError> {
         let [out_r, err_r] = capture.pipes;
@@ -508,12 +513,19 @@ impl Zygote {
                 return Err(ZygoteError::Wait(e));
             }
         };
-        // nextest's leak-timeout: what the main process left may end by itself within
-        // `leak_wait` (a child finishing its last write); its output is still collected. We
-        // hold the pipes' write ends, so their EOF cannot tell: the processes themselves do.
+        // nextest's leak-timeout: what the main process left may end, or close the case's
+        // stdout and stderr, within `leak_wait` (a child finishing its last write); its output
+        // is still collected. We hold the pipes' write ends, so their EOF cannot tell: the
+        // processes' descriptors do. Processes that hold neither are no leak (nextest's
+        // rule): they are killed like any other, and not counted.
+        let mut output_closed = false;
         if let (Some(w), None) = (leak_wait.filter(|w| !w.is_zero()), killed_for) {
             let until = Instant::now() + w;
             while !self.reap_exited() {
+                if !self.output_held(pipes) {
+                    output_closed = true;
+                    break;
+                }
                 let now = Instant::now();
                 if now >= until {
                     break;
@@ -548,7 +560,10 @@ impl Zygote {
         }
         // Everything the case left behind dies now: nobody writes any more, and what is still
         // in the pipes is all there will be (we hold the write ends: no EOF, read to empty).
-        let leftovers = self.kill_everything().max(alive_at_kill);
+        let mut leftovers = self.kill_everything().max(alive_at_kill);
+        if output_closed {
+            leftovers = 0;
+        }
         let mut drain_failed = None;
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);
