@@ -81,6 +81,9 @@ pub struct SlowTable {
     pub terminate_after: Option<u32>,
     #[serde(default)]
     pub grace_period: Option<Dur>,
+    /// `"pass"`: a test that `terminate-after` ends passes (`"fail"`, the default: TIMEOUT).
+    #[serde(default)]
+    pub on_timeout: Option<LeakResult>,
 }
 
 /// `leak-timeout = "100ms"` or `{ period = "500ms", result = "fail" }`.
@@ -99,6 +102,7 @@ pub struct LeakTable {
     pub result: Option<LeakResult>,
 }
 
+/// `result` of `leak-timeout` and `on-timeout` of `slow-timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LeakResult {
@@ -211,10 +215,27 @@ pub struct OverrideCfg {
     pub failure_output: Option<String>,
     pub junit: Option<JunitCfg>,
     pub hatchery: Option<HatcheryCfg>,
-    /// Keys nextest knows that we do not use (`priority`, `default-filter`, ...): named in a
-    /// note.
+    /// Higher starts sooner (nextest: -100 to 100, default 0).
+    pub priority: Option<Priority>,
+    /// Keys nextest knows that we do not use (`run-extra-args`, ...): named in a note.
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
+}
+
+/// An override's `priority`: -100 to 100, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Priority(pub i8);
+
+impl<'de> Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match i8::try_from(n) {
+            Ok(p) if (-100..=100).contains(&p) => Ok(Priority(p)),
+            _ => Err(serde::de::Error::custom(format!(
+                "test priority ({n}) out of range: must be between -100 and 100, both inclusive"
+            ))),
+        }
+    }
 }
 
 /// `platform = "cfg(unix)"` or `{ host = "...", target = "..." }`.
@@ -398,12 +419,10 @@ impl Profile {
             for k in c.other.keys() {
                 ignored.push(format!("profile.{n}.{k}"));
             }
-            ignored.extend(unused_values(
-                c.retries,
-                c.slow_timeout,
-                c.leak_timeout,
-                &format!("profile.{n}"),
-            ));
+            if let Some(r) = &c.retries {
+                r.check()
+                    .map_err(|e| format!("{shown}: profile.{n}.retries: {e}"))?;
+            }
             if let Some(h) = &c.hatchery {
                 h.check(&format!("{shown}: profile.{n}"))?;
                 hatchery = h.or_cfg(&hatchery);
@@ -437,12 +456,12 @@ impl Profile {
                 for k in o.other.keys() {
                     ignored.push(format!("profile.{n}.overrides[{i}].{k}"));
                 }
-                ignored.extend(unused_values(
-                    o.retries,
-                    o.slow_timeout,
-                    o.leak_timeout,
-                    &format!("profile.{n}.overrides[{i}]"),
-                ));
+                if let Some(r) = &o.retries {
+                    r.check().map_err(|e| format!("{at}: retries: {e}"))?;
+                }
+                for v in [&o.success_output, &o.failure_output].into_iter().flatten() {
+                    show_output(v).map_err(|e| format!("{at}: {e}"))?;
+                }
                 overrides.push(Override { at, cfg: o.clone() });
             }
         }
@@ -493,31 +512,6 @@ impl Profile {
     }
 }
 
-/// Values hatchery parses but does not act on yet (named in the start-up note, not silently
-/// dropped): retry jitter, slow-timeout's grace period, leak-timeout's `result = "fail"`.
-fn unused_values(
-    retries: Option<RetriesCfg>,
-    slow: Option<SlowCfg>,
-    leak: Option<LeakCfg>,
-    at: &str,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(RetriesCfg::Policy(RetryTable { jitter: true, .. })) = retries {
-        out.push(format!("{at}.retries.jitter"));
-    }
-    if let Some(SlowCfg::Table(SlowTable {
-        grace_period: Some(_),
-        ..
-    })) = slow
-    {
-        out.push(format!("{at}.slow-timeout.grace-period"));
-    }
-    if leak.is_some_and(|l| l.fails()) {
-        out.push(format!("{at}.leak-timeout.result"));
-    }
-    out
-}
-
 /// The first profile along the chain that sets a value.
 fn pick<T>(
     chain: &[(&str, Option<&ProfileCfg>)],
@@ -539,8 +533,8 @@ pub fn threads(t: &ThreadsCfg, cpus: u32, test_threads: u32) -> Result<u32, Stri
     })
 }
 
-/// The engine's retry policy for a `retries` setting. Jitter is not applied (the delays are
-/// deterministic); `max-delay` caps exponential backoff.
+/// The engine's retry policy for a `retries` setting: `max-delay` caps exponential backoff,
+/// `jitter` scales each delay by a random factor in (0.5, 1] (after the cap), as nextest.
 pub fn retry_policy(r: RetriesCfg) -> hatchery_engine::RetryPolicy {
     match r {
         RetriesCfg::Count(n) => hatchery_engine::RetryPolicy {
@@ -552,7 +546,39 @@ pub fn retry_policy(r: RetriesCfg) -> hatchery_engine::RetryPolicy {
             delay: t.delay.map_or(Duration::ZERO, |d| d.0),
             exponential: t.backoff == Backoff::Exponential,
             max_delay: t.max_delay.map(|d| d.0),
+            jitter: t.jitter,
         },
+    }
+}
+
+impl RetriesCfg {
+    /// nextest's checks of a retry policy.
+    fn check(&self) -> Result<(), String> {
+        let RetriesCfg::Policy(t) = self else {
+            return Ok(());
+        };
+        let delay = t.delay.map_or(Duration::ZERO, |d| d.0);
+        match t.backoff {
+            Backoff::Fixed if t.jitter && delay.is_zero() => {
+                Err("`jitter` cannot be true if `delay` isn't specified or is zero".into())
+            }
+            Backoff::Fixed => Ok(()),
+            Backoff::Exponential if t.count == 0 => {
+                Err("`count` cannot be zero with exponential backoff".into())
+            }
+            Backoff::Exponential if delay.is_zero() => {
+                Err("`delay` cannot be zero with exponential backoff".into())
+            }
+            Backoff::Exponential => match t.max_delay {
+                Some(m) if m.0.is_zero() => {
+                    Err("`max-delay` cannot be zero with exponential backoff".into())
+                }
+                Some(m) if m.0 < delay => {
+                    Err("`max-delay` cannot be less than delay with exponential backoff".into())
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }
 
@@ -562,6 +588,29 @@ impl SlowCfg {
             SlowCfg::Period(d) => d.0,
             SlowCfg::Table(t) => t.period.0,
         }
+    }
+
+    /// Between SIGTERM and SIGKILL when `terminate-after` ends a test (nextest's default: 10 s;
+    /// 0: SIGKILL at once).
+    pub fn grace_period(&self) -> Duration {
+        match self {
+            SlowCfg::Table(SlowTable {
+                grace_period: Some(g),
+                ..
+            }) => g.0,
+            _ => Duration::from_secs(10),
+        }
+    }
+
+    /// Whether a test `terminate-after` ends passes (`on-timeout = "pass"`).
+    pub fn timeout_passes(&self) -> bool {
+        matches!(
+            self,
+            SlowCfg::Table(SlowTable {
+                on_timeout: Some(LeakResult::Pass),
+                ..
+            })
+        )
     }
 
     /// The wall-clock limit `terminate-after` periods make.
@@ -574,6 +623,15 @@ impl SlowCfg {
 }
 
 impl LeakCfg {
+    /// How long processes a test leaves may run on after it (and hold its output) before
+    /// they are a leak.
+    pub fn period(&self) -> Duration {
+        match self {
+            LeakCfg::Period(d) => d.0,
+            LeakCfg::Table(t) => t.period.0,
+        }
+    }
+
     /// Whether a leaky test fails (`result = "fail"`).
     pub fn fails(&self) -> bool {
         matches!(
@@ -667,9 +725,11 @@ mod tests {
             retries = { backoff = "exponential", count = 2, delay = "1s", jitter = true }
             slow-timeout = { period = "5s", terminate-after = 2, grace-period = "1s" }
             leak-timeout = { period = "200ms", result = "fail" }
+            archive = { include = [{ path = "x", relative-to = "target" }] }
             [[profile.default.overrides]]
             filter = "test(x)"
             leak-timeout = { period = "1s", result = "fail" }
+            run-extra-args = ["--test-threads", "1"]
             "#,
             "default",
         )
@@ -677,12 +737,11 @@ mod tests {
         assert_eq!(
             p.ignored,
             [
-                "profile.default.retries.jitter",
-                "profile.default.slow-timeout.grace-period",
-                "profile.default.leak-timeout.result",
-                "profile.default.overrides[0].leak-timeout.result",
+                "profile.default.archive",
+                "profile.default.overrides[0].run-extra-args"
             ]
         );
+        assert!(retry_policy(p.retries).jitter);
     }
 
     #[test]
@@ -704,6 +763,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("unknown test group `nope`"), "{e}");
+        for (retries, why) in [
+            (
+                r#"{ backoff = "fixed", count = 2, jitter = true }"#,
+                "`jitter` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 0, delay = "1s" }"#,
+                "`count` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 2 }"#,
+                "`delay` cannot",
+            ),
+            (
+                r#"{ backoff = "exponential", count = 2, delay = "2s", max-delay = "1s" }"#,
+                "`max-delay` cannot be less",
+            ),
+        ] {
+            let e = parse(
+                &format!("[profile.default]\nretries = {retries}\n"),
+                "default",
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{retries}: {e}");
+        }
+        let e = parse(
+            "[[profile.default.overrides]]\nfilter = \"all()\"\npriority = 101\n",
+            "default",
+        )
+        .unwrap_err();
+        assert!(e.contains("test priority (101) out of range"), "{e}");
         assert_eq!(threads(&ThreadsCfg::Count(-1), 4, 4), Ok(3));
         assert_eq!(
             threads(&ThreadsCfg::Named("num-test-threads".into()), 4, 2),

@@ -271,6 +271,28 @@ impl<E: Executor> Work<E> for TestWork {
         if unit.expected_outcome() == Outcome::NonzeroExit && r.outcome == Outcome::Ok {
             r.reason = "exited with status 0, but the doctest is marked should_panic".into();
         }
+        if let (Some(g), Some(hatchery_report::Limit::Wall)) = (unit.spec.kill_grace, r.limit) {
+            let how = match (r.exit_code, &r.signal) {
+                _ if g.is_zero() => String::new(),
+                (Some(c), _) => format!(" (SIGTERM, then it exited with status {c})"),
+                (None, Some(s)) if s == "SIGKILL" => format!(
+                    " (SIGTERM, then SIGKILL after the {:.3}s grace period)",
+                    g.as_secs_f64()
+                ),
+                (None, Some(s)) => format!(" (SIGTERM, then it died of {s})"),
+                (None, None) => String::new(),
+            };
+            r.reason.push_str(&how);
+        }
+        if unit.leak_fails && r.outcome == Outcome::Ok && r.leftover_processes > 0 {
+            r.reason = format!(
+                "{}, but {} process(es) it started still ran after its leak-timeout \
+                 ({:.3}s) and were killed: marked failed (leak-timeout result = \"fail\")",
+                r.reason,
+                r.leftover_processes,
+                unit.spec.leak_wait.unwrap_or_default().as_secs_f64()
+            );
+        }
         Ok(Attempt::of(r))
     }
 }

@@ -720,6 +720,9 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         }
         return exit::OK;
     }
+    // nextest's priority: higher starts sooner; the sort is stable, so tests of one priority
+    // keep their order.
+    run_list.sort_by_key(|(_, _, per)| std::cmp::Reverse(per.priority.unwrap_or_default()));
     let used_binaries: std::collections::BTreeSet<&str> = run_list
         .iter()
         .map(|(_, m, _)| m.binary_id.as_str())
@@ -779,6 +782,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     let mut verdicts: HashMap<String, hatchery_report::CaseResult> = HashMap::new();
     let mut needs: HashMap<String, (u32, Option<(String, u32)>)> = HashMap::new();
     let mut junit_store: Vec<(bool, bool)> = Vec::new();
+    let mut per_case: Vec<output::CaseShow> = Vec::new();
     let mut max_attempts = a.retries.map_or(1, |r| r + 1);
     let mut jobs: Vec<Unit> = Vec::new();
     for (launch, m, per) in &run_list {
@@ -845,7 +849,8 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
                 (s, l, env)
             };
             let slow = per.slow_timeout.unwrap_or(profile.slow_timeout);
-            u_limits.wall_us = overrides::wall_limit(u_limits.wall_us, &slow);
+            let explicit_wall = u_limits.wall_us;
+            u_limits.wall_us = overrides::wall_limit(explicit_wall, &slow);
             let mut u = Unit::new(
                 m.id(),
                 spec(&argv, &env, &cwd, &u_limits, &u_settings),
@@ -853,6 +858,23 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             );
             u.expect = Expect::Outcome(expect);
             u.group = Some(m.binary_id.clone());
+            // terminate-after's limit (not --timeout's, a hard kill) ends a test as nextest
+            // does: SIGTERM, then SIGKILL after the grace period.
+            if slow
+                .terminate()
+                .is_some_and(|t| explicit_wall.is_none_or(|e| (t.as_micros() as u64) < e))
+            {
+                u.spec.kill_grace = Some(slow.grace_period());
+                u.timeout_passes = slow.timeout_passes();
+            }
+            // An override's slow-timeout period, unless --slow-timeout sets one for all.
+            if a.slow_timeout.is_none() && per.slow_timeout.is_some() {
+                u.slow_after = Some(slow.period());
+            }
+            // nextest's leak-timeout: what the test leaves gets the period to end.
+            let leak = per.leak_timeout.unwrap_or(profile.leak_timeout);
+            u.spec.leak_wait = Some(leak.period());
+            u.leak_fails = leak.fails();
             if a.retries.is_none() {
                 let policy = config::retry_policy(per.retries.unwrap_or(profile.retries));
                 max_attempts = max_attempts.max(policy.retries + 1);
@@ -886,6 +908,18 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             if n != 1 || group.is_some() {
                 needs.insert(m.id(), (n, group));
             }
+            // Output settings of the overrides, unless the command line forces them.
+            let parse = |v: &Option<String>| v.as_deref().and_then(|v| config::show_output(v).ok());
+            per_case.push(output::CaseShow {
+                success: parse(&per.success_output).filter(|_| a.success_output.is_none()),
+                failure: parse(&per.failure_output).filter(|_| a.failure_output.is_none()),
+                slow_us: u.slow_after.map(|d| d.as_micros() as u64),
+                terminate_us: u
+                    .spec
+                    .kill_grace
+                    .and(slow.terminate())
+                    .map(|d| d.as_micros() as u64),
+            });
             junit_store.push((
                 per.store_success_output
                     .or(profile.junit.store_success_output)
@@ -967,6 +1001,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
             .success_output
             .or(profile.success_output)
             .unwrap_or(ShowOutput::Never),
+        per_case,
         max_attempts,
         slow_us: slow_after.as_micros() as u64,
         counter: match a.show_progress {
@@ -1055,7 +1090,7 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
         &reporter.attempts,
         cases.len(),
         skipped.len() as u64,
-        display.slow_us,
+        &display,
     );
     eprint!(
         "{}",

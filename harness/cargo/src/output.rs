@@ -141,6 +141,10 @@ impl CaseMeta {
 /// The status label of a failed result (no retry prefix).
 pub fn fail_label(r: &CaseResult) -> String {
     match r.outcome {
+        // Passed, but failed for what it left running (leak-timeout result = "fail").
+        Outcome::Ok if r.leftover_processes > 0 => "LEAK-FAIL".into(),
+        // nextest's label for a failure that also leaked.
+        Outcome::NonzeroExit if r.leftover_processes > 0 => "FAIL + LEAK".into(),
         Outcome::Ok | Outcome::NonzeroExit => "FAIL".into(),
         Outcome::Signaled => r.signal.clone().unwrap_or_else(|| "SIGNAL".into()),
         Outcome::TimeLimit => "TIMEOUT".into(),
@@ -158,6 +162,9 @@ pub fn label(a: &CaseFinished, max_attempts: u32) -> String {
     if a.passed {
         if a.flaky {
             format!("FLAKY {}/{}", a.attempt, max_attempts)
+        } else if r.outcome == Outcome::TimeLimit {
+            // slow-timeout's on-timeout = "pass".
+            "TIMEOUT-PASS".into()
         } else if r.leftover_processes > 0 {
             "LEAK".into()
         } else {
@@ -273,12 +280,52 @@ pub struct Display {
     pub final_status_level: StatusLevel,
     pub failure_output: ShowOutput,
     pub success_output: ShowOutput,
+    /// Per case, by index (see [`CaseShow`]).
+    pub per_case: Vec<CaseShow>,
     pub max_attempts: u32,
     /// Tests at least this slow are counted as slow (0: never).
     pub slow_us: u64,
     /// `(n/N)` on status lines (nextest's counter: `--show-progress counter`, or `auto`
     /// without a terminal).
     pub counter: bool,
+}
+
+/// What one case's overrides change in what is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaseShow {
+    /// `success-output` and `failure-output` where an override of the profile sets them and
+    /// the command line does not force them (nextest's order: command line or environment,
+    /// then the first matching override, then the profile).
+    pub success: Option<ShowOutput>,
+    pub failure: Option<ShowOutput>,
+    /// Its slow-timeout period when an override sets one (else [`Display::slow_us`]).
+    pub slow_us: Option<u64>,
+    /// When `terminate-after` ends it: SLOW notices from then on read TERMINATING.
+    pub terminate_us: Option<u64>,
+}
+
+impl Display {
+    fn case(&self, index: u64) -> CaseShow {
+        self.per_case
+            .get(index as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// When the output of case `index` is shown, for an attempt that `passed` or not.
+    pub fn output_for(&self, index: u64, passed: bool) -> ShowOutput {
+        let per = self.case(index);
+        if passed {
+            per.success.unwrap_or(self.success_output)
+        } else {
+            per.failure.unwrap_or(self.failure_output)
+        }
+    }
+
+    /// The slow-timeout period of case `index` (0: none).
+    pub fn slow_us_of(&self, index: u64) -> u64 {
+        self.case(index).slow_us.unwrap_or(self.slow_us)
+    }
 }
 
 /// Renders scheduler events and collects every attempt.
@@ -315,14 +362,16 @@ impl Reporter for TestReporter<'_> {
                 let d = &self.display;
                 if d.status_level >= StatusLevel::Slow {
                     let (bin, name) = s.id.split_once(' ').unwrap_or((s.id.as_str(), ""));
-                    // nextest shows the threshold crossed: a multiple of --slow-timeout.
-                    let crossed = match d.slow_us {
+                    // nextest shows the threshold crossed: a multiple of the period; from
+                    // terminate-after on, TERMINATING.
+                    let crossed = match d.slow_us_of(s.index) {
                         0 => s.elapsed_us,
                         p => s.elapsed_us / p * p,
                     };
+                    let ending = d.case(s.index).terminate_us.is_some_and(|t| crossed >= t);
                     self.out.line(&format!(
                         "{} [>{:>8}] {}",
-                        d.style.status("SLOW"),
+                        d.style.status(if ending { "TERMINATING" } else { "SLOW" }),
                         fmt_secs(crossed),
                         d.style.test_id(bin, name)
                     ));
@@ -361,11 +410,7 @@ impl Reporter for TestReporter<'_> {
         if level <= d.status_level {
             let counter = d.counter.then_some((self.done, total));
             let mut text = status_line(d.style, &lab, &a.result, meta, counter);
-            let show = if a.passed {
-                d.success_output.immediate()
-            } else {
-                d.failure_output.immediate()
-            };
+            let show = d.output_for(a.index, a.passed).immediate();
             if show {
                 text.push('\n');
                 text.push_str(&output_block(d.style, &a.result, meta));
@@ -388,6 +433,10 @@ pub struct Counts {
     pub failed: u64,
     pub flaky: u64,
     pub leaky: u64,
+    /// Failed only because of what they left running (counted in `failed` too).
+    pub leaky_failed: u64,
+    /// Failed by a time limit (counted in `failed` too; nextest shows them apart).
+    pub timed_out: u64,
     pub slow: u64,
     pub skipped: u64,
     pub not_run: u64,
@@ -408,7 +457,7 @@ pub fn finals(attempts: &[CaseFinished]) -> BTreeMap<u64, &CaseFinished> {
     m
 }
 
-pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u64) -> Counts {
+pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, display: &Display) -> Counts {
     let f = finals(attempts);
     let mut c = Counts {
         run: f.len() as u64,
@@ -423,11 +472,25 @@ pub fn counts(attempts: &[CaseFinished], cases: usize, skipped: u64, slow_us: u6
             c.leaky += u64::from(a.result.leftover_processes > 0);
         } else {
             c.failed += 1;
+            c.leaky_failed += u64::from(is_leak_fail(&a.result));
+            c.timed_out += u64::from(a.result.outcome == Outcome::TimeLimit);
         }
         c.sandbox_errors += u64::from(a.result.outcome == Outcome::SandboxError);
-        c.slow += u64::from(a.passed && slow_us > 0 && a.result.usage.wall_us >= slow_us);
+        // A TIMEOUT-PASS is not "slow" in nextest's count.
+        let slow_us = display.slow_us_of(a.index);
+        c.slow += u64::from(
+            a.passed
+                && a.result.outcome != Outcome::TimeLimit
+                && slow_us > 0
+                && a.result.usage.wall_us >= slow_us,
+        );
     }
     c
+}
+
+/// A result that failed only for what it left running.
+fn is_leak_fail(r: &CaseResult) -> bool {
+    r.outcome == Outcome::Ok && r.leftover_processes > 0
 }
 
 /// The summary printed last.
@@ -453,13 +516,24 @@ pub fn summary(
     } else {
         format!(" ({})", extra.join(", "))
     };
-    let failed = if c.failed > 0 {
-        st.paint("1;31", &format!("{} failed", c.failed))
-    } else {
-        format!("{} failed", c.failed)
+    // nextest: `2 failed (1 due to being leaky)`.
+    let leaky_failed = match c.leaky_failed {
+        0 => String::new(),
+        n => format!(" ({n} due to being leaky)"),
     };
+    // nextest's line: failures and timeouts apart, each only when there are some.
+    let mut failed = String::new();
+    let others = c.failed - c.timed_out;
+    if others > 0 {
+        failed.push_str(&st.paint("1;31", &format!("{others} failed{leaky_failed}")));
+        failed.push_str(", ");
+    }
+    if c.timed_out > 0 {
+        failed.push_str(&st.paint("1;31", &format!("{} timed out", c.timed_out)));
+        failed.push_str(", ");
+    }
     let mut line = format!(
-        "{} [{:>9}] {} test{} run: {} passed{extra}, {failed}, {} skipped",
+        "{} [{:>9}] {} test{} run: {} passed{extra}, {failed}{} skipped",
         st.status("Summary"),
         fmt_secs(rf.duration_us),
         c.run,
@@ -503,11 +577,7 @@ pub fn summary(
             None,
         ));
         s.push('\n');
-        let show = if a.passed {
-            display.success_output.at_end()
-        } else {
-            display.failure_output.at_end()
-        };
+        let show = display.output_for(a.index, a.passed).at_end();
         if show {
             s.push_str(&output_block(st, &a.result, meta));
             s.push('\n');
@@ -563,6 +633,21 @@ pub fn summary(
     s
 }
 
+/// How JUnit shows a failed attempt: `<error>` for hatchery's failures and (as nextest) for a
+/// leak that fails, `<failure>` otherwise; and its type.
+fn junit_kind(r: &CaseResult) -> (NonSuccessKind, &'static str) {
+    if is_leak_fail(r) {
+        (
+            NonSuccessKind::Error,
+            "test exited with code 0, but leaked handles so was marked failed",
+        )
+    } else if r.outcome == Outcome::SandboxError {
+        (NonSuccessKind::Error, r.outcome.as_str())
+    } else {
+        (NonSuccessKind::Failure, r.outcome.as_str())
+    }
+}
+
 /// JUnit XML: one suite per test binary; retries as reruns (flaky tests as `flakyFailure`);
 /// ignored tests and tests that never ran as `skipped`. CPU time, peak memory, outcome and
 /// leaked processes are test case properties.
@@ -598,28 +683,20 @@ pub fn junit(
                 let mut status = if last.passed {
                     TestCaseStatus::success()
                 } else {
-                    let kind = if r.outcome == Outcome::SandboxError {
-                        NonSuccessKind::Error
-                    } else {
-                        NonSuccessKind::Failure
-                    };
+                    let (kind, ty) = junit_kind(r);
                     let mut st = TestCaseStatus::non_success(kind);
                     st.set_message(format!("{}: {}", fail_label(r), r.reason));
-                    st.set_type(r.outcome.as_str());
+                    st.set_type(ty);
                     st
                 };
                 let mut earlier: Vec<&&CaseFinished> =
                     tries.iter().filter(|t| t.attempt < last.attempt).collect();
                 earlier.sort_by_key(|t| t.attempt);
                 for e in earlier {
-                    let kind = if e.result.outcome == Outcome::SandboxError {
-                        NonSuccessKind::Error
-                    } else {
-                        NonSuccessKind::Failure
-                    };
+                    let (kind, ty) = junit_kind(&e.result);
                     let mut rr = TestRerun::new(kind);
                     rr.set_message(format!("{}: {}", fail_label(&e.result), e.result.reason));
-                    rr.set_type(e.result.outcome.as_str());
+                    rr.set_type(ty);
                     rr.set_time(Duration::from_micros(e.result.usage.wall_us));
                     rr.set_system_out_lossy(&e.result.stdout.data);
                     rr.set_system_err_lossy(&e.result.stderr.data);
@@ -742,6 +819,17 @@ mod tests {
             "TRY 1 FAIL"
         );
         assert_eq!(label(&attempt(segv, 1, false, false, false), 1), "SIGSEGV");
+        // Failed by its leak (leak-timeout result = "fail"), or failed and leaked.
+        let leaky_ok = result(Termination::Exited(0), 1);
+        assert_eq!(
+            label(&attempt(leaky_ok, 1, false, false, false), 1),
+            "LEAK-FAIL"
+        );
+        let leaky_fail = result(Termination::Exited(101), 1);
+        assert_eq!(
+            label(&attempt(leaky_fail, 1, false, false, false), 1),
+            "FAIL + LEAK"
+        );
     }
 
     #[test]

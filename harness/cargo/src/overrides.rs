@@ -23,6 +23,7 @@ pub struct PerTest {
     pub failure_output: Option<String>,
     pub store_success_output: Option<bool>,
     pub store_failure_output: Option<bool>,
+    pub priority: Option<crate::config::Priority>,
     pub hatchery: HatcheryCfg,
     /// Why the filtersets refuse the test (set by the caller, from [`Compiled::refuses`]).
     pub refused: Option<crate::select::Skip>,
@@ -155,6 +156,7 @@ impl Compiled {
             p.test_group = p.test_group.take().or(c.test_group.clone());
             p.success_output = p.success_output.take().or(c.success_output.clone());
             p.failure_output = p.failure_output.take().or(c.failure_output.clone());
+            p.priority = p.priority.or(c.priority);
             if let Some(j) = &c.junit {
                 p.store_success_output = p.store_success_output.or(j.store_success_output);
                 p.store_failure_output = p.store_failure_output.or(j.store_failure_output);

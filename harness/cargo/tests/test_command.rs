@@ -249,7 +249,7 @@ fn timeouts_kill_hanging_tests_and_slow_tests_are_flagged() {
         err.contains("SLOW [>  0.800s] alpha resources::hangs"),
         "{err}"
     );
-    assert!(err.contains("(1 slow), 1 failed"), "{err}");
+    assert!(err.contains("(1 slow), 1 timed out"), "{err}");
     let m = finished(&events(&report));
     let hang = last(&m, "alpha resources::hangs");
     assert_eq!(hang["outcome"], "time_limit");

@@ -70,7 +70,8 @@ pub struct Options {
     pub retry: RetryPolicy,
     /// Stop starting units after this many failed ones.
     pub max_fail: Option<u64>,
-    /// Emit `case_slow` for a unit running longer than this, and again each period.
+    /// Emit `case_slow` for a unit running longer than this, and again each period (a unit's
+    /// own `slow_after` wins).
     pub slow_after: Option<Duration>,
     /// The `index` events give the first unit (a front end that writes several dispatches
     /// into one stream, as the judge does, numbers them on).
@@ -100,6 +101,7 @@ struct Running {
     attempt: u32,
     since: Instant,
     next_notice: Instant,
+    period: Duration,
 }
 
 struct Shared<'a, W> {
@@ -237,13 +239,13 @@ pub fn run<E: Executor, W: Work<E>>(
                     i();
                 }
             }
-            if let Some(period) = opts.slow_after {
+            {
                 let now = Instant::now();
                 for (&worker, r) in running.iter_mut() {
                     if now >= r.next_notice {
                         // Multiples of the period since the start (no drift).
                         while r.next_notice <= now {
-                            r.next_notice += period;
+                            r.next_notice += r.period;
                         }
                         reporter.event(&Event::CaseSlow(CaseSlow {
                             id: r.id.clone(),
@@ -268,7 +270,12 @@ pub fn run<E: Executor, W: Work<E>>(
                 let mut ordered = None;
                 match msg {
                     Msg::Started(cs) => {
-                        if let Some(p) = opts.slow_after {
+                        let unit = cs
+                            .index
+                            .checked_sub(opts.first_index)
+                            .and_then(|i| units.get(i as usize));
+                        let period = unit.and_then(|u| u.slow_after).or(opts.slow_after);
+                        if let Some(p) = period.filter(|p| !p.is_zero()) {
                             let now = Instant::now();
                             running.insert(
                                 cs.worker,
@@ -278,6 +285,7 @@ pub fn run<E: Executor, W: Work<E>>(
                                     attempt: cs.attempt,
                                     since: now,
                                     next_notice: now + p,
+                                    period: p,
                                 },
                             );
                         }
@@ -506,7 +514,7 @@ fn run_unit<E: Executor, W: Work<E>>(
                 (sh.work.failed(unit, i, &e), true)
             }
         };
-        let passed = a.meets(unit.expect);
+        let passed = a.passes(unit);
         if !passed && !executor_failed {
             program_failures += 1;
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hatchery_report::{CaseResult, Outcome, Verdict};
+use hatchery_report::{CaseResult, Limit, Outcome, Verdict};
 use hatchery_sandbox::{CaseSpec, Tier};
 
 /// What a unit must do to pass.
@@ -33,11 +33,25 @@ pub struct RetryPolicy {
     pub exponential: bool,
     /// The longest wait of an exponential backoff (nextest's `max-delay`).
     pub max_delay: Option<Duration>,
+    /// Randomise each wait as nextest's `jitter` does: a uniform factor in (0.5, 1], applied
+    /// after `max_delay`.
+    pub jitter: bool,
 }
 
 impl RetryPolicy {
-    /// The wait before attempt `next` (2 for the first retry).
+    /// The wait before attempt `next` (2 for the first retry), jittered when asked.
     pub fn delay_before(&self, next: u32) -> Duration {
+        let d = self.backoff_before(next);
+        if self.jitter {
+            // (0, 1]: fastrand's f64 is in [0, 1).
+            jittered(d, 1.0 - fastrand::f64())
+        } else {
+            d
+        }
+    }
+
+    /// The wait before attempt `next` without jitter.
+    pub fn backoff_before(&self, next: u32) -> Duration {
         if self.exponential && next > 2 {
             let d = self
                 .delay
@@ -47,6 +61,11 @@ impl RetryPolicy {
             self.delay
         }
     }
+}
+
+/// nextest's jitter: `d` scaled by `0.5 + u / 2` for `u` in (0, 1], so in (d/2, d].
+pub fn jittered(d: Duration, u: f64) -> Duration {
+    d.mul_f64(0.5 + u.clamp(0.0, 1.0) / 2.0)
 }
 
 /// One unit of work.
@@ -62,6 +81,14 @@ pub struct Unit {
     pub group: Option<String>,
     /// Overrides the run's retry policy for this unit.
     pub retry: Option<RetryPolicy>,
+    /// An attempt that leaves processes behind (`leftover_processes` > 0) fails even when it
+    /// meets the expectation otherwise (nextest's `leak-timeout` with `result = "fail"`).
+    pub leak_fails: bool,
+    /// An attempt ended by its wall-clock limit passes (nextest's `slow-timeout` with
+    /// `on-timeout = "pass"`: for fuzz-like tests, running out of time finds nothing wrong).
+    pub timeout_passes: bool,
+    /// Overrides the run's `slow_after` for this unit (nextest's per-test `slow-timeout`).
+    pub slow_after: Option<Duration>,
 }
 
 impl Unit {
@@ -73,6 +100,9 @@ impl Unit {
             expect: Expect::default(),
             group: None,
             retry: None,
+            leak_fails: false,
+            timeout_passes: false,
+            slow_after: None,
         }
     }
 
@@ -102,6 +132,15 @@ impl Attempt {
         }
     }
 
+    /// Whether this attempt passes `unit`: it met the expectation, and left nothing behind
+    /// when leaks fail; or it ran out of wall-clock time when that passes.
+    pub fn passes(&self, unit: &Unit) -> bool {
+        let r = &self.result;
+        let timed_out = r.outcome == Outcome::TimeLimit && r.limit == Some(Limit::Wall);
+        (self.meets(unit.expect) || (unit.timeout_passes && timed_out))
+            && !(unit.leak_fails && r.leftover_processes > 0)
+    }
+
     /// Whether this attempt met the expectation.
     pub fn meets(&self, e: Expect) -> bool {
         match e {
@@ -122,8 +161,42 @@ mod tests {
             delay: Duration::from_millis(10),
             exponential: true,
             max_delay: None,
+            jitter: false,
         };
         assert_eq!(p.delay_before(2), Duration::from_millis(10));
         assert_eq!(p.delay_before(4), Duration::from_millis(40));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_the_whole_delay() {
+        let d = Duration::from_millis(400);
+        assert_eq!(jittered(d, 1.0), d);
+        assert_eq!(jittered(d, 0.0), d / 2);
+        let p = RetryPolicy {
+            retries: 5,
+            delay: Duration::from_millis(100),
+            exponential: true,
+            max_delay: Some(Duration::from_millis(300)),
+            jitter: true,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for next in 2..=6 {
+            let whole = p.backoff_before(next);
+            assert_eq!(
+                whole,
+                Duration::from_millis([100, 200, 300, 300, 300][next as usize - 2])
+            );
+            for _ in 0..200 {
+                let j = p.delay_before(next);
+                assert!(
+                    j > whole / 2 && j <= whole,
+                    "{j:?} not in ({:?}, {whole:?}]",
+                    whole / 2
+                );
+                seen.insert(j);
+            }
+        }
+        // Random, not one fixed factor.
+        assert!(seen.len() > 100, "{}", seen.len());
     }
 }

@@ -236,6 +236,7 @@ fn a_per_unit_retry_policy_overrides_the_run() {
         delay: Duration::from_millis(30),
         exponential: false,
         max_delay: None,
+        jitter: false,
     });
     let (p, _) = pool(1);
     let t = Instant::now();

@@ -510,6 +510,16 @@ pub struct CaseSpec {
     /// to as it arrives (live output, e.g. `--no-capture`), besides capturing it. The case
     /// never gets them.
     pub live: Option<[std::sync::Arc<std::os::fd::OwnedFd>; 2]>,
+    /// After the main process exits, how long the processes it left get to end, or to close
+    /// the case's stdout and stderr, by themselves (their output is still collected), before
+    /// they are killed (nextest's `leak-timeout`). Only processes that still hold the case's
+    /// stdout or stderr then count as leftovers (nextest's leak); others are killed uncounted.
+    /// `None`: every process left is killed at once and counted.
+    pub leak_wait: Option<std::time::Duration>,
+    /// When the wall-clock limit ends the case: SIGTERM to every process of it first, SIGKILL
+    /// this long after (nextest's `slow-timeout` `grace-period`). `None` or zero: SIGKILL at
+    /// once. The outcome is the time limit either way.
+    pub kill_grace: Option<std::time::Duration>,
 }
 
 /// Output spilling: the zygote keeps the first `memory_bytes` of a case's stdout and stderr
@@ -547,6 +557,8 @@ impl CaseSpec {
             shared_ids: false,
             spill: None,
             live: None,
+            leak_wait: None,
+            kill_grace: None,
         }
     }
 }

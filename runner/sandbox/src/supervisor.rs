@@ -500,6 +500,8 @@ impl Sandbox {
             has_spill: spec.spill.is_some(),
             has_live: spec.live.is_some(),
             capture_bytes: spec.spill.as_ref().map(|s| s.memory_bytes),
+            leak_wait_us: spec.leak_wait.map(|d| d.as_micros() as u64),
+            kill_grace_us: spec.kill_grace.map(|d| d.as_micros() as u64),
         };
         let spill = match &spec.spill {
             None => None,
@@ -620,7 +622,11 @@ impl Sandbox {
         let bound = l
             .wall_us
             .or(l.cpu_us.map(|c| c.saturating_mul(4)))
-            .map(|us| Duration::from_micros(us) + HANG_GRACE);
+            .map(|us| {
+                let r = &case.request;
+                let after = r.leak_wait_us.unwrap_or(0) + r.kill_grace_us.unwrap_or(0);
+                Duration::from_micros(us.saturating_add(after)) + HANG_GRACE
+            });
         if self.read_timeout != Some(bound) {
             self.sock.set_read_timeout(bound).map_err(|e| {
                 RunError::Protocol(format!("failed to set the zygote read timeout: {e}"))

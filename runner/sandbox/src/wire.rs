@@ -138,6 +138,12 @@ pub struct CaseRequest {
     /// `None`: the output limit, else the zygote's default.
     #[serde(default)]
     pub capture_bytes: Option<u64>,
+    /// See [`crate::CaseSpec::leak_wait`], in microseconds.
+    #[serde(default)]
+    pub leak_wait_us: Option<u64>,
+    /// See [`crate::CaseSpec::kill_grace`], in microseconds.
+    #[serde(default)]
+    pub kill_grace_us: Option<u64>,
 }
 
 /// Byte strings (argv, environment, paths) on the wire: a JSON string when they are UTF-8 (the
@@ -660,6 +666,8 @@ mod tests {
             has_spill: false,
             has_live: false,
             capture_bytes: None,
+            leak_wait_us: None,
+            kill_grace_us: None,
         };
         let text = serde_json::to_string(&req).unwrap();
         assert!(

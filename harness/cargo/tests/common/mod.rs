@@ -222,3 +222,24 @@ pub fn hatchery_dropin(sub: &str, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// The nextest-keys fixture (corpora/cargo/knobs): leak-timeout, grace periods, jitter,
+/// priority, per-override output, hash partitions.
+pub fn knobs_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/cargo/knobs")
+}
+
+/// `cargo-hatchery hatchery <sub>` in the knobs fixture, with its own target directory.
+pub fn hatchery_knobs(sub: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(["hatchery", sub, "--target-dir"])
+        .arg(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("knobs-fixture-target"))
+        .args(["--color", "never", "--cargo-quiet"])
+        .args(args)
+        .current_dir(knobs_fixture())
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}

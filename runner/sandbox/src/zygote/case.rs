@@ -20,6 +20,15 @@ use crate::child::{self, ChildPlan, Step};
 use crate::policy::Tier;
 use crate::wire::{CaseReply, CaseRequest};
 
+/// What a case gets beyond its limits: time for what it leaves behind to end, and a grace
+/// period between SIGTERM and SIGKILL at the wall limit.
+struct After {
+    leak_wait: Option<Duration>,
+    kill_grace: Option<Duration>,
+    /// Inode numbers of the case's stdout and stderr pipes (for the leak wait).
+    pipes: [u64; 2],
+}
+
 /// How the main wait loop ended.
 struct Ran {
     main: Option<hatchery_sys::Waited>,
@@ -217,7 +226,13 @@ impl Zygote {
             spill: spill.map(|[o, e]| [o.as_fd(), e.as_fd()]),
             live: live.map(|[o, e]| [o.as_fd(), e.as_fd()]),
         };
-        let ran = self.supervise(pid, pidfd, start, limits, capture, base_cpu_ns)?;
+        let inode = |fd: &OwnedFd| nix::sys::stat::fstat(fd.as_raw_fd()).map_or(0, |st| st.st_ino);
+        let after = After {
+            leak_wait: req.leak_wait_us.map(Duration::from_micros),
+            kill_grace: req.kill_grace_us.map(Duration::from_micros),
+            pipes: [inode(&out_w), inode(&err_w)],
+        };
+        let ran = self.supervise(pid, pidfd, start, limits, capture, base_cpu_ns, after)?;
         // Every writer is dead and the pipes are empty: the next case can use them, unless
         // something was left behind (it was killed, but a fresh pair costs little then).
         if ran.leftovers == 0 && ran.drain_failed.is_none() {
@@ -340,7 +355,9 @@ impl Zygote {
     }
 
     /// Waits for the main process while draining output and enforcing wall, CPU and output
-    /// limits.
+    /// limits (the wall limit with a grace period when asked); then gives what it left behind
+    /// `leak_wait` to end.
+    #[allow(clippy::too_many_arguments)]
     fn supervise(
         &mut self,
         pid: Pid,
@@ -349,6 +366,11 @@ impl Zygote {
         limits: &Limits,
         mut capture: Capture<'_>,
         cpu_base_ns: u64,
+        After {
+            leak_wait,
+            kill_grace,
+            pipes,
+        }: After,
     ) -> Result<Ran, ZygoteError> {
         let [out_r, err_r] = capture.pipes;
         // The output limit is a kill switch only when it was asked for.
@@ -373,6 +395,8 @@ impl Zygote {
         let mut alive_at_kill = 0u64;
         // When a limit ended the case: its end, for ordering it against a partner's.
         let mut killed_at: Option<Instant> = None;
+        // The wall limit's SIGKILL after SIGTERM and a grace period.
+        let mut kill_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
             // CPU: the next check is when the case could at the earliest reach its limit,
@@ -398,10 +422,21 @@ impl Zygote {
                 if killed_for.is_none() && now >= d {
                     killed_for = Some(Limit::Wall);
                     killed_at.get_or_insert_with(Instant::now);
-                    alive_at_kill = alive_at_kill.max(self.kill_case(pid));
+                    match kill_grace.filter(|g| !g.is_zero()) {
+                        // SIGTERM now, SIGKILL when the grace period is over.
+                        Some(g) => {
+                            self.term_case(pid);
+                            kill_at = Some(now + g);
+                        }
+                        None => alive_at_kill = alive_at_kill.max(self.kill_case(pid)),
+                    }
                 }
             }
-            let mut timeout: Option<Duration> = None;
+            if kill_at.is_some_and(|k| now >= k) {
+                kill_at = None;
+                alive_at_kill = alive_at_kill.max(self.kill_case(pid));
+            }
+            let mut timeout: Option<Duration> = kill_at.map(|k| k.saturating_duration_since(now));
             if killed_for.is_none() {
                 if let Some(d) = wall_deadline {
                     timeout = Some(d.saturating_duration_since(now));
@@ -434,30 +469,19 @@ impl Zygote {
                     return Err(ZygoteError::Poll(e));
                 }
             }
-            let ready: Vec<bool> = pfds
-                .iter()
-                .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
+            let ready = fired(&pfds);
             drop(pfds);
-            let mut k = 1;
-            for (fd, i) in streams {
-                if !open[i] {
-                    continue;
-                }
-                if ready[k] {
-                    let other = out_total_other(i, &out, &err);
-                    let c = if i == 0 { &mut out } else { &mut err };
-                    match read_into(fd.as_fd(), &mut buf, c, &mut capture, i, &other) {
-                        ReadState::Open => {}
-                        ReadState::Eof | ReadState::Failed(_) => open[i] = false,
-                    }
-                    if over_limit(&out, &err) && killed_for.is_none() {
-                        killed_for = Some(Limit::Output);
-                        killed_at.get_or_insert_with(Instant::now);
-                        alive_at_kill = alive_at_kill.max(self.kill_case(pid));
-                    }
-                }
-                k += 1;
+            read_ready(
+                &ready[1..],
+                &mut open,
+                &mut buf,
+                [&mut out, &mut err],
+                &mut capture,
+            );
+            if over_limit(&out, &err) && killed_for.is_none() {
+                killed_for = Some(Limit::Output);
+                killed_at.get_or_insert_with(Instant::now);
+                alive_at_kill = alive_at_kill.max(self.kill_case(pid));
             }
             if notice_index.is_some_and(|i| ready[i]) {
                 if let Some(l) = &self.listener {
@@ -489,9 +513,57 @@ impl Zygote {
                 return Err(ZygoteError::Wait(e));
             }
         };
+        // nextest's leak-timeout: what the main process left may end, or close the case's
+        // stdout and stderr, within `leak_wait` (a child finishing its last write); its output
+        // is still collected. We hold the pipes' write ends, so their EOF cannot tell: the
+        // processes' descriptors do. Processes that hold neither are no leak (nextest's
+        // rule): they are killed like any other, and not counted.
+        let mut output_closed = false;
+        if let (Some(w), None) = (leak_wait.filter(|w| !w.is_zero()), killed_for) {
+            let until = Instant::now() + w;
+            while !self.reap_exited() {
+                if !self.output_held(pipes) {
+                    output_closed = true;
+                    break;
+                }
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                // No notice of an orphan's exit reaches us here: look again every few ms.
+                let nap = (until - now).min(Duration::from_millis(5));
+                let mut pfds: Vec<PollFd> = [(out_r, 0), (err_r, 1)]
+                    .into_iter()
+                    .filter(|(_, i)| open[*i])
+                    .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+                    .collect();
+                let ts = nix::sys::time::TimeSpec::from_duration(nap);
+                if pfds.is_empty() {
+                    std::thread::sleep(nap);
+                    continue;
+                }
+                let _ = nix::poll::ppoll(&mut pfds, Some(ts), None);
+                let ready = fired(&pfds);
+                drop(pfds);
+                read_ready(
+                    &ready,
+                    &mut open,
+                    &mut buf,
+                    [&mut out, &mut err],
+                    &mut capture,
+                );
+                if over_limit(&out, &err) {
+                    killed_for = Some(Limit::Output);
+                    break;
+                }
+            }
+        }
         // Everything the case left behind dies now: nobody writes any more, and what is still
         // in the pipes is all there will be (we hold the write ends: no EOF, read to empty).
-        let leftovers = self.kill_everything().max(alive_at_kill);
+        let mut leftovers = self.kill_everything().max(alive_at_kill);
+        if output_closed {
+            leftovers = 0;
+        }
         let mut drain_failed = None;
         for (fd, i) in [(out_r, 0), (err_r, 1)] {
             let other = out_total_other(i, &out, &err);
@@ -601,6 +673,40 @@ enum ReadState {
     Eof,
     /// A read error other than EAGAIN/EINTR.
     Failed(Errno),
+}
+
+/// Reads the case's streams that poll found ready: `ready` has one entry per stream still
+/// `open` (stdout first); a stream at its end is no longer open.
+fn read_ready(
+    ready: &[bool],
+    open: &mut [bool; 2],
+    buf: &mut [u8],
+    [out, err]: [&mut Captured; 2],
+    capture: &mut Capture<'_>,
+) {
+    let mut k = 0;
+    for (i, is_open) in open.iter_mut().enumerate() {
+        if !*is_open {
+            continue;
+        }
+        if ready[k] {
+            let other = out_total_other(i, out, err);
+            let c = if i == 0 { &mut *out } else { &mut *err };
+            let fd = capture.pipes[i];
+            match read_into(fd.as_fd(), buf, c, capture, i, &other) {
+                ReadState::Open => {}
+                ReadState::Eof | ReadState::Failed(_) => *is_open = false,
+            }
+        }
+        k += 1;
+    }
+}
+
+/// Which descriptors of a poll had an event.
+fn fired(pfds: &[PollFd]) -> Vec<bool> {
+    pfds.iter()
+        .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+        .collect()
 }
 
 fn out_total_other(i: usize, out: &Captured, err: &Captured) -> u64 {

@@ -37,6 +37,35 @@ impl Zygote {
         }
     }
 
+    /// Sends SIGTERM to every process of the case (a time limit with a grace period: the
+    /// SIGKILL of [`Self::kill_case`] follows if it is still running).
+    pub(super) fn term_case(&self, main: Pid) {
+        if self.pid_ns {
+            let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+        } else {
+            let _ = kill(main, Signal::SIGTERM);
+            let tree: BTreeSet<i32> = self.tier_none_pids().into_iter().collect();
+            for p in &tree {
+                signal_if_ours(*p, Signal::SIGTERM, &tree);
+            }
+        }
+    }
+
+    /// Whether a process of the case (its main process reaped already) still holds one of the
+    /// pipes named by `inodes`, the case's stdout and stderr: what nextest calls a leak. A
+    /// live process whose descriptors we may not read counts as holding them.
+    pub(super) fn output_held(&self, inodes: [u64; 2]) -> bool {
+        let pids: Vec<i32> = if self.pid_ns {
+            // Our /proc is the namespace's: every process in it but us belongs to the case.
+            proc_pids().filter(|p| *p != 1).collect()
+        } else {
+            let mut v = descendants_of_me();
+            v.extend(self.cgroup.as_ref().map(|c| c.pids()).unwrap_or_default());
+            v
+        };
+        pids.into_iter().any(|p| holds_pipe(p, inodes))
+    }
+
     /// Processes of the case in tier `none`: our children (orphans reparent to us, the
     /// subreaper) and everything in the case's cgroup.
     fn tier_none_pids(&self) -> Vec<i32> {
@@ -65,7 +94,7 @@ impl Zygote {
 
     /// Reaps the children that have already exited (zombies of processes of the case that
     /// ended before it did: not leftovers). `true` when no child is left at all.
-    fn reap_exited(&self) -> bool {
+    pub(super) fn reap_exited(&self) -> bool {
         loop {
             match wait4(-1, libc::WNOHANG) {
                 Ok(Some(_)) => {}
@@ -170,18 +199,39 @@ fn is_alive(state: char) -> bool {
     !matches!(state, 'Z' | 'X' | 'x')
 }
 
+/// The pids in our /proc.
+fn proc_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+}
+
 /// How many processes of our /proc that `want` accepts are alive (not zombies).
 fn alive_in_proc(want: impl Fn(i32) -> bool) -> u64 {
-    let mut n = 0;
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if want(pid) && stat_of(pid).is_some_and(|(_, s)| is_alive(s)) {
-            n += 1;
-        }
+    proc_pids()
+        .filter(|&pid| want(pid) && stat_of(pid).is_some_and(|(_, s)| is_alive(s)))
+        .count() as u64
+}
+
+/// Whether live process `pid` has a descriptor of a pipe named by `inodes` (`pipe:[N]`).
+/// When its descriptors cannot be read (it is not ours to inspect), it is assumed to.
+fn holds_pipe(pid: i32, inodes: [u64; 2]) -> bool {
+    if !stat_of(pid).is_some_and(|(_, s)| is_alive(s)) {
+        return false;
     }
-    n
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        // Gone meanwhile (then no longer alive), or not readable: assume the worst.
+        return stat_of(pid).is_some_and(|(_, s)| is_alive(s));
+    };
+    fds.flatten().any(|e| {
+        std::fs::read_link(e.path()).is_ok_and(|t| {
+            t.to_str()
+                .and_then(|t| t.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok())
+                .is_some_and(|ino: u64| inodes.contains(&ino))
+        })
+    })
 }
 
 /// Signals `pid` only if it is still one of ours. A pid read from /proc or cgroup.procs may
