@@ -241,6 +241,20 @@ fn shared_library_target_needs_env_and_is_triaged_in_the_library() {
         "{stderr}"
     );
     assert!(stderr.contains("did not start fuzzing"), "{stderr}");
+    // Nor are replay and repro findings: the target never ran an input.
+    for sub in [&["replay", "--fail-on-crash"][..], &["repro"]] {
+        let r = Command::new(common::hatchery_bin())
+            .arg("fuzz")
+            .args(sub)
+            .arg("--binary")
+            .arg(&bin)
+            .arg(corpus.join("seed"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(7), "{sub:?}: {text}");
+        assert!(text.contains("the target cannot start"), "{text}");
+    }
 
     let env = [
         "--env".to_owned(),

@@ -618,6 +618,7 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         jobs as u32,
     )));
     let mut failed = 0u64;
+    let mut unusable = None;
     let mut show = |i: usize, v: &replay::InputVerdict| match v {
         replay::InputVerdict::Passed { ms } => {
             let secs = ms.map_or(0.0, |ms| ms as f64 / 1e3);
@@ -626,6 +627,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         replay::InputVerdict::Failed(cf) => {
             failed += 1;
             let secs = cf.result.usage.wall_us as f64 / 1e6;
+            if let Some(why) = triage::cannot_start(&cf.result) {
+                eprintln!("        FAIL [{secs:>8.3}s] {}: {why}", staged[i].0);
+                unusable.get_or_insert(why);
+                return;
+            }
             let t = triage::classify(&cf.result);
             eprintln!(
                 "        FAIL [{secs:>8.3}s] {}: {}",
@@ -671,6 +677,10 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
             );
         }
     }
+    if let Some(why) = unusable {
+        // Not findings: the target never ran an input.
+        return fail(exit::BAD_INPUT, format!("the target cannot start: {why}"));
+    }
     if totals.interrupted {
         exit::INTERRUPTED
     } else if a.fail_on_crash && failed > 0 {
@@ -712,6 +722,9 @@ fn repro(a: ReproArgs, zygote_exe: PathBuf) -> u8 {
         Err(e) => return fail(exit::SANDBOX_ERROR, hatchery_report::error_chain(&e)),
     };
     let _ = std::io::stderr().write_all(&r.stderr.data);
+    if let Some(why) = triage::cannot_start(&r) {
+        return fail(exit::BAD_INPUT, format!("the target cannot start: {why}"));
+    }
     let t = triage::classify(&r);
     println!("kind       {}", t.kind.as_str());
     println!("reason     {}", t.reason);
