@@ -171,6 +171,124 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `corpora/fuzz/targets/dnsname.c` built as a shared library in `dir/lib` and a target in
+/// `dir/bin` linked to it without a run path (clang, a child process, writes both).
+fn shared_library_target(dir: &Path) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/fuzz/targets/dnsname.c");
+    let (lib, bin) = (dir.join("lib"), dir.join("bin"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+    let built = ok(Command::new("clang")
+        .args(["-g", "-O1", "-fPIC", "-shared", "-DDNSNAME_LIB"])
+        .args(["-fsanitize=address,fuzzer-no-link", "-o"])
+        .arg(lib.join("libdnsname.so"))
+        .arg(&src))
+        && ok(Command::new("clang")
+            .args(["-g", "-O1", "-fsanitize=fuzzer,address", "-o"])
+            .arg(bin.join("dnsname"))
+            .arg(&src)
+            .arg("-L")
+            .arg(&lib)
+            .arg("-ldnsname"));
+    if !built {
+        common::need(
+            false,
+            "clang with -fsanitize=fuzzer,address is needed (apt-get install clang)",
+        );
+        return None;
+    }
+    Some(bin.join("dnsname"))
+}
+
+/// A C target whose bug is in a shared library found through LD_LIBRARY_PATH (as a library
+/// built beside its fuzz target often is; c-ares CVE-2016-5180's pattern): without `--env`
+/// the sandbox's clean environment leaves the library unfound, and `fuzz run` says so with
+/// the loader's words (exit 7, the target cannot be used, not hatchery's failure); with
+/// `--env LD_LIBRARY_PATH=...` the overflow is found from a crashing seed, triaged to one
+/// signature in the library's function, minimized keeping it, and reproduced by the printed
+/// command, which repeats `--env`.
+#[test]
+fn shared_library_target_needs_env_and_is_triaged_in_the_library() {
+    let d = fresh_dir("dnsname");
+    let Some(bin) = shared_library_target(&d) else {
+        return;
+    };
+    let corpus = d.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("seed"), b"mail.example.org\\.").unwrap();
+    let run = |name: &str, env: &[String]| {
+        let out = Command::new(common::hatchery_bin())
+            .args(["fuzz", "run", "--binary"])
+            .arg(&bin)
+            .args(env)
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--artifacts")
+            .arg(d.join(name))
+            .args(["-j", "1", "--max-total-time", "3s", "--minimize-time", "5s"])
+            .arg("--report")
+            .arg(d.join(format!("{name}.jsonl")))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = run("no-env", &[]);
+    assert_eq!(code, Some(7), "{stderr}");
+    assert!(
+        stderr.contains("error while loading shared libraries: libdnsname.so"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did not start fuzzing"), "{stderr}");
+    // Nor are replay and repro findings: the target never ran an input.
+    for sub in [&["replay", "--fail-on-crash"][..], &["repro"]] {
+        let r = Command::new(common::hatchery_bin())
+            .arg("fuzz")
+            .args(sub)
+            .arg("--binary")
+            .arg(&bin)
+            .arg(corpus.join("seed"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(7), "{sub:?}: {text}");
+        assert!(text.contains("the target cannot start"), "{text}");
+    }
+
+    let env = [
+        "--env".to_owned(),
+        format!("LD_LIBRARY_PATH={}", d.join("lib").display()),
+    ];
+    let (code, stderr) = run("with-env", &env);
+    assert_eq!(code, Some(1), "{stderr}");
+    let ev = events(&d.join("with-env.jsonl"));
+    let found = of_type(&ev, "crash_found");
+    let sig = "crash: heap-buffer-overflow WRITE | dn_encode | LLVMFuzzerTestOneInput";
+    assert!(found.iter().all(|c| c["signature"] == sig), "{found:?}");
+    let first = found
+        .iter()
+        .find(|c| c["new_signature"] == true)
+        .expect(&stderr);
+    assert_eq!(first["size"], 18);
+    // Smaller, with the same signature (the shortest such name, `\.`, when time allows).
+    assert!(first["minimized_size"].as_u64().unwrap() < 18, "{first}");
+    let repro = first["reproduce"].as_str().unwrap();
+    assert!(repro.contains("--env LD_LIBRARY_PATH="), "{repro}");
+    let min = first["minimized"].as_str().unwrap();
+    let r = Command::new(common::hatchery_bin())
+        .args(["fuzz", "repro", "--binary"])
+        .arg(&bin)
+        .args(&env)
+        .arg(min)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("signature  {sig}")), "{text}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn leak_sanitizer_works_under_the_fuzz_profile() {
     let Some(bin) = target("overflow") else {

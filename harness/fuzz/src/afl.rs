@@ -229,7 +229,8 @@ impl AflTarget {
     /// A shell command that reproduces a finding.
     pub fn repro_command(&self, run: &TargetRun, artifact: &Path) -> String {
         let mut s = format!(
-            "hatchery fuzz repro --afl --binary {} {}",
+            "hatchery fuzz repro --afl{} --binary {} {}",
+            run.env_flags(),
             crate::target::shell_word(&run.binary.to_string_lossy()),
             crate::target::shell_word(&artifact.to_string_lossy())
         );

@@ -452,6 +452,10 @@ pub fn run(
         worker_errors.extend(crate::afl::abort_reasons(&dirs.logs));
     }
     let findings = findings.into_inner().unwrap_or_else(|e| e.into_inner());
+    if c.run.afl.is_none() && totals.execs == 0 && findings.list.is_empty() {
+        // No worker fuzzed: what the target (or the dynamic loader) said before it stopped.
+        worker_errors.extend(start_failures(&dirs.logs));
+    }
     let unique = findings
         .list
         .iter()
@@ -474,6 +478,29 @@ pub fn run(
         finished: Some(fin),
         findings: findings.list,
     })
+}
+
+/// Lines of a worker log kept when no worker started fuzzing.
+const START_FAILURE_LINES: usize = 4;
+/// How a worker error from [`start_failures`] begins.
+pub const START_FAILURE: &str = "the target stopped before fuzzing";
+
+/// The last lines of each worker log (distinct ones, in order): why the target stopped before
+/// it ran an input (e.g. `error while loading shared libraries: ...`).
+fn start_failures(logs: &CaseDir) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names(logs) {
+        let Ok(Some(data)) = fsat::read_beneath(logs.fd(), Path::new(&name), MAX_LOG_BYTES) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&data);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(START_FAILURE_LINES)..].join("\n");
+        if !tail.is_empty() && !out.iter().any(|o| o.ends_with(&tail)) {
+            out.push(format!("{START_FAILURE} ({name}):\n{tail}"));
+        }
+    }
+    out
 }
 
 #[derive(Default)]

@@ -28,7 +28,8 @@ Exit codes:
   5  hatchery itself failed (never the target's fault)
   6  this host cannot provide the sandbox (the message names the missing feature; a fuzz
      run needs a cgroup: memory is limited by it, never by RLIMIT_AS)
-  7  the target, corpus or an input cannot be used
+  7  the target, corpus or an input cannot be used (run: the target stopped before it
+     fuzzed, e.g. a shared library not found; what it printed is shown)
 110  a report file could not be written
 130  interrupted";
 
@@ -83,9 +84,24 @@ struct TargetArgs {
     /// AFL++ does (input on stdin, or as the file named by `@@`).
     #[arg(long)]
     afl: bool,
+    /// An environment variable of every run of the target, KEY=VALUE (repeatable): the
+    /// sandbox starts from a clean environment (e.g. LD_LIBRARY_PATH for a target whose
+    /// shared libraries are found through it).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
     /// An argument of the AFL++ target (`@@`: the input's path); repeatable.
     #[arg(long = "target-arg", allow_hyphen_values = true, requires = "afl")]
     target_args: Vec<String>,
+}
+
+/// `KEY=VALUE` of `--env`.
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => {
+            Ok((k.to_owned(), v.to_owned()))
+        }
+        _ => Err(format!("{s:?}: expected KEY=VALUE")),
+    }
 }
 
 /// The per-input timeout without `--timeout`.
@@ -126,6 +142,11 @@ impl TargetArgs {
             run.env
                 .push(("ASAN_OPTIONS".into(), cargo_fuzz::asan_options(user)));
         }
+        for (k, v) in &self.env {
+            run.env.retain(|(key, _)| key.as_os_str() != k.as_str());
+            run.env.push((k.into(), v.into()));
+        }
+        run.user_env = self.env.clone();
         if self.afl {
             run.afl = Some(std::sync::Arc::new(crate::afl::AflTarget {
                 afl_args: Vec::new(),
@@ -451,10 +472,24 @@ fn fuzz_run(mut a: RunArgs, zygote_exe: PathBuf) -> u8 {
             eprintln!("hatchery fuzz: worker error: {e}");
         }
         if fin.execs == 0 {
-            return fail(
-                exit::SANDBOX_ERROR,
-                "no worker ran an input (see the report's case_finished events)",
-            );
+            // The target spoke and stopped by itself (a missing shared library, a bad flag):
+            // it cannot be used; silence is ours to explain.
+            let target_said = fin
+                .worker_errors
+                .iter()
+                .any(|e| e.starts_with(campaign::START_FAILURE));
+            return if target_said {
+                fail(
+                    exit::BAD_INPUT,
+                    "the target did not start fuzzing (its words above; --env passes \
+                     variables such as LD_LIBRARY_PATH into the sandbox)",
+                )
+            } else {
+                fail(
+                    exit::SANDBOX_ERROR,
+                    "no worker ran an input (see the report's case_finished events)",
+                )
+            };
         }
     }
     exit::OK
@@ -583,6 +618,7 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         jobs as u32,
     )));
     let mut failed = 0u64;
+    let mut unusable = None;
     let mut show = |i: usize, v: &replay::InputVerdict| match v {
         replay::InputVerdict::Passed { ms } => {
             let secs = ms.map_or(0.0, |ms| ms as f64 / 1e3);
@@ -591,6 +627,11 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         replay::InputVerdict::Failed(cf) => {
             failed += 1;
             let secs = cf.result.usage.wall_us as f64 / 1e6;
+            if let Some(why) = triage::cannot_start(&cf.result) {
+                eprintln!("        FAIL [{secs:>8.3}s] {}: {why}", staged[i].0);
+                unusable.get_or_insert(why);
+                return;
+            }
             let t = triage::classify(&cf.result);
             eprintln!(
                 "        FAIL [{secs:>8.3}s] {}: {}",
@@ -636,6 +677,10 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
             );
         }
     }
+    if let Some(why) = unusable {
+        // Not findings: the target never ran an input.
+        return fail(exit::BAD_INPUT, format!("the target cannot start: {why}"));
+    }
     if totals.interrupted {
         exit::INTERRUPTED
     } else if a.fail_on_crash && failed > 0 {
@@ -677,6 +722,9 @@ fn repro(a: ReproArgs, zygote_exe: PathBuf) -> u8 {
         Err(e) => return fail(exit::SANDBOX_ERROR, hatchery_report::error_chain(&e)),
     };
     let _ = std::io::stderr().write_all(&r.stderr.data);
+    if let Some(why) = triage::cannot_start(&r) {
+        return fail(exit::BAD_INPUT, format!("the target cannot start: {why}"));
+    }
     let t = triage::classify(&r);
     println!("kind       {}", t.kind.as_str());
     println!("reason     {}", t.reason);

@@ -28,6 +28,8 @@ pub struct TargetRun {
     pub memory_bytes: u64,
     /// Extra environment (sanitizer options from our environment, the symbolizer).
     pub env: Vec<(OsString, OsString)>,
+    /// The variables the user gave (`--env`), also in `env`: reproducer commands repeat them.
+    pub user_env: Vec<(String, String)>,
     /// An AFL++ target (`fuzz run --afl`): `afl-fuzz` drives it (see [`crate::afl`]).
     pub afl: Option<std::sync::Arc<crate::afl::AflTarget>>,
 }
@@ -40,6 +42,7 @@ impl TargetRun {
             timeout,
             memory_bytes,
             env: sanitizer_env(),
+            user_env: Vec::new(),
             afl: None,
         }
     }
@@ -182,10 +185,19 @@ impl TargetRun {
             return a.repro_command(self, artifact);
         }
         format!(
-            "hatchery fuzz repro --binary {} {}",
+            "hatchery fuzz repro{} --binary {} {}",
+            self.env_flags(),
             shell_word(&self.binary.to_string_lossy()),
             shell_word(&artifact.to_string_lossy())
         )
+    }
+
+    /// ` --env K=V` for each variable the user gave.
+    pub(crate) fn env_flags(&self) -> String {
+        self.user_env
+            .iter()
+            .map(|(k, v)| format!(" --env {}", shell_word(&format!("{k}={v}"))))
+            .collect()
     }
 }
 

@@ -142,6 +142,18 @@ fn decide(r: &CaseResult, rep: &Report) -> (FindingKind, String, String) {
     }
 }
 
+/// The dynamic loader's complaint when the target could not start at all (exit 127 and
+/// `error while loading shared libraries: ...`): not a finding, the target cannot be used.
+pub fn cannot_start(r: &CaseResult) -> Option<String> {
+    if r.exit_code != Some(127) {
+        return None;
+    }
+    String::from_utf8_lossy(&r.stderr.data)
+        .lines()
+        .find(|l| l.contains("error while loading shared libraries"))
+        .map(|l| l.trim().to_owned())
+}
+
 /// A Rust panic: `thread 'x' panicked at src/lib.rs:10:5:\nmessage` (Rust 1.73+) or
 /// `thread 'x' panicked at 'message', src/lib.rs:10:5` (older).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -553,6 +565,26 @@ index out of bounds: the len is 1 but the index is 81\n";
         let old = "thread 'main' panicked at 'attempt to add with overflow', src/x.rs:4:5\n";
         let t = classify(&result(Outcome::Signaled, None, old));
         assert_eq!(t.frames, ["src/x.rs:4:5"]);
+    }
+
+    #[test]
+    fn loader_failure_is_not_a_finding() {
+        let s = "/t/bin: error while loading shared libraries: libx.so.1: cannot open shared \
+object file: No such file or directory\n";
+        let r = result(Outcome::NonzeroExit, Some(127), s);
+        assert_eq!(
+            cannot_start(&r).as_deref(),
+            Some(s.trim()),
+            "the loader's line"
+        );
+        assert_eq!(
+            cannot_start(&result(Outcome::NonzeroExit, Some(1), s)),
+            None
+        );
+        assert_eq!(
+            cannot_start(&result(Outcome::NonzeroExit, Some(127), "")),
+            None
+        );
     }
 
     #[test]
