@@ -448,7 +448,9 @@ pub fn limits(c: &Cmd, caps: &Caps) -> Limits {
 /// A command ready to run: its case and what to do afterwards.
 struct Prepared {
     spec: CaseSpec,
-    dir: CaseDir,
+    /// The command's working directory in the work tree; `None`: it runs in its private
+    /// `/tmp` (see [`Shared::prepare`]).
+    dir: Option<CaseDir>,
     spool: Option<OsString>,
     /// (descriptor, collector name, max bytes).
     collectors: Vec<(u32, String, u64)>,
@@ -550,22 +552,49 @@ impl Shared {
     }
 
     /// Makes the command's directory, copies its files in, spools its stdin, builds its case.
-    fn prepare(&self, c: &Cmd) -> Result<Prepared, Box<RunResult>> {
-        let dir = CaseDir::create(self.work.fd.as_fd(), &self.work.root, &self.fresh("c"))
-            .map_err(|e| {
-                Box::new(RunResult::not_run(
-                    Status::InternalError,
-                    format!("cannot create the working directory: {e}"),
-                ))
-            })?;
+    /// A command's working directory, stdin and spec. A command that copies no file in or
+    /// out (its outputs are collectors) and needs no directory shared with another command
+    /// (`alone`) runs in its private `/tmp`, fresh for each case and gone with it, where
+    /// the tier gives one (not `none`): no directory is made, lent and removed for it.
+    fn prepare(&self, c: &Cmd, alone: bool) -> Result<Prepared, Box<RunResult>> {
+        let collector_names: Vec<&str> = c
+            .files
+            .iter()
+            .skip(1)
+            .filter_map(|f| f.as_ref()?.name.as_deref())
+            .collect();
+        let in_scratch = alone
+            && self.tier != Tier::None
+            && c.copy_in.is_empty()
+            && c.copy_out
+                .iter()
+                .chain(&c.copy_out_cached)
+                .all(|n| collector_names.contains(&n.strip_suffix('?').unwrap_or(n)));
+        let dir = if in_scratch {
+            None
+        } else {
+            Some(
+                CaseDir::create(self.work.fd.as_fd(), &self.work.root, &self.fresh("c")).map_err(
+                    |e| {
+                        Box::new(RunResult::not_run(
+                            Status::InternalError,
+                            format!("cannot create the working directory: {e}"),
+                        ))
+                    },
+                )?,
+            )
+        };
         let fail = |r: RunResult| {
-            let _ = fsat::remove_tree_at(
-                self.work.fd.as_fd(),
-                dir.path().file_name().unwrap_or_default(),
-            );
+            if let Some(d) = &dir {
+                let _ = fsat::remove_tree_at(
+                    self.work.fd.as_fd(),
+                    d.path().file_name().unwrap_or_default(),
+                );
+            }
             Box::new(r)
         };
         for (name, f) in &c.copy_in {
+            let Some(dir) = &dir else { break };
             let data = match self.file_bytes(f) {
                 Ok(d) => d,
                 Err(e) => {
@@ -587,7 +616,7 @@ impl Shared {
                     ),
                 )));
             }
-            if let Err(e) = self.place(&dir, Path::new(name), &data) {
+            if let Err(e) = self.place(dir, Path::new(name), &data) {
                 return Err(fail(file_error(
                     name,
                     FileErrorType::CopyInCreateFile,
@@ -625,7 +654,10 @@ impl Shared {
             stdin = Some(Stdin::Trusted(self.work.spool.join(&name)));
             spool = Some(name);
         }
-        if let Err(e) = dir.lend(self.work.case_ids, 0o700) {
+        if let Err(e) = dir
+            .as_ref()
+            .map_or(Ok(()), |d| d.lend(self.work.case_ids, 0o700))
+        {
             self.unspool(&spool);
             return Err(fail(RunResult::not_run(
                 Status::InternalError,
@@ -635,8 +667,11 @@ impl Shared {
         let mut spec = CaseSpec::new(c.args.iter().map(OsString::from).collect());
         // A program named without a slash that was copied in is the one in the working
         // directory (go-judge runs `a` after copying `a` in); otherwise `PATH` decides.
-        if !c.args[0].contains('/') && c.copy_in.contains_key(&c.args[0]) {
-            spec.program = dir.path().join(&c.args[0]).into();
+        if let Some(d) = dir
+            .as_ref()
+            .filter(|_| !c.args[0].contains('/') && c.copy_in.contains_key(&c.args[0]))
+        {
+            spec.program = d.path().join(&c.args[0]).into();
         }
         spec.env = c
             .env
@@ -644,11 +679,16 @@ impl Shared {
             .filter_map(|e| e.split_once('='))
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        spec.cwd = dir.path().to_path_buf();
         spec.stdin = stdin;
         spec.limits = limits(c, &self.caps);
-        // It writes in a directory lent to the shared ids before a worker was chosen.
-        spec.shared_ids = true;
+        match &dir {
+            Some(d) => {
+                spec.cwd = d.path().to_path_buf();
+                // It writes in a directory lent to the shared ids before a worker was chosen.
+                spec.shared_ids = true;
+            }
+            None => spec.cwd = PathBuf::from("/tmp"),
+        }
         let collectors = c
             .files
             .iter()
@@ -690,10 +730,12 @@ impl Shared {
 
     fn cleanup(&self, p: &Prepared) {
         self.unspool(&p.spool);
-        let _ = fsat::remove_tree_at(
-            self.work.fd.as_fd(),
-            p.dir.path().file_name().unwrap_or_default(),
-        );
+        if let Some(d) = &p.dir {
+            let _ = fsat::remove_tree_at(
+                self.work.fd.as_fd(),
+                d.path().file_name().unwrap_or_default(),
+            );
+        }
     }
 
     /// Turns the engine's result into go-judge's, copying out what the command asked for.
@@ -764,7 +806,12 @@ impl Shared {
                 kind,
                 message: Some(msg),
             };
-            match p.dir.read(Path::new(name), max + 1) {
+            let read = match &p.dir {
+                Some(d) => d.read(Path::new(name), max + 1),
+                // Only collectors are copied out of a command without a directory.
+                None => Ok(None),
+            };
+            match read {
                 Ok(Some(b)) if b.len() as u64 > max => {
                     out.file_error.push(err(
                         FileErrorType::CopyOutSizeExceeded,
@@ -858,7 +905,7 @@ impl Shared {
     }
 
     fn run_one(&self, ex: &mut SandboxExecutor, c: &Cmd, arrived: Instant) -> RunResult {
-        let r = match self.prepare(c) {
+        let r = match self.prepare(c, true) {
             Err(r) => *r,
             Ok(p) => {
                 let res = self.run_case(ex, &p.spec);
@@ -886,7 +933,8 @@ impl Shared {
             }
             rs
         };
-        let (a, b) = match (self.prepare(&cmds[0]), self.prepare(&cmds[1])) {
+        // The pipes are FIFOs lent to the shared ids: both commands run as them.
+        let (a, b) = match (self.prepare(&cmds[0], false), self.prepare(&cmds[1], false)) {
             (Ok(a), Ok(b)) => (a, b),
             (a, b) => {
                 let skipped = || {

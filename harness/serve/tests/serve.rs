@@ -391,6 +391,23 @@ fn statuses_limits_and_server_maximums() {
     assert_eq!(rs[2]["exitStatus"], 11);
     assert_eq!(rs[3]["files"]["stdout"].as_str().unwrap().len(), 10);
     assert_eq!(rs[3]["fileError"][0]["type"], "CollectSizeExceeded");
+    // A command that copies nothing in or out runs in a private directory of its own:
+    // what one writes there, the next does not see; one that copies a file out still gets
+    // its working directory in the work tree.
+    let out2 = json!([null, {"name": "stdout", "max": 1000}, {"name": "stderr", "max": 1000}]);
+    for _ in 0..2 {
+        let r = &s.run(
+            &json!({"cmd": [{"args": ["/bin/sh", "-c", "ls -A; echo x > left"],
+            "files": out2, "copyOut": ["stdout"]}]}),
+        )[0];
+        assert_eq!(r["status"], "Accepted", "{r}");
+        assert_eq!(r["files"]["stdout"], "", "{r}");
+    }
+    let r = &s.run(
+        &json!({"cmd": [{"args": ["/bin/sh", "-c", "echo made > out.txt"],
+        "files": out2, "copyOut": ["out.txt"]}]}),
+    )[0];
+    assert_eq!(r["files"]["out.txt"], "made\n", "{r}");
     // Asking beyond the server's maximums gets the maximums; asking nothing too.
     let r = &s.run(
         &json!({"cmd": [{"args": ["/bin/true"], "cpuLimit": 100_000_000_000u64,
