@@ -209,7 +209,7 @@ struct RunArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Workers (default: one per CPU). Inputs run in batches of up to 64 per process, as
+    /// Workers (default: one per CPU). Inputs run in batches of up to 256 per process, as
     /// libFuzzer runs a list of files; every failing input is then replayed alone.
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,

@@ -23,8 +23,9 @@ use hatchery_report::{CaseFinished, Event, Outcome, RunFinished};
 use crate::target::TargetRun;
 use crate::triage;
 
-/// Inputs per batch at most (a batch's stderr holds two short lines per input).
-const MAX_BATCH: usize = 64;
+/// Inputs per batch at most (a batch's stderr holds two short lines per input; a failing
+/// batch runs its inputs before the failure again).
+const MAX_BATCH: usize = 256;
 
 /// What became of one input.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ pub fn replay(
     let size = if run.afl.is_some() {
         1
     } else {
-        n.div_ceil(jobs.max(1) * 4).clamp(1, MAX_BATCH)
+        n.div_ceil(jobs.max(1) * 2).clamp(1, MAX_BATCH)
     };
     let mut todo: Vec<Vec<usize>> = (0..n)
         .collect::<Vec<_>>()
