@@ -331,8 +331,8 @@ fn lockdown_makes_tests_hermetic() {
             "--no-fail-fast",
             "--env",
             &format!("HATCHERY_FIXTURE_STATE={}", state.display()),
-            "--writable",
-            state.to_str().unwrap(),
+            // No --writable: what lockdown shows is read-only (a directory named writable
+            // would be written, as in hardened).
             "--report",
             report.to_str().unwrap(),
             "writes_outside_tmp",

@@ -149,8 +149,8 @@ mod state {
         assert!(n % 2 == 1, "flaky: attempt {} fails", n + 1);
     }
 
-    /// Writes outside /tmp: works in tier hardened (the directory is world-writable), fails in
-    /// tier lockdown (read-only root).
+    /// Writes outside /tmp: works where the runner lets cases write the state directory
+    /// (`--writable`, in any tier), fails in tier lockdown without it (read-only root).
     #[test]
     fn writes_outside_tmp() {
         std::fs::write(dir().join("written"), b"hello").expect("write to the state directory");
