@@ -123,9 +123,10 @@ def bare_list():
                    start_new_session=True)
     return time.monotonic() - t0
 
-def hatchery_replay(jobs):
+def hatchery_replay(jobs, batch=False):
     t0 = time.monotonic()
-    subprocess.run([hatchery, "fuzz", "replay", "--binary", clean, "-j", str(jobs), inputs],
+    subprocess.run([hatchery, "fuzz", "replay", "--binary", clean, "-j", str(jobs), inputs]
+                   + (["--batch"] if batch else []),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.monotonic() - t0
 
@@ -133,7 +134,9 @@ replay = {}
 for r in range(rounds):
     for k, f in [("bare loop", bare_replay), ("bare, one process", bare_list),
                  ("hatchery replay -j1", lambda: hatchery_replay(1)),
-                 ("hatchery replay -j2", lambda: hatchery_replay(2))]:
+                 ("hatchery replay -j2", lambda: hatchery_replay(2)),
+                 ("hatchery replay --batch -j1", lambda: hatchery_replay(1, True)),
+                 ("hatchery replay --batch -j2", lambda: hatchery_replay(2, True))]:
         replay.setdefault(k, []).append(f() / len(files) * 1000)
 
 # Time to the first finding: bare libFuzzer stops at it; hatchery prints it once triaged.
@@ -182,8 +185,10 @@ for k, v in replay.items():
     print(f"{k:<26} {med(v):>16.2f}   " + " ".join(f"{x:.2f}" for x in v))
 print(f"ratio bare loop / hatchery -j1:   {med(replay['bare loop']) / med(replay['hatchery replay -j1']):.2f}   "
       f"-j2 (the default on 2 CPUs): {med(replay['bare loop']) / med(replay['hatchery replay -j2']):.2f}   target >= 1")
-print(f"ratio bare one process / hatchery -j1:   {med(replay['bare, one process']) / med(replay['hatchery replay -j1']):.2f}   "
-      f"-j2: {med(replay['bare, one process']) / med(replay['hatchery replay -j2']):.2f}")
+print(f"ratio bare loop / hatchery --batch -j1:   {med(replay['bare loop']) / med(replay['hatchery replay --batch -j1']):.2f}   "
+      f"-j2: {med(replay['bare loop']) / med(replay['hatchery replay --batch -j2']):.2f}")
+print(f"ratio bare one process / hatchery --batch -j1:   {med(replay['bare, one process']) / med(replay['hatchery replay --batch -j1']):.2f}   "
+      f"-j2: {med(replay['bare, one process']) / med(replay['hatchery replay --batch -j2']):.2f}")
 print()
 print(f"{'first finding (overflow.c)':<26} {'seconds':>16}   rounds")
 for k, v in first.items():

@@ -168,6 +168,23 @@ fn campaign_finds_triages_minimizes_and_replays_a_heap_overflow() {
     assert_eq!(r.status.code(), Some(1), "{text}");
     assert!(text.contains("PASS") && text.contains("FAIL"), "{text}");
     assert!(text.contains("heap-buffer-overflow WRITE"), "{text}");
+    // In batches (libFuzzer's list of files): the same verdicts, each failure replayed alone.
+    let r = replay(&["--batch", "--fail-on-crash"]);
+    let batched = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{batched}");
+    let verdicts = |t: &str| {
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| l.contains("PASS [") || l.contains("FAIL ["))
+            .map(|l| {
+                let kind = if l.contains("PASS [") { "PASS" } else { "FAIL" };
+                format!("{kind} {}", l.rsplit("] ").next().unwrap_or_default())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(verdicts(&batched), verdicts(&text), "{batched}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -209,13 +209,17 @@ struct RunArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Workers (default: one per CPU). Inputs run in batches of up to 256 per process, as
-    /// libFuzzer runs a list of files; every failing input is then replayed alone.
+    /// Workers (default: one per CPU).
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
     /// Exit 1 when any input fails.
     #[arg(long)]
     fail_on_crash: bool,
+    /// libFuzzer targets: run up to 256 inputs per process, as libFuzzer runs a list of
+    /// files (far faster than a case per input; inputs of a batch share the process). A
+    /// batch that fails is split, so every failing input is still replayed alone.
+    #[arg(long)]
+    batch: bool,
     #[arg(long)]
     report: Option<PathBuf>,
     #[arg(long)]
@@ -646,6 +650,7 @@ fn replay(a: ReplayArgs, zygote_exe: PathBuf) -> u8 {
         work.path(),
         &staged,
         jobs,
+        a.batch,
         &cancel,
         &mut FnReporter(&mut events),
         &mut show,

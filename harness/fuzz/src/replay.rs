@@ -1,7 +1,8 @@
-//! `hatchery fuzz replay`. A libFuzzer target gets its inputs in batches, one process per
-//! batch, as libFuzzer itself runs a list of files (`target -runs=1 a b c`, what `cargo fuzz
-//! run T corpus -- -runs=0` relies on for regression runs). A process start of a sanitizer build
-//! costs tens of milliseconds, more than most inputs take.
+//! `hatchery fuzz replay`: each input as a case of its own (the default), or, with `--batch`,
+//! a libFuzzer target gets its inputs in batches, one process per batch, as libFuzzer itself
+//! runs a list of files (`target -runs=1 a b c`, what `cargo fuzz run T corpus -- -runs=0`
+//! relies on for regression runs). A process start of a sanitizer build costs tens of
+//! milliseconds, more than most inputs take.
 //!
 //! A batch that does not end cleanly is split by what libFuzzer printed on stderr
 //! (`Running: P` before an input, `Executed P in N ms` after it): the input that was running
@@ -43,8 +44,9 @@ pub struct Replayed {
     pub totals: RunFinished,
 }
 
-/// Replays `inputs` (name to show, staged path) on `pool` with `jobs` workers; the engine's
-/// events go to `reporter`, and `decided(i, verdict)` is called as each input is decided.
+/// Replays `inputs` (name to show, staged path) on `pool` with `jobs` workers, each input as
+/// a case of its own, or in batches with `batch` (libFuzzer targets); the engine's events go
+/// to `reporter`, and `decided(i, verdict)` is called as each input is decided.
 #[allow(clippy::too_many_arguments)]
 pub fn replay(
     pool: &Pool<SandboxExecutor>,
@@ -52,13 +54,14 @@ pub fn replay(
     cwd: &Path,
     inputs: &[(String, PathBuf)],
     jobs: usize,
+    batch: bool,
     cancel: &AtomicBool,
     reporter: &mut dyn Reporter,
     decided: &mut dyn FnMut(usize, &InputVerdict),
 ) -> Replayed {
     let n = inputs.len();
     // An AFL++ target takes one input per process (on stdin, or as the file of `@@`).
-    let size = if run.afl.is_some() {
+    let size = if !batch || run.afl.is_some() {
         1
     } else {
         n.div_ceil(jobs.max(1) * 2).clamp(1, MAX_BATCH)
