@@ -72,19 +72,7 @@ pub fn replay(
         .map(<[usize]>::to_vec)
         .collect();
     let mut verdicts: Vec<Option<InputVerdict>> = vec![None; n];
-    let mut totals = RunFinished {
-        outcomes: Default::default(),
-        passed: 0,
-        failed: 0,
-        flaky: 0,
-        not_run: 0,
-        skipped: 0,
-        duration_us: 0,
-        interrupted: false,
-        fail_fast: false,
-        killed_running: 0,
-        worker_errors: Vec::new(),
-    };
+    let mut totals = RunFinished::default();
     let mut first_index = 0u64;
     let mut decide = |i: usize, v: InputVerdict, verdicts: &mut Vec<Option<InputVerdict>>| {
         decided(i, &v);

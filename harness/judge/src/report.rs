@@ -2,7 +2,6 @@
 //! report format: the engine's events, the judge's verdict in `case_finished.verdict`, and
 //! `passed` true when the unit got the verdict it expects (AC; see the README).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -139,19 +138,7 @@ impl Events {
         Events {
             w: None,
             offset: 0,
-            totals: RunFinished {
-                outcomes: BTreeMap::new(),
-                passed: 0,
-                failed: 0,
-                flaky: 0,
-                not_run: 0,
-                skipped: 0,
-                duration_us: 0,
-                interrupted: false,
-                fail_fast: false,
-                killed_running: 0,
-                worker_errors: Vec::new(),
-            },
+            totals: RunFinished::default(),
             start: Instant::now(),
             error: None,
         }

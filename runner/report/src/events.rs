@@ -202,7 +202,7 @@ pub struct CaseSkipped {
     pub because_of: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunFinished {
     /// Final outcome counts (last attempt of each case that ran).
     pub outcomes: BTreeMap<Outcome, u64>,
