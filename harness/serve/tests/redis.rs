@@ -341,16 +341,19 @@ fn redis_fault_kill_a_worker_mid_run() {
     while done.load(Ordering::Relaxed) < RUNS / 3 {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Stopped first, so that what it holds cannot change between the look and the kill.
     let (killed_at, orphans) = loop {
+        use nix::sys::signal::{kill, Signal};
+        let w0 = workers[0].as_ref().unwrap().pid();
+        kill(w0, Signal::SIGSTOP).unwrap();
         let held = pending_of(&mut rc, "w0");
         if !held.is_empty() {
-            let w0 = workers[0].as_ref().unwrap();
-            nix::sys::signal::kill(w0.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
-            let t = Instant::now();
-            // What it held at its death (a run may have finished between the two reads).
-            break (t, pending_of(&mut rc, "w0"));
+            kill(w0, Signal::SIGKILL).unwrap();
+            break (Instant::now(), held);
         }
+        kill(w0, Signal::SIGCONT).unwrap();
         assert!(done.load(Ordering::Relaxed) < RUNS, "w0 never held a run");
+        std::thread::sleep(Duration::from_millis(1));
     };
     let mut w0 = workers[0].take().unwrap();
     let _ = w0.child.wait();

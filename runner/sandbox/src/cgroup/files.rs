@@ -17,8 +17,14 @@ use super::Version;
 #[derive(Debug)]
 pub struct CgroupFiles {
     pub version: Version,
-    /// `cgroup.procs` of every hierarchy; the case child writes `0` to each.
+    /// `cgroup.procs` of every hierarchy; the case child writes `0` to each (see
+    /// [`CgroupFiles::join_fds`]).
     pub procs: Vec<OwnedFd>,
+    /// v1: the memory cgroup's `tasks` file, through which one thread joins it alone.
+    mem_tasks: Option<OwnedFd>,
+    /// Cases are born in every cgroup of the slot (the zygote's clone thread is in them), and
+    /// join none themselves.
+    born_inside: bool,
     mem_limit: Option<OwnedFd>,
     memsw_limit: Option<OwnedFd>,
     mem_peak: Option<OwnedFd>,
@@ -36,8 +42,11 @@ pub struct CgroupFiles {
     /// Whether writing the peak file resets it (v1 always; v2 since Linux 6.12).
     pub peak_resettable: bool,
     /// The zygote itself is a member of the pids and cpuacct cgroups (v1, see
-    /// [`CgroupFiles::join_resident`]): one more pid, and its own CPU time, to leave out.
+    /// [`CgroupFiles::join_resident`]): its tasks (its main thread, and its clone thread once
+    /// [`CgroupFiles::cases_born_inside`]), and its own CPU time, to leave out.
     resident: bool,
+    /// The zygote's tasks counted by the pids cgroup.
+    resident_tasks: u64,
 }
 
 /// Counters read before and after a case; the case's figures are the differences.
@@ -130,10 +139,13 @@ impl CgroupFiles {
                     pids_peak: open_in(pids, "pids.peak", false),
                     cpu_usage: Some(need(open_in(cpu, "cpuacct.usage", false), "cpuacct.usage")?),
                     mem_reclaim: open_in_wo(mem, "memory.force_empty"),
+                    mem_tasks: open_in_wo(mem, "tasks"),
+                    born_inside: false,
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: true,
                     resident: false,
+                    resident_tasks: 0,
                 })
             }
             Version::V2 => {
@@ -154,10 +166,13 @@ impl CgroupFiles {
                     pids_peak: open_in(dir, "pids.peak", false),
                     cpu_usage: open_in(dir, "cpu.stat", false),
                     mem_reclaim: open_in_wo(dir, "memory.reclaim"),
+                    mem_tasks: None,
+                    born_inside: false,
                     last_mem_limit: None,
                     last_pids_max: None,
                     peak_resettable: false,
                     resident: false,
+                    resident_tasks: 0,
                 };
                 // Since Linux 6.12 writing memory.peak resets it for this descriptor.
                 f.peak_resettable = f.mem_peak.is_some() && write_str(&f.mem_peak, "0").is_ok();
@@ -199,7 +214,7 @@ impl CgroupFiles {
         if self.last_pids_max != Some(p) {
             let val = pids.map_or_else(
                 || "max".to_owned(),
-                |p| (p + self.resident as u64).to_string(),
+                |p| (p + self.resident_tasks).to_string(),
             );
             write_str(&self.pids_max, &val)?;
             self.last_pids_max = Some(p);
@@ -244,7 +259,39 @@ impl CgroupFiles {
         }
         self.procs.truncate(1);
         self.resident = true;
+        self.resident_tasks = 1;
         Ok(())
+    }
+
+    /// cgroup v1, after [`CgroupFiles::join_resident`]: a descriptor of the memory cgroup's
+    /// `tasks` file, for one thread of the zygote to join that cgroup alone (writing `0`), so
+    /// that the cases it clones are born in it: a process moving itself into a cgroup costs
+    /// an RCU grace period in the kernel (~6 ms), being born there nothing. The thread's
+    /// process stays where it is, and so does the charge of its memory (it follows the
+    /// process's main thread). `None` on v2, where a process's threads share its cgroup.
+    pub fn memory_tasks(&self) -> Option<OwnedFd> {
+        if !self.resident {
+            return None;
+        }
+        self.mem_tasks.as_ref()?.try_clone().ok()
+    }
+
+    /// The thread given [`CgroupFiles::memory_tasks`] joined: cases are born in every cgroup
+    /// of the slot from now on.
+    pub fn cases_born_inside(&mut self) {
+        self.born_inside = true;
+        // The thread is one more task in the pids cgroup: the next case's limit is rewritten.
+        self.resident_tasks += 1;
+        self.last_pids_max = None;
+    }
+
+    /// The `cgroup.procs` files a case child writes `0` to, to join the slot.
+    pub fn join_fds(&self) -> &[OwnedFd] {
+        if self.born_inside {
+            &[]
+        } else {
+            &self.procs
+        }
     }
 
     pub fn memory_peak(&self) -> Option<u64> {
@@ -252,7 +299,7 @@ impl CgroupFiles {
     }
 
     pub fn pids_peak(&self) -> Option<u64> {
-        read_u64(&self.pids_peak).map(|p| p.saturating_sub(self.resident as u64))
+        read_u64(&self.pids_peak).map(|p| p.saturating_sub(self.resident_tasks))
     }
 
     /// CPU time of everything in the slot but the zygote, nanoseconds. Only differences of
@@ -291,7 +338,8 @@ impl CgroupFiles {
         }
     }
 
-    /// Pids of the processes in the slot (tier `none` cleanup).
+    /// Pids of the processes in the slot (tier `none` cleanup), the zygote's own left out (its
+    /// clone thread is in the slot).
     pub fn pids(&self) -> Vec<i32> {
         let Some(fd) = self.procs.first() else {
             return Vec::new();
@@ -299,9 +347,12 @@ impl CgroupFiles {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         if let Ok(n) = pread0(fd.as_fd(), &mut buf) {
+            let me = std::process::id() as i32;
             for l in String::from_utf8_lossy(&buf[..n]).lines() {
                 if let Ok(p) = l.trim().parse() {
-                    out.push(p);
+                    if p != me {
+                        out.push(p);
+                    }
                 }
             }
         }

@@ -153,7 +153,7 @@ impl Zygote {
         let procs: Vec<RawFd> = self
             .cgroup
             .as_ref()
-            .map(|c| c.procs.iter().map(|f| f.as_raw_fd()).collect())
+            .map(|c| c.join_fds().iter().map(|f| f.as_raw_fd()).collect())
             .unwrap_or_default();
         // Children's CPU times only move when a child is reaped: none is between cases.
         let cpu_before = self
@@ -194,8 +194,11 @@ impl Zygote {
         };
         let start = Instant::now();
         let mut recipe = child::recipe(&plan);
-        let (pid, pidfd) = hatchery_sys::clone_vm_vfork_pidfd(&mut self.stack, &mut recipe)
-            .map_err(ZygoteError::Clone)?;
+        let (pid, pidfd) = match &self.cloner {
+            Some(t) => t.clone_vm_vfork_pidfd(&mut self.stack, &mut recipe),
+            None => hatchery_sys::clone_vm_vfork_pidfd(&mut self.stack, &mut recipe),
+        }
+        .map_err(ZygoteError::Clone)?;
         drop(cwd);
         if let Some((step, errno)) = failure.get() {
             let _ = wait4(pid.as_raw(), 0);

@@ -67,6 +67,9 @@ struct Zygote {
     /// Read buffer for the case's output pipes, reused across cases.
     out_buf: Vec<u8>,
     stack: hatchery_sys::ChildStack,
+    /// cgroup v1: the thread that clones every case, born in the slot's memory cgroup (see
+    /// [`crate::cgroup::CgroupFiles::memory_tasks`]).
+    cloner: Option<hatchery_sys::CloneThread>,
     ncpus: u64,
     pid_ns: bool,
     /// Tier none (we are the launcher): the supervisor's pidfd; when it exits, so do we,
@@ -114,6 +117,7 @@ impl Zygote {
             filters: HashMap::new(),
             out_buf: vec![0u8; 64 << 10],
             stack,
+            cloner: None,
             ncpus,
             pid_ns,
             supervisor: None,

@@ -203,6 +203,29 @@ impl Zygote {
                 Err(e) => return Err(SetupError::InstallListener(e)),
             }
         }
+        self.start_cloner();
         Ok(())
+    }
+
+    /// cgroup v1: starts the thread that joins the slot's memory cgroup alone and clones every
+    /// case there. Last in the setup: the thread inherits the filters, `no_new_privs` and
+    /// capabilities set above, and so do the cases it clones. When it cannot start, each case
+    /// joins the memory cgroup itself (slower, the same result).
+    fn start_cloner(&mut self) {
+        let Some(cg) = self.cgroup.as_mut() else {
+            return;
+        };
+        let Some(tasks) = cg.memory_tasks() else {
+            return;
+        };
+        let join = move || {
+            hatchery_sys::write_raw(tasks.as_raw_fd(), b"0")
+                .map(drop)
+                .map_err(std::io::Error::from)
+        };
+        if let Ok(t) = hatchery_sys::CloneThread::start(join) {
+            cg.cases_born_inside();
+            self.cloner = Some(t);
+        }
     }
 }

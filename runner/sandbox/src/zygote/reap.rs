@@ -71,8 +71,15 @@ impl Zygote {
     fn tier_none_pids(&self) -> Vec<i32> {
         let mut pids = self.cgroup.as_ref().map(|c| c.pids()).unwrap_or_default();
         let me = std::process::id();
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
-            pids.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        // Every thread's children: the clone thread's cases, and orphans, which the kernel
+        // gives to any thread of the subreaper.
+        let tasks = std::fs::read_dir(format!("/proc/{me}/task"))
+            .into_iter()
+            .flatten();
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                pids.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            }
         }
         pids.retain(|p| *p > 0 && *p as u32 != me);
         pids
