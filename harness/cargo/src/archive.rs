@@ -28,6 +28,8 @@ use crate::cargo::{self, BuildOutput, Built, CargoOpts, Metadata, Target};
 
 const BINARIES_JSON: &str = "target/nextest/binaries-metadata.json";
 const CARGO_JSON: &str = "target/nextest/cargo-metadata.json";
+/// Where nextest's archives keep the host toolchain's `libstd-*.so`.
+const HOST_LIBDIR: &str = "target/nextest/libdirs/host";
 
 /// The archived `cargo metadata` (with dependencies), remapped: filtersets read the package
 /// graph from it instead of running cargo.
@@ -47,6 +49,13 @@ pub struct ArchiveArgs {
         allow_hyphen_values = true
     )]
     pub zstd_level: i32,
+    /// The nextest profile whose `archive.include` adds files (default: `$NEXTEST_PROFILE`,
+    /// else `default`).
+    #[arg(short = 'P', long, value_name = "NAME", env = "NEXTEST_PROFILE")]
+    pub profile: Option<String>,
+    /// nextest configuration file (default: `<workspace>/.config/nextest.toml`).
+    #[arg(long, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
     #[command(flatten)]
     pub cargo: CargoOpts,
 }
@@ -208,6 +217,11 @@ pub fn summary(built: &Built) -> Result<BinaryListSummary, String> {
 /// Writes the archive; returns the number of files in it.
 fn write(a: &ArchiveArgs, built: &Built) -> Result<usize, String> {
     let summary = summary(built)?;
+    let profile = crate::config::Profile::load(
+        &built.meta.workspace_root,
+        a.config_file.as_deref(),
+        a.profile.as_deref().unwrap_or("default"),
+    )?;
     let meta_json = crate::filter::metadata_json(&a.cargo)?;
     if let Some(parent) = a
         .archive_file
@@ -263,9 +277,79 @@ fn write(a: &ArchiveArgs, built: &Built) -> Result<usize, String> {
             n += walk_count(&src);
         }
     }
+    // The profile's `archive.include`: more files below the target directory, as nextest.
+    for inc in &profile.archive_include {
+        let src = td.join(&inc.path);
+        let name = Path::new("target").join(&inc.path);
+        match std::fs::symlink_metadata(&src) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let what = format!("archive.include path {} does not exist", src.display());
+                match inc.on_missing {
+                    crate::config::OnMissing::Error => return Err(what),
+                    crate::config::OnMissing::Warn => eprintln!("warning: {what}"),
+                    crate::config::OnMissing::Ignore => {}
+                }
+            }
+            Err(e) => return Err(format!("{}: {e}", src.display())),
+            Ok(m) if m.is_dir() => {
+                if inc.depth == 0 {
+                    eprintln!(
+                        "warning: archive.include directory {} has depth 0: nothing of it is \
+                         archived",
+                        src.display()
+                    );
+                }
+                n += append_dir_to_depth(&mut tar, &src, &name, inc.depth)?;
+            }
+            Ok(_) => {
+                tar.append_path_with_name(&src, &name)
+                    .map_err(|e| format!("{}: {e}", src.display()))?;
+                n += 1;
+            }
+        }
+    }
+    // The toolchain's standard library, for tests built with `-C prefer-dynamic` on a
+    // machine that has another toolchain or none (nextest's place for it).
+    if let Some(lib) = cargo::host_libdir().and_then(|d| cargo::std_dylib(&d)) {
+        let file = lib.file_name().unwrap_or_default();
+        tar.append_path_with_name(&lib, Path::new(HOST_LIBDIR).join(file))
+            .map_err(|e| format!("{}: {e}", lib.display()))?;
+        n += 1;
+    }
     tar.into_inner()
         .and_then(|enc| enc.finish())
         .map_err(|e| format!("finishing: {e}"))?;
+    Ok(n)
+}
+
+/// Adds the files of `dir` as `name/...`, `depth` levels of directories deep (1: its own
+/// files only); returns how many files went in.
+fn append_dir_to_depth<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    dir: &Path,
+    name: &Path,
+    depth: u32,
+) -> Result<usize, String> {
+    if depth == 0 {
+        return Ok(0);
+    }
+    let err = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    entries.sort_by_key(|e| e.file_name());
+    let mut n = 0;
+    for e in entries {
+        let (src, to) = (e.path(), name.join(e.file_name()));
+        if src.is_dir() {
+            n += append_dir_to_depth(tar, &src, &to, depth - 1)?;
+        } else {
+            tar.append_path_with_name(&src, &to)
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+            n += 1;
+        }
+    }
     Ok(n)
 }
 
@@ -398,6 +482,13 @@ pub fn load(r: &ReuseArgs) -> Result<Extracted, String> {
     for p in &summary.rust_build_meta.linked_paths {
         output.linked_paths.insert(new_target.join(p));
     }
+    // The archived standard library, else this machine's.
+    let std_dir = dir.join(HOST_LIBDIR);
+    let toolchain = match std_dir.is_dir() {
+        true => Some(std_dir),
+        false => cargo::host_libdir(),
+    };
+    output.libdirs = cargo::libdirs_of(&output.linked_paths, &new_target, toolchain);
     for b in summary.rust_binaries.values() {
         let kind = b.kind.as_str().to_owned();
         let target = Target {

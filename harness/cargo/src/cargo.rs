@@ -370,7 +370,50 @@ pub struct BuildOutput {
     pub out_dirs: HashMap<String, PathBuf>,
     /// Directories build scripts added to the library search path (`KIND=PATH`, kind dropped).
     pub linked_paths: BTreeSet<PathBuf>,
+    /// Directories the tests' dynamic library path gets besides the build's own output
+    /// directories, as cargo gives them: the linked paths inside the target directory, then
+    /// the toolchain's library directory (its `libstd-*.so`, for `-C prefer-dynamic`).
+    pub libdirs: Vec<PathBuf>,
     pub success: Option<bool>,
+}
+
+/// The host toolchain's library directory (`rustc --print target-libdir`; `$RUSTC` if set),
+/// where `libstd-*.so` is.
+pub fn host_libdir() -> Option<PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "target-libdir"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let dir = PathBuf::from(dir.trim());
+    (out.status.success() && dir.is_dir()).then_some(dir)
+}
+
+/// The standard library's shared object in a toolchain library directory, if it has one.
+pub fn std_dylib(libdir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(libdir).ok()?.flatten().find_map(|e| {
+        let name = e.file_name();
+        let name = name.to_str()?;
+        (name.starts_with("libstd-") && name.ends_with(".so")).then(|| e.path())
+    })
+}
+
+/// [`BuildOutput::libdirs`]: `linked` paths inside `target_dir`, then `toolchain`.
+pub fn libdirs_of(
+    linked: &BTreeSet<PathBuf>,
+    target_dir: &Path,
+    toolchain: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = linked
+        .iter()
+        .filter(|p| p.starts_with(target_dir))
+        .cloned()
+        .collect();
+    v.extend(toolchain);
+    v
 }
 
 /// Parses cargo's JSON message stream (one message per line; other lines are ignored).
@@ -457,6 +500,8 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
     }
     // The build and `cargo metadata` run at the same time (an up-to-date build is mostly
     // cargo's own start-up and fingerprint checks, like metadata itself).
+    // rustc answers while cargo builds.
+    let libdir = std::thread::spawn(host_libdir);
     let mut child = Command::new(cargo_exe())
         .arg("test")
         .args(opts.build_args())
@@ -485,7 +530,12 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
     let lines = reader
         .join()
         .map_err(|_| BuildError::Build("reading cargo's output failed".into()))?;
-    let built = parse_messages(lines.into_iter());
+    let mut built = parse_messages(lines.into_iter());
+    built.libdirs = libdirs_of(
+        &built.linked_paths,
+        &target_dir,
+        libdir.join().ok().flatten(),
+    );
     let status = child
         .wait()
         .map_err(|e| BuildError::Build(format!("cannot wait for cargo: {e}")))?;
@@ -528,16 +578,7 @@ pub fn describe(meta: &Metadata, built: &BuildOutput, target_dir: &Path) -> Vec<
             (section_of(&kind).to_owned(), target.name.clone())
         };
         let harness = !no_harness.contains(&key);
-        let bins = built.bins.get(pkg_id.as_str());
-        let env = binary_env(
-            pkg,
-            target,
-            &kind,
-            exe,
-            bins,
-            built.out_dirs.get(pkg_id.as_str()),
-            target_dir,
-        );
+        let env = binary_env(pkg, target, &kind, exe, built, target_dir);
         out.push(TestBinary {
             binary_id: binary_id(&pkg.name, &kind, &target.name),
             path: exe.clone(),
@@ -647,10 +688,11 @@ pub fn binary_env(
     target: &Target,
     kind: &str,
     exe: &Path,
-    bins: Option<&BTreeMap<String, PathBuf>>,
-    out_dir: Option<&PathBuf>,
+    built: &BuildOutput,
     target_dir: &Path,
 ) -> BTreeMap<String, String> {
+    let bins = built.bins.get(&pkg.id);
+    let out_dir = built.out_dirs.get(&pkg.id);
     let mut e = BTreeMap::new();
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let dir = pkg.manifest_path.parent().unwrap_or(Path::new("/"));
@@ -699,8 +741,8 @@ pub fn binary_env(
     if let Some(o) = out_dir {
         e.insert("OUT_DIR".into(), s(o));
     }
-    // cargo puts the output directories on the dynamic library path (dylib dependencies,
-    // `-C prefer-dynamic`).
+    // cargo puts the output directories on the dynamic library path (dylib dependencies),
+    // then the build scripts' linked paths and the toolchain's libraries (`-C prefer-dynamic`).
     let mut ld: Vec<PathBuf> = Vec::new();
     if let Some(deps) = exe.parent() {
         ld.push(deps.to_path_buf());
@@ -708,6 +750,7 @@ pub fn binary_env(
             ld.push(profile.to_path_buf());
         }
     }
+    ld.extend(built.libdirs.iter().cloned());
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         ld.extend(std::env::split_paths(&old));
     }

@@ -268,8 +268,69 @@ pub struct ProfileCfg {
     #[serde(default)]
     pub overrides: Vec<OverrideCfg>,
     pub hatchery: Option<HatcheryCfg>,
+    pub archive: Option<ArchiveCfg>,
     #[serde(flatten)]
     pub other: BTreeMap<String, toml::Value>,
+}
+
+/// nextest's `archive` table: what `archive` adds besides the build's outputs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ArchiveCfg {
+    #[serde(default)]
+    pub include: Vec<IncludeCfg>,
+}
+
+/// One `archive.include` entry: `{ path = "...", relative-to = "target", depth = 16,
+/// on-missing = "warn" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct IncludeCfg {
+    pub path: PathBuf,
+    pub relative_to: RelativeTo,
+    #[serde(default = "default_depth", deserialize_with = "depth")]
+    pub depth: u32,
+    #[serde(default)]
+    pub on_missing: OnMissing,
+}
+
+/// What `archive.include` paths are relative to: the target directory, the only choice.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RelativeTo {
+    Target,
+}
+
+/// What `archive` does about an `archive.include` path that does not exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnMissing {
+    #[default]
+    Warn,
+    Ignore,
+    Error,
+}
+
+/// nextest's default recursion depth of `archive.include` directories.
+fn default_depth() -> u32 {
+    16
+}
+
+/// A depth: a number, or `"infinite"`.
+fn depth<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Depth {
+        N(u32),
+        Word(String),
+    }
+    match Depth::deserialize(d)? {
+        Depth::N(n) => Ok(n),
+        Depth::Word(w) if w == "infinite" => Ok(u32::MAX),
+        Depth::Word(w) => Err(serde::de::Error::custom(format!(
+            "depth `{w}`: a number or \"infinite\""
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +379,8 @@ pub struct Profile {
     pub overrides: Vec<Override>,
     pub hatchery: HatcheryCfg,
     pub groups: BTreeMap<String, GroupCfg>,
+    /// `archive.include` of the profile (the nearest profile in the chain that sets it).
+    pub archive_include: Vec<IncludeCfg>,
     /// Keys we read but do not act on, for one warning line.
     pub ignored: Vec<String>,
 }
@@ -465,6 +528,18 @@ impl Profile {
                 overrides.push(Override { at, cfg: o.clone() });
             }
         }
+        let archive_include =
+            pick(&chain, |c| c.archive.clone()).map_or_else(Vec::new, |a| a.include);
+        for inc in &archive_include {
+            let p = &inc.path;
+            if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+                return Err(format!(
+                    "{shown}: archive.include path {}: must be relative and stay inside the \
+                     target directory",
+                    p.display()
+                ));
+            }
+        }
         let level = |f: &dyn Fn(&ProfileCfg) -> Option<String>| {
             pick(&chain, f)
                 .map(|s| status_level(&s).map_err(|e| format!("{shown}: {e}")))
@@ -496,6 +571,7 @@ impl Profile {
             overrides,
             hatchery,
             groups: file.test_groups,
+            archive_include,
             ignored,
         })
     }
@@ -734,13 +810,10 @@ mod tests {
             "default",
         )
         .unwrap();
-        assert_eq!(
-            p.ignored,
-            [
-                "profile.default.archive",
-                "profile.default.overrides[0].run-extra-args"
-            ]
-        );
+        assert_eq!(p.ignored, ["profile.default.overrides[0].run-extra-args"]);
+        assert_eq!(p.archive_include.len(), 1);
+        assert_eq!(p.archive_include[0].depth, 16);
+        assert_eq!(p.archive_include[0].on_missing, OnMissing::Warn);
         assert!(retry_policy(p.retries).jitter);
     }
 

@@ -527,6 +527,10 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     for b in &binaries {
         settings.view.show(&b.cwd);
     }
+    // The toolchain's libraries (`-C prefer-dynamic`), also under a root-only home.
+    for d in &built.output.libdirs {
+        settings.view.show_read_only(d);
+    }
     for (_, v) in &sandbox_opts.env {
         settings.view.show_value(std::ffi::OsStr::new(v));
     }
@@ -1158,15 +1162,7 @@ fn doc_env(built: &cargo::Built, d: &doc::DocTest) -> (BTreeMap<String, String>,
             doc::DocKind::Run { exe, .. } => exe.clone(),
             _ => doc::collect_dir(&built.target_dir).join("bin/x"),
         };
-        env = cargo::binary_env(
-            pkg,
-            &lib,
-            "lib",
-            &exe,
-            built.output.bins.get(&pkg.id),
-            built.output.out_dirs.get(&pkg.id),
-            &built.target_dir,
-        );
+        env = cargo::binary_env(pkg, &lib, "lib", &exe, &built.output, &built.target_dir);
         if cwd.as_os_str().is_empty() {
             cwd = pkg
                 .manifest_path

@@ -369,9 +369,24 @@ impl Reporter for TestReporter<'_> {
                         p => s.elapsed_us / p * p,
                     };
                     let ending = d.case(s.index).terminate_us.is_some_and(|t| crossed >= t);
+                    // With retries, nextest names the attempt: TRY n SLOW, TRY n TRMNTG.
+                    let retrying = d.max_attempts > 1;
+                    let needed = if s.attempt >= d.max_attempts {
+                        StatusLevel::Fail
+                    } else {
+                        StatusLevel::Retry
+                    };
+                    let status = match (ending, retrying) {
+                        (false, false) => "SLOW".to_owned(),
+                        (false, true) => format!("TRY {} SLOW", s.attempt),
+                        (true, true) if d.status_level > needed => {
+                            format!("TRY {} TRMNTG", s.attempt)
+                        }
+                        (true, _) => "TERMINATING".to_owned(),
+                    };
                     self.out.line(&format!(
                         "{} [>{:>8}] {}",
-                        d.style.status(if ending { "TERMINATING" } else { "SLOW" }),
+                        d.style.status(&status),
                         fmt_secs(crossed),
                         d.style.test_id(bin, name)
                     ));
@@ -633,19 +648,44 @@ pub fn summary(
     s
 }
 
-/// How JUnit shows a failed attempt: `<error>` for hatchery's failures and (as nextest) for a
-/// leak that fails, `<failure>` otherwise; and its type.
-fn junit_kind(r: &CaseResult) -> (NonSuccessKind, &'static str) {
-    if is_leak_fail(r) {
-        (
+/// How JUnit shows a failed attempt, with nextest's element and type: `<failure type="test
+/// failure with exit code N">` (`, and leaked handles` when it also leaked), `"test abort"`
+/// for a death by signal, `"test timeout"`, and `<error>` for a leak that fails; hatchery's own
+/// verdicts (memory, output, seccomp) as failures typed by their outcome, and its own failures
+/// as errors.
+fn junit_kind(r: &CaseResult) -> (NonSuccessKind, String) {
+    let leaked = r.leftover_processes > 0;
+    match r.outcome {
+        Outcome::Ok if leaked => (
             NonSuccessKind::Error,
-            "test exited with code 0, but leaked handles so was marked failed",
-        )
-    } else if r.outcome == Outcome::SandboxError {
-        (NonSuccessKind::Error, r.outcome.as_str())
-    } else {
-        (NonSuccessKind::Failure, r.outcome.as_str())
+            "test exited with code 0, but leaked handles so was marked failed".into(),
+        ),
+        Outcome::Ok | Outcome::NonzeroExit => {
+            let code = r.exit_code.unwrap_or_default();
+            let also = if leaked { ", and leaked handles" } else { "" };
+            (
+                NonSuccessKind::Failure,
+                format!("test failure with exit code {code}{also}"),
+            )
+        }
+        Outcome::Signaled => (NonSuccessKind::Failure, "test abort".into()),
+        Outcome::TimeLimit => (NonSuccessKind::Failure, "test timeout".into()),
+        Outcome::SandboxError => (NonSuccessKind::Error, r.outcome.as_str().into()),
+        o => (NonSuccessKind::Failure, o.as_str().into()),
     }
+}
+
+/// The message of a failed attempt in JUnit: the panic's header when the test panicked (what
+/// nextest lifts into `message`: `thread 'name' panicked at src/lib.rs:4:27`), otherwise the
+/// status and hatchery's reason.
+fn junit_message(r: &CaseResult) -> String {
+    let panic = [&r.stderr.data, &r.stdout.data].into_iter().find_map(|d| {
+        String::from_utf8_lossy(d)
+            .lines()
+            .find(|l| l.starts_with("thread '") && l.contains(" panicked at "))
+            .map(|l| l.trim_end_matches(':').to_owned())
+    });
+    panic.unwrap_or_else(|| format!("{}: {}", fail_label(r), r.reason))
 }
 
 /// JUnit XML: one suite per test binary; retries as reruns (flaky tests as `flakyFailure`);
@@ -685,7 +725,7 @@ pub fn junit(
                 } else {
                     let (kind, ty) = junit_kind(r);
                     let mut st = TestCaseStatus::non_success(kind);
-                    st.set_message(format!("{}: {}", fail_label(r), r.reason));
+                    st.set_message(junit_message(r));
                     st.set_type(ty);
                     st
                 };
@@ -695,7 +735,7 @@ pub fn junit(
                 for e in earlier {
                     let (kind, ty) = junit_kind(&e.result);
                     let mut rr = TestRerun::new(kind);
-                    rr.set_message(format!("{}: {}", fail_label(&e.result), e.result.reason));
+                    rr.set_message(junit_message(&e.result));
                     rr.set_type(ty);
                     rr.set_time(Duration::from_micros(e.result.usage.wall_us));
                     rr.set_system_out_lossy(&e.result.stdout.data);

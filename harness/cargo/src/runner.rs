@@ -106,6 +106,13 @@ pub(crate) fn runner_setup(
             }
         }
     }
+    // cargo's library path: the toolchain's libraries (`-C prefer-dynamic`), also under a
+    // root-only home.
+    if let Some(v) = env.get("LD_LIBRARY_PATH") {
+        for d in std::env::split_paths(v) {
+            settings.view.show_read_only(&d);
+        }
+    }
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
     let enforcement = exec
         .enforcement(settings.tier, settings.network)

@@ -90,6 +90,23 @@ fn an_archive_runs_elsewhere_with_the_same_verdicts() {
 
     let dir = scratch("archive");
     let file = dir.join("suite.tar.zst");
+    // archive.include: a directory two levels deep with depth 1 (its own files only), and a
+    // missing path that is ignored.
+    let extra = fixture_target().join("hatchery-extra");
+    std::fs::create_dir_all(extra.join("sub")).unwrap();
+    std::fs::write(extra.join("top.txt"), "x").unwrap();
+    std::fs::write(extra.join("sub/deep.txt"), "x").unwrap();
+    let config = dir.join("nextest.toml");
+    std::fs::write(
+        &config,
+        r#"[profile.default]
+archive.include = [
+    { path = "hatchery-extra", relative-to = "target", depth = 1 },
+    { path = "not-there", relative-to = "target", on-missing = "ignore" },
+]
+"#,
+    )
+    .unwrap();
     let o = Command::new(bin())
         .args([
             "hatchery",
@@ -101,12 +118,16 @@ fn an_archive_runs_elsewhere_with_the_same_verdicts() {
         .arg(&file)
         .arg("--target-dir")
         .arg(fixture_target())
+        .arg("--config-file")
+        .arg(&config)
         .current_dir(fixture())
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    // nextest's layout: its two metadata files and the binaries under target/.
+    assert!(!stderr(&o).contains("not-there"), "{}", stderr(&o));
+    // nextest's layout: its two metadata files, the binaries under target/, the toolchain's
+    // standard library, and archive.include.
     let listing = Command::new("tar").arg("tf").arg(&file).output().unwrap();
     if listing.status.success() {
         let names = stdout(&listing);
@@ -115,9 +136,12 @@ fn an_archive_runs_elsewhere_with_the_same_verdicts() {
             "target/nextest/cargo-metadata.json",
             "/deps/alpha-",
             "/alpha-tool",
+            "target/nextest/libdirs/host/libstd-",
+            "target/hatchery-extra/top.txt",
         ] {
             assert!(names.contains(want), "{want} missing from:\n{names}");
         }
+        assert!(!names.contains("deep.txt"), "depth 1 went deeper:\n{names}");
     }
 
     // From another directory, extracted elsewhere.
@@ -193,4 +217,63 @@ fn a_missing_archive_is_named() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("nope.tar.zst"), "{}", stderr(&o));
+}
+
+/// A crate built with `-C prefer-dynamic` needs the toolchain's `libstd-*.so` at run time:
+/// found in the toolchain when built here, and in the archive (nextest's place for it) when
+/// run from one where no toolchain can be asked.
+#[test]
+fn prefer_dynamic_tests_find_the_standard_library() {
+    if !userns() {
+        return;
+    }
+    let dir = scratch("prefer-dynamic");
+    let src = dir.join("dyn");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        "[package]\nname = \"dyn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("src/lib.rs"),
+        "#[test]\nfn links_std_dynamically() { assert_eq!(1 + 1, 2); }\n",
+    )
+    .unwrap();
+    let target = dir.join("target");
+    let hatchery = |args: &[&str]| {
+        Command::new(bin())
+            .arg("hatchery")
+            .args(args)
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(&src)
+            .env("RUSTFLAGS", "-C prefer-dynamic")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = hatchery(&["test", "--color", "never", "--cargo-quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 passed"), "{}", stderr(&o));
+    let file = dir.join("dyn.tar.zst");
+    let o = hatchery(&[
+        "archive",
+        "--cargo-quiet",
+        "--archive-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // From the archive, with no cargo and no rustc to ask where the toolchain is.
+    let o = Command::new(bin())
+        .args(["hatchery", "test", "--color", "never", "--archive-file"])
+        .arg(&file)
+        .current_dir(&dir)
+        .env("CARGO", "/nonexistent/cargo")
+        .env("RUSTC", "/nonexistent/rustc")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 passed"), "{}", stderr(&o));
 }

@@ -93,8 +93,26 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
         return;
     }
     // Profile `grace`: the limit is 2 periods of 500 ms, then SIGTERM, SIGKILL 1 s later.
-    let (code, err, ev, _) = run("grace", "grace", &["-j", "2", "term::"]);
+    let (code, err, ev, junit) = run("grace", "grace", &["-j", "2", "term::"]);
     assert_eq!(code, Some(100), "{err}");
+    // JUnit types a timeout as nextest does.
+    assert_eq!(
+        junit.matches(r#"type="test timeout""#).count(),
+        2,
+        "{junit}"
+    );
+    // With retries, the notices name the attempt, as nextest's.
+    let (_, retried, _, _) = run(
+        "grace-retried",
+        "grace",
+        &["--retries", "1", "term::ignores_sigterm"],
+    );
+    for want in [
+        "TRY 1 SLOW [>  0.500s] knobs term::ignores_sigterm",
+        "TRY 1 TRMNTG [>  1.000s] knobs term::ignores_sigterm",
+    ] {
+        assert!(retried.contains(want), "{want}: {retried}");
+    }
     assert!(!err.contains("not used by hatchery"), "{err}");
     assert!(err.contains("TIMEOUT ["), "{err}");
     // From terminate-after on, the notices read TERMINATING (ignores_sigterm runs on 1 s).

@@ -142,6 +142,12 @@ fn every_outcome_is_reported() {
     ] {
         assert!(xml.contains(s), "no `{s}` in:\n{xml}");
     }
+    // nextest's failure types, and the panic's header as the message.
+    assert!(
+        xml.contains(r#"type="test failure with exit code 101""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"<failure message="thread &apos;"#), "{xml}");
 }
 
 #[test]

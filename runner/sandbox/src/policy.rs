@@ -291,6 +291,31 @@ impl View {
         }
     }
 
+    /// Shows directory `dir` (resolved) read-only where the cases could not reach it
+    /// otherwise: behind a directory the case uid may not search (the toolchain's libraries
+    /// under a root-only `/root`), or below a scratch directory. A directory already shown is
+    /// left as it is.
+    pub fn show_read_only(&mut self, dir: &Path) {
+        let Ok(d) = std::fs::canonicalize(dir) else {
+            return;
+        };
+        if !d.is_dir()
+            || self
+                .expose
+                .iter()
+                .chain(&self.tools)
+                .any(|e| d.starts_with(e))
+        {
+            return;
+        }
+        if below_scratch(&d) {
+            add_topmost(&mut self.tools, d);
+        } else if let Some(a) = unsearchable_ancestor(&d) {
+            self.add_cover(a);
+            add_topmost(&mut self.tools, d);
+        }
+    }
+
     /// [`View::show_tool`] for a command as a case would name it (a bare name is looked up in
     /// `PATH`, a relative path taken from `cwd`).
     pub fn show_command(&mut self, program: &std::ffi::OsStr, cwd: &Path) {
