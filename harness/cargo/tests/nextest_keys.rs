@@ -110,6 +110,8 @@ fn terminate_after_sends_sigterm_then_sigkill_after_the_grace_period() {
     for want in [
         "TRY 1 SLOW [>  0.500s] knobs term::ignores_sigterm",
         "TRY 1 TRMNTG [>  1.000s] knobs term::ignores_sigterm",
+        "TRY 2 SLOW [>  0.500s] knobs term::ignores_sigterm",
+        "TRY 2 TRMNTG [>  1.000s] knobs term::ignores_sigterm",
     ] {
         assert!(retried.contains(want), "{want}: {retried}");
     }

@@ -292,7 +292,7 @@ pub fn run<E: Executor, W: Work<E>>(
                         reporter.event(&Event::CaseStarted(cs));
                     }
                     Msg::Retrying(r) => {
-                        running.remove(&r.worker);
+                        forget_attempt(&mut running, r.worker, r.index, r.attempt);
                         reporter.event(&Event::CaseRetrying(r));
                     }
                     Msg::Interrupted => interrupted_units += 1,
@@ -303,7 +303,7 @@ pub fn run<E: Executor, W: Work<E>>(
                     }
                     Msg::Finished(cf) => {
                         shared.backlog.received(output_bytes(&cf));
-                        running.remove(&cf.worker);
+                        forget_attempt(&mut running, cf.worker, cf.index, cf.attempt);
                         done_attempts += 1;
                         reporter.progress(done_attempts, units.len() as u64, &cf);
                         if !cf.will_retry {
@@ -582,6 +582,17 @@ impl SkipRule for BreakGroupOnFailure<'_> {
     fn skips(&self, done: usize, later: usize) -> bool {
         let g = &self.0[done].group;
         g.is_some() && *g == self.0[later].group
+    }
+}
+
+/// Stops the slow notices of one attempt. The worker's next attempt may have started already
+/// (its start is read before the end of the one before): its notices go on.
+fn forget_attempt(running: &mut HashMap<u32, Running>, worker: u32, index: u64, attempt: u32) {
+    if running
+        .get(&worker)
+        .is_some_and(|r| r.index == index && r.attempt == attempt)
+    {
+        running.remove(&worker);
     }
 }
 
