@@ -765,6 +765,30 @@ pub fn binary_env(
             e.insert((*k).to_owned(), v);
         }
     }
+    e.extend(toolchain_env());
+    e
+}
+
+/// What a test that runs the toolchain itself (`env!("CARGO")`, trybuild, `rustc` from
+/// `PATH`) needs, as `cargo test` gives it: cargo's `PATH`, rustup's toolchain pin, and
+/// rustup's and cargo's homes, named outright because `HOME` is elsewhere in the sandbox.
+pub fn toolchain_env() -> Vec<(String, String)> {
+    let mut e = Vec::new();
+    for k in ["PATH", "RUSTUP_TOOLCHAIN"] {
+        if let Ok(v) = std::env::var(k) {
+            e.push((k.to_owned(), v));
+        }
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    for (var, default) in [("RUSTUP_HOME", ".rustup"), ("CARGO_HOME", ".cargo")] {
+        let dir = std::env::var_os(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(default)))
+            .filter(|d| d.is_dir());
+        if let Some(d) = dir {
+            e.push((var.to_owned(), d.to_string_lossy().into_owned()));
+        }
+    }
     e
 }
 

@@ -113,6 +113,16 @@ pub(crate) fn runner_setup(
             settings.view.show_read_only(&d);
         }
     }
+    // The toolchain, for tests that run cargo or rustc (see `cargo::toolchain_env`).
+    for (k, v) in crate::cargo::toolchain_env() {
+        env.entry(k).or_insert(v);
+    }
+    settings
+        .view
+        .show_command(crate::cargo::cargo_exe().as_os_str(), &cwd);
+    settings
+        .view
+        .show_command(std::ffi::OsStr::new("rustc"), &cwd);
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
     let enforcement = exec
         .enforcement(settings.tier, settings.network)

@@ -228,18 +228,11 @@ fn prefer_dynamic_tests_find_the_standard_library() {
         return;
     }
     let dir = scratch("prefer-dynamic");
-    let src = dir.join("dyn");
-    std::fs::create_dir_all(src.join("src")).unwrap();
-    std::fs::write(
-        src.join("Cargo.toml"),
-        "[package]\nname = \"dyn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        src.join("src/lib.rs"),
+    let src = tiny_crate(
+        &dir,
+        "dyn",
         "#[test]\nfn links_std_dynamically() { assert_eq!(1 + 1, 2); }\n",
-    )
-    .unwrap();
+    );
     let target = dir.join("target");
     let hatchery = |args: &[&str]| {
         Command::new(bin())
@@ -276,4 +269,50 @@ fn prefer_dynamic_tests_find_the_standard_library() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("1 passed"), "{}", stderr(&o));
+}
+
+/// A crate `name` in `dir` with `lib` as its `src/lib.rs`; returns its directory.
+fn tiny_crate(dir: &Path, name: &str, lib: &str) -> std::path::PathBuf {
+    let src = dir.join(name);
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(src.join("src/lib.rs"), lib).unwrap();
+    src
+}
+
+/// Tests that run the toolchain (`$CARGO`, `rustc` from `PATH`: trybuild, compile tests) pass
+/// as under `cargo test`, also when the toolchain is in a home the test uid cannot enter.
+#[test]
+fn tests_that_run_cargo_and_rustc_find_them() {
+    if !userns() {
+        return;
+    }
+    let dir = scratch("toolchain");
+    let lib = r#"
+fn version(program: &str) {
+    let o = std::process::Command::new(program).arg("--version").output().expect(program);
+    assert!(o.status.success(), "{program}: {}", String::from_utf8_lossy(&o.stderr));
+}
+#[test]
+fn runs_cargo() { version(&std::env::var("CARGO").unwrap()) }
+#[test]
+fn runs_rustc() { version("rustc") }
+"#;
+    let src = tiny_crate(&dir, "usestool", lib);
+    let o = Command::new(bin())
+        .args(["hatchery", "test", "--color", "never", "--cargo-quiet"])
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .current_dir(&src)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 passed"), "{}", stderr(&o));
 }
