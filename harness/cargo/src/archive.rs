@@ -310,7 +310,8 @@ fn write(a: &ArchiveArgs, built: &Built) -> Result<usize, String> {
     }
     // The toolchain's standard library, for tests built with `-C prefer-dynamic` on a
     // machine that has another toolchain or none (nextest's place for it).
-    if let Some(lib) = cargo::host_libdir().and_then(|d| cargo::std_dylib(&d)) {
+    let libdir = built.output.toolchain_libdir.as_deref();
+    if let Some(lib) = libdir.and_then(cargo::std_dylib) {
         let file = lib.file_name().unwrap_or_default();
         tar.append_path_with_name(&lib, Path::new(HOST_LIBDIR).join(file))
             .map_err(|e| format!("{}: {e}", lib.display()))?;
@@ -488,7 +489,7 @@ pub fn load(r: &ReuseArgs) -> Result<Extracted, String> {
         true => Some(std_dir),
         false => cargo::host_libdir(),
     };
-    output.libdirs = cargo::libdirs_of(&output.linked_paths, &new_target, toolchain);
+    output.toolchain_libdir = toolchain;
     for b in summary.rust_binaries.values() {
         let kind = b.kind.as_str().to_owned();
         let target = Target {

@@ -370,10 +370,9 @@ pub struct BuildOutput {
     pub out_dirs: HashMap<String, PathBuf>,
     /// Directories build scripts added to the library search path (`KIND=PATH`, kind dropped).
     pub linked_paths: BTreeSet<PathBuf>,
-    /// Directories the tests' dynamic library path gets besides the build's own output
-    /// directories, as cargo gives them: the linked paths inside the target directory, then
-    /// the toolchain's library directory (its `libstd-*.so`, for `-C prefer-dynamic`).
-    pub libdirs: Vec<PathBuf>,
+    /// The toolchain's library directory (its `libstd-*.so`, for `-C prefer-dynamic`): the
+    /// host's, or the copy in an archive.
+    pub toolchain_libdir: Option<PathBuf>,
     pub success: Option<bool>,
 }
 
@@ -399,21 +398,6 @@ pub fn std_dylib(libdir: &Path) -> Option<PathBuf> {
         let name = name.to_str()?;
         (name.starts_with("libstd-") && name.ends_with(".so")).then(|| e.path())
     })
-}
-
-/// [`BuildOutput::libdirs`]: `linked` paths inside `target_dir`, then `toolchain`.
-pub fn libdirs_of(
-    linked: &BTreeSet<PathBuf>,
-    target_dir: &Path,
-    toolchain: Option<PathBuf>,
-) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = linked
-        .iter()
-        .filter(|p| p.starts_with(target_dir))
-        .cloned()
-        .collect();
-    v.extend(toolchain);
-    v
 }
 
 /// Parses cargo's JSON message stream (one message per line; other lines are ignored).
@@ -531,11 +515,7 @@ pub fn build(opts: &CargoOpts) -> Result<Built, BuildError> {
         .join()
         .map_err(|_| BuildError::Build("reading cargo's output failed".into()))?;
     let mut built = parse_messages(lines.into_iter());
-    built.libdirs = libdirs_of(
-        &built.linked_paths,
-        &target_dir,
-        libdir.join().ok().flatten(),
-    );
+    built.toolchain_libdir = libdir.join().ok().flatten();
     let status = child
         .wait()
         .map_err(|e| BuildError::Build(format!("cannot wait for cargo: {e}")))?;
@@ -750,7 +730,12 @@ pub fn binary_env(
             ld.push(profile.to_path_buf());
         }
     }
-    ld.extend(built.libdirs.iter().cloned());
+    ld.extend(
+        (built.linked_paths.iter())
+            .filter(|p| p.starts_with(target_dir))
+            .cloned(),
+    );
+    ld.extend(built.toolchain_libdir.clone());
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
         ld.extend(std::env::split_paths(&old));
     }
@@ -767,6 +752,21 @@ pub fn binary_env(
     }
     e.extend(toolchain_env());
     e
+}
+
+/// Shows the cases what [`toolchain_env`] points them to, read-only where they could not
+/// reach it (a toolchain under a root-only home): cargo and rustc (a rustup proxy with its
+/// homes), as `cwd` would find them, and the toolchain's library directory.
+pub fn show_toolchain(
+    view: &mut hatchery_sandbox::policy::View,
+    libdir: Option<&Path>,
+    cwd: &Path,
+) {
+    view.show_command(cargo_exe().as_os_str(), cwd);
+    view.show_command(std::ffi::OsStr::new("rustc"), cwd);
+    if let Some(d) = libdir {
+        view.show_read_only(d);
+    }
 }
 
 /// What a test that runs the toolchain itself (`env!("CARGO")`, trybuild, `rustc` from

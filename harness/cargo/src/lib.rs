@@ -527,19 +527,12 @@ pub fn test(a: TestArgs, list_only: bool) -> u8 {
     for b in &binaries {
         settings.view.show(&b.cwd);
     }
-    // The toolchain's libraries (`-C prefer-dynamic`), also under a root-only home.
-    for d in &built.output.libdirs {
-        settings.view.show_read_only(d);
-    }
-    // The toolchain itself, read-only, for tests that run cargo or rustc (a rustup proxy
-    // with its homes), also under a root-only home.
-    let ws = &built.meta.workspace_root;
-    settings
-        .view
-        .show_command(cargo::cargo_exe().as_os_str(), ws);
-    settings
-        .view
-        .show_command(std::ffi::OsStr::new("rustc"), ws);
+    // The toolchain, for tests that run cargo or rustc or link std dynamically.
+    cargo::show_toolchain(
+        &mut settings.view,
+        built.output.toolchain_libdir.as_deref(),
+        &built.meta.workspace_root,
+    );
     for (_, v) in &sandbox_opts.env {
         settings.view.show_value(std::ffi::OsStr::new(v));
     }

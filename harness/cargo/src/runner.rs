@@ -106,23 +106,17 @@ pub(crate) fn runner_setup(
             }
         }
     }
-    // cargo's library path: the toolchain's libraries (`-C prefer-dynamic`), also under a
-    // root-only home.
+    // The toolchain, for tests that run cargo or rustc (see `cargo::toolchain_env`), and
+    // the directories of cargo's library path (`-C prefer-dynamic`: the toolchain's).
+    for (k, v) in crate::cargo::toolchain_env() {
+        env.entry(k).or_insert(v);
+    }
+    crate::cargo::show_toolchain(&mut settings.view, None, &cwd);
     if let Some(v) = env.get("LD_LIBRARY_PATH") {
         for d in std::env::split_paths(v) {
             settings.view.show_read_only(&d);
         }
     }
-    // The toolchain, for tests that run cargo or rustc (see `cargo::toolchain_env`).
-    for (k, v) in crate::cargo::toolchain_env() {
-        env.entry(k).or_insert(v);
-    }
-    settings
-        .view
-        .show_command(crate::cargo::cargo_exe().as_os_str(), &cwd);
-    settings
-        .view
-        .show_command(std::ffi::OsStr::new("rustc"), &cwd);
     let mut exec = SandboxExecutor::new(std::sync::Arc::new(settings.exec_settings()), None);
     let enforcement = exec
         .enforcement(settings.tier, settings.network)
